@@ -1,0 +1,1 @@
+"""The attribution stage (see DESIGN.md)."""

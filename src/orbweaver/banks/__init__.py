@@ -1,0 +1,1 @@
+"""The banks stage (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""The monitor stage (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""The notices stage (see DESIGN.md)."""

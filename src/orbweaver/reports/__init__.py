@@ -1,0 +1,1 @@
+"""The reports stage (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""The review stage (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""The sim stage (see DESIGN.md)."""

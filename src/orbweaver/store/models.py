@@ -1,0 +1,161 @@
+"""Tables for the vocabulary of DESIGN.md. Later stages add their own tables here.
+
+Times are stored as timezone-naive UTC (SQLite has no zone); `orbweaver.clock.ensure_utc`
+turns them back into aware datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids on PostgreSQL, INTEGER (rowid alias) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+SIGNAL_TYPES = ("sha256", "sha1", "md5", "pdq")
+CATEGORIES = ("csam_prepubescent", "csam_postpubescent", "harmful_abusive", "not_actionable")
+NETWORKS = ("clear", "tor")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Media(Base):
+    """One file identity. Bytes are never stored here, only fingerprints."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha1: Mapped[str] = mapped_column(String(40), index=True)
+    md5: Mapped[str] = mapped_column(String(32), index=True)
+    pdq: Mapped[str | None] = mapped_column(String(64), index=True)
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mime_type: Mapped[str | None] = mapped_column(String(100))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Bank(Base):
+    """A hash list: the hotline's own, an imported one, or an exchanged one."""
+
+    __tablename__ = "bank"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    pdq_threshold: Mapped[int] = mapped_column(Integer, default=31)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    entries: Mapped[list[BankEntry]] = relationship(back_populates="bank")
+
+
+class BankEntry(Base):
+    """One fingerprint in a bank, with its classification and where it came from."""
+
+    __tablename__ = "bank_entry"
+    __table_args__ = (UniqueConstraint("bank_id", "signal_type", "signal"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("bank.id"), index=True)
+    signal_type: Mapped[str] = mapped_column(String(16))
+    signal: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(200), default="")
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+    bank: Mapped[Bank] = relationship(back_populates="entries")
+
+
+Index("ix_bank_entry_signal", BankEntry.signal_type, BankEntry.signal)
+
+
+class Sighting(Base):
+    """Media observed at a URL at a time."""
+
+    __tablename__ = "sighting"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    network: Mapped[str] = mapped_column(String(8), default="clear")
+    reached_from_tor: Mapped[bool] = mapped_column(Boolean, default=False)
+    archive_url: Mapped[str | None] = mapped_column(Text)
+    member_path: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    media: Mapped[Media] = relationship()
+
+
+class Detection(Base):
+    """A sighting whose media matched a bank entry (exact, or near with its distance)."""
+
+    __tablename__ = "detection"
+    __table_args__ = (UniqueConstraint("sighting_id", "bank_entry_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sighting.id"), index=True)
+    bank_entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entry.id"), index=True)
+    signal_type: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[int] = mapped_column(Integer, default=0)
+    category: Mapped[str] = mapped_column(String(32))
+    detected_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    sighting: Mapped[Sighting] = relationship()
+    bank_entry: Mapped[BankEntry] = relationship()
+
+
+class Suspect(Base):
+    """An unmatched sighting on a site with detections, waiting for review.
+
+    Its bytes are kept only encrypted (`ciphertext`) and only until a verdict exists.
+    """
+
+    __tablename__ = "suspect"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sighting.id"), unique=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    sighting: Mapped[Sighting] = relationship()
+    media: Mapped[Media] = relationship()
+
+
+class Event(Base):
+    """The append-only event log: database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    subject_type: Mapped[str] = mapped_column(String(32), default="")
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(200), default="system")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

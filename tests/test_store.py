@@ -1,0 +1,67 @@
+"""The store migrates on SQLite and PostgreSQL, and its event log cannot be rewritten."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from orbweaver.clock import SettableClock
+from orbweaver.store import Store, record_event
+from orbweaver.store.models import Bank, Event, Media, Sighting
+
+
+def test_migrations_create_every_table(store: Store) -> None:
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"media", "bank", "bank_entry", "sighting", "detection", "suspect", "event"} <= tables
+    # Running the migration twice is a no-op, not an error.
+    store.upgrade()
+
+
+def test_sqlite_uses_wal(sqlite_store: Store) -> None:
+    with sqlite_store.engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_events_are_append_only(store: Store, clock: SettableClock) -> None:
+    with store.session() as session:
+        record_event(session, clock, "bank.created", subject_type="bank", payload={"n": 1})
+    with store.session() as session:
+        event = session.scalars(sa.select(Event)).one()
+        assert event.kind == "bank.created" and event.payload == {"n": 1}
+    with pytest.raises(DBAPIError), store.session() as session:
+        session.execute(sa.update(Event).values(kind="tampered"))
+    with pytest.raises(DBAPIError), store.session() as session:
+        session.execute(sa.delete(Event))
+    with store.session() as session:
+        assert session.scalars(sa.select(Event.kind)).all() == ["bank.created"]
+
+
+def test_event_rolls_back_with_its_transaction(store: Store, clock: SettableClock) -> None:
+    with pytest.raises(RuntimeError), store.session() as session:
+        record_event(session, clock, "notice.sent")
+        raise RuntimeError("crash before commit")
+    with store.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0
+
+
+def test_sighting_round_trip(store: Store, clock: SettableClock) -> None:
+    now = clock.now().replace(tzinfo=None)
+    with store.session() as session:
+        media = Media(
+            sha256="a" * 64, sha1="b" * 40, md5="c" * 32, size_bytes=10, first_seen_at=now
+        )
+        session.add(media)
+        session.flush()
+        session.add(
+            Sighting(media_id=media.id, url="http://x.test/a.jpg", host="x.test", seen_at=now)
+        )
+        session.add(Bank(name="own", created_at=now))
+    clock.advance(timedelta(hours=1))
+    with store.session() as session:
+        sighting = session.scalars(sa.select(Sighting)).one()
+        assert sighting.media.sha256 == "a" * 64
+        assert sighting.network == "clear"
+        assert session.scalars(sa.select(Bank)).one().pdq_threshold == 31
