@@ -1,0 +1,293 @@
+"""Banks: create, list, enable/disable, import and export hash lists.
+
+Every change of a bank is an event, so the audit log can answer who changed a list and when.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from orbweaver.clock import Clock
+from orbweaver.store import Store, record_event
+from orbweaver.store.models import CATEGORIES, SIGNAL_TYPES, Bank, BankEntry
+
+CSV_HEADER = ("signal_type", "signal", "category", "source")
+SIGNAL_LENGTHS = {"sha256": 64, "sha1": 40, "md5": 32, "pdq": 64}
+_HEX = re.compile(r"^[0-9a-f]+$")
+_BATCH = 5000
+
+
+class BankError(ValueError):
+    """A bank operation that cannot be done, with a message fit for the operator."""
+
+
+@dataclass
+class ImportReport:
+    """What an import did: rows added, rows already present, and rejected rows by line."""
+
+    added: int = 0
+    duplicates: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def normalise_signal(signal_type: str, signal: str) -> str:
+    """Lower-case hex of the right length for its type, or BankError saying what is wrong."""
+    if signal_type not in SIGNAL_LENGTHS:
+        raise BankError(f"unknown signal_type {signal_type!r} (one of {', '.join(SIGNAL_TYPES)})")
+    value = signal.strip().lower()
+    expected = SIGNAL_LENGTHS[signal_type]
+    if len(value) != expected or not _HEX.match(value):
+        raise BankError(f"{signal_type} must be {expected} hex characters, got {signal!r}")
+    return value
+
+
+def create_bank(
+    store: Store,
+    clock: Clock,
+    name: str,
+    *,
+    threshold: int = 31,
+    description: str = "",
+    actor: str = "system",
+) -> Bank:
+    if not name.strip():
+        raise BankError("a bank needs a name")
+    if not 0 <= threshold <= 256:
+        raise BankError(f"threshold must be between 0 and 256, got {threshold}")
+    with store.session() as session:
+        if session.scalar(sa.select(Bank.id).where(Bank.name == name)) is not None:
+            raise BankError(f"bank {name!r} already exists")
+        bank = Bank(
+            name=name,
+            pdq_threshold=threshold,
+            description=description,
+            enabled=True,
+            created_at=clock.now().replace(tzinfo=None),
+        )
+        session.add(bank)
+        session.flush()
+        record_event(
+            session,
+            clock,
+            "bank.created",
+            subject_type="bank",
+            subject_id=bank.id,
+            actor=actor,
+            payload={"name": name, "threshold": threshold},
+        )
+    return bank
+
+
+def get_bank(session: Session, name: str) -> Bank:
+    bank = session.scalar(sa.select(Bank).where(Bank.name == name))
+    if bank is None:
+        raise BankError(f"no bank named {name!r}")
+    return bank
+
+
+def ensure_bank(store: Store, clock: Clock, name: str, *, threshold: int = 31) -> Bank:
+    """The bank called `name`, created on first use (for the hotline's own list)."""
+    with store.session() as session:
+        bank = session.scalar(sa.select(Bank).where(Bank.name == name))
+    return bank if bank is not None else create_bank(store, clock, name, threshold=threshold)
+
+
+@dataclass(frozen=True)
+class BankSummary:
+    name: str
+    enabled: bool
+    threshold: int
+    entries: int
+
+
+def list_banks(store: Store) -> list[BankSummary]:
+    counts = (
+        sa.select(BankEntry.bank_id, sa.func.count().label("n"))
+        .group_by(BankEntry.bank_id)
+        .subquery()
+    )
+    query = (
+        sa.select(Bank.name, Bank.enabled, Bank.pdq_threshold, sa.func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.bank_id == Bank.id)
+        .order_by(Bank.name)
+    )
+    with store.session() as session:
+        return [BankSummary(*row) for row in session.execute(query)]
+
+
+def set_enabled(
+    store: Store, clock: Clock, name: str, enabled: bool, *, actor: str = "system"
+) -> None:
+    with store.session() as session:
+        bank = get_bank(session, name)
+        bank.enabled = enabled
+        record_event(
+            session,
+            clock,
+            "bank.enabled" if enabled else "bank.disabled",
+            subject_type="bank",
+            subject_id=bank.id,
+            actor=actor,
+        )
+
+
+def set_threshold(
+    store: Store, clock: Clock, name: str, threshold: int, *, actor: str = "system"
+) -> None:
+    if not 0 <= threshold <= 256:
+        raise BankError(f"threshold must be between 0 and 256, got {threshold}")
+    with store.session() as session:
+        bank = get_bank(session, name)
+        bank.pdq_threshold = threshold
+        record_event(
+            session,
+            clock,
+            "bank.threshold_changed",
+            subject_type="bank",
+            subject_id=bank.id,
+            actor=actor,
+            payload={"threshold": threshold},
+        )
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    signal_type: str
+    signal: str
+    category: str
+    source: str
+
+
+def parse_csv(stream: TextIO, report: ImportReport) -> Iterator[EntryRow]:
+    """Valid rows of a bank CSV; malformed ones are noted in `report` by line and skipped."""
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if header is None:
+        return
+    if tuple(h.strip().lower() for h in header[:4]) != CSV_HEADER:
+        raise BankError(f"line 1: header must be {','.join(CSV_HEADER)}, got {','.join(header)}")
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        try:
+            yield _parse_row(row)
+        except BankError as exc:
+            report.errors.append((line, str(exc)))
+
+
+def _parse_row(row: list[str]) -> EntryRow:
+    if len(row) < 3:
+        raise BankError(f"expected 4 columns, got {len(row)}")
+    signal_type = row[0].strip().lower()
+    signal = normalise_signal(signal_type, row[1])
+    category = row[2].strip()
+    if category not in CATEGORIES:
+        raise BankError(f"unknown category {category!r} (one of {', '.join(CATEGORIES)})")
+    source = row[3].strip() if len(row) > 3 else ""
+    return EntryRow(signal_type, signal, category, source)
+
+
+def add_entries(
+    session: Session, bank_id: int, rows: Iterable[EntryRow], clock: Clock
+) -> tuple[int, int]:
+    """Insert rows not already in the bank; returns (added, duplicates). Idempotent."""
+    now = clock.now().replace(tzinfo=None)
+    added = duplicates = 0
+    batch: dict[tuple[str, str], EntryRow] = {}
+    for row in rows:
+        key = (row.signal_type, row.signal)
+        if key in batch:
+            duplicates += 1
+            continue
+        batch[key] = row
+        if len(batch) >= _BATCH:
+            n = _insert_batch(session, bank_id, batch, now)
+            added, duplicates = added + n, duplicates + len(batch) - n
+            batch = {}
+    if batch:
+        n = _insert_batch(session, bank_id, batch, now)
+        added, duplicates = added + n, duplicates + len(batch) - n
+    return added, duplicates
+
+
+def _insert_batch(
+    session: Session, bank_id: int, batch: dict[tuple[str, str], EntryRow], now: object
+) -> int:
+    existing: set[tuple[str, str]] = set(
+        session.execute(
+            sa.select(BankEntry.signal_type, BankEntry.signal).where(
+                BankEntry.bank_id == bank_id,
+                BankEntry.signal.in_([signal for _, signal in batch]),
+            )
+        ).all()
+    )
+    fresh = [
+        {
+            "bank_id": bank_id,
+            "signal_type": row.signal_type,
+            "signal": row.signal,
+            "category": row.category,
+            "source": row.source,
+            "added_at": now,
+        }
+        for key, row in batch.items()
+        if key not in existing
+    ]
+    if fresh:
+        session.execute(sa.insert(BankEntry), fresh)
+    return len(fresh)
+
+
+def import_csv(
+    store: Store, clock: Clock, name: str, stream: TextIO, *, actor: str = "system"
+) -> ImportReport:
+    """Import a bank CSV into an existing bank; valid rows land even when others are bad."""
+    report = ImportReport()
+    with store.session() as session:
+        bank = get_bank(session, name)
+        added, dups = add_entries(session, bank.id, parse_csv(stream, report), clock)
+        report.added, report.duplicates = added, dups
+        record_event(
+            session,
+            clock,
+            "bank.imported",
+            subject_type="bank",
+            subject_id=bank.id,
+            actor=actor,
+            payload={"added": added, "duplicates": dups, "rejected": len(report.errors)},
+        )
+    return report
+
+
+def export_csv(store: Store, name: str, out: TextIO) -> int:
+    """Write the bank as CSV (the import format); returns the number of entries written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    count = 0
+    with store.session() as session:
+        bank = get_bank(session, name)
+        rows = session.execute(
+            sa.select(BankEntry.signal_type, BankEntry.signal, BankEntry.category, BankEntry.source)
+            .where(BankEntry.bank_id == bank.id)
+            .order_by(BankEntry.id)
+            .execution_options(yield_per=10_000)
+        )
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def export_csv_text(store: Store, name: str) -> str:
+    buffer = io.StringIO()
+    export_csv(store, name, buffer)
+    return buffer.getvalue()
