@@ -1,9 +1,172 @@
-"""Commands of the `banks` stage."""
+"""`orbweaver bank ...` and `orbweaver match`: manage hash lists and match files against them."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import typer
+
+bank_app = typer.Typer(help="Hash lists: create, list, enable/disable, import, export.")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@bank_app.command("create")
+def create(
+    name: str,
+    threshold: int = typer.Option(31, help="PDQ Hamming distance threshold for this bank."),
+    description: str = typer.Option("", help="What this list is and where it comes from."),
+) -> None:
+    """Create an empty bank."""
+    from orbweaver.banks import BankError, create_bank
+    from orbweaver.clock import SystemClock
+    from orbweaver.store import open_store
+
+    try:
+        create_bank(open_store(), SystemClock(), name, threshold=threshold, description=description)
+    except BankError as exc:
+        _fail(str(exc))
+    typer.echo(f"created bank {name} (threshold {threshold})")
+
+
+@bank_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
+    """List banks with their state, threshold and size."""
+    from orbweaver.banks import list_banks
+    from orbweaver.store import open_store
+
+    banks = list_banks(open_store())
+    if as_json:
+        for b in banks:
+            typer.echo(json.dumps(b.__dict__))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("bank", "enabled", "threshold", "entries")
+    for b in banks:
+        table.add_row(b.name, "yes" if b.enabled else "no", str(b.threshold), f"{b.entries:,}")
+    Console().print(table)
+
+
+def _toggle(name: str, enabled: bool) -> None:
+    from orbweaver.banks import BankError, set_enabled
+    from orbweaver.clock import SystemClock
+    from orbweaver.store import open_store
+
+    try:
+        set_enabled(open_store(), SystemClock(), name, enabled)
+    except BankError as exc:
+        _fail(str(exc))
+    typer.echo(f"bank {name} {'enabled' if enabled else 'disabled'}")
+
+
+@bank_app.command("enable")
+def enable(name: str) -> None:
+    """Match against this bank again."""
+    _toggle(name, True)
+
+
+@bank_app.command("disable")
+def disable(name: str) -> None:
+    """Stop matching against this bank (its entries are kept)."""
+    _toggle(name, False)
+
+
+@bank_app.command("threshold")
+def threshold(name: str, value: int) -> None:
+    """Change the bank's PDQ distance threshold."""
+    from orbweaver.banks import BankError, set_threshold
+    from orbweaver.clock import SystemClock
+    from orbweaver.store import open_store
+
+    try:
+        set_threshold(open_store(), SystemClock(), name, value)
+    except BankError as exc:
+        _fail(str(exc))
+    typer.echo(f"bank {name} threshold {value}")
+
+
+@bank_app.command("import")
+def import_(name: str, file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Import a CSV (signal_type,signal,category,source); bad rows are reported and skipped."""
+    from orbweaver.banks import BankError, import_csv
+    from orbweaver.clock import SystemClock
+    from orbweaver.store import open_store
+
+    try:
+        with file.open(newline="", encoding="utf-8", errors="replace") as stream:
+            report = import_csv(open_store(), SystemClock(), name, stream)
+    except BankError as exc:
+        _fail(str(exc))
+    for line, error in report.errors:
+        typer.echo(f"{file}:{line}: {error}", err=True)
+    typer.echo(
+        f"imported into {name}: {report.added} added, {report.duplicates} already present, "
+        f"{len(report.errors)} rejected"
+    )
+
+
+@bank_app.command("export")
+def export(name: str) -> None:
+    """Write the bank as CSV to standard output."""
+    from orbweaver.banks import BankError, export_csv
+    from orbweaver.store import open_store
+
+    try:
+        export_csv(open_store(), name, sys.stdout)
+    except BankError as exc:
+        _fail(str(exc))
+
+
+def match(
+    paths: list[Path] = typer.Argument(..., help="Files to match."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line (the default)."),
+    dihedral: bool = typer.Option(False, help="Also match rotated and mirrored copies."),
+) -> None:
+    """Match files against every enabled bank; one JSON object per file on stdout."""
+    from orbweaver.banks.matcher import Matcher
+    from orbweaver.config import get_settings
+    from orbweaver.signals import SignalError, hash_path, pdq_dihedral
+    from orbweaver.store import open_store
+
+    settings = get_settings()
+    matcher = Matcher(open_store(), quality_min=settings.pdq_quality_min)
+    matcher.refresh()
+    failed = False
+    for path in paths:
+        try:
+            signals = hash_path(path, max_bytes=settings.max_image_bytes)
+            variants = pdq_dihedral(path.read_bytes()) if dihedral and signals.pdq else None
+        except (SignalError, OSError) as exc:
+            failed = True
+            typer.echo(json.dumps({"path": str(path), "error": str(exc)}))
+            continue
+        result = matcher.match(signals, dihedral=variants)
+        record: dict[str, object] = {
+            "path": str(path),
+            "matches": [
+                {
+                    "bank": m.bank,
+                    "category": m.category,
+                    "signal_type": m.signal_type,
+                    "distance": m.distance,
+                }
+                for m in result.matches
+            ],
+        }
+        if result.pdq_skipped:
+            record["pdq_skipped"] = result.pdq_skipped
+        typer.echo(json.dumps(record))
+    if failed:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the root app."""
+    app.add_typer(bank_app, name="bank")
+    app.command("match")(match)
