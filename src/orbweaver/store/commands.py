@@ -8,7 +8,9 @@ db_app = typer.Typer(help="The store: migrations and housekeeping.", no_args_is_
 
 
 @db_app.command("upgrade")
-def upgrade(revision: str = typer.Argument("head", help="Alembic revision to migrate to.")) -> None:
+def upgrade(
+    revision: str = typer.Argument("heads", help="Alembic revision to migrate to."),
+) -> None:
     """Migrate the configured database (ORBWEAVER_DATABASE_URL) to the latest schema."""
     from orbweaver.store import open_store
 

@@ -61,8 +61,9 @@ class Store:
                 session.rollback()
                 raise
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Run Alembic migrations up to `revision`."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Run Alembic migrations up to `revision` (every branch head by default: stages add
+        their tables on branches of their own, so they can be developed side by side)."""
         from alembic import command
 
         command.upgrade(alembic_config(self.url), revision)
