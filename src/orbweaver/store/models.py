@@ -159,3 +159,48 @@ class Event(Base):
     subject_id: Mapped[int | None] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(200), default="system")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ApiClient(Base):
+    """A machine client of the web API: a provider's upload pipeline, a partner hotline's tool.
+
+    The secret is a random 256-bit token, so one SHA-256 is enough to store it safely (no slow
+    password hash): every request can be checked in microseconds. Only the hash is kept.
+    `scopes` says which routers the client may call (`shield`; the review console adds its own).
+    """
+
+    __tablename__ = "api_client"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Per-client rate limit overrides; None means the deployment's default.
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer)
+    rate_burst: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ShieldLookup(Base):
+    """One Shield verdict, written only when the deployment turns retention on.
+
+    It holds the hashes and the verdict, never the bytes a client sent nor anything that
+    identifies its user: enough to tell a hotline that known material reached a provider.
+    """
+
+    __tablename__ = "shield_lookup"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_client.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    endpoint: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    sha1: Mapped[str | None] = mapped_column(String(40))
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    classification: Mapped[str] = mapped_column(String(32))
+    match_type: Mapped[str | None] = mapped_column(String(8))
+    entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
