@@ -1,0 +1,196 @@
+"""Figure 1.0 and Table 1.0 of the seed report, and their breakdowns, from observed notices.
+
+Input is one row per notice (`NOTICE_COLUMNS`), however the store produced it, so the same code
+serves the demo, the production store and the 5.4-million-detection benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from orbweaver.reports.survival import RemovalStats, naive_stats, removal_stats
+
+NOTICE_COLUMNS = {
+    "provider": "object",  # the provider the notice went to, named as the seed names it
+    "service_type": "object",
+    "sent_at": "datetime64[ns]",  # first notice sent
+    "duration_days": "float64",  # to estimated removal, or to the last check if still online
+    "removed": "bool",  # False: still online when last checked (right-censored)
+    "recidivist": "bool",  # its media was already noticed to this provider before
+    "category": "object",
+    "reached_from_tor": "bool",
+    "archive": "bool",
+    "members": "int64",  # archive members matched (1 for a plain media URL)
+    "followups": "int64",
+    "escalations": "int64",
+}
+
+
+def empty_notices() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in NOTICE_COLUMNS.items()})
+
+
+@dataclass
+class ReportInputs:
+    """Everything a report is computed from: notices plus counts the store keeps elsewhere."""
+
+    notices: pd.DataFrame
+    detected: int = 0
+    detected_by_category: dict[str, int] = field(default_factory=dict)
+    detected_clear_web: int = 0
+    suspect_backlog: int = 0
+    tor_only: int = 0
+    recheck_cadence: str = "+1 h, +6 h, +24 h, then daily while online"
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One line of a table: a provider, a category, a network, a month..."""
+
+    name: str
+    service_type: str
+    targeted: int
+    removal: RemovalStats
+    recidivism_rate: float | None
+    followups: int
+    escalations: int
+
+    def as_contract(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "service_type": self.service_type,
+            "targeted": self.targeted,
+            "removal_median_days": _round(self.removal.median_days),
+            "removal_p90_days": _round(self.removal.p90_days),
+            "recidivism_rate": _round(self.recidivism_rate, 4),
+            "censored": self.removal.censored,
+        }
+
+    def as_detail(self) -> dict[str, Any]:
+        data = self.as_contract()
+        data.update(
+            median_display=self.removal.display("median"),
+            p90_display=self.removal.display("p90"),
+            median_ci_days=[_round(v) for v in self.removal.median_ci],
+            censored_share=_round(self.removal.censored_share, 4),
+            max_followup_days=_round(self.removal.max_followup_days),
+            followups=self.followups,
+            escalations=self.escalations,
+        )
+        return data
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _group_row(name: str, service_type: str, rows: pd.DataFrame) -> GroupRow:
+    return GroupRow(
+        name=name,
+        service_type=service_type,
+        targeted=len(rows),
+        removal=removal_stats(rows["duration_days"].to_numpy(), rows["removed"].to_numpy()),
+        recidivism_rate=float(rows["recidivist"].mean()) if len(rows) else None,
+        followups=int(rows["followups"].sum()),
+        escalations=int(rows["escalations"].sum()),
+    )
+
+
+def table_1_0(notices: pd.DataFrame) -> list[GroupRow]:
+    """Per provider, most targeted first, as the seed's Table 1.0."""
+    rows = [
+        _group_row(str(name), str(group["service_type"].iloc[0]), group)
+        for name, group in notices.groupby("provider", sort=False)
+    ]
+    return sorted(rows, key=lambda r: (-r.targeted, r.name))
+
+
+def breakdown(notices: pd.DataFrame, by: str | pd.Series) -> list[GroupRow]:
+    return [_group_row(str(key), "", group) for key, group in notices.groupby(by, sort=True)]
+
+
+def network_labels(notices: pd.DataFrame) -> pd.Series:
+    return notices["reached_from_tor"].map({True: "reached from tor", False: "clear web only"})
+
+
+def month_labels(notices: pd.DataFrame) -> pd.Series:
+    return notices["sent_at"].dt.strftime("%Y-%m")
+
+
+@dataclass
+class Report:
+    inputs: ReportInputs
+    overall: GroupRow
+    providers: list[GroupRow]
+    by_category: list[GroupRow]
+    by_network: list[GroupRow]
+    by_month: list[GroupRow]
+    naive_overall: RemovalStats
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON contract's `summary`."""
+        return {
+            "detected": self.inputs.detected,
+            "targeted": self.overall.targeted,
+            "removal_median_days": _round(self.overall.removal.median_days),
+            "removal_p90_days": _round(self.overall.removal.p90_days),
+            "recidivism_rate": _round(self.overall.recidivism_rate, 4),
+            "providers": len(self.providers),
+        }
+
+    def figure_1_0(self) -> dict[str, Any]:
+        """The seed's headline figures, plus what it leaves implicit (censoring, cadence)."""
+        n = self.inputs.notices
+        archives = n[n["archive"]]
+        clear = (
+            self.inputs.detected_clear_web / self.inputs.detected if self.inputs.detected else None
+        )
+        return {
+            "verified_images_detected": self.inputs.detected,
+            "verified_images_targeted_for_removal": self.overall.targeted,
+            "removal_median_days": self.overall.removal.display("median"),
+            "removal_p90_days": self.overall.removal.display("p90"),
+            "recidivism_rate": _round(self.overall.recidivism_rate, 4),
+            "esps": len(self.providers),
+            "share_hosted_clear_web": _round(clear, 4),
+            "suspect_backlog": self.inputs.suspect_backlog,
+            "tor_only_not_noticed": self.inputs.tor_only,
+            "censored_share": _round(self.overall.removal.censored_share, 4),
+            "recheck_cadence": self.inputs.recheck_cadence,
+            "archives_noticed": len(archives),
+            "archive_members_matched": int(archives["members"].sum()),
+        }
+
+    def contract(self) -> dict[str, Any]:
+        """`orbweaver report --json`: scripts depend on this shape."""
+        return {
+            "summary": self.summary(),
+            "providers": [p.as_contract() for p in self.providers],
+        }
+
+    def detail(self) -> dict[str, Any]:
+        data = self.contract()
+        data["figure_1_0"] = self.figure_1_0()
+        data["table_1_0"] = [p.as_detail() for p in self.providers]
+        data["by_category"] = [r.as_detail() for r in self.by_category]
+        data["by_network"] = [r.as_detail() for r in self.by_network]
+        data["by_month"] = [r.as_detail() for r in self.by_month]
+        data["detected_by_category"] = dict(self.inputs.detected_by_category)
+        data["without_censoring"] = asdict(self.naive_overall)
+        return data
+
+
+def build_report(inputs: ReportInputs) -> Report:
+    notices = inputs.notices
+    return Report(
+        inputs=inputs,
+        overall=_group_row("all providers", "", notices),
+        providers=table_1_0(notices),
+        by_category=breakdown(notices, "category"),
+        by_network=breakdown(notices, network_labels(notices)),
+        by_month=breakdown(notices, month_labels(notices)),
+        naive_overall=naive_stats(notices["duration_days"], notices["removed"]),
+    )
