@@ -117,3 +117,19 @@ def test_empty_report() -> None:
         "providers": [],
     }
     assert list(empty_notices().columns) == list(NOTICE_COLUMNS)
+
+
+def test_outputs_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from orbweaver.reports.render import write_all
+
+    rng = np.random.default_rng(3)
+    notices = synthetic_notices(rng, "FastHost", 200, 1.0)
+    report = build_report(ReportInputs(notices=notices, detected=1000, detected_clear_web=1000))
+    paths = write_all(report, tmp_path)
+    assert json.loads(paths["json"].read_text()) == json.loads(json.dumps(report.contract()))
+    html = paths["html"].read_text()
+    assert "FastHost" in html and "data:image/png;base64," in html and "right-censored" in html
+    lines = paths["csv"].read_text().splitlines()
+    assert lines[0].startswith("name,service_type,targeted") and lines[1].startswith("FastHost,")

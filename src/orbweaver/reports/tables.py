@@ -74,7 +74,7 @@ class GroupRow:
         data.update(
             median_display=self.removal.display("median"),
             p90_display=self.removal.display("p90"),
-            median_ci_days=[_round(v) for v in self.removal.median_ci],
+            median_ci_days=[_round(v, 2) for v in self.removal.median_ci],
             censored_share=_round(self.removal.censored_share, 4),
             max_followup_days=_round(self.removal.max_followup_days),
             followups=self.followups,

@@ -1,0 +1,123 @@
+"""Report outputs: JSON (the contract), CSV (Table 1.0) and a self-contained HTML page.
+
+The HTML embeds its charts as PNG data so it can be mailed to a regulator as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from orbweaver.reports.tables import GroupRow, Report
+
+TABLE_FIELDS = (
+    "name",
+    "service_type",
+    "targeted",
+    "removal_median_days",
+    "median_display",
+    "median_ci_days",
+    "removal_p90_days",
+    "p90_display",
+    "recidivism_rate",
+    "censored",
+    "censored_share",
+    "followups",
+    "escalations",
+)
+
+
+def write_json(report: Report, path: Path, *, detail: bool = False) -> None:
+    data = report.detail() if detail else report.contract()
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def table_csv(rows: list[GroupRow]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=TABLE_FIELDS, extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.as_detail())
+    return out.getvalue()
+
+
+def removal_curves_png(report: Report, *, top: int = 12) -> bytes:
+    """Share of noticed content still online against days since the first notice."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from lifelines import KaplanMeierFitter
+
+    notices = report.inputs.notices
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    for row in report.providers[:top]:
+        rows = notices[notices["provider"] == row.name]
+        kmf = KaplanMeierFitter().fit(
+            np.clip(rows["duration_days"].to_numpy(), 0, None), rows["removed"].to_numpy()
+        )
+        curve = kmf.survival_function_
+        ax.step(curve.index, curve.iloc[:, 0], where="post", label=f"{row.name} (n={row.targeted})")
+    ax.set_xlabel("days since first notice")
+    ax.set_ylabel("share still online (Kaplan–Meier)")
+    ax.set_ylim(0, 1.02)
+    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    ax.axhline(0.1, color="grey", lw=0.6, ls=":")
+    ax.grid(alpha=0.3)
+    if report.providers:
+        ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("Removal curves per provider (content still online is right-censored)")
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("orbweaver.reports", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+
+
+def render_html(report: Report, *, title: str = "orbweaver removal report") -> str:
+    chart = base64.b64encode(removal_curves_png(report)).decode()
+    context: dict[str, Any] = {
+        "title": title,
+        "figure": report.figure_1_0(),
+        "summary": report.summary(),
+        "overall": report.overall.as_detail(),
+        "providers": [p.as_detail() for p in report.providers],
+        "by_category": [r.as_detail() for r in report.by_category],
+        "by_network": [r.as_detail() for r in report.by_network],
+        "by_month": [r.as_detail() for r in report.by_month],
+        "naive": report.naive_overall,
+        "chart": chart,
+    }
+    return _environment().get_template("report.html").render(**context)
+
+
+def write_all(report: Report, out_dir: Path) -> dict[str, Path]:
+    """report.json (contract), report-detail.json, table-1.0.csv and report.html in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / "report.json",
+        "detail": out_dir / "report-detail.json",
+        "csv": out_dir / "table-1.0.csv",
+        "html": out_dir / "report.html",
+    }
+    write_json(report, paths["json"])
+    write_json(report, paths["detail"], detail=True)
+    paths["csv"].write_text(table_csv(report.providers))
+    paths["html"].write_text(render_html(report))
+    return paths
