@@ -52,3 +52,35 @@ def test_settable_clock_moves_only_forward() -> None:
 def test_system_clock_is_aware_utc() -> None:
     assert SystemClock().now().tzinfo is UTC
     assert ensure_utc(datetime(2021, 1, 1)).tzinfo is UTC
+
+
+def test_remote_clock_follows_a_served_clock() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from orbweaver.clock import RemoteClock
+
+    readings = ["2021-01-01T00:00:00+00:00", "2021-01-05T00:00:00+00:00", "2021-01-02T00:00:00"]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"now": readings.pop(0)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        clock = RemoteClock(f"http://127.0.0.1:{server.server_port}/clock")
+        assert clock.now() == datetime(2021, 1, 1, tzinfo=UTC)
+        assert clock.now() == datetime(2021, 1, 5, tzinfo=UTC)
+        assert clock.now() == datetime(2021, 1, 5, tzinfo=UTC)  # never backwards
+    finally:
+        server.shutdown()

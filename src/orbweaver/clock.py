@@ -57,3 +57,45 @@ def ensure_utc(when: datetime) -> datetime:
     if when.tzinfo is None:
         return when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
+
+
+class RemoteClock:
+    """Follows a clock served over HTTP (`GET url` → `{"now": ISO-8601}`), e.g. the simulated
+    world's, so separate product processes all share the world's fast-forwarded time.
+
+    Readings are cached for `max_age_s` of real time to keep hot loops from hammering the server;
+    time never goes backwards even if the server's answer does.
+    """
+
+    def __init__(self, url: str, *, max_age_s: float = 0.0, timeout_s: float = 5.0) -> None:
+        self.url = url
+        self.max_age_s = max_age_s
+        self.timeout_s = timeout_s
+        self._last: datetime | None = None
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        import time
+
+        with self._lock:
+            fresh = self._last is not None and time.monotonic() - self._fetched_at < self.max_age_s
+            if not fresh:
+                reading = self._fetch()
+                if self._last is None or reading > self._last:
+                    self._last = reading
+                self._fetched_at = time.monotonic()
+            assert self._last is not None
+            return self._last
+
+    def _fetch(self) -> datetime:
+        import httpx
+
+        response = httpx.get(self.url, timeout=self.timeout_s)
+        response.raise_for_status()
+        return ensure_utc(datetime.fromisoformat(response.json()["now"]))
+
+
+def clock_from_url(url: str | None) -> Clock:
+    """The system clock, or a remote one when a clock URL is configured."""
+    return RemoteClock(url) if url else SystemClock()

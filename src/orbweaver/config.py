@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     dns_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tor_proxy: str = ""
     redis_url: str = ""
+    # Follow another clock (the simulated world's) instead of the system clock.
+    clock_url: str = ""
     # Key for suspect bytes kept encrypted at rest; without it suspects are not kept.
     suspect_key: str = ""
 
