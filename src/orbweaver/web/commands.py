@@ -1,9 +1,104 @@
-"""Commands of the `web` stage."""
+"""`orbweaver serve` and `orbweaver apikey ...`: run the web app, issue and revoke API keys."""
 
 from __future__ import annotations
 
 import typer
 
+apikey_app = typer.Typer(help="API keys for the Shield API (and other machine clients).")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes; each holds its own match index."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Serve the web app (Shield API, status) with uvicorn."""
+    import uvicorn
+
+    from orbweaver.store import open_store
+
+    # Migrate once here, so workers starting side by side never race on the schema.
+    open_store().dispose()
+    uvicorn.run(
+        "orbweaver.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+@apikey_app.command("create")
+def create(
+    name: str = typer.Argument(help="Who the key is for, e.g. the provider's name."),
+    scope: list[str] = typer.Option(["shield"], help="What the key may use (repeatable)."),
+    rate_per_minute: int | None = typer.Option(None, help="Override the default rate limit."),
+    burst: int | None = typer.Option(None, help="Override the default burst."),
+) -> None:
+    """Issue a key; prints USERNAME:SECRET (the secret is shown this once, stored hashed)."""
+    from orbweaver.clock import SystemClock
+    from orbweaver.store import open_store
+    from orbweaver.web.apikeys import ApiKeyError, create_client
+
+    try:
+        key = create_client(
+            open_store(),
+            SystemClock(),
+            name,
+            scopes=tuple(scope),
+            rate_per_minute=rate_per_minute,
+            rate_burst=burst,
+            actor="cli",
+        )
+    except ApiKeyError as exc:
+        _fail(str(exc))
+    typer.echo(key)
+
+
+@apikey_app.command("list")
+def list_() -> None:
+    """List API clients (never their secrets)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from orbweaver.store import open_store
+    from orbweaver.web.apikeys import list_clients
+
+    table = Table("name", "username", "scopes", "enabled", "created", "last used")
+    for c in list_clients(open_store()):
+        table.add_row(
+            c.name,
+            c.username,
+            ",".join(c.scopes),
+            "yes" if c.enabled else "no",
+            f"{c.created_at:%Y-%m-%d %H:%M}",
+            f"{c.last_used_at:%Y-%m-%d %H:%M}" if c.last_used_at else "never",
+        )
+    Console().print(table)
+
+
+@apikey_app.command("revoke")
+def revoke(name: str = typer.Argument(help="Client name or username.")) -> None:
+    """Disable a key for good; workers stop accepting it within a few seconds."""
+    from orbweaver.clock import SystemClock
+    from orbweaver.store import open_store
+    from orbweaver.web.apikeys import ApiKeyError, revoke_client
+
+    try:
+        revoke_client(open_store(), SystemClock(), name, actor="cli")
+    except ApiKeyError as exc:
+        _fail(str(exc))
+    typer.echo(f"revoked {name}")
+
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.command("serve")(serve)
+    app.add_typer(apikey_app, name="apikey")

@@ -1,0 +1,102 @@
+"""The web application: one FastAPI app, one router per feature.
+
+`create_app()` wires the shared context (settings, store, clock, live match index, API keys,
+rate limits) and includes the routers: status and the Shield API now; the review console
+plugs in later as one more `app.include_router(...)` using `web.auth` and `web.context`.
+`orbweaver serve` runs it under uvicorn as a factory, so every worker builds its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from orbweaver.banks.matcher import Matcher
+from orbweaver.clock import Clock, SystemClock
+from orbweaver.config import Settings
+from orbweaver.store import Store, open_store
+from orbweaver.web import shield, status
+from orbweaver.web.apikeys import KeyRegistry
+from orbweaver.web.context import UrlFetcher, WebContext
+from orbweaver.web.errors import BodyLimit, install_error_handlers
+from orbweaver.web.ratelimit import RateLimiter
+from orbweaver.web.serving import LiveMatcher
+from orbweaver.web.settings import WebSettings, web_settings
+
+# Bodies of JSON endpoints (a PDQ batch of 1000 hashes is ~50 KB).
+JSON_BODY_MAX = 1024 * 1024
+MEDIA_PATHS = ("/v1/media",)
+
+DESCRIPTION = """\
+orbweaver's Shield API: check uploads against the hotline's hash lists before they go live.
+Compatible with C3P's `arachnid-shield-sdk` (set `ARACHNID_SHIELD_URL` to this server).
+Only hashes and verdicts are kept, and only when the deployment turns retention on.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    url_fetcher: UrlFetcher | None = None,
+) -> FastAPI:
+    """The app; without arguments, configured from the environment (uvicorn's factory)."""
+    ctx = build_context(web_settings(settings), store, clock, url_fetcher)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.matcher.start()
+        try:
+            yield
+        finally:
+            ctx.matcher.stop()
+
+    app = FastAPI(
+        title="orbweaver",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit_for=_body_limit(ctx.settings))
+    app.include_router(status.router)
+    app.include_router(shield.router)
+    return app
+
+
+def build_context(
+    settings: WebSettings,
+    store: Store | None,
+    clock: Clock | None,
+    url_fetcher: UrlFetcher | None,
+) -> WebContext:
+    # Serving never migrates: `orbweaver serve` upgrades once before starting its workers.
+    store = store or open_store(settings.resolved_database_url, upgrade=False)
+    clock = clock or SystemClock()
+    matcher = LiveMatcher(
+        Matcher(store, quality_min=settings.pdq_quality_min),
+        clock,
+        interval_s=settings.shield_refresh_interval_s,
+        stale_after_s=settings.shield_stale_after_s,
+    )
+    return WebContext(
+        settings=settings,
+        store=store,
+        clock=clock,
+        matcher=matcher,
+        keys=KeyRegistry(store, clock, ttl_s=settings.shield_auth_cache_s),
+        limiter=RateLimiter(),
+        url_fetcher=url_fetcher,
+    )
+
+
+def _body_limit(settings: WebSettings) -> Callable[[str], int]:
+    def limit_for(path: str) -> int:
+        if path.startswith(MEDIA_PATHS):
+            return settings.shield_max_upload_bytes
+        return JSON_BODY_MAX
+
+    return limit_for

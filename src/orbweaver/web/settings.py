@@ -1,0 +1,40 @@
+"""Settings of the web stage, on top of the shared `Settings`.
+
+They live here (env `ORBWEAVER_SHIELD_*`, same TOML file) so the web stage can grow its knobs
+without every stage editing one file; `WebSettings` is a `Settings`, so anything that takes the
+shared object still works.
+"""
+
+from __future__ import annotations
+
+from orbweaver.config import Settings
+
+
+class WebSettings(Settings):
+    """The shared settings plus the Shield API's."""
+
+    # Largest upload /v1/media/ reads; bigger ones get 413 before decoding starts.
+    shield_max_upload_bytes: int = 32 * 1024 * 1024
+    # Most PDQ hashes in one /v1/pdq/ request.
+    shield_pdq_batch_max: int = 1000
+    # Default per-client token bucket (a PDQ batch costs one token per hash).
+    shield_rate_per_minute: int = 6000
+    shield_rate_burst: int = 1000
+    # Keep a `shield_lookup` row (hashes and verdict, never bytes) per lookup. Off by default.
+    shield_retention: bool = False
+    # /v1/url/ fetches a URL through the crawl's network policy; off unless a deployment wants it.
+    shield_url_enabled: bool = False
+    # How often each worker polls the store for bank changes, and when its index counts as stale.
+    shield_refresh_interval_s: float = 5.0
+    shield_stale_after_s: float = 60.0
+    # How long a worker trusts a cached API key before asking the store again (revocation delay).
+    shield_auth_cache_s: float = 5.0
+
+
+def web_settings(settings: Settings | None = None) -> WebSettings:
+    """`settings` as WebSettings (environment and TOML filled in when none is given)."""
+    if settings is None:
+        return WebSettings()
+    if isinstance(settings, WebSettings):
+        return settings
+    return WebSettings.model_validate(settings.model_dump())

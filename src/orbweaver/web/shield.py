@@ -1,0 +1,338 @@
+"""The Shield API: providers check uploads against the banks, in C3P's Arachnid Shield shapes.
+
+`arachnid-shield-sdk` pointed at orbweaver (`ARACHNID_SHIELD_URL`) works unchanged: the paths,
+bodies and error shape below are those its models parse. Only hashes and the verdict leave this
+module; bytes live in memory for the length of the request, and a row is written only when the
+deployment turns retention on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from orbweaver.banks.matcher import Match
+from orbweaver.store.models import BankEntry, Media, ShieldLookup
+from orbweaver.web.apikeys import ClientInfo
+from orbweaver.web.auth import charge, require_scope
+from orbweaver.web.context import WebContext, get_context
+from orbweaver.web.errors import ErrorDetail
+from orbweaver.web.verdict import (
+    Classification,
+    MatchType,
+    PDQFormatError,
+    Verdict,
+    classify,
+    decide,
+    pdq_to_hex,
+    sha1_base32,
+)
+
+router = APIRouter(prefix="/v1", tags=["shield"])
+shield_client = require_scope("shield")
+NEAR_DETAILS_MAX = 10
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorDetail, "description": text}
+    for code, text in {
+        400: "Malformed request.",
+        401: "Missing or wrong API credentials.",
+        403: "The API key may not use the Shield API.",
+        413: "Body larger than the deployment accepts.",
+        415: "Media type not scanned.",
+        422: "Media that cannot be decoded, or an invalid body.",
+        429: "Rate limit exceeded; see Retry-After.",
+        503: "The match index is still loading; retry shortly.",
+    }.items()
+}
+
+
+class NearMatchDetail(BaseModel):
+    """A known media that the submitted one is visually close to."""
+
+    timestamp: float = Field(0.0, description="Seconds into a video; 0.0 for still images.")
+    sha1_base32: str = Field(description="SHA-1 of the known media, base 32; '' if unknown.")
+    sha256_hex: str = Field(description="SHA-256 of the known media, hex; '' if unknown.")
+    classification: Classification | None
+
+
+class ScannedMedia(BaseModel):
+    size_bytes: int
+    sha1_base32: str
+    sha256_hex: str
+    classification: Classification
+    match_type: MatchType | None
+    near_match_details: list[NearMatchDetail]
+
+
+class PDQMatch(BaseModel):
+    classification: Classification
+    match_type: MatchType | None
+    near_match_details: NearMatchDetail | None
+
+
+class ScannedPDQHashes(BaseModel):
+    scanned_hashes: dict[str, PDQMatch] = Field(
+        description="One answer per submitted hash, keyed by the hash as it was sent."
+    )
+
+
+class ScanMediaFromPdq(BaseModel):
+    hashes: list[str] = Field(description="Base64 PDQ hashes (32 bytes each).")
+
+
+class ScanMediaFromUrl(BaseModel):
+    url: str
+
+
+@dataclass(frozen=True)
+class Hashes:
+    """What matching and the answer need from an upload; satisfies `Fingerprints`."""
+
+    sha256: str
+    sha1: str
+    md5: str
+    pdq: str | None
+    pdq_quality: int | None
+    size_bytes: int
+
+
+def _ensure_loaded(ctx: WebContext) -> None:
+    """Refuse rather than answer `no-known-match` from an index that is not there yet."""
+    if not ctx.matcher.loaded:
+        raise HTTPException(
+            503, "the match index is loading; retry shortly", headers={"Retry-After": "5"}
+        )
+
+
+# --- /v1/media/ -------------------------------------------------------------------------------
+
+RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The raw bytes of the media; its type in Content-Type.",
+        "content": {
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+            "video/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.post("/media/", response_model=ScannedMedia, responses=ERRORS, openapi_extra=RAW_BODY)
+async def scan_media(request: Request, client: ClientInfo = Depends(shield_client)) -> ScannedMedia:
+    """Scan raw media bytes for exact (SHA-1/SHA-256/MD5) and near (PDQ) matches."""
+    ctx = get_context(request)
+    charge(ctx, client)
+    mime_type = _media_type(request.headers.get("content-type", ""))
+    data = await request.body()  # bounded by BodyLimit
+    if not data:
+        raise HTTPException(400, "empty body: send the media's bytes")
+    _ensure_loaded(ctx)
+    return await run_in_threadpool(scan_bytes, ctx, client, data, mime_type, "media")
+
+
+def _media_type(content_type: str) -> str:
+    mime_type = content_type.split(";", 1)[0].strip().lower()
+    if not mime_type.startswith(("image/", "video/")):
+        raise HTTPException(
+            415,
+            f"media type {mime_type or '(none)'!r} is not scanned: send image/* or video/*",
+        )
+    return mime_type
+
+
+def scan_bytes(
+    ctx: WebContext, client: ClientInfo, data: bytes, mime_type: str, endpoint: str
+) -> ScannedMedia:
+    """Hash, match and answer; CPU-bound, so it runs in the threadpool."""
+    hashes, decode_error = _hash(ctx, data, mime_type)
+    result = ctx.matcher.matcher.match(hashes)
+    verdict = decide(result.matches)
+    if decode_error is not None and verdict.match_type is None:
+        raise HTTPException(422, f"could not decode the {mime_type} upload: {decode_error}")
+    near = _near_details(ctx, verdict) if verdict.match_type == "near" else []
+    _retain(ctx, client, endpoint, [(hashes, verdict)])
+    return ScannedMedia(
+        size_bytes=hashes.size_bytes,
+        sha1_base32=sha1_base32(hashes.sha1),
+        sha256_hex=hashes.sha256,
+        classification=verdict.classification,
+        match_type=verdict.match_type,
+        near_match_details=near,
+    )
+
+
+def _hash(ctx: WebContext, data: bytes, mime_type: str) -> tuple[Hashes, str | None]:
+    """Crypto hashes always; PDQ for images, decoded within the configured bounds.
+
+    A file that does not decode still gets exact matching (a truncated known file is still
+    known); the decode error is returned for the caller to report when nothing matched.
+    """
+    crypto = Hashes(
+        sha256=hashlib.sha256(data).hexdigest(),
+        sha1=hashlib.sha1(data, usedforsecurity=False).hexdigest(),
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        pdq=None,
+        pdq_quality=None,
+        size_bytes=len(data),
+    )
+    if not mime_type.startswith("image/"):
+        return crypto, None  # video signals (vPDQ) do not exist yet: exact matching only
+    from orbweaver.signals import SignalError, compute_signals
+
+    try:
+        signals = compute_signals(
+            data, max_bytes=ctx.settings.max_image_bytes, max_pixels=ctx.settings.max_image_pixels
+        )
+    except SignalError as exc:
+        return crypto, str(exc)
+    if signals.pdq is None:
+        return crypto, "not an image"
+    return Hashes(
+        crypto.sha256,
+        crypto.sha1,
+        crypto.md5,
+        signals.pdq,
+        signals.pdq_quality,
+        crypto.size_bytes,
+    ), None
+
+
+# --- /v1/pdq/ ---------------------------------------------------------------------------------
+
+
+@router.post("/pdq/", response_model=ScannedPDQHashes, responses=ERRORS)
+def scan_pdq(
+    body: ScanMediaFromPdq, request: Request, client: ClientInfo = Depends(shield_client)
+) -> ScannedPDQHashes:
+    """Match PDQ hashes computed on the provider's side; only the hashes are sent."""
+    ctx = get_context(request)
+    if len(body.hashes) > ctx.settings.shield_pdq_batch_max:
+        raise HTTPException(
+            413, f"{len(body.hashes)} hashes; at most {ctx.settings.shield_pdq_batch_max} a request"
+        )
+    queries = _decode_hashes(body.hashes)
+    charge(ctx, client, len(queries))
+    _ensure_loaded(ctx)
+    verdicts = {sent: decide(ctx.matcher.matcher.match_pdq(hex_)) for sent, hex_ in queries.items()}
+    details = _known_media(ctx, [v.evidence[0].entry_id for v in verdicts.values() if v.evidence])
+    answers: dict[str, PDQMatch] = {}
+    for sent, verdict in verdicts.items():
+        top = verdict.evidence[0] if verdict.evidence else None
+        answers[sent] = PDQMatch(
+            classification=verdict.classification,
+            match_type=verdict.match_type,
+            near_match_details=_detail(top, details) if top else None,
+        )
+    _retain(
+        ctx,
+        client,
+        "pdq",
+        [(Hashes("", "", "", queries[s], None, 0), v) for s, v in verdicts.items()],
+    )
+    return ScannedPDQHashes(scanned_hashes=answers)
+
+
+def _decode_hashes(sent: list[str]) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for i, text in enumerate(sent):
+        try:
+            queries[text] = pdq_to_hex(text)
+        except PDQFormatError as exc:
+            raise HTTPException(400, f"hashes[{i}]: {exc}") from exc
+    return queries
+
+
+# --- /v1/url/ ---------------------------------------------------------------------------------
+
+
+@router.post("/url/", response_model=ScannedMedia, responses={**ERRORS, 501: ERRORS[400]})
+def scan_url(
+    body: ScanMediaFromUrl, request: Request, client: ClientInfo = Depends(shield_client)
+) -> ScannedMedia:
+    """Fetch a URL and scan what it serves; only where the deployment enables it."""
+    ctx = get_context(request)
+    if not ctx.settings.shield_url_enabled:
+        raise HTTPException(501, "scanning by URL is not enabled on this deployment")
+    if ctx.url_fetcher is None:
+        raise HTTPException(
+            503, "scanning by URL needs the crawl's network policy, which is not available"
+        )
+    charge(ctx, client)
+    _ensure_loaded(ctx)
+    try:
+        fetched = ctx.url_fetcher.fetch(body.url, max_bytes=ctx.settings.shield_max_upload_bytes)
+    except ValueError as exc:  # refused by the network policy, or too large
+        raise HTTPException(400, f"cannot fetch {body.url!r}: {exc}") from exc
+    mime_type = _media_type(fetched.mime_type)
+    return scan_bytes(ctx, client, fetched.content, mime_type, "url")
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+
+def _near_details(ctx: WebContext, verdict: Verdict) -> list[NearMatchDetail]:
+    evidence = list(verdict.evidence[:NEAR_DETAILS_MAX])
+    known = _known_media(ctx, [m.entry_id for m in evidence])
+    return [_detail(m, known) for m in evidence]
+
+
+def _detail(match: Match, known: dict[int, tuple[str, str]]) -> NearMatchDetail:
+    sha256, sha1 = known.get(match.entry_id, ("", ""))
+    return NearMatchDetail(
+        timestamp=0.0,
+        sha1_base32=sha1_base32(sha1),
+        sha256_hex=sha256,
+        classification=classify(match.category),
+    )
+
+
+def _known_media(ctx: WebContext, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """SHA-256 and SHA-1 of the media the hotline knows behind matched PDQ entries.
+
+    Only entries that matched are looked up, so nothing about other entries can leak.
+    """
+    if not entry_ids:
+        return {}
+    with ctx.store.session() as session:
+        rows = session.execute(
+            sa.select(BankEntry.id, Media.sha256, Media.sha1)
+            .join(Media, Media.pdq == BankEntry.signal)
+            .where(BankEntry.id.in_(set(entry_ids)), BankEntry.signal_type == "pdq")
+            .order_by(Media.id)
+        ).all()
+    known: dict[int, tuple[str, str]] = {}
+    for entry_id, sha256, sha1 in rows:
+        known.setdefault(entry_id, (sha256, sha1))
+    return known
+
+
+def _retain(
+    ctx: WebContext, client: ClientInfo, endpoint: str, items: list[tuple[Hashes, Verdict]]
+) -> None:
+    """Write verdict log rows, only where the deployment turned retention on."""
+    if not ctx.settings.shield_retention:
+        return
+    at = ctx.clock.now().replace(tzinfo=None)
+    with ctx.store.session() as session:
+        session.add_all(
+            ShieldLookup(
+                client_id=client.id,
+                at=at,
+                endpoint=endpoint,
+                sha256=hashes.sha256 or None,
+                sha1=hashes.sha1 or None,
+                pdq=hashes.pdq,
+                classification=verdict.classification,
+                match_type=verdict.match_type,
+                entry_ids=[m.entry_id for m in verdict.evidence],
+            )
+            for hashes, verdict in items
+        )
