@@ -1,0 +1,467 @@
+"""Exact PDQ range search by multi-index hashing (Norouzi, Punjani and Fleet, 2014).
+
+A PDQ hash is 256 bits; two pictures match when their Hamming distance is at most a threshold
+(31 by default). Scanning every entry is bound by memory bandwidth (about 60 lookups/s at 10M
+entries on one core), so the index splits the bits into ``m`` substrings, keeps one
+directly-addressed table per substring, and for a query probes each table within a small radius.
+
+Exactness comes from the pigeonhole principle in its refined form: if the tables get radii
+``r_i`` with ``sum(r_i + 1) >= threshold + 1`` (``r_i = -1`` meaning "skip this table"), then
+every entry within ``threshold`` of the query agrees with it within ``r_i`` on some table ``i``,
+since otherwise the distances on the substrings alone would add up to more than ``threshold``.
+Every candidate is verified on all 256 bits, so nothing beyond the threshold is returned either.
+When the probes or the candidates would cost more than a scan (large thresholds, or real-image
+hashes crowding a few buckets) the segment is scanned instead: slower, never wrong.
+
+Adds never rebuild the whole index: new entries land in a small brute-force delta, which is
+flushed into a levelled set of immutable segments (level ``j`` holds at most ``DELTA * R**j``
+entries), LSM-style, so each entry is rebuilt a few times over its life, not once per add.
+Readers take one reference to the immutable state and never wait on a writer.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HASH_BYTES = 32
+HASH_BITS = 256
+DEFAULT_DELTA = 8192
+"""Entries kept in the brute-force delta before it is flushed into a segment."""
+LEVEL_RATIO = 8
+"""Size ratio between consecutive segment levels: fewer levels means fewer tables per query."""
+DESIGN_THRESHOLD = 31
+"""Threshold the table layout is tuned for (the bank default); every threshold stays exact."""
+MEMORY_PER_ENTRY = 88
+"""Table bytes per entry allowed when choosing a layout (under 1 GiB at 10M with the ids)."""
+_PERM_SEED = 0x0B3A7E
+"""Fixed bit permutation: spreads each substring over the 16x16 DCT grid, because neighbouring
+PDQ bits (nearby frequencies) are correlated and would otherwise crowd buckets."""
+_SCAN_CHUNK = 1 << 16
+
+# Rough costs in nanoseconds (one core), used only to choose between probing and scanning.
+_COST_PROBE = 12.0
+_COST_CANDIDATE = 25.0
+_COST_SCAN = 1.6
+_COST_TABLE = 2_000.0
+
+_HEX_LUT = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX_LUT[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX_LUT[_c] = 10 + _i
+
+
+def pdq_hex_to_bytes(hexes: Sequence[str]) -> np.ndarray:
+    """Decode PDQ hex strings into an ``(n, 32)`` uint8 array, vectorised for big bank loads.
+
+    Raises ``ValueError`` naming the first malformed entry (wrong type, length or character).
+    """
+    n = len(hexes)
+    if n == 0:
+        return np.zeros((0, HASH_BYTES), dtype=np.uint8)
+    for i, h in enumerate(hexes):
+        if not isinstance(h, str) or len(h) != 2 * HASH_BYTES:
+            raise ValueError(f"PDQ hash #{i} is not {2 * HASH_BYTES} hex characters: {h!r:.80}")
+    try:
+        raw = "".join(hexes).encode("ascii")
+    except UnicodeEncodeError:
+        bad = next(i for i, h in enumerate(hexes) if not h.isascii())
+        raise ValueError(f"PDQ hash #{bad} has non-hex characters: {hexes[bad]!r}") from None
+    nibbles = _HEX_LUT[np.frombuffer(raw, dtype=np.uint8)].reshape(n, 2 * HASH_BYTES)
+    bad_rows = np.flatnonzero((nibbles == 255).any(axis=1))
+    if bad_rows.size:
+        bad = int(bad_rows[0])
+        raise ValueError(f"PDQ hash #{bad} has non-hex characters: {hexes[bad]!r}")
+    return (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+
+
+def _as_hashes(hashes: np.ndarray) -> np.ndarray:
+    """Validate and normalise caller hashes to a C-contiguous ``(n, 32)`` uint8 array."""
+    arr = np.asarray(hashes)
+    if arr.ndim != 2 or arr.shape[1] != HASH_BYTES or arr.dtype != np.uint8:
+        raise ValueError(f"hashes must be (n, {HASH_BYTES}) uint8, got {arr.shape} {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+def _as_query(query: np.ndarray | bytes) -> np.ndarray:
+    """One query as ``(1, 32)`` uint8, from 32 bytes or a 32-byte array."""
+    if isinstance(query, bytes | bytearray | memoryview):
+        arr = np.frombuffer(bytes(query), dtype=np.uint8)
+    else:
+        arr = np.asarray(query, dtype=np.uint8)
+    if arr.size != HASH_BYTES:
+        raise ValueError(f"a PDQ query is {HASH_BYTES} bytes, got {arr.size}")
+    return arr.reshape(1, HASH_BYTES)
+
+
+def _check_threshold(threshold: int) -> int:
+    t = int(threshold)
+    if t < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    return t
+
+
+def _as_words(hashes: np.ndarray) -> np.ndarray:
+    """View ``(n, 32)`` uint8 hashes as ``(n, 4)`` uint64 for XOR + popcount verification."""
+    return hashes.view(np.uint64).reshape(-1, HASH_BYTES // 8)
+
+
+@functools.cache
+def _permutation() -> np.ndarray:
+    return np.random.default_rng(_PERM_SEED).permutation(HASH_BITS)
+
+
+@functools.cache
+def _masks(bits: int, radius: int) -> np.ndarray:
+    """Every ``bits``-bit value with popcount <= radius: the XOR masks probing one table."""
+    out = [0]
+    for r in range(1, radius + 1):
+        for combo in itertools.combinations(range(bits), r):
+            out.append(sum(1 << b for b in combo))
+    masks = np.array(out, dtype=np.int64)
+    masks.flags.writeable = False
+    return masks
+
+
+def _ball(bits: int, radius: int) -> int:
+    """Size of the Hamming ball of ``radius`` in ``bits`` bits (number of probes)."""
+    return sum(math.comb(bits, r) for r in range(radius + 1)) if radius >= 0 else 0
+
+
+def scan(words: np.ndarray, queries: np.ndarray, threshold: int) -> tuple[np.ndarray, ...]:
+    """Brute force: ``(query_index, row, distance)`` for all pairs within ``threshold``.
+
+    Chunked so that a 10M scan never materialises more than a few MiB of temporaries.
+    """
+    qw = _as_words(queries)
+    out_q, out_r, out_d = [], [], []
+    for start in range(0, len(words), _SCAN_CHUNK):
+        block = words[start : start + _SCAN_CHUNK]
+        for qi in range(len(qw)):
+            dist = np.bitwise_count(block ^ qw[qi]).sum(axis=1, dtype=np.int32)
+            rows = np.flatnonzero(dist <= threshold)
+            if rows.size:
+                out_q.append(np.full(rows.size, qi, dtype=np.int64))
+                out_r.append(rows + start)
+                out_d.append(dist[rows])
+    if not out_q:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty.astype(np.int32)
+    return np.concatenate(out_q), np.concatenate(out_r), np.concatenate(out_d)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one segment answers one threshold: flat probe list, or ``scan`` when cheaper."""
+
+    scan: bool
+    table: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Substring index of each probe."""
+    bucket_xor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """XOR mask of each probe."""
+    base: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Offset of the probe's table in the flat bucket-offset array."""
+    max_candidates: int = 0
+    """Above this many candidates for one query, a scan is cheaper (crowded buckets)."""
+
+
+def _allocate_radii(widths: Sequence[int], n: int, threshold: int) -> tuple[list[int], float]:
+    """Radii with ``sum(r_i + 1) == threshold + 1`` minimising the estimated probe cost.
+
+    Marginal cost of raising one radius grows with the radius, so the greedy choice is optimal.
+    Returns the radii (``-1`` = table not probed) and the estimated cost in nanoseconds.
+    """
+
+    def cost(w: int, r: int) -> float:
+        probes = _ball(w, r)
+        return probes * (_COST_PROBE + _COST_CANDIDATE * n / (1 << w))
+
+    radii = [-1] * len(widths)
+    heap = [(cost(w, 0), i) for i, w in enumerate(widths)]
+    heapq.heapify(heap)
+    total = 0.0
+    for _ in range(threshold + 1):
+        if not heap:
+            return radii, math.inf  # more budget than bits: a scan is the only sensible answer
+        step, i = heapq.heappop(heap)
+        radii[i] += 1
+        total += step
+        if radii[i] < widths[i]:
+            w = widths[i]
+            heapq.heappush(heap, (cost(w, radii[i] + 1) - cost(w, radii[i]), i))
+    tables = sum(1 for r in radii if r >= 0)
+    return radii, total + tables * _COST_TABLE
+
+
+def choose_layout(n: int, threshold: int = DESIGN_THRESHOLD) -> list[int]:
+    """Substring widths for a segment of ``n`` entries: cheapest at ``threshold`` within memory.
+
+    Tables are directly addressed (``2**w`` offsets each), so ``w`` near ``log2(n)`` keeps
+    buckets about one entry deep; the memory cap decides how many tables fit.
+    """
+    best: tuple[float, list[int]] | None = None
+    budget = MEMORY_PER_ENTRY * max(n, 1) + (4 << 20)
+    for w in range(8, 25):
+        for m in range(1, HASH_BITS // w + 1):
+            widths = [w] * m
+            if m * (4 * n + 4 * ((1 << w) + 1)) > budget:
+                break
+            _, est = _allocate_radii(widths, n, threshold)
+            if best is None or est < best[0]:
+                best = (est, widths)
+    assert best is not None
+    return best[1]
+
+
+class _Segment:
+    """An immutable multi-index over a fixed set of hashes."""
+
+    def __init__(self, hashes: np.ndarray, ids: np.ndarray, widths: Sequence[int] | None = None):
+        self.hashes = hashes
+        self.words = _as_words(hashes)
+        self.ids = ids
+        self.widths = list(widths) if widths is not None else choose_layout(len(ids))
+        if sum(self.widths) > HASH_BITS or max(self.widths) > 24:
+            raise ValueError(f"bad substring widths {self.widths}")
+        perm = _permutation()
+        starts = np.cumsum([0, *self.widths])
+        self.substrings = [perm[starts[i] : starts[i + 1]] for i in range(len(self.widths))]
+        self._weights = self._weight_matrix()
+        sizes = np.array([(1 << w) + 1 for w in self.widths], dtype=np.int64)
+        self.table_base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.offsets, self.postings = self._build()
+        self._plans: dict[int, _Plan] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _weight_matrix(self) -> np.ndarray:
+        """``bits @ W`` gives each substring's key: float32 is exact below 2**24."""
+        weights = np.zeros((HASH_BITS, len(self.widths)), dtype=np.float32)
+        for t, bits in enumerate(self.substrings):
+            weights[bits, t] = 2.0 ** np.arange(len(bits) - 1, -1, -1)
+        return weights
+
+    def keys(self, hashes: np.ndarray) -> np.ndarray:
+        """Substring keys, ``(n, m)`` int64, computed in chunks to bound temporary memory."""
+        out = np.empty((len(hashes), len(self.widths)), dtype=np.int64)
+        for s in range(0, len(hashes), _SCAN_CHUNK):
+            bits = np.unpackbits(hashes[s : s + _SCAN_CHUNK], axis=1).astype(np.float32)
+            out[s : s + _SCAN_CHUNK] = bits @ self._weights
+        return out
+
+    def _build(self) -> tuple[np.ndarray, np.ndarray]:
+        """Counting-sort each table: flat ``offsets`` per bucket, flat ``postings`` of rows."""
+        n, m = len(self.ids), len(self.widths)
+        keys = self.keys(self.hashes)
+        off_dtype = np.int32 if m * n < 2**31 else np.int64
+        offsets = np.empty(int(self.table_base[-1]) + (1 << self.widths[-1]) + 1, dtype=off_dtype)
+        postings = np.empty(m * n, dtype=np.int32)
+        rows = np.arange(n, dtype=np.int64)
+        for t, w in enumerate(self.widths):
+            col = keys[:, t]
+            order = np.sort((col << 32) | rows) & 0xFFFFFFFF  # one SIMD sort beats argsort
+            postings[t * n : (t + 1) * n] = order
+            counts = np.bincount(col, minlength=1 << w)
+            base = int(self.table_base[t])
+            offsets[base] = t * n
+            offsets[base + 1 : base + 1 + (1 << w)] = np.cumsum(counts) + t * n
+        return offsets, postings
+
+    def memory_bytes(self) -> int:
+        return int(self.offsets.nbytes + self.postings.nbytes + self.ids.nbytes)
+
+    def plan(self, threshold: int) -> _Plan:
+        """The probe plan for ``threshold``, cached (plans are immutable, races are harmless)."""
+        plan = self._plans.get(threshold)
+        if plan is None:
+            plan = self._make_plan(threshold)
+            self._plans[threshold] = plan
+        return plan
+
+    def _make_plan(self, threshold: int) -> _Plan:
+        n = len(self)
+        radii, est = _allocate_radii(self.widths, n, threshold)
+        scan_cost = _COST_SCAN * n
+        if est > scan_cost:
+            return _Plan(scan=True)
+        tables, masks, bases = [], [], []
+        for t, (w, r) in enumerate(zip(self.widths, radii, strict=True)):
+            if r < 0:
+                continue
+            mk = _masks(w, r)
+            masks.append(mk)
+            tables.append(np.full(mk.size, t, dtype=np.int64))
+            bases.append(np.full(mk.size, self.table_base[t], dtype=np.int64))
+        probes = sum(mk.size for mk in masks)
+        max_cand = int((scan_cost - probes * _COST_PROBE) / _COST_CANDIDATE)
+        return _Plan(
+            scan=False,
+            table=np.concatenate(tables),
+            bucket_xor=np.concatenate(masks),
+            base=np.concatenate(bases),
+            max_candidates=max(max_cand, 0),
+        )
+
+    def search(self, queries: np.ndarray, threshold: int) -> tuple[np.ndarray, ...]:
+        """``(query_index, id, distance)`` of every entry within ``threshold`` of a query."""
+        plan = self.plan(threshold)
+        if plan.scan:
+            qi, rows, dist = scan(self.words, queries, threshold)
+            return qi, self.ids[rows], dist
+        keys = self.keys(queries)
+        buckets = plan.base + (keys[:, plan.table] ^ plan.bucket_xor)  # (q, probes)
+        starts = self.offsets[buckets].astype(np.int64)
+        lens = self.offsets[buckets + 1] - starts
+        per_query = lens.sum(axis=1)
+        crowded = per_query > plan.max_candidates
+        parts = [self._probe(queries, starts, lens, np.flatnonzero(~crowded), threshold)]
+        if crowded.any():
+            sel = np.flatnonzero(crowded)
+            qi, rows, dist = scan(self.words, queries[sel], threshold)
+            parts.append((sel[qi], rows, dist))
+        qi = np.concatenate([p[0] for p in parts])
+        rows = np.concatenate([p[1] for p in parts])
+        dist = np.concatenate([p[2] for p in parts])
+        return qi, self.ids[rows], dist
+
+    def _probe(
+        self,
+        queries: np.ndarray,
+        starts: np.ndarray,
+        lens: np.ndarray,
+        sel: np.ndarray,
+        threshold: int,
+    ) -> tuple[np.ndarray, ...]:
+        """Gather the probed buckets of queries ``sel``, verify on 256 bits, dedupe."""
+        starts, lens = starts[sel].ravel(), lens[sel].ravel()
+        total = int(lens.sum())
+        if total == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty.astype(np.int32)
+        shift = np.repeat(starts - (np.cumsum(lens) - lens), lens)
+        rows = self.postings[np.arange(total, dtype=np.int64) + shift].astype(np.int64)
+        probes = starts.size // max(sel.size, 1)
+        qpos = np.repeat(np.repeat(np.arange(sel.size), probes), lens)
+        qw = _as_words(queries)[sel]
+        dist = np.bitwise_count(self.words[rows] ^ qw[qpos]).sum(axis=1, dtype=np.int32)
+        keep = np.flatnonzero(dist <= threshold)
+        qpos, rows, dist = qpos[keep], rows[keep], dist[keep]
+        pair = qpos * len(self) + rows
+        _, first = np.unique(pair, return_index=True)
+        return sel[qpos[first]], rows[first], dist[first]
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything a reader needs, replaced wholesale by writers (copy-on-write)."""
+
+    levels: tuple[_Segment | None, ...] = ()
+    delta_hashes: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, HASH_BYTES), dtype=np.uint8)
+    )
+    delta_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+class PDQIndex:
+    """Exact PDQ Hamming range search over an append-only set of ``(hash, id)`` entries.
+
+    Thread-safe: searches run concurrently with an ``add``; an add (and any merge it triggers)
+    holds a writer lock, and readers see either the old or the new entries, never half of them.
+    Bulk loads are cheapest as one big ``add``; small adds are amortised by the LSM levels.
+    """
+
+    def __init__(self, *, delta_capacity: int = DEFAULT_DELTA) -> None:
+        self._delta_capacity = delta_capacity
+        self._state = _State()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        state = self._state
+        return len(state.delta_ids) + sum(len(s) for s in state.levels if s is not None)
+
+    def memory_bytes(self) -> int:
+        """Bytes held beyond the raw 32-byte hashes: tables, postings and the caller ids."""
+        state = self._state
+        tables = sum(s.memory_bytes() for s in state.levels if s is not None)
+        return tables + int(state.delta_ids.nbytes)
+
+    def add(self, hashes: np.ndarray, ids: np.ndarray) -> None:
+        """Add entries; a big batch becomes a segment at once, small ones go to the delta."""
+        h = _as_hashes(hashes)
+        i = np.ascontiguousarray(np.asarray(ids, dtype=np.int64)).reshape(-1)
+        if len(h) != len(i):
+            raise ValueError(f"{len(h)} hashes but {len(i)} ids")
+        if len(h) == 0:
+            return
+        with self._lock:
+            state = self._state
+            dh = np.concatenate([state.delta_hashes, h])
+            di = np.concatenate([state.delta_ids, i])
+            if len(di) <= self._delta_capacity:
+                self._state = _State(state.levels, dh, di)
+                return
+            levels = self._push(list(state.levels), dh, di)
+            self._state = _State(tuple(levels))
+
+    def _capacity(self, level: int) -> int:
+        return self._delta_capacity * LEVEL_RATIO**level
+
+    def _push(
+        self, levels: list[_Segment | None], hashes: np.ndarray, ids: np.ndarray
+    ) -> list[_Segment | None]:
+        """Merge a run into the first level that can hold it, carrying overflow upwards."""
+        level = 1
+        while self._capacity(level) < len(ids):
+            level += 1
+        while True:
+            while len(levels) <= level:
+                levels.append(None)
+            existing = levels[level]
+            if existing is not None:
+                hashes = np.concatenate([existing.hashes, hashes])
+                ids = np.concatenate([existing.ids, ids])
+                levels[level] = None
+            if len(ids) <= self._capacity(level):
+                levels[level] = _Segment(hashes, ids)
+                return levels
+            level += 1
+
+    def search(self, query: np.ndarray | bytes, threshold: int) -> list[tuple[int, int]]:
+        """``(id, distance)`` of every entry within ``threshold``, by distance then id."""
+        return self.search_batch(_as_query(query), threshold)[0]
+
+    def search_batch(self, queries: np.ndarray, threshold: int) -> list[list[tuple[int, int]]]:
+        """One result list per query row, each as :meth:`search` would return it."""
+        q = np.ascontiguousarray(np.asarray(queries, dtype=np.uint8))
+        if q.ndim != 2 or q.shape[1] != HASH_BYTES:
+            raise ValueError(f"queries must be (n, {HASH_BYTES}) uint8, got {q.shape}")
+        t = _check_threshold(threshold)
+        state = self._state
+        parts = [s.search(q, t) for s in state.levels if s is not None]
+        if len(state.delta_ids):
+            qi, rows, dist = scan(_as_words(state.delta_hashes), q, t)
+            parts.append((qi, state.delta_ids[rows], dist))
+        return _group(parts, len(q))
+
+
+def _group(parts: list[tuple[np.ndarray, ...]], nq: int) -> list[list[tuple[int, int]]]:
+    """Merge per-segment hits into per-query lists sorted by distance, then id."""
+    if not parts:
+        return [[] for _ in range(nq)]
+    qi = np.concatenate([p[0] for p in parts])
+    ids = np.concatenate([p[1] for p in parts])
+    dist = np.concatenate([p[2] for p in parts])
+    order = np.lexsort((ids, dist, qi))
+    qi, ids, dist = qi[order], ids[order], dist[order]
+    bounds = np.searchsorted(qi, np.arange(nq + 1))
+    pairs = list(zip(ids.tolist(), dist.tolist(), strict=True))
+    return [pairs[bounds[k] : bounds[k + 1]] for k in range(nq)]
