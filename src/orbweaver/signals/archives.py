@@ -1,0 +1,427 @@
+"""Archive unpacking in memory, with bomb limits and a bounded set of password tries.
+
+Archives are where file hosts carry collections, so each member becomes its own sighting (tied to
+the archive URL). Everything happens in memory: member bytes are never written to disk in clear
+(`unar` reads the archive from an anonymous in-memory file and writes members to a pipe).
+
+Limits (`ArchiveLimits`) stop decompression bombs before they cost memory or CPU: member count and
+declared sizes are checked from the directory first, then every read is bounded, so a lying
+directory fails at the first byte over budget.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+ZIP, SEVEN_Z, RAR = "zip", "7z", "rar"
+_MAGIC = (
+    (b"PK\x03\x04", ZIP),
+    (b"PK\x05\x06", ZIP),
+    (b"7z\xbc\xaf\x27\x1c", SEVEN_Z),
+    (b"Rar!\x1a\x07", RAR),
+)
+NESTED_SEPARATOR = "!/"
+
+
+class ArchiveError(ValueError):
+    """The archive cannot be unpacked (corrupt, unsupported), with a reason for the log."""
+
+
+class ArchiveBomb(ArchiveError):
+    """The archive exceeds a bomb limit (members, size, ratio or nesting)."""
+
+
+class ArchivePasswordError(ArchiveError):
+    """The archive is encrypted and none of the offered passwords opened it."""
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_members: int = 10_000
+    max_member_bytes: int = 64 * 1024 * 1024
+    max_total_bytes: int = 512 * 1024 * 1024
+    # Uncompressed total over archive size; small archives get `ratio_floor_bytes` regardless.
+    max_ratio: float = 100.0
+    ratio_floor_bytes: int = 4 * 1024 * 1024
+    max_depth: int = 3
+    max_password_tries: int = 8
+
+    def budget(self, archive_size: int) -> int:
+        by_ratio = max(int(archive_size * self.max_ratio), self.ratio_floor_bytes)
+        return min(self.max_total_bytes, by_ratio)
+
+
+@dataclass
+class Member:
+    path: str
+    data: bytes
+
+
+@dataclass
+class UnpackResult:
+    format: str
+    members: list[Member] = field(default_factory=list)
+    password: str | None = None
+    # Per-member problems that did not stop the rest (nested too deep, corrupt member).
+    problems: list[str] = field(default_factory=list)
+
+
+def archive_format(data: bytes) -> str | None:
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+class _Budget:
+    """Bytes left for the whole unpack, nested archives included."""
+
+    def __init__(self, total: int, member_max: int) -> None:
+        self.left = total
+        self.member_max = member_max
+
+    def member_limit(self) -> int:
+        return min(self.left, self.member_max)
+
+    def take(self, path: str, size: int) -> None:
+        if size > self.member_max:
+            raise ArchiveBomb(f"member {path!r} over {self.member_max:,} bytes")
+        if size > self.left:
+            raise ArchiveBomb("uncompressed total over the size/ratio budget")
+        self.left -= size
+
+
+def unpack(
+    data: bytes,
+    *,
+    passwords: Iterable[str] = (),
+    limits: ArchiveLimits | None = None,
+) -> UnpackResult:
+    """Every file member of a zip (incl. AES), 7z or rar archive, nested archives flattened.
+
+    Raises ArchiveBomb, ArchivePasswordError or ArchiveError; problems with single nested
+    members are reported in `problems` instead so the other members still count.
+    """
+    limits = limits or ArchiveLimits()
+    tries = list(dict.fromkeys(p for p in passwords if p))[: limits.max_password_tries]
+    budget = _Budget(limits.budget(len(data)), limits.max_member_bytes)
+    return _unpack(data, tries, limits, budget, depth=1)
+
+
+def _unpack(
+    data: bytes, passwords: list[str], limits: ArchiveLimits, budget: _Budget, depth: int
+) -> UnpackResult:
+    fmt = archive_format(data)
+    if fmt is None:
+        raise ArchiveError("not a zip, 7z or rar archive")
+    reader = {ZIP: _read_zip, SEVEN_Z: _read_7z, RAR: _read_rar}[fmt]
+    result = reader(data, passwords, limits, budget)
+    flat: list[Member] = []
+    for member in result.members:
+        if archive_format(member.data) is None:
+            flat.append(member)
+            continue
+        if depth >= limits.max_depth:
+            result.problems.append(
+                f"{member.path}: nested archive deeper than {limits.max_depth} levels, skipped"
+            )
+            continue
+        try:
+            inner = _unpack(member.data, passwords, limits, budget, depth + 1)
+        except ArchiveBomb:
+            raise
+        except ArchiveError as exc:
+            result.problems.append(f"{member.path}: {exc}")
+            continue
+        result.problems.extend(f"{member.path}{NESTED_SEPARATOR}{p}" for p in inner.problems)
+        flat.extend(
+            Member(f"{member.path}{NESTED_SEPARATOR}{m.path}", m.data) for m in inner.members
+        )
+    result.members = flat
+    return result
+
+
+def _check_directory(count: int, declared: int, budget: _Budget, limits: ArchiveLimits) -> None:
+    if count > limits.max_members:
+        raise ArchiveBomb(f"{count:,} members, over the limit of {limits.max_members:,}")
+    if declared > budget.left:
+        raise ArchiveBomb(f"declares {declared:,} bytes uncompressed, over the budget")
+
+
+# --- zip (pyzipper reads both ZipCrypto and WinZip AES) ---------------------------------------
+
+
+def _read_zip(
+    data: bytes, passwords: list[str], limits: ArchiveLimits, budget: _Budget
+) -> UnpackResult:
+    import pyzipper
+
+    try:
+        zf = pyzipper.AESZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ArchiveError(f"corrupt zip: {exc}") from exc
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        _check_directory(len(infos), sum(i.file_size for i in infos), budget, limits)
+        result = UnpackResult(ZIP)
+        encrypted = [i for i in infos if i.flag_bits & 0x1]
+        if encrypted:
+            probe = min(encrypted, key=lambda i: i.file_size)
+            result.password = _find_password(
+                passwords, lambda pw: _zip_read(zf, probe, pw.encode(), budget.member_limit())
+            )
+        pwd = result.password.encode() if result.password else None
+        for info in infos:
+            try:
+                content = _zip_read(
+                    zf, info, pwd if info.flag_bits & 0x1 else None, budget.member_limit()
+                )
+            except ArchiveBomb:
+                raise
+            except ArchiveError as exc:
+                result.problems.append(f"{info.filename}: {exc}")
+                continue
+            budget.take(info.filename, len(content))
+            result.members.append(Member(info.filename, content))
+    return result
+
+
+def _zip_read(zf: Any, info: Any, pwd: bytes | None, limit: int) -> bytes:
+    """One member, reading at most limit+1 bytes, so a lying header cannot inflate memory."""
+    try:
+        with zf.open(info, pwd=pwd) as handle:
+            content: bytes = handle.read(limit + 1)
+    except RuntimeError as exc:  # pyzipper/zipfile: bad or missing password
+        raise ArchivePasswordError(str(exc)) from exc
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+        if "password" in str(exc).lower() or ("crc" in str(exc).lower() and pwd):
+            raise ArchivePasswordError(str(exc)) from exc
+        raise ArchiveError(f"corrupt member: {exc}") from exc
+    if len(content) > limit:
+        raise ArchiveBomb(f"member {info.filename!r} inflates past {limit:,} bytes")
+    return content
+
+
+def _find_password(passwords: list[str], attempt: Any) -> str:
+    """The first password for which `attempt(pw)` succeeds; bounded by the caller's list."""
+    for password in passwords:
+        try:
+            attempt(password)
+        except ArchivePasswordError:
+            continue
+        except ArchiveBomb:
+            raise
+        except ArchiveError:
+            continue
+        return password
+    raise ArchivePasswordError(
+        f"encrypted; none of {len(passwords)} password(s) from the page opened it"
+    )
+
+
+# --- 7z (py7zr, extracted into bounded in-memory writers) -------------------------------------
+
+
+class _BoundedWriter:
+    """A py7zr writer that refuses to grow past the budget (py7zr's own silently truncates)."""
+
+    def __init__(self, name: str, budget: _Budget) -> None:
+        self.name = name
+        self.budget = budget
+        self.buffer = io.BytesIO()
+
+    def write(self, chunk: bytes | bytearray) -> int:
+        if self.buffer.tell() + len(chunk) > self.budget.member_limit():
+            raise ArchiveBomb(f"member {self.name!r} inflates past the budget")
+        return self.buffer.write(chunk)
+
+    def read(self, size: int | None = None) -> bytes:
+        return self.buffer.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.buffer.seek(offset, whence)
+
+    def flush(self) -> None:
+        pass
+
+    def size(self) -> int:
+        return len(self.buffer.getbuffer())
+
+
+def _read_7z(
+    data: bytes, passwords: list[str], limits: ArchiveLimits, budget: _Budget
+) -> UnpackResult:
+    import py7zr
+    from py7zr.io import WriterFactory
+
+    class Factory(WriterFactory):
+        def __init__(self) -> None:
+            self.products: dict[str, _BoundedWriter] = {}
+
+        def create(self, filename: str) -> Any:
+            self.products[filename] = _BoundedWriter(filename, budget)
+            return self.products[filename]
+
+    def extract(password: str | None) -> UnpackResult:
+        try:
+            with py7zr.SevenZipFile(io.BytesIO(data), password=password) as archive:
+                files = [f for f in archive.list() if not f.is_directory]
+                declared = sum(f.uncompressed or 0 for f in files)
+                _check_directory(len(files), declared, budget, limits)
+                factory = Factory()
+                archive.extractall(factory=factory)
+        except ArchiveBomb:
+            raise
+        except (py7zr.exceptions.PasswordRequired, py7zr.exceptions.Bad7zFile) as exc:
+            raise ArchivePasswordError(str(exc)) if password else ArchiveError(str(exc)) from exc
+        except Exception as exc:  # py7zr raises many types (lzma, CRC, struct) on bad input
+            if password is not None:
+                raise ArchivePasswordError(f"{type(exc).__name__}: {exc}") from exc
+            raise ArchiveError(f"corrupt 7z: {type(exc).__name__}: {exc}") from exc
+        result = UnpackResult(SEVEN_Z, password=password)
+        for name, writer in factory.products.items():
+            content = writer.buffer.getvalue()
+            budget.take(name, len(content))
+            result.members.append(Member(name, content))
+        return result
+
+    try:
+        with py7zr.SevenZipFile(io.BytesIO(data)) as archive:
+            locked = archive.needs_password()
+    except Exception as exc:
+        if "password" not in str(exc).lower():
+            raise ArchiveError(f"corrupt 7z: {type(exc).__name__}: {exc}") from exc
+        locked = True  # encrypted headers: even the listing needs the password
+    if not locked:
+        return extract(None)
+    found: list[UnpackResult] = []
+
+    def attempt(password: str) -> None:
+        found.append(extract(password))
+
+    _find_password(passwords, attempt)
+    return found[-1]
+
+
+# --- rar (libarchive; Debian's unar for what libarchive cannot open, e.g. encrypted rar) ------
+
+
+def _read_rar(
+    data: bytes, passwords: list[str], limits: ArchiveLimits, budget: _Budget
+) -> UnpackResult:
+    try:
+        return _read_libarchive(data, RAR, limits, budget)
+    except ArchiveBomb:
+        raise
+    except ArchiveError as first:
+        if shutil.which("unar") is None or shutil.which("lsar") is None:
+            raise ArchiveError(f"{first} (and unar is not installed)") from first
+        return _read_unar(data, passwords, limits, budget)
+
+
+def _read_libarchive(data: bytes, fmt: str, limits: ArchiveLimits, budget: _Budget) -> UnpackResult:
+    import libarchive
+
+    result = UnpackResult(fmt)
+    try:
+        with libarchive.memory_reader(data) as archive:
+            for entry in archive:
+                if not entry.isfile:
+                    continue
+                if len(result.members) >= limits.max_members:
+                    raise ArchiveBomb(f"more than {limits.max_members:,} members")
+                if entry.isencrypted if hasattr(entry, "isencrypted") else False:
+                    raise ArchiveError("encrypted member")
+                chunks: list[bytes] = []
+                size = 0
+                limit = budget.member_limit()
+                for block in entry.get_blocks():
+                    size += len(block)
+                    if size > limit:
+                        raise ArchiveBomb(f"member {entry.pathname!r} inflates past the budget")
+                    chunks.append(bytes(block))
+                budget.take(entry.pathname, size)
+                result.members.append(Member(str(entry.pathname), b"".join(chunks)))
+    except libarchive.ArchiveError as exc:
+        raise ArchiveError(f"libarchive: {exc}") from exc
+    return result
+
+
+def _read_unar(
+    data: bytes, passwords: list[str], limits: ArchiveLimits, budget: _Budget
+) -> UnpackResult:
+    """unar reads the archive from a memfd (RAM, no disk) and writes each member to stdout."""
+    fd = os.memfd_create("orbweaver-archive")
+    try:
+        os.write(fd, data)
+        path = f"/proc/self/fd/{fd}"
+        for password in [None, *passwords][: limits.max_password_tries + 1]:
+            entries = _lsar(path, fd, password)
+            if entries is None:
+                continue
+            result = UnpackResult(RAR, password=password)
+            files = [e for e in entries if not e.get("XADIsDirectory")]
+            declared = sum(int(e.get("XADFileSize", 0)) for e in files)
+            _check_directory(len(files), declared, budget, limits)
+            try:
+                for entry in files:
+                    content = _unar_member(path, fd, entry["XADIndex"], password, budget)
+                    name = str(entry.get("XADFileName", entry["XADIndex"]))
+                    budget.take(name, len(content))
+                    result.members.append(Member(name, content))
+            except ArchivePasswordError:
+                continue
+            return result
+        raise ArchivePasswordError(
+            f"encrypted; none of {len(passwords)} password(s) from the page opened it"
+        )
+    finally:
+        os.close(fd)
+
+
+def _lsar(path: str, fd: int, password: str | None) -> list[dict[str, Any]] | None:
+    args = ["lsar", "-j", *(["-p", password] if password else []), path]
+    done = subprocess.run(args, capture_output=True, pass_fds=(fd,), timeout=30, check=False)
+    try:
+        listing = json.loads(done.stdout)
+    except ValueError as exc:
+        raise ArchiveError(f"lsar could not list the archive: {done.stderr[:200]!r}") from exc
+    if listing.get("lsarError"):
+        return None
+    entries: list[dict[str, Any]] = listing.get("lsarContents", [])
+    return entries
+
+
+def _unar_member(path: str, fd: int, index: int, password: str | None, budget: _Budget) -> bytes:
+    args = [
+        "unar",
+        "-q",
+        "-o",
+        "-",
+        "-i",
+        *(["-p", password] if password else []),
+        path,
+        str(index),
+    ]
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,)
+    ) as proc:
+        assert proc.stdout is not None
+        limit = budget.member_limit()
+        content = proc.stdout.read(limit + 1)
+        if len(content) > limit:
+            proc.kill()
+            raise ArchiveBomb(f"member {index} inflates past the budget")
+        proc.wait(timeout=60)
+        if proc.returncode != 0:
+            raise ArchivePasswordError(f"unar failed on member {index}")
+    return content
