@@ -1,0 +1,110 @@
+"""The world's clock endpoint, its admin API (for drivers and simulated analysts) and webhooks.
+
+Routes on the control address:
+  GET  /clock                       {"now": ISO-8601 UTC}
+  GET  /control/clock               same
+  POST /control/clock/advance       {"days": d, "hours": h, "seconds": s} or {"to": ISO} -> {"now"}
+  GET  /control/truth[?images=0]    ground truth (see truth.py)
+  GET  /control/stats               counters
+  GET  /control/label/{sha256}      the analysts' label for bytes the world served
+  POST /control/labels              {"sha256": [...]} -> {"labels": {sha: label-or-null}}
+  GET  /control/notices             every notice received
+  GET  /control/mailbox/{address}   messages received by one abuse mailbox
+  GET  /control/info                the world.json dictionary
+Webhooks, on the webhooks address: POST /hooks/{provider-slug} with an X-ARF report (or a list).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from orbweaver.sim import truth
+from orbweaver.sim.clock import iso, parse_iso
+from orbweaver.sim.http import Request, Response, json_response, not_found
+from orbweaver.sim.notices import reports_from_json
+
+if TYPE_CHECKING:
+    from orbweaver.sim.world import World
+
+
+class Control:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def handle(self, req: Request) -> Response:
+        path = req.path.rstrip("/") or "/"
+        if path in ("/clock", "/control/clock"):
+            return json_response({"now": iso(self.world.clock.now())})
+        if path == "/control/clock/advance" and req.method == "POST":
+            return self.advance(req)
+        if path == "/control/truth":
+            return json_response(self.world.truth(images=req.arg("images", "1") != "0"))
+        if path == "/control/stats":
+            return json_response(self.world.stats())
+        if path == "/control/info":
+            return json_response(self.world.info)
+        if path.startswith("/control/label/"):
+            label = self.world.media.label(path.rsplit("/", 1)[-1])
+            return json_response(label) if label else json_response({"error": "unknown bytes"}, 404)
+        if path == "/control/labels" and req.method == "POST":
+            shas = (req.json() or {}).get("sha256", [])
+            return json_response({"labels": {s: self.world.media.label(s) for s in shas}})
+        if path == "/control/notices":
+            return json_response([truth.notice_row(n) for n in self.world.engine.ledger.notices])
+        if path.startswith("/control/mailbox/"):
+            address = path.rsplit("/", 1)[-1].lower()
+            return json_response(self.world.mailboxes.boxes.get(address, []))
+        return not_found()
+
+    def advance(self, req: Request) -> Response:
+        try:
+            body: dict[str, Any] = req.json() or {}
+            if "to" in body:
+                now = self.world.clock.set(parse_iso(str(body["to"])))
+            else:
+                delta = timedelta(
+                    days=float(body.get("days", 0)),
+                    hours=float(body.get("hours", 0)),
+                    seconds=float(body.get("seconds", 0)),
+                )
+                now = self.world.clock.advance(delta)
+        except (ValueError, TypeError, json.JSONDecodeError) as exc:
+            return json_response({"error": str(exc)}, 400)
+        return json_response({"now": iso(now)})
+
+
+class Webhooks:
+    """Providers whose notice channel is a webhook take X-ARF JSON by POST here."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def handle(self, req: Request) -> Response:
+        if not req.path.startswith("/hooks/"):
+            return not_found()
+        slug = req.path[len("/hooks/") :].strip("/")
+        party = next((p for p in self.world.catalogue.parties if p.slug == slug), None)
+        if party is None:
+            return not_found()
+        if req.method != "POST":
+            return json_response({"error": "POST an X-ARF report"}, 405)
+        try:
+            reports = reports_from_json(req.json())
+        except ValueError:
+            return json_response({"error": "body is not JSON"}, 400)
+        if not reports:
+            return json_response({"error": "no report with a url"}, 400)
+        engine = self.world.engine
+        outcomes = [
+            engine.receive(party, r.url, "webhook", r.report_id, r.type, r.tags).outcome
+            for r in reports
+        ]
+        self.world.mailboxes.add(
+            f"webhook:{slug}",
+            {"received_at": iso(engine.clock.now()), "reports": len(reports), "outcomes": outcomes},
+        )
+        return json_response(
+            {"accepted": len(reports), "report_ids": [r.report_id for r in reports]}, 202
+        )

@@ -1,0 +1,18 @@
+"""A small world shared by the network tests of this folder (started once per module)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orbweaver.sim import World
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    with World.start(SCENARIOS / "small.toml", scale=1.0, seed=3) as w:
+        yield w
