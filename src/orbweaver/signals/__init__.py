@@ -15,7 +15,7 @@ from orbweaver.signals.compute import (
 from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_WORKING_SIZE
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
-from orbweaver.signals.signal_types import (
+from orbweaver.signals.registry import (
     PDQ,
     BytesSignalType,
     ImageSignalType,

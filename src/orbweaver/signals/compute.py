@@ -19,7 +19,7 @@ from typing import Any
 from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, decode_image
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import pdq_dihedral_from_luma
-from orbweaver.signals.signal_types import MD5, PDQ, SHA1, SHA256
+from orbweaver.signals.registry import MD5, PDQ, SHA1, SHA256
 from orbweaver.signals.sniff import sniff_mime
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024

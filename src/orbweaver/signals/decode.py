@@ -142,7 +142,7 @@ def to_luma_image(im: Image.Image) -> Image.Image:
     if mode == "L":
         return im
     if mode.startswith("I;16") or mode in ("I", "F"):
-        return Image.fromarray(_numeric_to_uint8(np.asarray(im)), mode="L")
+        return Image.fromarray(_numeric_to_uint8(np.asarray(im)))
     if mode in ("1", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "P"):
         return im.convert("L")
     if mode == "PA":
