@@ -204,3 +204,174 @@ class ShieldLookup(Base):
     classification: Mapped[str] = mapped_column(String(32))
     match_type: Mapped[str | None] = mapped_column(String(8))
     entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+# --- Takedown (issue 5): providers, attribution, notices, outbox, checks -----------------------
+
+
+class Provider(Base):
+    """An organisation that can act on content: one row however many addresses and domains.
+
+    `name` is how the seed names providers (its own name, else its terms of service, else its
+    domain), so reports line up with Table 1.0 without a mapping step.
+    """
+
+    __tablename__ = "provider"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    service_type: Mapped[str] = mapped_column(String(32), default="hosting_provider")
+    abuse_email: Mapped[str | None] = mapped_column(String(320))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Providers who asked for one message a day listing their open notices.
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    rdap_handle: Mapped[str | None] = mapped_column(String(100))
+    asn: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ProviderAlias(Base):
+    """A domain, network (CIDR), ASN or RDAP handle that belongs to a provider."""
+
+    __tablename__ = "provider_alias"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class AttributionCache(Base):
+    """The resolved chain for one host, kept until `expires_at` so DNS and RDAP are not
+    queried for every detection."""
+
+    __tablename__ = "attribution_cache"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), unique=True)
+    resolved_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"role": ..., "provider_id": ..., "contact": ...}, ...] from the site outwards.
+    chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recipient_provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"))
+    tor_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProviderOverride(Base):
+    """An operator's decision: send notices for this domain or network to this provider."""
+
+    __tablename__ = "provider_override"
+    __table_args__ = (UniqueConstraint("kind", "pattern"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    pattern: Mapped[str] = mapped_column(String(255))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Notice(Base):
+    """One removal request for one URL (a media URL, or an archive URL) to one provider.
+
+    `generation` counts how many times the same URL came back to the same provider after a
+    confirmed removal; with the URL and the provider it makes the notice unique. Times of the
+    monitor's interval estimator are kept as observed (`last_online_at`, `first_offline_at`)
+    so reports can treat removal as interval-censored.
+    """
+
+    __tablename__ = "notice"
+    __table_args__ = (UniqueConstraint("url", "provider_id", "generation"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="media")
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    network: Mapped[str] = mapped_column(String(8), default="clear")
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"), index=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    report_id: Mapped[str] = mapped_column(String(36), unique=True)
+    category: Mapped[str] = mapped_column(String(32))
+    chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    recidivist: Mapped[bool] = mapped_column(Boolean, default=False)
+    recidivist_of_id: Mapped[int | None] = mapped_column(BigInteger)
+    rounds_sent: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    first_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_followup_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    checks_done: Mapped[int] = mapped_column(Integer, default=0)
+    miss_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_online_at: Mapped[datetime | None] = mapped_column(DateTime)
+    first_offline_at: Mapped[datetime | None] = mapped_column(DateTime)
+    offline_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    provider: Mapped[Provider | None] = relationship()
+    items: Mapped[list[NoticeItem]] = relationship(back_populates="notice")
+
+
+class NoticeItem(Base):
+    """A detection a notice covers (an archive notice lists one per matched member)."""
+
+    __tablename__ = "notice_item"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notice.id"), index=True)
+    detection_id: Mapped[int] = mapped_column(ForeignKey("detection.id"), unique=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), index=True)
+    member_path: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32))
+    notice: Mapped[Notice] = relationship(back_populates="items")
+    media: Mapped[Media] = relationship()
+
+
+class Outbox(Base):
+    """One message to send. `key` is unique per (URL, provider, generation, round), so planning
+    twice or crashing and restarting can never create a second message for the same round."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notice.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    xarf: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Check(Base):
+    """One re-check of a noticed URL. An `offline` outcome is `confirmed` only after the
+    configured number of consecutive misses; unconfirmed ones are single misses."""
+
+    __tablename__ = "recheck"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notice.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    outcome: Mapped[str] = mapped_column(String(8))
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- end of takedown tables ---

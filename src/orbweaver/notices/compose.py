@@ -1,0 +1,122 @@
+"""The human side of a notice: subject, plain-text body, and the MIME message around the X-ARF.
+
+The body is written for an abuse desk that reads it without tooling: what is at which URL, why
+we believe it (hash match against a verified list), what we ask, and the reference to quote.
+It never contains media, only URLs and hashes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from orbweaver.notices.xarf import ItemHashes, ReportInput
+
+WHAT = {
+    "csam_prepubescent": "child sexual abuse material (pre-pubescent)",
+    "csam_postpubescent": "child sexual abuse material (post-pubescent)",
+    "harmful_abusive": "harmful-abusive imagery of a child",
+}
+
+
+@dataclass(frozen=True)
+class Letter:
+    subject: str
+    body: str
+
+
+def _subject(data: ReportInput, recipient_name: str) -> str:
+    what = "harmful-abusive imagery" if data.category == "harmful_abusive" else "CSAM"
+    ref = data.report_id[:8]
+    if data.escalation_level:
+        return f"Escalation: {what} still online at {data.host}, hosted via you [ref {ref}]"
+    if data.round > 1:
+        return f"Follow-up {data.round - 1}: {what} still online at {data.host} [ref {ref}]"
+    return f"Removal request: {what} at {data.host} [ref {ref}]"
+
+
+def _ask(data: ReportInput, downstream: str | None) -> list[str]:
+    if data.category == "harmful_abusive":
+        ask = [
+            "This material may not be illegal in every jurisdiction, but it depicts a child in",
+            "an abusive or sexualised context. We ask you to remove it under your terms of",
+            "service and to prevent its re-upload.",
+        ]
+    else:
+        ask = [
+            "This material is illegal. We ask you to remove it without delay, to prevent its",
+            "re-upload, and to report it to the authority your law requires (e.g. NCMEC).",
+        ]
+    if data.escalation_level and downstream:
+        ask += [
+            "",
+            f"We notified {downstream}, who serves this content through your network, and it",
+            "is still online after repeated requests. Please have your customer act, or act",
+            "yourself.",
+        ]
+    return ask
+
+
+def _item_lines(items: list[ItemHashes]) -> list[str]:
+    lines = []
+    for it in items:
+        where = f"  {it.member_path}\n" if it.member_path else ""
+        lines.append(f"{where}  sha256 {it.sha256}\n  md5 {it.md5}  ({WHAT[it.category]})")
+    return lines
+
+
+def compose_letter(data: ReportInput, recipient_name: str, downstream: str | None = None) -> Letter:
+    """Subject and plain-text body for one round of a notice."""
+    target = "The archive at" if data.kind == "archive" else "The file at"
+    lines = [
+        f"Dear {recipient_name} abuse team,",
+        "",
+        f"{target}",
+        f"  {data.url}",
+        f"was found by automated crawling on {data.first_seen:%Y-%m-%d %H:%M} UTC and last seen",
+        f"online on {data.last_seen:%Y-%m-%d %H:%M} UTC. It matches, by hash, material that",
+        "analysts verified as " + WHAT[data.category] + ".",
+        "",
+        *_ask(data, downstream),
+        "",
+        "Matched file(s) (hashes only; we never send media):",
+        *_item_lines(data.items),
+        "",
+        f"Reference: {data.report_id} (round {data.round}). A machine-readable X-ARF v4",
+        "report is attached as xarf.json. We re-check the URL and follow up while it stays",
+        "online.",
+        "",
+        f"-- \n{data.reporter.org} <{data.reporter.contact}>",
+    ]
+    return Letter(subject=_subject(data, recipient_name), body="\n".join(lines) + "\n")
+
+
+def build_email(
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    xarf: dict[str, Any],
+    message_id: str,
+    date: Any,
+) -> EmailMessage:
+    """The MIME message: text/plain body plus `xarf.json` (application/json)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = recipient
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
+    msg["Date"] = format_datetime(date)
+    msg["X-ARF"] = "PLEASE"
+    msg.set_content(body)
+    msg.add_attachment(
+        json.dumps(xarf, indent=2).encode(),
+        maintype="application",
+        subtype="json",
+        filename="xarf.json",
+    )
+    return msg

@@ -1,0 +1,262 @@
+"""The outbox: every message a notice sends is a row first, then a delivery.
+
+Guarantees, and how:
+- **never twice from planning**: `key` is unique per (URL, provider, generation, kind, round);
+  a second enqueue of the same round finds the row (or hits the constraint) and adds nothing.
+- **never lost**: a row is claimed with a lease (`next_attempt_at = now + lease`); a worker that
+  dies leaves it to be claimed again when the lease runs out.
+- **never twice from a crash, as far as a protocol allows**: the row is marked `sending` in its
+  own commit just before the SMTP/HTTP exchange and `sent` right after. A row found `sending`
+  after its lease ran out is the one case where the outcome is unknown (the process died inside
+  the exchange); it is sent again with the *same* Message-ID, X-ARF `report_id` and
+  Idempotency-Key so the receiver can drop it, and an `outbox.uncertain_resend` event records it.
+  Losing a removal notice is worse than a duplicate the receiver can recognise.
+- Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL and a compare-and-set on every backend, so
+  several notifiers never claim the same row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from orbweaver.clock import Clock, ensure_utc
+from orbweaver.notices.compose import build_email
+from orbweaver.notices.settings import NoticeSettings
+from orbweaver.notices.transport import DeliveryError, Transport
+from orbweaver.store import Store, record_event
+from orbweaver.store.models import Notice, Outbox
+
+REPORT_NS = uuid.UUID("6f1d6c3e-3b8a-4f55-9a57-0b7e1c5a9d21")
+DUE_STATUSES = ("pending", "claimed", "sending")
+
+
+def outbox_key(url: str, provider_id: int, generation: int, kind: str, round_: int) -> str:
+    """The idempotency key of one message: same inputs, same key, one row."""
+    raw = f"{url}\n{provider_id}\n{generation}\n{kind}\n{round_}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def report_id_for(key: str) -> str:
+    """A stable UUID per message, so a resend carries the same X-ARF report_id."""
+    return str(uuid.uuid5(REPORT_NS, key))
+
+
+def _naive(when: datetime) -> datetime:
+    return ensure_utc(when).replace(tzinfo=None)
+
+
+@dataclass
+class NewMessage:
+    key: str
+    notice_id: int | None
+    provider_id: int
+    kind: str
+    round: int
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    xarf: dict[str, Any]
+    message_id: str
+
+
+def enqueue(session: Session, clock: Clock, msg: NewMessage) -> Outbox | None:
+    """Add the message unless its key exists; returns the new row, or None if it existed."""
+    if session.scalar(select(Outbox.id).where(Outbox.key == msg.key)) is not None:
+        return None
+    now = _naive(clock.now())
+    row = Outbox(
+        key=msg.key,
+        notice_id=msg.notice_id,
+        provider_id=msg.provider_id,
+        kind=msg.kind,
+        round=msg.round,
+        channel=msg.channel,
+        recipient=msg.recipient,
+        message_id=msg.message_id,
+        subject=msg.subject,
+        body=msg.body,
+        xarf=msg.xarf,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None  # another notifier enqueued the same round a moment ago
+    return row
+
+
+def claim_due(store: Store, clock: Clock, settings: NoticeSettings, limit: int) -> list[int]:
+    """Claim up to `limit` due rows for this worker under a lease; returns their ids."""
+    now = _naive(clock.now())
+    lease_until = now + timedelta(seconds=settings.delivery_lease_s)
+    with store.session() as session:
+        query = (
+            select(Outbox.id, Outbox.status, Outbox.next_attempt_at)
+            .where(Outbox.status.in_(DUE_STATUSES), Outbox.next_attempt_at <= now)
+            .order_by(Outbox.next_attempt_at, Outbox.id)
+            .limit(limit)
+        )
+        if store.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = []
+        for row_id, status, due in session.execute(query).all():
+            if status == "sending":
+                record_event(
+                    session,
+                    clock,
+                    "outbox.uncertain_resend",
+                    subject_type="outbox",
+                    subject_id=row_id,
+                    payload={"reason": "worker died during the exchange; resending same ids"},
+                )
+            res = session.execute(
+                update(Outbox)
+                .where(Outbox.id == row_id, Outbox.status == status, Outbox.next_attempt_at == due)
+                .values(status="claimed", next_attempt_at=lease_until)
+            )
+            if res.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(row_id)
+    return claimed
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+SentHook = Callable[[Session, Clock, Outbox], None]
+
+
+def deliver_due(
+    store: Store,
+    clock: Clock,
+    transport: Transport,
+    settings: NoticeSettings,
+    *,
+    limit: int | None = None,
+    on_sent: SentHook | None = None,
+) -> DeliveryStats:
+    """Send every due message once; `on_sent` updates the notice in the same commit."""
+    stats = DeliveryStats()
+    for row_id in claim_due(store, clock, settings, limit or settings.notify_batch_size):
+        _deliver_one(store, clock, transport, settings, row_id, stats, on_sent)
+    return stats
+
+
+def _deliver_one(
+    store: Store,
+    clock: Clock,
+    transport: Transport,
+    settings: NoticeSettings,
+    row_id: int,
+    stats: DeliveryStats,
+    on_sent: SentHook | None,
+) -> None:
+    with store.session() as session:
+        row = session.get(Outbox, row_id)
+        if row is None or row.status != "claimed":
+            return
+        row.status = "sending"
+        row.attempts += 1
+    try:
+        _send(transport, settings, row, clock)
+    except DeliveryError as exc:
+        _record_failure(store, clock, settings, row_id, exc, stats)
+        return
+    with store.session() as session:
+        row = session.get_one(Outbox, row_id)
+        row.status = "sent"
+        row.sent_at = _naive(clock.now())
+        row.last_error = None
+        record_event(
+            session,
+            clock,
+            f"{row.kind}.sent",
+            subject_type="notice",
+            subject_id=row.notice_id,
+            payload={
+                "outbox_id": row.id,
+                "round": row.round,
+                "provider_id": row.provider_id,
+                "channel": row.channel,
+                "recipient": row.recipient,
+            },
+        )
+        if on_sent is not None:
+            on_sent(session, clock, row)
+    stats.sent += 1
+
+
+def _send(transport: Transport, settings: NoticeSettings, row: Outbox, clock: Clock) -> None:
+    if row.channel == "webhook":
+        transport.post_webhook(row.recipient, row.xarf, row.xarf["report_id"])
+        return
+    msg = build_email(
+        sender=settings.notice_from,
+        recipient=row.recipient,
+        subject=row.subject,
+        body=row.body,
+        xarf=row.xarf,
+        message_id=row.message_id,
+        date=ensure_utc(clock.now()),
+    )
+    transport.send_email(msg)
+
+
+def _record_failure(
+    store: Store,
+    clock: Clock,
+    settings: NoticeSettings,
+    row_id: int,
+    exc: DeliveryError,
+    stats: DeliveryStats,
+) -> None:
+    """Back off exponentially; give up (and say so) after the configured attempts."""
+    now = _naive(clock.now())
+    with store.session() as session:
+        row = session.get_one(Outbox, row_id)
+        row.last_error = str(exc)[:2000]
+        give_up = exc.permanent or row.attempts >= settings.delivery_max_attempts
+        if give_up:
+            row.status = "failed"
+            stats.failed += 1
+        else:
+            row.status = "pending"
+            delay = settings.delivery_backoff_s * (2 ** (row.attempts - 1))
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            stats.retried += 1
+        record_event(
+            session,
+            clock,
+            "outbox.failed" if give_up else "outbox.retry",
+            subject_type="notice",
+            subject_id=row.notice_id,
+            payload={
+                "outbox_id": row.id,
+                "attempts": row.attempts,
+                "error": row.last_error,
+                "permanent": exc.permanent,
+            },
+        )
+    stats.errors.append(str(exc))
+
+
+def notice_of(session: Session, row: Outbox) -> Notice | None:
+    return session.get(Notice, row.notice_id) if row.notice_id is not None else None

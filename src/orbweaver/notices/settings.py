@@ -1,0 +1,38 @@
+"""Settings of the notices stage (env `ORBWEAVER_*`), kept here so stages do not edit one file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NoticeSettings(BaseSettings):
+    """How notices are signed, delivered, followed up and escalated."""
+
+    model_config = SettingsConfigDict(env_prefix="ORBWEAVER_", extra="ignore")
+
+    # Who the hotline is, as the X-ARF reporter/sender and the e-mail From.
+    notice_from: str = "notices@hotline.example.org"
+    notice_org: str = "orbweaver hotline"
+    notice_domain: str = "hotline.example.org"
+    # SMTP relay. `smtp_tls`: "none", "starttls" (port 587) or "tls" (implicit, port 465).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_s: float = 30.0
+    # A CA bundle for TLS to a relay with a private CA; empty means the system's.
+    smtp_ca_file: str = ""
+    # Rounds: follow-up every N hours while the content stays online, escalate upstream
+    # after this many unanswered rounds.
+    followup_interval_hours: float = 24.0
+    escalate_after_rounds: int = 3
+    # Delivery: attempts before a message is surfaced as failed, exponential backoff base.
+    delivery_max_attempts: int = 6
+    delivery_backoff_s: float = 60.0
+    # A claimed message not sent within this lease is claimed again (after a crash).
+    delivery_lease_s: float = 300.0
+    notify_batch_size: int = 200
+    webhook_timeout_s: float = 15.0
