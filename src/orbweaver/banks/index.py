@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from orbweaver.banks import _mih_kernels as _kernels
+
 HASH_BYTES = 32
 HASH_BITS = 256
 DEFAULT_DELTA = 8192
@@ -44,7 +46,7 @@ MEMORY_PER_ENTRY = 88
 _PERM_SEED = 0x0B3A7E
 """Fixed bit permutation: spreads each substring over the 16x16 DCT grid, because neighbouring
 PDQ bits (nearby frequencies) are correlated and would otherwise crowd buckets."""
-_SCAN_CHUNK = 1 << 16
+_KEY_CHUNK = 1 << 16
 
 # Rough costs in nanoseconds (one core), used only to choose between probing and scanning.
 _COST_PROBE = 12.0
@@ -137,25 +139,8 @@ def _ball(bits: int, radius: int) -> int:
 
 
 def scan(words: np.ndarray, queries: np.ndarray, threshold: int) -> tuple[np.ndarray, ...]:
-    """Brute force: ``(query_index, row, distance)`` for all pairs within ``threshold``.
-
-    Chunked so that a 10M scan never materialises more than a few MiB of temporaries.
-    """
-    qw = _as_words(queries)
-    out_q, out_r, out_d = [], [], []
-    for start in range(0, len(words), _SCAN_CHUNK):
-        block = words[start : start + _SCAN_CHUNK]
-        for qi in range(len(qw)):
-            dist = np.bitwise_count(block ^ qw[qi]).sum(axis=1, dtype=np.int32)
-            rows = np.flatnonzero(dist <= threshold)
-            if rows.size:
-                out_q.append(np.full(rows.size, qi, dtype=np.int64))
-                out_r.append(rows + start)
-                out_d.append(dist[rows])
-    if not out_q:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty.astype(np.int32)
-    return np.concatenate(out_q), np.concatenate(out_r), np.concatenate(out_d)
+    """Brute force: ``(query_index, row, distance)`` for all pairs within ``threshold``."""
+    return _kernels.scan(words, _as_words(queries), threshold)
 
 
 @dataclass(frozen=True)
@@ -253,9 +238,9 @@ class _Segment:
     def keys(self, hashes: np.ndarray) -> np.ndarray:
         """Substring keys, ``(n, m)`` int64, computed in chunks to bound temporary memory."""
         out = np.empty((len(hashes), len(self.widths)), dtype=np.int64)
-        for s in range(0, len(hashes), _SCAN_CHUNK):
-            bits = np.unpackbits(hashes[s : s + _SCAN_CHUNK], axis=1).astype(np.float32)
-            out[s : s + _SCAN_CHUNK] = bits @ self._weights
+        for s in range(0, len(hashes), _KEY_CHUNK):
+            bits = np.unpackbits(hashes[s : s + _KEY_CHUNK], axis=1).astype(np.float32)
+            out[s : s + _KEY_CHUNK] = bits @ self._weights
         return out
 
     def _build(self) -> tuple[np.ndarray, np.ndarray]:
@@ -318,46 +303,27 @@ class _Segment:
             qi, rows, dist = scan(self.words, queries, threshold)
             return qi, self.ids[rows], dist
         keys = self.keys(queries)
-        buckets = plan.base + (keys[:, plan.table] ^ plan.bucket_xor)  # (q, probes)
-        starts = self.offsets[buckets].astype(np.int64)
-        lens = self.offsets[buckets + 1] - starts
-        per_query = lens.sum(axis=1)
-        crowded = per_query > plan.max_candidates
-        parts = [self._probe(queries, starts, lens, np.flatnonzero(~crowded), threshold)]
-        if crowded.any():
-            sel = np.flatnonzero(crowded)
-            qi, rows, dist = scan(self.words, queries[sel], threshold)
-            parts.append((sel[qi], rows, dist))
-        qi = np.concatenate([p[0] for p in parts])
-        rows = np.concatenate([p[1] for p in parts])
-        dist = np.concatenate([p[2] for p in parts])
+        qi, rows, dist, crowded = _kernels.probe(
+            self.offsets,
+            self.postings,
+            self.words,
+            keys,
+            _as_words(queries),
+            plan.table,
+            plan.bucket_xor,
+            plan.base,
+            threshold,
+            plan.max_candidates,
+        )
+        if len(rows):  # one row can be found through several tables
+            _, first = np.unique(qi * len(self) + rows, return_index=True)
+            qi, rows, dist = qi[first], rows[first], dist[first]
+        if len(crowded):
+            cq, crows, cdist = scan(self.words, queries[crowded], threshold)
+            qi = np.concatenate([qi, crowded[cq]])
+            rows = np.concatenate([rows, crows])
+            dist = np.concatenate([dist, cdist])
         return qi, self.ids[rows], dist
-
-    def _probe(
-        self,
-        queries: np.ndarray,
-        starts: np.ndarray,
-        lens: np.ndarray,
-        sel: np.ndarray,
-        threshold: int,
-    ) -> tuple[np.ndarray, ...]:
-        """Gather the probed buckets of queries ``sel``, verify on 256 bits, dedupe."""
-        starts, lens = starts[sel].ravel(), lens[sel].ravel()
-        total = int(lens.sum())
-        if total == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty.astype(np.int32)
-        shift = np.repeat(starts - (np.cumsum(lens) - lens), lens)
-        rows = self.postings[np.arange(total, dtype=np.int64) + shift].astype(np.int64)
-        probes = starts.size // max(sel.size, 1)
-        qpos = np.repeat(np.repeat(np.arange(sel.size), probes), lens)
-        qw = _as_words(queries)[sel]
-        dist = np.bitwise_count(self.words[rows] ^ qw[qpos]).sum(axis=1, dtype=np.int32)
-        keep = np.flatnonzero(dist <= threshold)
-        qpos, rows, dist = qpos[keep], rows[keep], dist[keep]
-        pair = qpos * len(self) + rows
-        _, first = np.unique(pair, return_index=True)
-        return sel[qpos[first]], rows[first], dist[first]
 
 
 @dataclass(frozen=True)
