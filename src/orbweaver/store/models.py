@@ -375,3 +375,147 @@ class Check(Base):
 
 
 # --- end of takedown tables ---
+
+
+# --- Review (issue 6): analysts, their sessions, the queue, assessments, verdicts, audit log ---
+
+REVIEW_ROLES = ("analyst", "senior_analyst", "administrator")
+SEVERITIES = ("sex_act", "lascivious_exhibition")
+
+
+class ReviewUser(Base):
+    """A person using the console. Wellbeing settings are per user and on by default."""
+
+    __tablename__ = "review_user"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    blur: Mapped[bool] = mapped_column(Boolean, default=True)
+    greyscale: Mapped[bool] = mapped_column(Boolean, default=True)
+    mute_video: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebSession(Base):
+    """A console login. Only the SHA-256 of the cookie token is stored; the CSRF token is
+    per session (synchroniser pattern)."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("review_user.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ReviewItem(Base):
+    """One queue item per media (sha256), however many suspect sightings it has.
+
+    `priority` is precomputed on every write that changes its inputs, so serving the next item
+    is one index scan rather than a sort over the whole backlog; `reasons` explains it.
+    `group_id` points at the item a perceptual near-duplicate was grouped with.
+    """
+
+    __tablename__ = "review_item"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    priority: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("review_item.id"), index=True)
+    group_distance: Mapped[int | None] = mapped_column(Integer)
+    sightings: Mapped[int] = mapped_column(Integer, default=0)
+    host_detections: Mapped[int] = mapped_column(Integer, default=0)
+    pdq_distance: Mapped[int | None] = mapped_column(Integer)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    assessments: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    media: Mapped[Media] = relationship()
+
+
+Index(
+    "ix_review_item_queue",
+    ReviewItem.status,
+    ReviewItem.priority.desc(),
+    ReviewItem.first_seen_at,
+    ReviewItem.id,
+)
+
+
+class Assessment(Base):
+    """One analyst's classification of one item; one per analyst and item, never edited."""
+
+    __tablename__ = "review_assessment"
+    __table_args__ = (UniqueConstraint("item_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_item.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("review_user.id"), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Verdict(Base):
+    """The decision on an item: by consensus of assessments, or by a senior's adjudication."""
+
+    __tablename__ = "review_verdict"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_item.id"), unique=True)
+    category: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str | None] = mapped_column(String(32))
+    via: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AllowListEntry(Base):
+    """Hashes judged not actionable: media carrying them never enter the queue again."""
+
+    __tablename__ = "review_allow"
+    __table_args__ = (UniqueConstraint("signal_type", "signal"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    signal_type: Mapped[str] = mapped_column(String(16))
+    signal: Mapped[str] = mapped_column(String(128))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("review_item.id"))
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ExposureDay(Base):
+    """Seconds of image exposure per analyst and (UTC) day, checked against the daily cap."""
+
+    __tablename__ = "review_exposure"
+    __table_args__ = (UniqueConstraint("user_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("review_user.id"))
+    day: Mapped[str] = mapped_column(String(10))
+    seconds: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEntry(Base):
+    """Who saw or decided what: append-only (database triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject_type: Mapped[str] = mapped_column(String(32), default="")
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

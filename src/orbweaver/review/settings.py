@@ -1,0 +1,36 @@
+"""Review settings, kept apart from `orbweaver.config.Settings` so stages do not collide.
+
+Same `ORBWEAVER_` environment prefix, e.g. `ORBWEAVER_REVIEW_CONSENSUS=3`.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ReviewSettings(BaseSettings):
+    """Knobs of the queue, consensus, wellbeing and console sessions."""
+
+    model_config = SettingsConfigDict(env_prefix="ORBWEAVER_", extra="ignore")
+
+    # Agreeing assessments needed for a verdict; any disagreement goes to a senior analyst.
+    review_consensus: int = 2
+    # INHOPE's guidance: at most four hours of exposure a day.
+    review_exposure_cap_hours: float = 4.0
+    # Seconds charged per heartbeat of an open item page, and per image fetched over the API.
+    review_heartbeat_seconds: int = 15
+    review_api_view_seconds: int = 30
+    # The hotline's own bank, where confirmed media's hashes go.
+    review_bank: str = "hotline"
+    # A sighting seen this recently counts as "still online" until a re-check says otherwise.
+    review_online_window_hours: float = 72.0
+    # PDQ distance under which a new media joins an open item as a near-duplicate.
+    review_group_distance: int = 31
+    # PDQ distances to a known entry up to this count as "close" for priority.
+    review_near_distance: int = 90
+    review_session_hours: float = 12.0
+    review_cookie_secure: bool = False
+
+    @property
+    def exposure_cap_seconds(self) -> int:
+        return int(self.review_exposure_cap_hours * 3600)

@@ -1,0 +1,277 @@
+"""The review domain on SQLite and PostgreSQL: queue, priority, grouping, consensus, verdicts."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image, ImageFilter, ImageStat
+from review_world import PASSWORD, World, pdq_hex
+
+from orbweaver.review.decisions import merge_severity, xarf_class
+from orbweaver.review.errors import Forbidden, ReviewError
+from orbweaver.store.models import (
+    AllowListEntry,
+    AuditEntry,
+    Bank,
+    BankEntry,
+    Detection,
+    Event,
+    Media,
+    ReviewItem,
+    Suspect,
+)
+
+
+def items(world: World) -> list[ReviewItem]:
+    with world.store.session() as s:
+        return list(s.scalars(sa.select(ReviewItem).order_by(ReviewItem.id)))
+
+
+def test_one_item_per_sha256_however_many_sightings(world: World) -> None:
+    media = world.media(1)
+    world.suspect(1, "a.example.test", media=media)
+    world.suspect(1, "b.example.test", media=media)
+    world.suspect(2)
+    report = world.service().sync()
+    assert report.suspects == 3 and report.new_items == 2
+    first = items(world)[0]
+    assert first.sightings == 2 and "2 sightings on 2 host(s)" in first.reasons
+    with world.store.session() as s:
+        assert set(s.scalars(sa.select(Suspect.status))) == {"queued"}
+
+
+def test_priority_order_and_reasons(world: World) -> None:
+    world.detections_on("busy.example.test", 20)
+    old = world.suspect(1, "quiet.example.test", ago=timedelta(days=10))  # gone, probably
+    busy = world.suspect(2, "busy.example.test")
+    plain = world.suspect(3, "quiet.example.test")
+    svc = world.service()
+    svc.sync()
+    order = [i.media_id for i in svc.top()]
+    assert order == [busy, plain, old]
+    reasons = {i.media_id: i.reasons for i in svc.top()}
+    assert reasons[busy][0].startswith("still online")
+    assert "site busy.example.test has 20 detections" in reasons[busy]
+    assert reasons[old][0].startswith("may be gone")
+
+
+def test_close_pdq_to_a_known_entry_raises_priority(world: World) -> None:
+    bank = world.service().bank_id()
+    with world.store.session() as s:
+        s.add(
+            BankEntry(
+                bank_id=bank,
+                signal_type="pdq",
+                signal=pdq_hex(77),
+                category="csam_prepubescent",
+                source="t",
+                added_at=world.clock.now().replace(tzinfo=None),
+            )
+        )
+    far = world.suspect(1)
+    near = world.suspect(2, pdq=pdq_hex(77, flips=40))  # outside the threshold of 31, but close
+    svc = world.service()
+    svc.sync()
+    top = svc.top()
+    assert [i.media_id for i in top] == [near, far]
+    assert "PDQ 40 bits from a known entry (bank threshold 31)" in top[0].reasons
+
+
+def test_near_duplicates_are_grouped_and_share_the_verdict(world: World) -> None:
+    svc = world.service()
+    lead = world.suspect(1, pdq=pdq_hex(5))
+    svc.sync()
+    dup = world.suspect(2, pdq=pdq_hex(5, flips=8))
+    report = svc.sync()
+    assert report.grouped == 1
+    lead_item, dup_item = items(world)
+    assert dup_item.status == "grouped" and dup_item.group_id == lead_item.id
+    assert dup_item.group_distance == 8
+    alice, bob = world.user("alice"), world.user("bob")
+    svc.assess(alice, lead_item.id, "harmful_abusive", None)
+    outcome = svc.assess(bob, lead_item.id, "harmful_abusive", None)
+    assert outcome.status == "decided" and outcome.detections == 2
+    with world.store.session() as s:
+        shas = {s.get_one(Media, m).sha256 for m in (lead, dup)}
+        banked = set(
+            s.scalars(sa.select(BankEntry.signal).where(BankEntry.signal_type == "sha256"))
+        )
+        assert shas <= banked
+        assert s.get_one(ReviewItem, dup_item.id).status == "decided"
+
+
+def test_consensus_banks_detects_and_deletes_bytes(world: World) -> None:
+    media = world.media(1)
+    world.sighting(media[0], "old.example.test", ago=timedelta(days=30))  # a past sighting
+    world.suspect(1, media=media)
+    svc = world.service()
+    svc.sync()
+    alice, bob = world.user("alice"), world.user("bob")
+    item_id = svc.next_item(alice)
+    assert item_id is not None
+    first = svc.assess(alice, item_id, "csam_prepubescent", "lascivious_exhibition")
+    assert first.status == "open"
+    assert svc.next_item(alice) is None, "an analyst never gets the same image twice"
+    with pytest.raises(Forbidden):
+        svc.assess(alice, item_id, "csam_prepubescent", None)
+    with pytest.raises(Forbidden):
+        svc.image(alice, item_id, clear=False)
+    assert svc.next_item(bob) == item_id
+    outcome = svc.assess(bob, item_id, "csam_prepubescent", "sex_act")
+    assert outcome.status == "decided" and outcome.detections == 2
+    with world.store.session() as s:
+        hotline = s.scalars(sa.select(Bank).where(Bank.name == "hotline")).one()
+        entries = s.execute(
+            sa.select(BankEntry.signal_type, BankEntry.category).where(
+                BankEntry.bank_id == hotline.id
+            )
+        ).all()
+        assert sorted(entries) == [("pdq", "csam_prepubescent"), ("sha256", "csam_prepubescent")]
+        assert s.scalar(sa.select(sa.func.count(Detection.id))) == 2
+        assert s.scalars(sa.select(Suspect.ciphertext)).all() == [None]
+        kinds = set(s.scalars(sa.select(AuditEntry.action)))
+        assert {"assessment", "verdict", "bank.entries_added"} <= kinds
+        verdict = s.scalars(sa.select(Event).where(Event.kind == "review.verdict")).one()
+        assert verdict.payload["xarf"] == "A1"  # the graver severity wins
+
+
+def test_disagreement_goes_to_an_uninvolved_senior(world: World) -> None:
+    world.suspect(1)
+    svc = world.service()
+    svc.sync()
+    alice, bob = world.user("alice"), world.user("bob")
+    carol, dave = world.user("carol", "senior_analyst"), world.user("dave", "senior_analyst")
+    item_id = svc.next_item(alice)
+    assert item_id is not None
+    svc.assess(alice, item_id, "csam_postpubescent", None)
+    assert svc.assess(carol, item_id, "not_actionable", None).status == "adjudication"
+    assert svc.next_item(bob) is None
+    with pytest.raises(Forbidden):
+        svc.adjudicate(bob, item_id, "not_actionable", None)
+    with pytest.raises(Forbidden):
+        svc.adjudicate(carol, item_id, "not_actionable", None)
+    assert [v.id for v in svc.disputed(dave)] == [item_id]
+    assert len(svc.image(dave, item_id, clear=False)) > 0
+    outcome = svc.adjudicate(dave, item_id, "not_actionable", None)
+    assert outcome.status == "decided"
+
+
+def test_not_actionable_allow_lists_so_it_never_queues_again(world: World) -> None:
+    media = world.media(1)
+    world.suspect(1, media=media)
+    svc = world.service()
+    svc.sync()
+    alice, bob = world.user("alice"), world.user("bob")
+    item_id = items(world)[0].id
+    svc.assess(alice, item_id, "not_actionable", None)
+    svc.assess(bob, item_id, "not_actionable", None)
+    with world.store.session() as s:
+        allowed = set(s.execute(sa.select(AllowListEntry.signal_type, AllowListEntry.signal)).all())
+        assert {t for t, _ in allowed} == {"sha256", "pdq"}
+    # The same bytes elsewhere, and another media with the same PDQ: neither queues.
+    world.suspect(1, "elsewhere.example.test", media=media)
+    world.suspect(9, pdq=pdq_hex(1))
+    report = svc.sync()
+    assert report.decided == 1 and report.allowed == 1 and report.new_items == 0
+    with world.store.session() as s:
+        assert set(s.scalars(sa.select(Suspect.ciphertext))) == {None}
+        assert s.scalar(sa.select(sa.func.count(Detection.id))) == 0
+
+
+def test_new_sighting_of_confirmed_media_becomes_a_detection(world: World) -> None:
+    media = world.media(1)
+    world.suspect(1, media=media)
+    svc = world.service(review_consensus=1)
+    svc.sync()
+    svc.assess(world.user("alice"), items(world)[0].id, "harmful_abusive", None)
+    world.suspect(1, "again.example.test", media=media)
+    assert svc.sync().decided == 1
+    with world.store.session() as s:
+        assert s.scalar(sa.select(sa.func.count(Detection.id))) == 2
+        assert set(s.scalars(sa.select(Suspect.status))) == {"confirmed"}
+
+
+def test_images_are_blurred_greyscale_until_revealed_and_audited(world: World) -> None:
+    world.suspect(1)
+    svc = world.service()
+    svc.sync()
+    alice = world.user("alice")
+    item_id = items(world)[0].id
+    soft = Image.open(io.BytesIO(svc.image(alice, item_id, clear=False)))
+    clear = Image.open(io.BytesIO(svc.image(alice, item_id, clear=True)))
+    assert soft.mode == "L" and clear.mode == "RGB"
+    # Blurring removes sharp edges.
+    assert _edge_energy(soft) < 0.3 * _edge_energy(clear.convert("L"))
+    with world.store.session() as s:
+        actions = list(s.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)))
+    assert actions == ["image.view", "image.reveal"]
+
+
+def _edge_energy(image: Image.Image) -> float:
+    """Strongest edge away from the border: shapes' sharp edges vanish when blurred."""
+    edges = image.filter(ImageFilter.FIND_EDGES).crop((2, 2, image.width - 2, image.height - 2))
+    return float(ImageStat.Stat(edges).extrema[0][1])
+
+
+def test_exposure_cap_stops_images(world: World) -> None:
+    world.suspect(1)
+    svc = world.service(review_exposure_cap_hours=30 / 3600, review_heartbeat_seconds=15)
+    svc.sync()
+    alice = world.user("alice")
+    item_id = items(world)[0].id
+    svc.image(alice, item_id, clear=False)
+    svc.heartbeat(alice)
+    assert svc.heartbeat(alice) == 30
+    with pytest.raises(Forbidden, match="exposure cap"):
+        svc.image(alice, item_id, clear=False)
+    world.clock.advance(timedelta(days=1))
+    assert svc.exposure_today(alice) == 0
+    assert svc.image(alice, item_id, clear=False)
+
+
+def test_append_only_tables_refuse_update_and_delete(world: World) -> None:
+    world.suspect(1)
+    svc = world.service(review_consensus=1)
+    svc.sync()
+    svc.assess(world.user("alice"), items(world)[0].id, "not_actionable", None)
+    for table in ("audit_log", "review_assessment", "review_verdict"):
+        for statement in (f"UPDATE {table} SET id = id", f"DELETE FROM {table}"):
+            with pytest.raises(sa.exc.DatabaseError), world.store.engine.begin() as conn:
+                conn.execute(sa.text(statement))
+
+
+def test_login_sessions_and_wrong_passwords(world: World) -> None:
+    world.user("alice")
+    svc = world.service()
+    assert svc.login("alice", "wrong password!") is None
+    assert svc.login("nobody", PASSWORD) is None
+    token, csrf = svc.login("alice", PASSWORD) or ("", "")
+    who, session_csrf = svc.resolve(token) or (None, "")
+    assert who is not None and who.username == "alice" and session_csrf == csrf
+    world.clock.advance(timedelta(hours=13))
+    assert svc.resolve(token) is None
+    token, _ = svc.login("alice", PASSWORD) or ("", "")
+    svc.logout(token)
+    assert svc.resolve(token) is None
+
+
+def test_choices_and_xarf_mapping() -> None:
+    assert xarf_class("csam_prepubescent", "sex_act") == "A1"
+    assert xarf_class("csam_postpubescent", "lascivious_exhibition") == "B2"
+    assert xarf_class("harmful_abusive", None) is None
+    assert merge_severity([None, "lascivious_exhibition", "sex_act"]) == "sex_act"
+
+
+def test_bad_choices_are_refused(world: World) -> None:
+    world.suspect(1)
+    svc = world.service()
+    svc.sync()
+    alice = world.user("alice")
+    item_id = items(world)[0].id
+    with pytest.raises(ReviewError, match="unknown category"):
+        svc.assess(alice, item_id, "cute", None)
+    with pytest.raises(ReviewError, match="only to the two CSAM"):
+        svc.assess(alice, item_id, "harmful_abusive", "sex_act")
