@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "orbweaver.store.commands",
     "orbweaver.signals.commands",
     "orbweaver.banks.commands",
+    "orbweaver.crawl.commands",
     "orbweaver.web.commands",
     "orbweaver.sim.commands",
     "orbweaver.demo",

@@ -519,3 +519,42 @@ class AuditEntry(Base):
     subject_type: Mapped[str] = mapped_column(String(32), default="")
     subject_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- crawl (issue 4) -------------------------------------------------------------------------
+
+
+class CrawlSeed(Base):
+    """A URL to start crawling from: given on the command line, in a file, or reported by the
+    public (`source` = "report", with who reported it). `fetched_at` stays empty until the crawl
+    has fetched it, so a restarted crawl picks up seeds it never reached."""
+
+    __tablename__ = "crawl_seed"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="cli", index=True)
+    reporter: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    fetched_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+
+
+class CrawlPage(Base):
+    """A page that linked media: re-crawled on a schedule, so new uploads are found."""
+
+    __tablename__ = "crawl_page"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    network: Mapped[str] = mapped_column(String(8), default="clear")
+    reached_from_tor: Mapped[bool] = mapped_column(Boolean, default=False)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    media_links: Mapped[int] = mapped_column(Integer, default=0)
+    crawl_count: Mapped[int] = mapped_column(Integer, default=1)
+    first_crawled_at: Mapped[datetime] = mapped_column(DateTime)
+    last_crawled_at: Mapped[datetime] = mapped_column(DateTime)
+    next_crawl_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)

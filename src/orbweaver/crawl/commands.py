@@ -1,0 +1,152 @@
+"""`orbweaver crawl`, `orbweaver report`, `orbweaver sightings`, `orbweaver detections`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def _read_seed_file(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def crawl(
+    urls: list[str] = typer.Argument(None, help="Seed URLs."),
+    seeds: Path = typer.Option(None, "--seeds", help="File of seed URLs, one per line."),
+    until_idle: bool = typer.Option(
+        False, "--until-idle", help="Stop when nothing is left to fetch."
+    ),
+    depth: int = typer.Option(8, help="Follow pages at most this many links from a seed."),
+    max_pages_per_site: int = typer.Option(20_000, help="Page cap per host (media not counted)."),
+    concurrency: int = typer.Option(64, help="Requests in flight in total."),
+    per_host: int = typer.Option(8, help="Requests in flight per host."),
+    delay: float = typer.Option(0.0, help="Seconds between requests to one host."),
+    autothrottle: bool = typer.Option(False, help="Adapt the per-host delay to server latency."),
+    recrawl_every: float = typer.Option(
+        86400.0, help="Seconds before a page with media is re-crawled."
+    ),
+    jobdir: Path = typer.Option(
+        None, help="Frontier on disk for stop/restart (default: DATA_DIR/crawl-job)."
+    ),
+    no_jobdir: bool = typer.Option(False, "--no-jobdir", help="Keep the frontier in memory only."),
+    redis_prefix: str = typer.Option(
+        "orbweaver:crawl", help="Redis key prefix of the shared frontier."
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Rich progress on stderr."
+    ),
+    log_level: str = typer.Option("INFO", help="Scrapy log level."),
+    log_file: str = typer.Option(None, help="Write the log here instead of stderr."),
+) -> None:
+    """Crawl from seeds (and pending reports and due re-crawls) into sightings, detections and
+    suspects. With ORBWEAVER_REDIS_URL, processes on several machines share one frontier."""
+    from orbweaver.config import get_settings
+    from orbweaver.crawl.runner import CrawlOptions, run_crawl
+
+    app = get_settings()
+    seed_urls = list(urls or [])
+    source = "cli"
+    if seeds is not None:
+        seed_urls += _read_seed_file(seeds)
+        source = "file" if not urls else "cli"
+    options = CrawlOptions(
+        until_idle=until_idle,
+        depth_limit=depth,
+        max_pages_per_site=max_pages_per_site,
+        concurrency=concurrency,
+        per_host_concurrency=per_host,
+        download_delay_s=delay,
+        autothrottle=autothrottle,
+        recrawl_interval_s=recrawl_every,
+        pdq_quality_min=app.pdq_quality_min,
+        max_media_bytes=app.max_image_bytes,
+        max_pixels=app.max_image_pixels,
+        jobdir=None if no_jobdir or app.redis_url else (jobdir or app.data_dir / "crawl-job"),
+        redis_url=app.redis_url,
+        redis_prefix=redis_prefix,
+        progress=progress,
+        log_level=log_level,
+        log_file=log_file,
+    )
+    summary = run_crawl(seed_urls, options, app, seed_source=source)
+    counts = {
+        k: summary.count(k)
+        for k in ("pages", "media", "sightings", "detections", "suspects", "errors")
+    }
+    typer.echo(
+        json.dumps({"finish_reason": summary.stats.get("finish_reason"), **counts}), err=True
+    )
+
+
+def report(
+    urls: list[str] = typer.Argument(..., help="URLs reported by the public."),
+    reporter: str = typer.Option("", help="Who reported them (kept with the report)."),
+    note: str = typer.Option("", help="What the reporter said."),
+) -> None:
+    """Record reported URLs as seeds with their source; the next crawl fetches them."""
+    from orbweaver.clock import clock_from_url
+    from orbweaver.config import get_settings
+    from orbweaver.crawl.frontier import add_seeds
+    from orbweaver.store import open_store
+
+    app = get_settings()
+    added = add_seeds(
+        open_store(),
+        clock_from_url(app.clock_url),
+        urls,
+        source="report",
+        reporter=reporter,
+        note=note,
+    )
+    typer.echo(f"recorded {added} new report(s), {len(urls) - added} already known")
+
+
+def _listing(rows: list[dict[str, object]], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    Console().print(table)
+
+
+def sightings(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    limit: int = typer.Option(100, help="Most recent first, at most this many."),
+    host: str = typer.Option(None, help="Only this host."),
+) -> None:
+    """Media observed at URLs, most recent first."""
+    from orbweaver.crawl.listing import list_sightings
+    from orbweaver.store import open_store
+
+    rows = list_sightings(open_store(), limit=limit, host=host)
+    _listing(rows, ["id", "seen_at", "network", "url", "member_path", "sha256"], as_json)
+
+
+def detections(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    limit: int = typer.Option(100, help="Most recent first, at most this many."),
+) -> None:
+    """Sightings that matched a bank entry, most recent first."""
+    from orbweaver.crawl.listing import list_detections
+    from orbweaver.store import open_store
+
+    rows = list_detections(open_store(), limit=limit)
+    _listing(
+        rows, ["id", "detected_at", "bank", "category", "signal_type", "distance", "url"], as_json
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("crawl")(crawl)
+    app.command("report")(report)
+    app.command("sightings")(sightings)
+    app.command("detections")(detections)

@@ -1,0 +1,30 @@
+"""What the spider hands to the pipelines: fetched media (bytes in memory only) and page visits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orbweaver.crawl.frontier import PageVisit
+
+
+@dataclass
+class MediaItem:
+    """One fetched media file or archive member. `data` is dropped by the store writer once the
+    media is fingerprinted, matched and (only if it is a suspect) sealed."""
+
+    url: str
+    host: str
+    page_url: str | None
+    network: str
+    reached_from_tor: bool
+    data: bytes | None
+    archive_url: str | None = None
+    member_path: str | None = None
+    signals: Any = None
+    matches: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class PageItem:
+    visit: PageVisit

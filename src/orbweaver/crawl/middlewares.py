@@ -1,0 +1,128 @@
+"""Scope and observability pieces composed into the crawl by settings: per-site page caps, the
+Redis seen-set that honours re-crawl epochs, and the Rich progress display."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy_redis.dupefilter import RFPDupeFilter as RedisRFPDupeFilter
+from twisted.internet import task
+
+from orbweaver.crawl.runtime import runtime_of
+
+logger = logging.getLogger(__name__)
+
+
+class SiteCapMiddleware:
+    """Downloader middleware: at most `max_pages_per_site` pages per host, so one endless site
+    (calendars, generated pages) cannot starve the others. Media are not capped here."""
+
+    def __init__(self, cap: int, crawler: Any) -> None:
+        self.cap = cap
+        self.crawler = crawler
+        self.pages: Counter[str] = Counter()
+        self.warned: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SiteCapMiddleware:
+        runtime = runtime_of(crawler)
+        options = runtime.options if runtime else None
+        if options is None or options.max_pages_per_site <= 0:
+            raise NotConfigured
+        return cls(options.max_pages_per_site, crawler)
+
+    def process_request(self, request: Any, spider: Any = None) -> None:
+        if request.meta.get("kind", "page") != "page" or request.meta.get("redirect_times"):
+            return
+        from orbweaver.crawl.spider import host_of
+
+        host = host_of(request.url)
+        self.pages[host] += 1
+        if self.pages[host] <= self.cap:
+            return
+        if host not in self.warned:
+            self.warned.add(host)
+            logger.warning(
+                "site %s reached its cap of %d pages; further pages skipped", host, self.cap
+            )
+        self.crawler.stats.inc_value("orbweaver/site_cap_skipped")
+        raise IgnoreRequest(f"site page cap {self.cap} reached for {host}")
+
+
+class EpochRedisDupeFilter(RedisRFPDupeFilter):
+    """scrapy-redis's shared seen-set, with the re-crawl epoch in the fingerprint (see
+    `spider.EpochFingerprinter`): every process agrees on what was fetched."""
+
+    def request_fingerprint(self, request: Any) -> str:
+        base: str = super().request_fingerprint(request)
+        epoch = request.meta.get("epoch")
+        if not epoch:
+            return base
+        return hashlib.sha1((base + epoch).encode()).hexdigest()
+
+
+COUNTERS = ("pages", "media", "detections", "suspects", "errors")
+
+
+class ProgressExtension:
+    """A Rich live display on stderr: totals and per-second rates of pages, media, detections,
+    suspects and errors."""
+
+    def __init__(self, crawler: Any) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.crawler = crawler
+        self.console = Console(stderr=True)
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self.started = time.monotonic()
+        self.last: tuple[float, dict[str, int]] = (self.started, dict.fromkeys(COUNTERS, 0))
+        self.rates = dict.fromkeys(COUNTERS, 0.0)
+        self.loop = task.LoopingCall(self.update)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ProgressExtension:
+        runtime = runtime_of(crawler)
+        options = runtime.options if runtime else None
+        if options is None or not options.progress:
+            raise NotConfigured
+        ext = cls(crawler)
+        crawler.signals.connect(ext.opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.closed, signal=signals.spider_closed)
+        return ext
+
+    def opened(self, spider: Any = None) -> None:
+        self.live.start()
+        self.loop.start(0.5)
+
+    def closed(self, spider: Any = None) -> None:
+        if self.loop.running:
+            self.loop.stop()
+        self.update()
+        self.live.stop()
+
+    def totals(self) -> dict[str, int]:
+        stats = self.crawler.stats
+        return {name: int(stats.get_value(f"orbweaver/{name}", 0)) for name in COUNTERS}
+
+    def update(self) -> None:
+        from rich.table import Table
+
+        now, totals = time.monotonic(), self.totals()
+        then, before = self.last
+        if now - then >= 1.0:
+            self.rates = {k: (totals[k] - before[k]) / (now - then) for k in COUNTERS}
+            self.last = (now, totals)
+        table = Table(title=f"orbweaver crawl · {now - self.started:,.0f}s", expand=False)
+        table.add_column("")
+        table.add_column("total", justify="right")
+        table.add_column("per second", justify="right")
+        for name in COUNTERS:
+            table.add_row(name, f"{totals[name]:,}", f"{self.rates[name]:,.1f}")
+        self.live.update(table)

@@ -1,0 +1,325 @@
+"""Item pipelines: fingerprint and match each media, then write sightings, detections and
+suspects to the store in batches.
+
+Hashing runs in the reactor's thread pool (hashlib and Pillow release the GIL), so downloads keep
+flowing while pictures are decoded. The store writer batches rows (one transaction per batch),
+because one transaction per picture would make SQLite the crawl's bottleneck; the batch is flushed
+every `flush_interval` seconds and on close, so a stopped crawl loses no sighting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import deferred_to_future
+from twisted.internet import defer, task
+from twisted.internet.threads import deferToThread
+
+from orbweaver.crawl.frontier import PageVisit, record_pages
+from orbweaver.crawl.items import MediaItem, PageItem
+from orbweaver.crawl.runtime import require_runtime
+from orbweaver.store import Store, record_event
+from orbweaver.store.models import Detection, Media, Sighting, Suspect
+
+logger = logging.getLogger(__name__)
+
+
+def crypto_only(data: bytes) -> Any:
+    """Signals of a file that cannot be decoded (a truncated JPEG, a video): the exact hashes
+    still match banks, only the perceptual hash is missing."""
+    from orbweaver.signals import MediaSignals
+    from orbweaver.signals.sniff import sniff_mime
+
+    return MediaSignals(
+        sha256=hashlib.sha256(data).hexdigest(),
+        sha1=hashlib.sha1(data).hexdigest(),
+        md5=hashlib.md5(data).hexdigest(),
+        size_bytes=len(data),
+        mime_type=sniff_mime(data),
+    )
+
+
+class SignalsPipeline:
+    """Media → signals → matches, off the reactor thread."""
+
+    def __init__(self, crawler: Any) -> None:
+        from orbweaver.banks.matcher import Matcher
+
+        self.crawler = crawler
+        runtime = require_runtime(crawler)
+        self.options = runtime.options
+        store = runtime.store
+        if store is None:
+            raise NotConfigured("no store")
+        self.matcher = Matcher(store, quality_min=self.options.pdq_quality_min)
+        self._refresher: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SignalsPipeline:
+        return cls(crawler)
+
+    def open_spider(self, spider: Any = None) -> None:
+        self.matcher.refresh()
+        logger.info("match index: %d bank entries", self.matcher.size)
+        self._refresher = task.LoopingCall(lambda: deferToThread(self.matcher.refresh))
+        self._refresher.start(self.options.matcher_refresh_s, now=False)
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self._refresher is not None and self._refresher.running:
+            self._refresher.stop()
+
+    async def process_item(self, item: Any, spider: Any = None) -> Any:
+        if not isinstance(item, MediaItem):
+            return item
+        return await deferred_to_future(deferToThread(self._fingerprint, item))
+
+    def _fingerprint(self, item: MediaItem) -> MediaItem:
+        from orbweaver.signals import SignalError, compute_signals
+
+        assert item.data is not None
+        try:
+            item.signals = compute_signals(
+                item.data,
+                max_bytes=self.options.max_media_bytes,
+                max_pixels=self.options.max_pixels,
+            )
+        except SignalError as exc:
+            where = f"{item.url} [{item.member_path}]" if item.member_path else item.url
+            logger.warning("media %s not decoded (%s): recorded by exact hashes only", where, exc)
+            self.crawler.stats.inc_value("orbweaver/undecodable")
+            item.signals = crypto_only(item.data)
+        item.matches = self.matcher.match(item.signals).matches
+        return item
+
+
+class StoreWriterPipeline:
+    """Writes media, sightings, detections and suspects; keeps bytes only for suspects, sealed."""
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        runtime = require_runtime(crawler)
+        if runtime.store is None or runtime.clock is None:
+            raise NotConfigured("no store")
+        self.options = runtime.options
+        self.store: Store = runtime.store
+        self.clock = runtime.clock
+        self.vault = self._vault(runtime.suspect_key)
+        self.media: list[MediaItem] = []
+        self.pages: list[PageVisit] = []
+        self.lock = defer.DeferredLock()
+        self._flusher: task.LoopingCall | None = None
+        self._refused_warned = False
+        self.limbo: list[_Pending] = []
+
+    @staticmethod
+    def _vault(key: str) -> Any:
+        if not key:
+            logger.warning(
+                "no ORBWEAVER_SUSPECT_KEY: suspects will not be kept (bytes never stored in clear)"
+            )
+            return None
+        from orbweaver.store.vault import Vault
+
+        return Vault(key)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StoreWriterPipeline:
+        return cls(crawler)
+
+    def open_spider(self, spider: Any = None) -> None:
+        self._flusher = task.LoopingCall(self.flush)
+        self._flusher.start(self.options.flush_interval_s, now=False)
+
+    async def close_spider(self, spider: Any = None) -> None:
+        if self._flusher is not None and self._flusher.running:
+            self._flusher.stop()
+        await deferred_to_future(self.flush())
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        if isinstance(item, MediaItem):
+            self.media.append(item)
+        elif isinstance(item, PageItem):
+            self.pages.append(item.visit)
+        if (
+            len(self.media) >= self.options.flush_batch
+            or len(self.pages) >= 10 * self.options.flush_batch
+        ):
+            self.flush()
+        return None
+
+    def flush(self) -> Any:
+        """Write what is buffered, one batch at a time (DeferredLock keeps batches in order)."""
+        if not self.media and not self.pages:
+            return defer.succeed(None)
+        media, self.media = self.media, []
+        pages, self.pages = self.pages, []
+        d = self.lock.run(deferToThread, self._write_with_retry, media, pages)
+        d.addErrback(lambda f: logger.error("store write failed: %s", f.getTraceback()))
+        return d
+
+    def _write_with_retry(self, media: list[MediaItem], pages: list[PageVisit]) -> None:
+        """Another crawler process may insert the same media at the same moment: on a unique
+        violation the batch is retried once, and then finds the other process's row."""
+        for attempt in (1, 2):
+            try:
+                self._write(media, pages)
+                return
+            except sa.exc.IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def _write(self, media: list[MediaItem], pages: list[PageVisit]) -> None:
+        now = self.clock.now()
+        naive = now.replace(tzinfo=None)
+        stats = {"detections": 0, "suspects": 0, "sightings": 0}
+        with self.store.session() as session:
+            ids = self._media_ids(session, media, naive)
+            sightings = [self._sighting(item, ids[item.signals.sha256], naive) for item in media]
+            session.add_all(sightings)
+            session.flush()
+            stats["sightings"] = len(sightings)
+            for item, sighting in zip(media, sightings, strict=True):
+                for match in item.matches:
+                    session.add(
+                        Detection(
+                            sighting_id=sighting.id,
+                            bank_entry_id=match.entry_id,
+                            signal_type=match.signal_type,
+                            distance=match.distance,
+                            category=match.category,
+                            detected_at=naive,
+                        )
+                    )
+                    stats["detections"] += 1
+            session.flush()
+            stats["suspects"] = self._suspects(session, media, sightings, naive)
+            record_pages(session, pages, now, self.options.recrawl_interval_s)
+            if stats["detections"] or stats["suspects"]:
+                record_event(session, self.clock, "crawl.batch", payload=dict(stats))
+        for item in media:
+            item.data = None  # the bytes go now; only a sealed copy (suspects) remains
+        for key, value in stats.items():
+            self.crawler.stats.inc_value(f"orbweaver/{key}", value)
+
+    def _media_ids(self, session: Any, media: list[MediaItem], naive: Any) -> dict[str, int]:
+        wanted = {item.signals.sha256: item.signals for item in media}
+        ids = dict(
+            session.execute(
+                sa.select(Media.sha256, Media.id).where(Media.sha256.in_(list(wanted)))
+            ).all()
+        )
+        for sha256, sig in wanted.items():
+            if sha256 in ids:
+                continue
+            row = Media(
+                sha256=sha256,
+                sha1=sig.sha1,
+                md5=sig.md5,
+                pdq=sig.pdq,
+                pdq_quality=sig.pdq_quality,
+                size_bytes=sig.size_bytes,
+                mime_type=sig.mime_type,
+                first_seen_at=naive,
+            )
+            session.add(row)
+            session.flush()
+            ids[sha256] = row.id
+        return ids
+
+    @staticmethod
+    def _sighting(item: MediaItem, media_id: int, naive: Any) -> Sighting:
+        return Sighting(
+            media_id=media_id,
+            url=item.url,
+            page_url=item.page_url,
+            host=item.host,
+            network=item.network,
+            reached_from_tor=item.reached_from_tor,
+            archive_url=item.archive_url,
+            member_path=item.member_path,
+            seen_at=naive,
+        )
+
+    def _suspects(
+        self, session: Any, media: list[MediaItem], sightings: list[Sighting], naive: Any
+    ) -> int:
+        """Unmatched media on a host that already has detections become suspects (sealed).
+
+        Media seen on a host shortly *before* its first detection (same crawl pass, an earlier
+        batch) wait in a bounded in-memory limbo, sealed, and are promoted when the detection
+        arrives; they are forgotten after `suspect_limbo_s`.
+        """
+        from orbweaver.crawl.spider import host_of
+
+        candidates: list[_Pending] = []
+        for item, sighting in zip(media, sightings, strict=True):
+            if item.matches or item.data is None:
+                continue
+            hosts = {item.host, host_of(item.page_url) if item.page_url else item.host}
+            sealed = b""
+            if self.vault is not None:
+                sealed = self.vault.seal(item.data, context=item.signals.sha256.encode())
+            candidates.append(
+                _Pending(time.monotonic(), hosts, sighting.id, sighting.media_id, sealed)
+            )
+        self._expire_limbo()
+        waiting = candidates + self.limbo
+        if not waiting:
+            return 0
+        wanted = set().union(*(p.hosts for p in waiting))
+        hit_hosts = set(
+            session.scalars(
+                sa.select(Sighting.host)
+                .join(Detection, Detection.sighting_id == Sighting.id)
+                .where(Sighting.host.in_(list(wanted)))
+                .distinct()
+            )
+        )
+        kept = 0
+        self.limbo = []
+        for pending in waiting:
+            if not pending.hosts & hit_hosts:
+                if self.vault is not None:
+                    self.limbo.append(pending)
+                continue
+            if self.vault is None:
+                if not self._refused_warned:
+                    logger.warning(
+                        "suspect on %s not kept: no ORBWEAVER_SUSPECT_KEY to seal it",
+                        ", ".join(sorted(pending.hosts)),
+                    )
+                    self._refused_warned = True
+                self.crawler.stats.inc_value("orbweaver/suspects_not_kept")
+                continue
+            session.add(
+                Suspect(
+                    sighting_id=pending.sighting_id,
+                    media_id=pending.media_id,
+                    status="pending",
+                    ciphertext=pending.sealed,
+                    created_at=naive,
+                )
+            )
+            kept += 1
+        return kept
+
+    def _expire_limbo(self) -> None:
+        horizon = time.monotonic() - self.options.suspect_limbo_s
+        self.limbo = [p for p in self.limbo if p.at >= horizon][-self.options.suspect_limbo_max :]
+
+
+@dataclass
+class _Pending:
+    """An unmatched sighting that becomes a suspect if its host gets a detection soon."""
+
+    at: float
+    hosts: set[str]
+    sighting_id: int
+    media_id: int
+    sealed: bytes

@@ -1,0 +1,164 @@
+"""Composing and running a crawl: options → Scrapy settings → one CrawlerProcess.
+
+Everything a crawl does is decided here from settings, so `orbweaver crawl`, the tests (which run
+it in a subprocess: Twisted's reactor cannot restart inside one process) and the benchmark all run
+the same composition.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orbweaver.config import Settings
+from orbweaver.crawl.policy import NetworkPolicy
+from orbweaver.crawl.resolver import Resolver
+from orbweaver.crawl.runtime import RUNTIME_SETTING, CrawlRuntime
+from orbweaver.signals.archives import ArchiveLimits
+
+
+@dataclass
+class CrawlOptions:
+    """Knobs of one crawl; defaults suit a hotline crawling a few thousand sites politely."""
+
+    until_idle: bool = True
+    depth_limit: int = 8
+    max_pages_per_site: int = 20_000
+    max_media_per_page: int = 5_000
+    max_links_per_page: int = 5_000
+    concurrency: int = 64
+    per_host_concurrency: int = 8
+    download_delay_s: float = 0.0
+    autothrottle: bool = False
+    recrawl_interval_s: float = 24 * 3600.0
+    flush_interval_s: float = 0.5
+    flush_batch: int = 200
+    matcher_refresh_s: float = 30.0
+    # Unmatched media wait this long (sealed, in memory) for a first detection on their host.
+    suspect_limbo_s: float = 120.0
+    suspect_limbo_max: int = 10_000
+    pdq_quality_min: int = 50
+    max_media_bytes: int = 64 * 1024 * 1024
+    max_pixels: int = 64_000_000
+    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    jobdir: Path | None = None
+    redis_url: str = ""
+    redis_prefix: str = "orbweaver:crawl"
+    progress: bool = False
+    log_level: str = "INFO"
+    log_file: str | None = None
+    timeout_s: float = 30.0
+    max_redirects: int = 5
+
+
+def scrapy_settings(options: CrawlOptions, app: Settings, store: Any, clock: Any) -> dict[str, Any]:
+    """The full Scrapy settings for a crawl: policy, politeness, frontier, pipelines."""
+    policy = NetworkPolicy.from_settings(
+        app,
+        timeout=options.timeout_s,
+        max_redirects=options.max_redirects,
+        media_max_bytes=options.max_media_bytes,
+    )
+    settings: dict[str, Any] = policy.scrapy_settings()
+    settings.update(
+        {
+            RUNTIME_SETTING: CrawlRuntime(
+                options=options,
+                policy=policy,
+                resolver=Resolver(app.dns_servers),
+                store=store,
+                clock=clock,
+                suspect_key=app.suspect_key,
+            ),
+            "BOT_NAME": "orbweaver",
+            "USER_AGENT": "orbweaver/0.1 (child-protection hotline crawler)",
+            "CONCURRENT_REQUESTS": options.concurrency,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": options.per_host_concurrency,
+            "DOWNLOAD_DELAY": options.download_delay_s,
+            "AUTOTHROTTLE_ENABLED": options.autothrottle,
+            "DEPTH_LIMIT": 0,  # the spider applies depth to pages only; media are always fetched
+            "RETRY_TIMES": 1,
+            "CONCURRENT_ITEMS": 200,
+            "REQUEST_FINGERPRINTER_CLASS": "orbweaver.crawl.spider.EpochFingerprinter",
+            "DOWNLOADER_MIDDLEWARES": {
+                "orbweaver.crawl.policy.PolicyMiddleware": 50,
+                "orbweaver.crawl.middlewares.SiteCapMiddleware": 60,
+            },
+            "ITEM_PIPELINES": {
+                "orbweaver.crawl.pipelines.SignalsPipeline": 100,
+                "orbweaver.crawl.pipelines.StoreWriterPipeline": 300,
+            },
+            "EXTENSIONS": {
+                "orbweaver.crawl.middlewares.ProgressExtension": 500,
+                # No listening sockets on a crawler node.
+                "scrapy.extensions.remote_control.RemoteControl": None,
+                "scrapy.extensions.telnet.TelnetConsole": None,
+            },
+            "LOG_LEVEL": options.log_level,
+            "LOG_FILE": options.log_file,
+            "LOGSTATS_INTERVAL": 0 if options.progress else 60.0,
+            "REACTOR_THREADPOOL_MAXSIZE": 8,
+        }
+    )
+    settings.update(frontier_settings(options))
+    return settings
+
+
+def frontier_settings(options: CrawlOptions) -> dict[str, Any]:
+    """Where the queue and the seen-set live: Redis (shared by machines), a JOBDIR on disk
+    (requests only, never bodies: the HTTP cache is off), or memory."""
+    if options.redis_url:
+        prefix = options.redis_prefix
+        return {
+            "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+            "DUPEFILTER_CLASS": "orbweaver.crawl.middlewares.EpochRedisDupeFilter",
+            "SCHEDULER_DUPEFILTER_CLASS": "orbweaver.crawl.middlewares.EpochRedisDupeFilter",
+            "SCHEDULER_PERSIST": True,
+            "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+            "SCHEDULER_QUEUE_KEY": f"{prefix}:requests",
+            "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:seen",
+            "REDIS_URL": options.redis_url,
+        }
+    if options.jobdir is not None:
+        return {"JOBDIR": str(options.jobdir)}
+    return {}
+
+
+@dataclass
+class CrawlSummary:
+    stats: dict[str, Any]
+
+    def count(self, name: str) -> int:
+        return int(self.stats.get(f"orbweaver/{name}", 0))
+
+
+def run_crawl(
+    urls: list[str],
+    options: CrawlOptions,
+    app: Settings,
+    *,
+    seed_source: str = "cli",
+) -> CrawlSummary:
+    """Record the seeds, then crawl them plus every pending seed and due re-crawl, in this
+    process (the reactor is started and stopped here: once per process)."""
+    from scrapy.crawler import CrawlerProcess
+
+    from orbweaver.clock import clock_from_url
+    from orbweaver.crawl.frontier import add_seeds, pending_starts
+    from orbweaver.crawl.spider import OrbSpider
+    from orbweaver.store import open_store
+
+    store = open_store(app.resolved_database_url)
+    clock = clock_from_url(getattr(app, "clock_url", ""))
+    if urls:
+        add_seeds(store, clock, urls, source=seed_source)
+    starts = pending_starts(store, clock)
+    settings = scrapy_settings(options, app, store, clock)
+    process = CrawlerProcess(settings, install_root_handler=True)
+    crawler = process.create_crawler(OrbSpider)
+    process.crawl(crawler, starts=starts)
+    logging.getLogger(__name__).info("crawl: %d start URL(s)", len(starts))
+    process.start()
+    return CrawlSummary(dict(crawler.stats.get_stats()) if crawler.stats else {})

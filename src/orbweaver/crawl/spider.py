@@ -1,0 +1,251 @@
+"""The spider: fetch, decide what the bytes are, and turn them into items and more requests.
+
+One callback for every response, because what a URL is (page, picture, video, archive) is known
+only from its bytes. Requests carry in `meta` what the pipelines need to record a sighting: the
+page that linked it, whether it was reached through Tor, and passwords offered next to archives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.utils.defer import deferred_to_future
+from scrapy.utils.request import RequestFingerprinter
+from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
+
+from orbweaver.crawl.extract import ARCHIVE_EXTENSIONS, MEDIA_EXTENSIONS, extension, extract
+from orbweaver.crawl.frontier import PageVisit, Start, pending_starts
+from orbweaver.crawl.items import MediaItem, PageItem
+from orbweaver.crawl.runtime import CrawlRuntime, require_runtime
+from orbweaver.crawl.sniff import sniff
+
+if TYPE_CHECKING:
+    from orbweaver.crawl.runner import CrawlOptions
+
+logger = logging.getLogger(__name__)
+
+PRIORITY = {"media": 20, "archive": 10, "page": 0}
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+class EpochFingerprinter(RequestFingerprinter):
+    """Scrapy's fingerprint, plus the re-crawl epoch when there is one: a page due again gets a
+    new fingerprint for that schedule slot, so the shared seen-set lets it through exactly once."""
+
+    def fingerprint(self, request: scrapy.Request) -> bytes:
+        base = super().fingerprint(request)
+        epoch = request.meta.get("epoch")
+        if not epoch:
+            return base
+        return hashlib.sha1(base + epoch.encode()).digest()
+
+
+class OrbSpider(scrapy.Spider):
+    name = "orbweaver"
+    options: CrawlOptions
+    runtime: CrawlRuntime
+
+    def __init__(self, starts: list[Start], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.starts = starts
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> OrbSpider:
+        spider: OrbSpider = super().from_crawler(crawler, *args, **kwargs)
+        spider.runtime = require_runtime(crawler)
+        spider.options = spider.runtime.options
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        return spider
+
+    async def start(self) -> AsyncIterator[Any]:
+        for start in self.starts:
+            yield self._start_request(start)
+
+    def _start_request(self, start: Start) -> scrapy.Request:
+        return self.request(
+            start.url,
+            kind="page",
+            depth=start.depth,
+            page_url=None,
+            via_tor=start.network_tor,
+            seed=start.reason == "seed",
+            epoch=start.epoch,
+        )
+
+    def request(
+        self, url: str, *, kind: str, depth: int, page_url: str | None, **meta: Any
+    ) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse,
+            errback=self.failed,
+            priority=PRIORITY[kind],
+            meta={"kind": kind, "depth": depth, "page_url": page_url, **meta},
+        )
+
+    def _idle(self, spider: scrapy.Spider) -> None:
+        """Without --until-idle the crawler is a daemon: when idle it picks up new reports and
+        due re-crawls from the store, and otherwise waits for them."""
+        if self.options.until_idle:
+            return
+        store, clock = self.runtime.store, self.runtime.clock
+        if store is None or clock is None:
+            return
+        for start in pending_starts(store, clock, limit=10_000):
+            self.crawler.engine.crawl(self._start_request(start))
+        raise DontCloseSpider
+
+    async def parse(self, response: Response) -> AsyncIterator[Any]:
+        kind, mime = sniff(response.body)
+        self.crawler.stats.inc_value(f"orbweaver/fetched/{kind}")
+        if kind == "page":
+            for out in self._page(response):
+                yield out
+        elif kind == "media":
+            self.crawler.stats.inc_value("orbweaver/media")
+            yield self._media_item(response, response.body)
+        elif kind == "archive":
+            async for item in self._archive(response, mime):
+                yield item
+        else:
+            logger.info(
+                "skipped %s: neither page, media nor archive (%d bytes)",
+                response.url,
+                len(response.body),
+            )
+
+    def _reached_from_tor(self, response: Response) -> bool:
+        return bool(response.meta.get("via_tor")) or response.meta.get("network") == "tor"
+
+    def _media_item(self, response: Response, data: bytes, **extra: Any) -> MediaItem:
+        return MediaItem(
+            url=response.url,
+            host=host_of(response.url),
+            page_url=response.meta.get("page_url"),
+            network=response.meta.get("network", "clear"),
+            reached_from_tor=self._reached_from_tor(response),
+            data=data,
+            **extra,
+        )
+
+    def _page(self, response: Response) -> list[Any]:
+        if not isinstance(response, TextResponse):
+            response = HtmlResponse(
+                response.url, body=response.body, encoding="utf-8", request=response.request
+            )
+        depth = int(response.meta.get("depth", 0))
+        opts = self.options
+        try:
+            root = response.selector.root
+        except Exception as exc:  # lxml gives up on some binary garbage served as text
+            logger.warning("malformed page %s: not parsed (%s)", response.url, exc)
+            return []
+        links = extract(
+            root, response.url, max_media=opts.max_media_per_page, max_pages=opts.max_links_per_page
+        )
+        self._log_caps(response.url, links)
+        via_tor = self._reached_from_tor(response)
+        common: dict[str, Any] = {"page_url": response.url, "via_tor": via_tor}
+        out: list[Any] = [
+            PageItem(
+                PageVisit(
+                    url=response.url,
+                    host=host_of(response.url),
+                    network=response.meta.get("network", "clear"),
+                    reached_from_tor=via_tor,
+                    depth=depth,
+                    media_links=len(links.media) + len(links.archives),
+                    seed=bool(response.meta.get("seed")),
+                )
+            )
+        ]
+        self.crawler.stats.inc_value("orbweaver/pages")
+        out.extend(self.request(u, kind="media", depth=depth + 1, **common) for u in links.media)
+        out.extend(
+            self.request(u, kind="archive", depth=depth + 1, passwords=pw, **common)
+            for u, pw in links.archives
+        )
+        if depth < opts.depth_limit:
+            for url in links.pages:
+                ext = extension(url)
+                kind = (
+                    "media"
+                    if ext in MEDIA_EXTENSIONS
+                    else "archive"
+                    if ext in ARCHIVE_EXTENSIONS
+                    else "page"
+                )
+                out.append(self.request(url, kind=kind, depth=depth + 1, **common))
+        return out
+
+    def _log_caps(self, url: str, links: Any) -> None:
+        if links.dropped_media:
+            logger.warning(
+                "page %s links %d more media than the per-page cap of %d; following the first %d",
+                url,
+                links.dropped_media,
+                self.options.max_media_per_page,
+                self.options.max_media_per_page,
+            )
+        if links.dropped_pages:
+            logger.warning(
+                "page %s links %d more pages than the per-page cap of %d; following the first %d",
+                url,
+                links.dropped_pages,
+                self.options.max_links_per_page,
+                self.options.max_links_per_page,
+            )
+        if links.bad_urls:
+            logger.info("page %s: %d unusable link(s) skipped", url, links.bad_urls)
+
+    async def _archive(self, response: Response, mime: str) -> AsyncIterator[MediaItem]:
+        from orbweaver.signals.archives import ArchiveError, unpack
+
+        passwords = list(response.meta.get("passwords") or [])
+        self.crawler.stats.inc_value("orbweaver/archives")
+        try:
+            result = await deferred_to_future(
+                deferToThread(
+                    unpack, response.body, passwords=passwords, limits=self.options.archive_limits
+                )
+            )
+        except ArchiveError as exc:
+            self.crawler.stats.inc_value("orbweaver/errors")
+            logger.warning("archive %s not unpacked: %s: %s", response.url, type(exc).__name__, exc)
+            return
+        for problem in result.problems:
+            logger.warning("archive %s: %s", response.url, problem)
+        logger.info(
+            "archive %s: %d member(s)%s",
+            response.url,
+            len(result.members),
+            " (password from the page)" if result.password else "",
+        )
+        for member in result.members:
+            self.crawler.stats.inc_value("orbweaver/media")
+            yield self._media_item(
+                response, member.data, archive_url=response.url, member_path=member.path
+            )
+
+    def failed(self, failure: Failure) -> None:
+        """Every failed fetch is one clear log line and one error count; the crawl goes on."""
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        self.crawler.stats.inc_value("orbweaver/errors")
+        if failure.check(IgnoreRequest):
+            logger.warning("not fetched %s: %s", url, failure.value)
+            return
+        reason = failure.getErrorMessage() or type(failure.value).__name__
+        logger.warning("fetch failed %s: %s: %s", url, type(failure.value).__name__, reason)
