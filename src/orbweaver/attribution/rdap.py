@@ -1,0 +1,160 @@
+"""RDAP lookups with a configurable RFC 9224 bootstrap, parsed by whoisit.
+
+whoisit's own query path refuses private and loopback addresses (its bootstrap raises on
+`is_private`), which is exactly where the simulated world lives, and it keeps one global
+bootstrap per process. So the bootstrap match (longest prefix, ASN range, longest DNS label
+suffix) is done here, the JSON is fetched with httpx, and whoisit's parser turns each response
+into entities, roles, names and e-mail addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from whoisit.bootstrap import _BootstrapWrapper
+from whoisit.parser import parse
+
+FILES = ("ipv4.json", "asn.json", "dns.json")
+
+
+class RdapError(LookupError):
+    """No RDAP service for the resource, or the service failed."""
+
+
+@dataclass
+class Entity:
+    """A registrant, registrar or similar, with its abuse contact if it published one."""
+
+    handle: str
+    name: str
+    abuse_email: str | None = None
+    domain: str | None = None
+
+
+@dataclass
+class IpNetwork:
+    handle: str
+    cidr: str
+    asn: int | None
+    owner: Entity | None
+
+
+@dataclass
+class DomainInfo:
+    name: str
+    registrar: Entity | None
+    registrant: Entity | None = None
+
+
+@dataclass
+class Bootstrap:
+    ipv4: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, list[str]]] = field(
+        default_factory=list
+    )
+    asn: list[tuple[int, int, list[str]]] = field(default_factory=list)
+    dns: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _parse_bootstrap(files: dict[str, Any]) -> Bootstrap:
+    boot = Bootstrap()
+    for prefixes, urls in files["ipv4.json"]["services"]:
+        for p in prefixes:
+            boot.ipv4.append((ipaddress.ip_network(p, strict=False), urls))
+    for ranges, urls in files["asn.json"]["services"]:
+        for r in ranges:
+            lo, _, hi = r.partition("-")
+            boot.asn.append((int(lo), int(hi or lo), urls))
+    for tlds, urls in files["dns.json"]["services"]:
+        for tld in tlds:
+            boot.dns[tld.lower()] = urls
+    boot.ipv4.sort(key=lambda entry: -entry[0].prefixlen)
+    return boot
+
+
+def _join(base: str, kind: str, value: str) -> str:
+    return base.rstrip("/") + f"/{kind}/{value}"
+
+
+class RdapClient:
+    """RDAP over HTTP for IPs, ASNs and domains; whoisit parses the answers."""
+
+    def __init__(self, bootstrap_url: str, timeout: float = 10.0) -> None:
+        self.bootstrap_url = bootstrap_url.rstrip("/") + "/"
+        self.http = httpx.Client(timeout=timeout, trust_env=False, follow_redirects=True)
+        self._boot: Bootstrap | None = None
+        self._wrapper = _BootstrapWrapper()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def bootstrap(self) -> Bootstrap:
+        if self._boot is None:
+            files = {}
+            for name in FILES:
+                files[name] = self._get(self.bootstrap_url + name)
+            self._boot = _parse_bootstrap(files)
+        return self._boot
+
+    def _get(self, url: str) -> dict[str, Any]:
+        try:
+            resp = self.http.get(url, headers={"Accept": "application/rdap+json"})
+        except httpx.HTTPError as exc:
+            raise RdapError(f"RDAP {url}: {exc}") from exc
+        if resp.status_code != 200:
+            raise RdapError(f"RDAP {url}: HTTP {resp.status_code}")
+        try:
+            data: dict[str, Any] = resp.json()
+        except ValueError as exc:
+            raise RdapError(f"RDAP {url}: not JSON") from exc
+        return data
+
+    def ip(self, address: str) -> IpNetwork:
+        ip = ipaddress.ip_address(address)
+        base = next((urls[0] for net, urls in self.bootstrap().ipv4 if ip in net), None)
+        if base is None:
+            raise RdapError(f"no RDAP service for {address}")
+        raw = self._get(_join(base, "ip", address))
+        parsed = parse(self._wrapper, "ip", address, raw)
+        origin = raw.get("arin_originas0_originautnums") or []
+        cidr = str(parsed.get("network") or f"{raw.get('startAddress')}/32")
+        return IpNetwork(
+            handle=str(parsed.get("handle") or raw.get("handle") or ""),
+            cidr=cidr,
+            asn=int(origin[0]) if origin else None,
+            owner=_owner(parsed, ("registrant", "administrative", "technical")),
+        )
+
+    def domain(self, name: str) -> DomainInfo:
+        labels = name.lower().rstrip(".").split(".")
+        base = None
+        for i in range(len(labels)):
+            urls = self.bootstrap().dns.get(".".join(labels[i:]))
+            if urls:
+                base = urls[0]
+                break
+        if base is None:
+            raise RdapError(f"no RDAP service for {name}")
+        raw = self._get(_join(base, "domain", name))
+        parsed = parse(self._wrapper, "domain", name, raw)
+        return DomainInfo(
+            name=name,
+            registrar=_owner(parsed, ("registrar",)),
+            registrant=_owner(parsed, ("registrant",)),
+        )
+
+
+def _owner(parsed: dict[str, Any], roles: tuple[str, ...]) -> Entity | None:
+    """The first entity in `roles`, with the abuse e-mail nested under it (or anywhere)."""
+    entities: dict[str, list[dict[str, Any]]] = parsed.get("entities") or {}
+    owner = next((entities[r][0] for r in roles if entities.get(r)), None)
+    if owner is None:
+        return None
+    handle = str(owner.get("handle", ""))
+    abuse = [e for e in entities.get("abuse", []) if e.get("parent_handle") == handle]
+    email = next((e.get("email") for e in abuse if e.get("email")), None) or owner.get("email")
+    name = str(owner.get("name") or owner.get("organisation") or handle)
+    domain = email.split("@", 1)[1].lower() if email else None
+    return Entity(handle=handle, name=name, abuse_email=email, domain=domain)
