@@ -80,16 +80,20 @@ def all_signals(data: bytes) -> str:
     return pdq
 
 
-def best_rate(fn: Callable[[bytes], str], images: list[bytes], loops: int, repeats: int) -> float:
-    """Images per second, best of `repeats` runs of `loops` passes over `images`."""
-    best = float("inf")
+def best_rates(
+    paths: list[Callable[[bytes], str]], images: list[bytes], loops: int, repeats: int
+) -> list[float]:
+    """Images per second of each path, best of `repeats`; the paths take turns within a repeat
+    so that load from other processes falls on all of them alike."""
+    best = [float("inf")] * len(paths)
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(loops):
-            for data in images:
-                fn(data)
-        best = min(best, time.perf_counter() - start)
-    return loops * len(images) / best
+        for i, fn in enumerate(paths):
+            start = time.perf_counter()
+            for _ in range(loops):
+                for data in images:
+                    fn(data)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [loops * len(images) / t for t in best]
 
 
 def pin_one_core() -> str:
@@ -109,9 +113,9 @@ def run(quick: bool, repeats: int) -> None:
     for width, height in SIZES:
         images = [synthetic_jpeg(width, height, seed) for seed in range(IMAGES_PER_SIZE)]
         loops = 1 if quick or width * height > 4_000_000 else 3
-        naive = best_rate(naive_pdq, images, loops, repeats)
-        default = best_rate(default_pdq, images, loops, repeats)
-        full = best_rate(all_signals, images, loops, repeats)
+        naive, default, full = best_rates(
+            [naive_pdq, default_pdq, all_signals], images, loops, repeats
+        )
         worst = max(hamming(naive_pdq(d), default_pdq(d)) for d in images)
         mean_bytes = sum(map(len, images)) // len(images)
         print(
