@@ -142,11 +142,18 @@ def render(picture: Picture, variant: Variant = ORIGINAL) -> bytes:
 
 def pdq_hex(picture: Picture) -> str:
     """PDQ of the original picture as 64 hex digits, computed with `pdqhash` on decoded pixels."""
+    return fingerprints(picture)[2]
+
+
+def fingerprints(picture: Picture) -> tuple[str, str, str]:
+    """(sha256, md5, pdq) of the original file: what a hotline's list would hold for it."""
     import pdqhash
 
-    decoded = Image.open(io.BytesIO(render(picture))).convert("RGB")
+    data = render(picture)
+    decoded = Image.open(io.BytesIO(data)).convert("RGB")
     bits, _quality = pdqhash.compute(np.asarray(decoded))
-    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+    pdq = np.packbits(bits.astype(np.uint8)).tobytes().hex()
+    return hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), pdq
 
 
 class ByteCache:

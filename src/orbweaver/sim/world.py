@@ -346,42 +346,41 @@ def party_info(party: catalogue_mod.Party, hooks: str) -> dict[str, Any]:
 def known_hash_rows(
     known: list[catalogue_mod.Image], store: MediaStore
 ) -> list[tuple[str, str, str]]:
-    """(signal_type, signal, category) rows; PDQ comes from a disk cache when it can."""
-    cache = _pdq_cache([im.picture for im in known])
+    """(signal_type, signal, category) rows: sha256, md5 and pdq of each known original."""
+    prints = fingerprint_cache([im.picture for im in known])
     rows = []
     for im in known:
-        data = store.image_bytes(im.id, media.ORIGINAL)
+        sha, md5, pdq = prints[im.picture]
+        store.sha_to_image[sha] = im.id
         category = im.category or "harmful_abusive"
-        rows.append(("sha256", media.sha256_hex(data), category))
-        rows.append(("md5", hashlib.md5(data).hexdigest(), category))
-        rows.append(("pdq", cache[im.picture], category))
+        rows += [("sha256", sha, category), ("md5", md5, category), ("pdq", pdq, category)]
     return rows
 
 
-def _pdq_cache(pictures: list[media.Picture]) -> dict[media.Picture, str]:
-    """PDQ of each picture; a pure function of the picture, so it is cached across runs."""
+def fingerprint_cache(pictures: list[media.Picture]) -> dict[media.Picture, tuple[str, str, str]]:
+    """Fingerprints are a pure function of the picture, so they are cached on disk across runs."""
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "orbweaver-sim"
     key = hashlib.sha256(repr(pictures).encode()).hexdigest()[:24]
-    path = root / f"pdq-{key}.json"
+    path = root / f"fingerprints-{key}.json"
     if path.exists():
-        stored = json.loads(path.read_text())
-        if len(stored) == len(pictures):
-            return {p: h for p, h in zip(pictures, stored, strict=True)}
-    hashes = _compute_pdq(pictures)
-    try:
+        with contextlib.suppress(ValueError, OSError):
+            stored = json.loads(path.read_text())
+            if len(stored) == len(pictures):
+                return {p: tuple(h) for p, h in zip(pictures, stored, strict=True)}
+    prints = compute_fingerprints(pictures)
+    with contextlib.suppress(OSError):
         root.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(hashes))
-    except OSError:
-        pass
-    return dict(zip(pictures, hashes, strict=True))
+        path.write_text(json.dumps(prints))
+    return dict(zip(pictures, prints, strict=True))
 
 
-def _compute_pdq(pictures: list[media.Picture]) -> list[str]:
-    if len(pictures) < 64:
-        return [media.pdq_hex(p) for p in pictures]
+def compute_fingerprints(pictures: list[media.Picture]) -> list[tuple[str, str, str]]:
+    """On every core when it is safe to fork (no other thread running), else in this thread."""
+    workers = min(4, os.cpu_count() or 1)
+    if len(pictures) < 64 or workers < 2 or threading.active_count() > 1:
+        return [media.fingerprints(p) for p in pictures]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(media.pdq_hex, pictures, chunksize=32))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(media.fingerprints, pictures, chunksize=32))
