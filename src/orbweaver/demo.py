@@ -56,7 +56,7 @@ def demo(
     matcher = Matcher(store)
     matcher.refresh()
     table = Table("image", "pdq quality", "match", "distance")
-    results = []
+    results: list[dict[str, object]] = []
     for path in paths:
         try:
             sig = hash_path(path)
@@ -72,7 +72,7 @@ def demo(
         results.append({"path": str(path), "matched": best is not None, "distance": distance})
     console.print(table)
     (out / "matches.json").write_text(json.dumps(results, indent=2))
-    matched = sum(r["matched"] for r in results)
+    matched = sum(1 for r in results if r["matched"])
     console.print(f"{matched}/{len(results)} images matched the bank; results in {out}/")
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import sqlalchemy as sa
@@ -131,7 +132,7 @@ class Matcher:
             start = rows[-1][0]
         self._watermark = newest
 
-    def _add_rows(self, rows: list[sa.Row[tuple[int, int, str, str, str]]]) -> None:
+    def _add_rows(self, rows: Sequence[Any]) -> None:
         pdq_ids: list[int] = []
         pdq_hex: list[str] = []
         with self._lock:
