@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "orbweaver.banks.commands",
     "orbweaver.crawl.commands",
     "orbweaver.web.commands",
+    "orbweaver.review.commands",
     "orbweaver.sim.commands",
     "orbweaver.demo",
 )

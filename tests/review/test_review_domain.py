@@ -154,7 +154,7 @@ def test_disagreement_goes_to_an_uninvolved_senior(world: World) -> None:
     with pytest.raises(Forbidden):
         svc.adjudicate(carol, item_id, "not_actionable", None)
     assert [v.id for v in svc.disputed(dave)] == [item_id]
-    assert len(svc.image(dave, item_id, clear=False)) > 0
+    assert len(svc.image(dave, item_id, clear=False)[0]) > 0
     outcome = svc.adjudicate(dave, item_id, "not_actionable", None)
     assert outcome.status == "decided"
 
@@ -200,8 +200,8 @@ def test_images_are_blurred_greyscale_until_revealed_and_audited(world: World) -
     svc.sync()
     alice = world.user("alice")
     item_id = items(world)[0].id
-    soft = Image.open(io.BytesIO(svc.image(alice, item_id, clear=False)))
-    clear = Image.open(io.BytesIO(svc.image(alice, item_id, clear=True)))
+    soft = Image.open(io.BytesIO(svc.image(alice, item_id, clear=False)[0]))
+    clear = Image.open(io.BytesIO(svc.image(alice, item_id, clear=True)[0]))
     assert soft.mode == "L" and clear.mode == "RGB"
     # Blurring removes sharp edges.
     assert _edge_energy(soft) < 0.3 * _edge_energy(clear.convert("L"))

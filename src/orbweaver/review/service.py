@@ -216,11 +216,14 @@ class ReviewService:
 
     # --- images and exposure ------------------------------------------------------------
 
-    def image(self, who: Principal, item_id: int, *, clear: bool, charge: int = 0) -> bytes:
-        """The item's image as PNG: softened per the user's settings unless `clear`.
+    def image(
+        self, who: Principal, item_id: int, *, clear: bool, charge: int = 0
+    ) -> tuple[bytes, str]:
+        """(bytes, content type): a PNG softened per the user's settings unless `clear`.
 
         Refused past the daily exposure cap, to analysts who already assessed the item, and
-        for disputed items to all but uninvolved seniors. Every serve is audited.
+        for disputed items to all but uninvolved seniors. Every serve is audited. Videos are
+        only served once revealed (no softened preview is made of them) and play muted.
         """
         with self.store.session() as s:
             item = s.get(ReviewItem, item_id)
@@ -229,6 +232,9 @@ class ReviewService:
             self._may_view(s, who, item)
             if exposure.over_cap(s, self.clock, who.id, self.settings.exposure_cap_seconds):
                 raise Forbidden("daily exposure cap reached: no more images today")
+            mime = s.get_one(Media, item.media_id).mime_type
+            if imaging.is_video(mime) and not clear:
+                raise Forbidden("no softened preview of a video: reveal it to play it muted")
             data = self._open_bytes(s, item)
             if charge:
                 exposure.charge(s, self.clock, who.id, charge)
@@ -240,9 +246,11 @@ class ReviewService:
                 subject_type="review_item",
                 subject_id=item.id,
             )
+        if imaging.is_video(mime):
+            return data, mime or "application/octet-stream"
         if clear:
-            return imaging.render(data, blur=False, greyscale=False)
-        return imaging.render(data, blur=who.blur, greyscale=who.greyscale)
+            return imaging.render(data, blur=False, greyscale=False), "image/png"
+        return imaging.render(data, blur=who.blur, greyscale=who.greyscale), "image/png"
 
     def _may_view(self, s: Session, who: Principal, item: ReviewItem) -> None:
         assessed = s.scalar(

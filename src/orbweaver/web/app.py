@@ -17,7 +17,7 @@ from orbweaver.banks.matcher import Matcher
 from orbweaver.clock import Clock, SystemClock
 from orbweaver.config import Settings
 from orbweaver.store import Store, open_store
-from orbweaver.web import shield, status
+from orbweaver.web import console, shield, status
 from orbweaver.web.apikeys import KeyRegistry
 from orbweaver.web.context import UrlFetcher, WebContext
 from orbweaver.web.errors import BodyLimit, install_error_handlers
@@ -64,6 +64,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit_for=_body_limit(ctx.settings))
     app.include_router(status.router)
     app.include_router(shield.router)
+    app.include_router(console.router)
     return app
 
 

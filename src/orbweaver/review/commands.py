@@ -1,0 +1,96 @@
+"""`orbweaver user add` and `orbweaver review sync|refresh`: first accounts, queue upkeep."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+user_app = typer.Typer(help="Console users (analyst, senior_analyst, administrator).")
+review_app = typer.Typer(help="The suspect review queue.")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("add")
+def add(
+    name: str = typer.Argument(help="The username."),
+    role: str = typer.Option("analyst", help="analyst, senior_analyst or administrator."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
+    api_key: bool = typer.Option(
+        False, "--api-key", help="Also issue an API key (scope `review`) acting as this user."
+    ),
+) -> None:
+    """Create a console user; the password is stored only as an argon2 hash."""
+    from orbweaver.clock import SystemClock
+    from orbweaver.review.accounts import add_user
+    from orbweaver.review.audit import audit
+    from orbweaver.review.errors import ReviewError
+    from orbweaver.store import open_store
+    from orbweaver.web.apikeys import ApiKeyError, create_client
+
+    password = _read_password(password_stdin)
+    store, clock = open_store(), SystemClock()
+    try:
+        with store.session() as s:
+            add_user(s, clock, name, role, password)
+            audit(
+                s,
+                clock,
+                "cli",
+                "user.added",
+                subject_type="review_user",
+                detail={"username": name, "role": role},
+            )
+        typer.echo(f"user {name} added ({role})")
+        if api_key:
+            key = create_client(store, clock, name, scopes=("review",), actor="cli")
+            typer.echo(f"API key (shown once): {key}")
+    except (ReviewError, ApiKeyError) as exc:
+        _fail(str(exc))
+    finally:
+        store.dispose()
+
+
+@review_app.command("sync")
+def sync() -> None:
+    """Turn pending suspects into queue items (the console also does this as it serves)."""
+    from orbweaver.clock import SystemClock
+    from orbweaver.review.queue import ReviewQueue
+    from orbweaver.store import open_store
+
+    store = open_store()
+    report = ReviewQueue(store, SystemClock()).sync()
+    typer.echo(
+        f"{report.suspects} suspects: {report.new_items} new items, {report.grouped} grouped, "
+        f"{report.requeued} requeued, {report.decided} already decided, {report.allowed} allowed"
+    )
+    store.dispose()
+
+
+@review_app.command("refresh")
+def refresh() -> None:
+    """Recompute every open item's priority (time passes; sites gain detections)."""
+    from orbweaver.clock import SystemClock
+    from orbweaver.review.queue import ReviewQueue
+    from orbweaver.store import open_store
+
+    store = open_store()
+    typer.echo(f"{ReviewQueue(store, SystemClock()).refresh_priorities()} items recomputed")
+    store.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(user_app, name="user")
+    app.add_typer(review_app, name="review")

@@ -1,0 +1,14 @@
+"""The review console: analyst pages under /console and the JSON API under /api/review.
+
+`create_app` includes `router`; everything it needs comes from the app's WebContext.
+"""
+
+from fastapi import APIRouter
+
+from orbweaver.web.console import api, pages
+
+router = APIRouter()
+router.include_router(pages.router)
+router.include_router(api.router)
+
+__all__ = ["router"]

@@ -1,0 +1,132 @@
+"""Who may call a console route: a session (pages) or an API key (JSON), and a role.
+
+Every guard is registered in `ROLE_OF` with the role it demands, so the security tests can walk
+`app.routes` and check each route's guard (a route without one fails them). State-changing
+pages also demand the session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+
+from orbweaver.banks.service import BankError
+from orbweaver.review.accounts import Principal
+from orbweaver.review.errors import Forbidden, NotFound, ReviewError
+from orbweaver.review.service import ReviewService
+from orbweaver.review.settings import ReviewSettings
+from orbweaver.web.apikeys import ClientInfo
+from orbweaver.web.auth import require_scope
+from orbweaver.web.context import get_context
+
+SESSION_COOKIE = "ow_session"
+LOGIN_COOKIE = "ow_login"
+API_SCOPE = "review"
+ROLE_OF: dict[Callable[..., Any], str] = {}
+
+
+def get_service(request: Request) -> ReviewService:
+    """One ReviewService per app (it holds in-memory PDQ sets), built on first use."""
+    service: ReviewService | None = getattr(request.app.state, "review", None)
+    if service is None:
+        ctx = get_context(request)
+        service = ReviewService(
+            ctx.store, ctx.clock, ReviewSettings(), vault_key=ctx.settings.suspect_key
+        )
+        request.app.state.review = service
+    return service
+
+
+@dataclass(frozen=True)
+class PageAuth:
+    who: Principal
+    csrf: str
+    token: str
+
+
+def page_user(role: str) -> Callable[[Request], PageAuth]:
+    """Logged-in users holding `role`; anonymous GETs are sent to the login page."""
+
+    def guard(request: Request) -> PageAuth:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        found = get_service(request).resolve(token) if token else None
+        if found is None:
+            if request.method == "GET":
+                target = quote(request.url.path)
+                raise HTTPException(
+                    303, "login required", {"Location": f"/console/login?next={target}"}
+                )
+            raise HTTPException(401, "login required")
+        who, csrf = found
+        if not who.has(role):
+            raise HTTPException(403, f"this page needs the {role} role")
+        return PageAuth(who, csrf, token)
+
+    ROLE_OF[guard] = role
+    return guard
+
+
+def page_action(role: str) -> Callable[..., Any]:
+    """As `page_user`, plus a CSRF token that matches the session's."""
+    user = page_user(role)
+
+    async def guard(request: Request, auth: PageAuth = Depends(user)) -> PageAuth:
+        sent: object = request.headers.get("x-csrf-token")
+        if sent is None:
+            sent = (await request.form()).get("csrf_token")
+        if not isinstance(sent, str) or not hmac.compare_digest(sent, auth.csrf):
+            raise HTTPException(403, "CSRF token missing or wrong")
+        return auth
+
+    ROLE_OF[guard] = role
+    return guard
+
+
+def api_user(role: str) -> Callable[..., Principal]:
+    """API clients (HTTP Basic, scope `review`) act as the console user named like them."""
+    client_dep = require_scope(API_SCOPE)
+
+    def guard(request: Request, client: ClientInfo = Depends(client_dep)) -> Principal:
+        who = get_service(request).principal(client.name)
+        if who is None:
+            raise HTTPException(403, "this API key is not linked to an enabled console user")
+        if not who.has(role):
+            raise HTTPException(403, f"this call needs the {role} role")
+        return who
+
+    ROLE_OF[guard] = role
+    return guard
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Domain refusals as HTTP answers with the domain's own message."""
+    try:
+        yield
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except (ReviewError, BankError) as exc:
+        raise HTTPException(409, str(exc)) from exc
+
+
+def reveal_ticket(csrf: str, item_id: int, user_id: int, expires: int) -> str:
+    """A short-lived permission to load one clear image, bound to the session's secret."""
+    mac = hmac.new(csrf.encode(), f"{item_id}:{user_id}:{expires}".encode(), hashlib.sha256)
+    return f"{expires}.{mac.hexdigest()}"
+
+
+def ticket_valid(ticket: str, csrf: str, item_id: int, user_id: int, now: int) -> bool:
+    expires_text, _, _mac = ticket.partition(".")
+    if not expires_text.isdigit() or int(expires_text) < now:
+        return False
+    expected = reveal_ticket(csrf, item_id, user_id, int(expires_text))
+    return hmac.compare_digest(expected, ticket)
