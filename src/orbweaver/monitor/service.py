@@ -1,0 +1,295 @@
+"""Re-checks of noticed URLs: scheduling, claiming, outcomes, removal time.
+
+Outcomes:
+- `online`: the same bytes (sha256 of a noticed file), or different bytes whose PDQ is within
+  the bank's threshold of a noticed file (a re-encode is still the same picture);
+- `changed`: the URL answers with other content (a placeholder, another picture). The noticed
+  picture is gone, so it counts as a miss like `offline`;
+- `offline`: no content (404/410, refused, no DNS, timeout...). A miss is only a candidate:
+  removal is *confirmed* after `offline_confirm_misses` consecutive misses, minutes apart, so one
+  flaky answer never ends a notice.
+
+Removal time is first notice → removal, where the removal instant is estimated as the midpoint
+of (last seen online, first miss of the confirming streak]; both ends are stored on the notice
+so reports can also treat it as interval-censored. The error is at most one re-check interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from orbweaver.clock import Clock, ensure_utc
+from orbweaver.monitor.fetch import FetchResult, GuardedFetcher
+from orbweaver.monitor.settings import MonitorSettings
+from orbweaver.store import Store, record_event
+from orbweaver.store.models import (
+    Bank,
+    BankEntry,
+    Check,
+    Detection,
+    Media,
+    Notice,
+    NoticeItem,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _naive(when: datetime) -> datetime:
+    return ensure_utc(when).replace(tzinfo=None)
+
+
+def due_after(first_sent: datetime, checks_done: int, settings: MonitorSettings) -> datetime:
+    """When the next scheduled check falls: the listed offsets, then every N hours."""
+    offsets = settings.recheck_schedule_hours
+    if checks_done < len(offsets):
+        hours = offsets[checks_done]
+    else:
+        extra = checks_done - len(offsets) + 1
+        hours = (offsets[-1] if offsets else 0.0) + extra * settings.recheck_every_hours
+    return first_sent + timedelta(hours=hours)
+
+
+def schedule_new(session: Session, settings: MonitorSettings, limit: int = 10_000) -> int:
+    """Give a first check time to notices that were just sent."""
+    rows = session.scalars(
+        select(Notice)
+        .where(
+            Notice.status == "open",
+            Notice.first_sent_at.is_not(None),
+            Notice.next_check_at.is_(None),
+        )
+        .limit(limit)
+    ).all()
+    for n in rows:
+        assert n.first_sent_at is not None
+        n.next_check_at = due_after(n.first_sent_at, 0, settings)
+    return len(rows)
+
+
+def claim_due_checks(
+    store: Store, clock: Clock, settings: MonitorSettings, limit: int
+) -> list[int]:
+    """Claim due notices for this worker (SKIP LOCKED on PostgreSQL, compare-and-set everywhere)."""
+    now = _naive(clock.now())
+    lease = now + timedelta(seconds=settings.monitor_lease_s)
+    with store.session() as session:
+        schedule_new(session, settings)
+        session.flush()
+        query = (
+            select(Notice.id, Notice.next_check_at)
+            .where(Notice.status == "open", Notice.next_check_at <= now)
+            .order_by(Notice.next_check_at, Notice.id)
+            .limit(limit)
+        )
+        if store.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = []
+        for notice_id, due in session.execute(query).all():
+            res = session.execute(
+                update(Notice)
+                .where(Notice.id == notice_id, Notice.next_check_at == due)
+                .values(next_check_at=lease)
+            )
+            if res.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(notice_id)
+    return claimed
+
+
+@dataclass
+class Target:
+    """What a check compares against: the noticed files' hashes."""
+
+    notice_id: int
+    url: str
+    kind: str
+    sha256: set[str] = field(default_factory=set)
+    pdq: list[tuple[str, int]] = field(default_factory=list)
+    baseline: str | None = None
+
+
+def _target(session: Session, notice_id: int) -> Target:
+    n = session.get_one(Notice, notice_id)
+    t = Target(notice_id, n.url, n.kind)
+    rows = session.execute(
+        select(Media.sha256, Media.pdq, Bank.pdq_threshold)
+        .select_from(NoticeItem)
+        .join(Media, Media.id == NoticeItem.media_id)
+        .join(Detection, Detection.id == NoticeItem.detection_id)
+        .join(BankEntry, BankEntry.id == Detection.bank_entry_id)
+        .join(Bank, Bank.id == BankEntry.bank_id)
+        .where(NoticeItem.notice_id == notice_id)
+    ).all()
+    for sha, pdq, threshold in rows:
+        t.sha256.add(sha)
+        if pdq:
+            t.pdq.append((pdq, threshold))
+    t.baseline = session.scalar(
+        select(Check.sha256)
+        .where(Check.notice_id == notice_id, Check.outcome == "online")
+        .order_by(Check.id)
+        .limit(1)
+    )
+    return t
+
+
+def classify(target: Target, result: FetchResult) -> tuple[str, str]:
+    """(`online` | `changed` | `offline`, detail) for one fetch."""
+    if not result.ok:
+        return "offline", result.error or f"HTTP {result.status}"
+    if target.kind == "archive":
+        if target.baseline is None or result.sha256 == target.baseline:
+            return "online", "archive served"
+        return "changed", "archive bytes differ from the first online check"
+    if result.sha256 in target.sha256:
+        return "online", "same bytes"
+    distance = _pdq_distance(target, result.body or b"")
+    if distance is not None:
+        return "online", f"different bytes, PDQ distance {distance}"
+    return "changed", "different content at the URL"
+
+
+def _pdq_distance(target: Target, body: bytes) -> int | None:
+    if not target.pdq or not body:
+        return None
+    try:
+        from orbweaver.signals import compute_signals, hamming
+
+        sig = compute_signals(body)
+    except Exception:  # not an image, truncated...: no perceptual match
+        return None
+    if not sig.pdq:
+        return None
+    best = min((hamming(sig.pdq, pdq), threshold) for pdq, threshold in target.pdq)
+    return best[0] if best[0] <= best[1] else None
+
+
+@dataclass
+class MonitorStats:
+    checked: int = 0
+    online: int = 0
+    changed: int = 0
+    misses: int = 0
+    confirmed: int = 0
+
+
+def record(
+    session: Session,
+    clock: Clock,
+    settings: MonitorSettings,
+    notice_id: int,
+    outcome: str,
+    detail: str,
+    result: FetchResult,
+    stats: MonitorStats,
+) -> None:
+    """Apply one outcome to the notice: schedule, miss streak, confirmation, removal time."""
+    now = _naive(clock.now())
+    n = session.get_one(Notice, notice_id)
+    if n.status != "open":
+        return
+    check = Check(
+        notice_id=n.id,
+        at=now,
+        outcome=outcome,
+        http_status=result.status,
+        sha256=result.sha256,
+        detail=detail[:1000],
+    )
+    session.add(check)
+    stats.checked += 1
+    n.checks_done += 1
+    if outcome == "online":
+        stats.online += 1
+        n.miss_count = 0
+        n.first_offline_at = None
+        n.last_online_at = now
+        n.next_check_at = _next_regular(n, now, settings)
+        return
+    stats.misses += 1
+    stats.changed += outcome == "changed"
+    n.miss_count += 1
+    n.first_offline_at = n.first_offline_at or now
+    if n.miss_count < settings.offline_confirm_misses:
+        n.next_check_at = now + timedelta(minutes=settings.offline_confirm_spacing_minutes)
+        return
+    _confirm_removal(session, clock, n, check, now)
+    stats.confirmed += 1
+
+
+def _next_regular(n: Notice, now: datetime, settings: MonitorSettings) -> datetime:
+    """The first scheduled time after `now` (confirmation misses do not shift the schedule)."""
+    assert n.first_sent_at is not None
+    return next_scheduled(n.first_sent_at, now, settings)
+
+
+def next_scheduled(first_sent: datetime, now: datetime, settings: MonitorSettings) -> datetime:
+    for hours in settings.recheck_schedule_hours:
+        due = first_sent + timedelta(hours=hours)
+        if due > now:
+            return due
+    last = first_sent + timedelta(hours=(settings.recheck_schedule_hours or [0.0])[-1])
+    every = timedelta(hours=settings.recheck_every_hours)
+    return last + every * ((now - last) // every + 1)
+
+
+def _confirm_removal(
+    session: Session, clock: Clock, n: Notice, check: Check, now: datetime
+) -> None:
+    assert n.first_sent_at is not None and n.first_offline_at is not None
+    check.confirmed = True
+    lower = max(n.last_online_at or n.first_sent_at, n.first_sent_at)
+    n.removed_at = lower + (n.first_offline_at - lower) / 2
+    n.offline_confirmed_at = now
+    n.status = "removed"
+    n.next_check_at = None
+    n.next_followup_at = None
+    record_event(
+        session,
+        clock,
+        "notice.removed",
+        subject_type="notice",
+        subject_id=n.id,
+        payload={
+            "removal_seconds": (n.removed_at - n.first_sent_at).total_seconds(),
+            "last_online_at": lower.isoformat(),
+            "first_offline_at": n.first_offline_at.isoformat(),
+        },
+    )
+
+
+def removal_seconds(n: Notice) -> float | None:
+    """Removal time of a notice, or None while it is still online (right-censored)."""
+    if n.removed_at is None or n.first_sent_at is None:
+        return None
+    return (n.removed_at - n.first_sent_at).total_seconds()
+
+
+def check_due(
+    store: Store,
+    clock: Clock,
+    fetcher: GuardedFetcher,
+    settings: MonitorSettings,
+    *,
+    limit: int | None = None,
+) -> MonitorStats:
+    """Claim due checks, fetch them concurrently, record the outcomes."""
+    stats = MonitorStats()
+    ids = claim_due_checks(store, clock, settings, limit or settings.monitor_batch_size)
+    if not ids:
+        return stats
+    with store.session() as session:
+        targets = [_target(session, i) for i in ids]
+    with ThreadPoolExecutor(max_workers=max(1, settings.monitor_concurrency)) as pool:
+        results = list(pool.map(lambda t: fetcher.get(t.url, t.kind), targets))
+    with store.session() as session:
+        for target, result in zip(targets, results, strict=True):
+            outcome, detail = classify(target, result)
+            record(session, clock, settings, target.notice_id, outcome, detail, result, stats)
+    return stats

@@ -1,0 +1,37 @@
+"""Settings of the monitor stage (env `ORBWEAVER_*`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class MonitorSettings(BaseSettings):
+    """When noticed URLs are re-checked and what counts as removed.
+
+    The removal-time estimate is accurate to within one re-check interval, so the cadence is the
+    precision of every figure the reports publish; it is a setting, not a constant.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ORBWEAVER_", extra="ignore")
+
+    # Offsets (hours) after the first notice, then every `recheck_every_hours` while online.
+    recheck_schedule_hours: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [1.0, 6.0, 24.0]
+    )
+    recheck_every_hours: float = 24.0
+    # Offline is confirmed by this many consecutive misses, this many minutes apart.
+    offline_confirm_misses: int = 3
+    offline_confirm_spacing_minutes: float = 5.0
+    monitor_batch_size: int = 200
+    monitor_lease_s: float = 300.0
+    monitor_concurrency: int = 16
+
+    @field_validator("recheck_schedule_hours", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()]
+        return value
