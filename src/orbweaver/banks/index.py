@@ -236,8 +236,8 @@ class _Segment:
         return weights
 
     def keys(self, hashes: np.ndarray) -> np.ndarray:
-        """Substring keys, ``(n, m)`` int64, computed in chunks to bound temporary memory."""
-        out = np.empty((len(hashes), len(self.widths)), dtype=np.int64)
+        """Substring keys, ``(n, m)`` int32, computed in chunks to bound temporary memory."""
+        out = np.empty((len(hashes), len(self.widths)), dtype=np.int32)
         for s in range(0, len(hashes), _KEY_CHUNK):
             bits = np.unpackbits(hashes[s : s + _KEY_CHUNK], axis=1).astype(np.float32)
             out[s : s + _KEY_CHUNK] = bits @ self._weights
@@ -252,7 +252,7 @@ class _Segment:
         postings = np.empty(m * n, dtype=np.int32)
         rows = np.arange(n, dtype=np.int64)
         for t, w in enumerate(self.widths):
-            col = keys[:, t]
+            col = keys[:, t].astype(np.int64)
             order = np.sort((col << 32) | rows) & 0xFFFFFFFF  # one SIMD sort beats argsort
             postings[t * n : (t + 1) * n] = order
             counts = np.bincount(col, minlength=1 << w)
@@ -315,7 +315,7 @@ class _Segment:
             threshold,
             plan.max_candidates,
         )
-        if len(rows):  # one row can be found through several tables
+        if len(rows) > 1:  # one row can be found through several tables
             _, first = np.unique(qi * len(self) + rows, return_index=True)
             qi, rows, dist = qi[first], rows[first], dist[first]
         if len(crowded):
@@ -426,6 +426,8 @@ def _group(parts: list[tuple[np.ndarray, ...]], nq: int) -> list[list[tuple[int,
     qi = np.concatenate([p[0] for p in parts])
     ids = np.concatenate([p[1] for p in parts])
     dist = np.concatenate([p[2] for p in parts])
+    if len(qi) == 0:  # the common case: a single lookup with no match
+        return [[] for _ in range(nq)]
     order = np.lexsort((ids, dist, qi))
     qi, ids, dist = qi[order], ids[order], dist[order]
     bounds = np.searchsorted(qi, np.arange(nq + 1))
