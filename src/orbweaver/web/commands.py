@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 apikey_app = typer.Typer(help="API keys for the Shield API (and other machine clients).")
@@ -25,14 +27,32 @@ def serve(
 
     # Migrate once here, so workers starting side by side never race on the schema.
     open_store().dispose()
-    uvicorn.run(
-        "orbweaver.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
+    target = "orbweaver.web.app:create_app"
+    if workers <= 1:
+        uvicorn.run(target, factory=True, host=host, port=port, log_level=log_level)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        target, factory=True, host=host, port=port, workers=workers, log_level=log_level
     )
+    Multiprocess(config, sockets=[_tcp_listener(host, port)]).run()
+
+
+def _tcp_listener(host: str, port: int) -> Any:
+    """The shared listening socket for `--workers N`, created with `proto=IPPROTO_TCP`.
+
+    uvicorn's own (0.54) leaves proto at 0, so asyncio never sets TCP_NODELAY on accepted
+    connections and every keep-alive request waits ~40 ms on delayed ACKs (Kludex/uvicorn#3149).
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 @apikey_app.command("create")
