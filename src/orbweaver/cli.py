@@ -25,6 +25,9 @@ COMMAND_MODULES = (
     "orbweaver.crawl.commands",
     "orbweaver.web.commands",
     "orbweaver.review.commands",
+    "orbweaver.attribution.commands",
+    "orbweaver.notices.commands",
+    "orbweaver.monitor.commands",
     "orbweaver.sim.commands",
     "orbweaver.demo",
 )
