@@ -58,9 +58,7 @@ class Crawler:
     def run(self, *args: str, timeout: float = 120, **extra: str) -> CrawlRun:
         self.runs += 1
         log = self.tmp / f"crawl-{self.runs}.log"
-        argv = self.command(
-            "crawl", "--until-idle", "--no-progress", "--log-file", str(log), *args
-        )
+        argv = self.command("crawl", "--until-idle", "--no-progress", "--log-file", str(log), *args)
         done = subprocess.run(
             argv, env=self.environ(**extra), capture_output=True, text=True, timeout=timeout
         )

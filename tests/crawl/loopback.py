@@ -24,11 +24,15 @@ def synthetic_png(seed: int, size: int = 96) -> bytes:
     img = Image.new("RGB", (size, size))
     draw = ImageDraw.Draw(img)
     for y in range(size):
-        draw.line([(0, y), (size, y)], fill=((seed * 37 + y) % 256, (seed * 91) % 256, (y * 2) % 256))
+        draw.line(
+            [(0, y), (size, y)], fill=((seed * 37 + y) % 256, (seed * 91) % 256, (y * 2) % 256)
+        )
     for k in range(4):
         x0 = (seed * (k + 3) * 13) % (size - 20)
         y0 = (seed * (k + 5) * 7) % (size - 20)
-        draw.ellipse([x0, y0, x0 + 20, y0 + 20], fill=((k * 60) % 256, (seed * 17) % 256, 255 - k * 40))
+        draw.ellipse(
+            [x0, y0, x0 + 20, y0 + 20], fill=((k * 60) % 256, (seed * 17) % 256, 255 - k * 40)
+        )
     out = io.BytesIO()
     img.save(out, format="PNG")
     return out.getvalue()

@@ -44,7 +44,7 @@ def test_site_to_sightings_detections_and_suspects(http: LoopbackHTTP, crawler) 
         '<img src="/img/known.png" srcset="/img/small-1x.png 1x, /img/small-2x.png 2x">',
         '<img src="/img/other.php">',
         '<video src="/img/clip.jpg" poster="/img/poster.jpg"></video>',
-        '<div style="background: url(\'/img/bg.png\')">x</div>',
+        "<div style=\"background: url('/img/bg.png')\">x</div>",
         '<a href="/img/big.png">big</a> <a href="/next.html">next</a>',
     )
     http.add("/", index.replace("<html>", "<html><head></head>"))
@@ -56,9 +56,19 @@ def test_site_to_sightings_detections_and_suspects(http: LoopbackHTTP, crawler) 
 
     with store.session() as s:
         urls = set(s.scalars(sa.select(Sighting.url)))
-        assert {http.url(p) for p in ("/img/known.png", "/img/other.php", "/img/poster.jpg",
-                                      "/img/bg.png", "/img/og.png", "/img/big.png",
-                                      "/img/small-2x.png", "/img/clip.jpg")} <= urls
+        assert {
+            http.url(p)
+            for p in (
+                "/img/known.png",
+                "/img/other.php",
+                "/img/poster.jpg",
+                "/img/bg.png",
+                "/img/og.png",
+                "/img/big.png",
+                "/img/small-2x.png",
+                "/img/clip.jpg",
+            )
+        } <= urls
         detections = s.execute(sa.select(Detection, Sighting).join(Sighting)).all()
         assert len(detections) == 1
         det, sighting = detections[0]
@@ -94,10 +104,13 @@ def test_suspects_need_a_key_and_hosts_without_detections_keep_nothing(
     dns = LoopbackDNS({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
     try:
         port = http.port
-        http.add("/", html(
-            f'<img src="http://a.test:{port}/k.png"><img src="http://a.test:{port}/a.png">',
-            f'<a href="http://b.test:{port}/page">b</a>',
-        ))
+        http.add(
+            "/",
+            html(
+                f'<img src="http://a.test:{port}/k.png"><img src="http://a.test:{port}/a.png">',
+                f'<a href="http://b.test:{port}/page">b</a>',
+            ),
+        )
         http.add("/page", html(f'<img src="http://b.test:{port}/b.png">'))
         store = crawler.store()
         known_bank(store, [known])
@@ -127,15 +140,20 @@ def test_listings_and_report(http: LoopbackHTTP, crawler) -> None:
     env = crawler.environ()
     done = subprocess.run(
         crawler.command("report", http.url("/"), "--reporter", "tipline"),
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "recorded 1 new report" in done.stdout
     run = crawler.run()  # no URL: the pending report is the seed
     assert run.returncode == 0, run.stderr
-    out = subprocess.run(crawler.command("detections", "--json"), env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        crawler.command("detections", "--json"), env=env, capture_output=True, text=True, check=True
+    ).stdout
     rows = [json.loads(line) for line in out.splitlines()]
     assert rows and rows[0]["url"] == http.url("/i.png") and rows[0]["bank"] == "known"
-    out = subprocess.run(crawler.command("sightings", "--json"), env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        crawler.command("sightings", "--json"), env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert json.loads(out.splitlines()[0])["sha256"] == hashlib.sha256(img).hexdigest()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -74,6 +75,9 @@ class NetworkPolicy:
     archive_max_bytes: int = 256 * 1024 * 1024
     timeout: float = 30.0
     max_redirects: int = 5
+    # Connect to another port than the URL's (e.g. {80: 44353}): only for a simulated internet
+    # whose sites share one high port; URLs, Host headers and sightings keep the real port.
+    port_map: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> NetworkPolicy:
@@ -81,6 +85,7 @@ class NetworkPolicy:
         nets = [ipaddress.ip_network(n, strict=False) for n in settings.crawl_allow_networks]
         values: dict[str, Any] = {
             "allow_networks": nets,
+            "port_map": parse_port_map(os.environ.get("ORBWEAVER_CRAWL_PORT_MAP", "")),
             "tor_proxy": settings.tor_proxy,
             "media_max_bytes": settings.max_image_bytes,
         }
@@ -173,6 +178,16 @@ class NetworkPolicy:
             "HTTPCACHE_ENABLED": False,
             "COOKIES_ENABLED": False,
         }
+
+
+def parse_port_map(text: str) -> dict[int, int]:
+    """`"80=44353,443=44354"` → {80: 44353, 443: 44354} (`ORBWEAVER_CRAWL_PORT_MAP`)."""
+    mapping: dict[int, int] = {}
+    for part in text.split(","):
+        if part.strip():
+            src, _, dst = part.partition("=")
+            mapping[int(src)] = int(dst)
+    return mapping
 
 
 def _special_kind(ip: IPAddress) -> str | None:
@@ -298,8 +313,8 @@ class GuardedResolver:
                 return []
         return found
 
-    @staticmethod
-    def _deliver(receiver: Any, host: str, port: int, found: list[str]) -> None:
+    def _deliver(self, receiver: Any, host: str, port: int, found: list[str]) -> None:
+        port = self.policy.port_map.get(port, port)
         for address in found:
             if ":" in address:
                 receiver.addressResolved(IPv6Address("TCP", address, port))
