@@ -1,0 +1,151 @@
+"""The console in Debian's Chromium: log in, see a blurred greyscale image, reveal it, classify
+it, a second analyst agrees, the verdict lands in the bank and earlier sightings become
+detections. Also writes the screenshots under docs/ (synthetic images only)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from review_world import PASSWORD, World
+from web_helpers import console_app
+
+from orbweaver.store.models import Bank, BankEntry, Detection, Media, Suspect
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# Reads pixels of an <img> through a canvas: is it greyscale, and how sharp is it?
+PIXELS = """(id) => {
+  const img = document.getElementById(id);
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let colour = 0, edge = 0;
+  for (let i = 0; i < d.length - 4; i += 4) {
+    colour = Math.max(colour, Math.abs(d[i] - d[i + 1]), Math.abs(d[i + 1] - d[i + 2]));
+    edge = Math.max(edge, Math.abs(d[i] - d[i + 4]));
+  }
+  return {width: c.width, colour, edge};
+}"""
+
+
+@pytest.fixture
+def server(sqlite_world: World) -> Iterator[tuple[World, str]]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium)")
+    world = sqlite_world
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(console_app(world), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield world, f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def seed(world: World) -> str:
+    """A few synthetic suspects; the first one also has an earlier sighting elsewhere."""
+    world.detections_on("board.example.test", 12)
+    media = world.media(1)
+    world.sighting(media[0], "mirror.example.test")
+    world.suspect(1, "board.example.test", media=media)
+    for seed_ in range(2, 6):
+        world.suspect(seed_, "files.example.test")
+    world.user("alice")
+    world.user("bob")
+    with world.store.session() as s:
+        return s.get_one(Media, media[0]).sha256
+
+
+def login(page: object, base: str, username: str) -> None:
+    page.goto(f"{base}/console/queue")  # type: ignore[attr-defined]
+    assert "/console/login" in page.url  # type: ignore[attr-defined]
+    page.fill("input[name=username]", username)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(f"{base}/console/queue")  # type: ignore[attr-defined]
+
+
+def test_two_analysts_classify_through_the_console(server: tuple[World, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    world, base = server
+    sha256 = seed(world)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        alice = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        login(alice, base, "alice")
+        assert "board.example.test has 12 detections" in alice.content()
+        DOCS.mkdir(exist_ok=True)
+        alice.screenshot(path=str(DOCS / "review-queue.png"), full_page=True)
+
+        alice.click("text=Review the next item")
+        alice.wait_for_selector("#soft")
+        alice.wait_for_function("document.getElementById('soft').complete")
+        soft = alice.evaluate(PIXELS, "soft")
+        assert soft["width"] > 0 and soft["colour"] == 0, "preview must be greyscale"
+        alice.screenshot(path=str(DOCS / "review-item.png"), full_page=True)
+
+        alice.keyboard.press("r")  # one click (or key) reveals this one image
+        alice.wait_for_selector("#clear")
+        alice.wait_for_function("document.getElementById('clear').complete")
+        clear = alice.evaluate(PIXELS, "clear")
+        assert clear["colour"] > 100 and clear["edge"] > soft["edge"]
+
+        alice.keyboard.press("s")
+        alice.keyboard.press("1")  # csam_prepubescent, sex act
+        alice.wait_for_url(f"{base}/console/items/*")  # straight on to the next item
+
+        bob = browser.new_context().new_page()
+        login(bob, base, "bob")
+        bob.click("text=Review the next item")
+        bob.wait_for_selector("#soft")
+        assert "board.example.test has 12 detections" in bob.content()
+        bob.keyboard.press("s")
+        bob.keyboard.press("1")
+        bob.wait_for_url(f"{base}/console/items/*")
+        browser.close()
+
+    with world.store.session() as s:
+        hotline = s.scalars(sa.select(Bank.id).where(Bank.name == "hotline")).one()
+        banked = s.scalars(
+            sa.select(BankEntry.signal).where(
+                BankEntry.bank_id == hotline, BankEntry.signal_type == "sha256"
+            )
+        ).all()
+        assert banked == [sha256]
+        detections = s.scalar(
+            sa.select(sa.func.count(Detection.id))
+            .join(BankEntry)
+            .where(BankEntry.bank_id == hotline)
+        )
+        assert detections == 2  # the earlier mirror sighting and the suspect's own
+        media_id = s.scalars(sa.select(Media.id).where(Media.sha256 == sha256)).one()
+        assert s.scalars(
+            sa.select(Suspect.ciphertext).where(Suspect.media_id == media_id)
+        ).all() == [None]
