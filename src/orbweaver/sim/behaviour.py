@@ -26,6 +26,7 @@ from orbweaver.sim.media import Variant, draw_variant
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 Z90 = NormalDist().inv_cdf(0.9)
 MIN_DAYS = 1.0 / 24.0
+MAX_DAYS = 36500.0  # heavy tails are cut at a century: beyond any horizon, within datetime
 ROUND_TAG = "orbweaver:round:"
 ESCALATION_TAG = "orbweaver:escalation"
 
@@ -46,7 +47,7 @@ def lognormal_days(median: float, p90: float, u: float) -> float:
     median = max(median, MIN_DAYS)
     p90 = max(p90, median)
     sigma = (math.log(p90) - math.log(median)) / Z90
-    return math.exp(math.log(median) + sigma * NormalDist().inv_cdf(u))
+    return min(MAX_DAYS, math.exp(math.log(median) + sigma * NormalDist().inv_cdf(u)))
 
 
 @dataclass

@@ -130,8 +130,7 @@ class Site:
         return self.cdn or self.host
 
     def add(self, item: Item) -> None:
-        keys = [i.uploaded_at for i in self.items]
-        self.items.insert(bisect.bisect_right(keys, item.uploaded_at), item)
+        bisect.insort_right(self.items, item, key=lambda i: i.uploaded_at)
         self.by_path[item.path] = item
 
     def listing(self, now: datetime, archives_public_only: bool = False) -> list[Item]:

@@ -213,7 +213,8 @@ def build_archive(fmt: str, members: list[Member], password: str | None, cache: 
         ) as azf:
             azf.setpassword(password.encode() if password else b"")
             for name, data in files:
-                azf.writestr(pyzipper.ZipInfo(name, date_time=(2018, 1, 1, 0, 0, 0)), data)
+                info = pyzipper.zipfile_aes.AESZipInfo(name, date_time=(2018, 1, 1, 0, 0, 0))
+                azf.writestr(info, data)
     elif fmt == "7z":
         import py7zr
 

@@ -34,6 +34,7 @@ class MediaStore:
         self.engine = engine
         self.cache = media.ByteCache(cache_bytes)
         self.sha_to_image: dict[str, int] = {}
+        self.sealed: dict[int, bytes] = {}
         self._lock = threading.Lock()
 
     def _note(self, data: bytes, image_id: int) -> None:
@@ -51,7 +52,7 @@ class MediaStore:
         if item.kind == "image":
             return self.image_bytes(item.image_ids[0], item.variant)
         key = ("archive", item.id)
-        data = self.cache.get(key)
+        data = self.sealed.get(item.id) or self.cache.get(key)
         if data is None:
             for image_id, member in zip(item.image_ids, item.members, strict=True):
                 self.image_bytes(image_id, member.variant)
@@ -59,7 +60,10 @@ class MediaStore:
             data = media.build_archive(
                 item.archive_fmt, list(item.members), item.password, self.cache
             )
-            self.cache.put(key, data)
+            if item.password is None:
+                self.cache.put(key, data)
+            else:  # encryption draws a random salt: keep these bytes, so they never change
+                self.sealed[item.id] = data
         return data
 
     def label(self, sha256: str) -> dict[str, object] | None:
