@@ -233,6 +233,7 @@ class Engine:
         if item.removed_at is not None and item.removed_at <= when:
             return
         first = item.removed_at is None
+        self.cat.version += 1
         item.removed_at = when
         item.removed_by = party.name
         item.never = False
@@ -243,6 +244,7 @@ class Engine:
 
     def _move_child(self, child: Item, when: datetime) -> None:
         site = child.site
+        self.cat.version += 1
         site.items.remove(child)
         child.uploaded_at = when
         site.add(child)

@@ -172,6 +172,7 @@ class Catalogue:
     items: list[Item] = field(default_factory=list)
     mailboxes: dict[str, Party] = field(default_factory=dict)
     by_ip: dict[str, list[Site]] = field(default_factory=dict)
+    version: int = 0  # bumped on every change of placements, so pages can be memoised
 
     @property
     def parties(self) -> list[Party]:
@@ -189,6 +190,7 @@ class Catalogue:
     def register(self, item: Item) -> Item:
         self.items.append(item)
         item.site.add(item)
+        self.version += 1
         return item
 
     def item_at(self, url_host: str, path: str) -> Item | None:

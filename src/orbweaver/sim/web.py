@@ -8,7 +8,6 @@ new uploads appear as the clock moves. Media are linked in every way a crawler m
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import html
 import threading
 from collections.abc import AsyncIterator
@@ -35,18 +34,30 @@ class MediaStore:
         self.cache = media.ByteCache(cache_bytes)
         self.sha_to_image: dict[str, int] = {}
         self.sealed: dict[int, bytes] = {}
+        self.digests: dict[tuple[media.Picture, media.Variant], str] = {}
         self._lock = threading.Lock()
 
-    def _note(self, data: bytes, image_id: int) -> None:
-        digest = media.sha256_hex(data)
-        with self._lock:
-            self.sha_to_image[digest] = image_id
-
     def image_bytes(self, image_id: int, variant: media.Variant) -> bytes:
+        """Render (or reuse) one copy, and remember which picture its sha256 belongs to."""
         picture = self.engine.cat.images[image_id].picture
+        key = (picture, variant if variant.kind != "same" else media.ORIGINAL)
         data = media.cached_render(picture, variant, self.cache)
-        self._note(data, image_id)
+        if key not in self.digests:
+            digest = media.sha256_hex(data)
+            with self._lock:
+                self.digests[key] = digest
+                self.sha_to_image[digest] = image_id
         return data
+
+    def cached_item_bytes(self, item: Item) -> bytes | None:
+        """The bytes if no rendering is needed (so the event loop can skip a thread hop)."""
+        if item.kind == "archive":
+            return self.sealed.get(item.id) or self.cache.get(("archive", item.id))
+        variant = item.variant if item.variant.kind != "same" else media.ORIGINAL
+        picture = self.engine.cat.images[item.image_ids[0]].picture
+        if (picture, variant) not in self.digests:
+            return None
+        return self.cache.get(("img", picture, variant))
 
     def item_bytes(self, item: Item) -> bytes:
         if item.kind == "image":
@@ -107,6 +118,7 @@ class Sites:
         self.store = store
         self.requests = 0
         self.forums = [s for s in engine.cat.sites.values() if s.kind == "forum"]
+        self._listings: dict[tuple[int, bool], tuple[tuple[datetime, int], list[Item]]] = {}
 
     @property
     def now(self) -> datetime:
@@ -132,7 +144,9 @@ class Sites:
             gone = party.behaviour.removed_status if party else 404
             status = 404 if item.uploaded_at > now else gone
             return text_response("this file is no longer available\n", status)
-        data = await asyncio.to_thread(self.store.item_bytes, item)
+        data = self.store.cached_item_bytes(item)
+        if data is None:
+            data = await asyncio.to_thread(self.store.item_bytes, item)
         if item.kind == "image":
             fmt = item.variant.fmt or self.engine.cat.images[item.image_ids[0]].picture.fmt
             ctype = media.CONTENT_TYPES[fmt]
@@ -140,7 +154,7 @@ class Sites:
             ctype = media.CONTENT_TYPES[item.archive_fmt or "zip"]
         headers = [
             ("Last-Modified", format_datetime(item.uploaded_at, usegmt=True)),
-            ("ETag", '"' + hashlib.md5(data).hexdigest() + '"'),
+            ("ETag", f'"{len(data):x}-{item.id:x}"'),
         ]
         if item.kind == "archive":
             headers.append(
@@ -170,6 +184,18 @@ class Sites:
             return self.board(req, site)
         return not_found()
 
+    def listing(self, site: Site, public_only: bool = False) -> list[Item]:
+        """Online items, newest first, memoised until the clock or the catalogue changes."""
+        now = self.now
+        key = (site.index, public_only)
+        stamp = (now, self.engine.cat.version)
+        hit = self._listings.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        items = site.listing(now, public_only)
+        self._listings[key] = (stamp, items)
+        return items
+
     def trap_links(self, site: Site) -> str:
         links = {
             "slow": "/trap/slow.jpg",
@@ -183,7 +209,7 @@ class Sites:
     def index(self, req: Request, site: Site) -> Response:
         size = self.engine.cat.scenario.world.page_size
         public_only = site.kind == "file_host" and bool(self.forums)
-        items, nav = paginate(site.listing(self.now, public_only), req, size)
+        items, nav = paginate(self.listing(site, public_only), req, size)
         rows = []
         for it in items:
             if site.kind == "file_host":
@@ -230,7 +256,7 @@ class Sites:
         return page(f"upload {key}", body, head)
 
     def board(self, req: Request, site: Site) -> Response:
-        items, nav = paginate(site.listing(self.now), req, self.engine.cat.scenario.world.page_size)
+        items, nav = paginate(self.listing(site), req, self.engine.cat.scenario.world.page_size)
         rows = "".join(
             f"<div class='thread'><a href='/b/thread/{it.key}'>No.{it.id}</a> "
             f"<a href='{it.path}'><img src='{it.path}' width='120'></a></div>"
