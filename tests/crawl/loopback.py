@@ -5,6 +5,7 @@ Only 127.0.0.1 (or other 127/8 addresses) with ephemeral ports: no packet leaves
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import threading
@@ -81,10 +82,8 @@ class LoopbackHTTP:
                     self.end_headers()
                     return
                 if route.handler is not None:
-                    try:
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         route.handler(self)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
                     return
                 self.send_response(route.status)
                 self.send_header("Content-Type", route.content_type)

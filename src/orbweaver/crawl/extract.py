@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from w3lib.url import safe_url_string
 
@@ -44,6 +44,7 @@ MEDIA_EXTENSIONS = frozenset(
     ]
 )
 ARCHIVE_EXTENSIONS = frozenset(["zip", "7z", "rar", "tar", "tgz", "gz", "bz2", "xz", "cbz", "cbr"])
+_URL_SAFE = "/:?#[]@!$&'()*+,;=%~"
 _SKIP_SCHEMES = ("javascript:", "mailto:", "data:", "tel:", "about:", "blob:")
 _CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)['"]?\s*\)""", re.IGNORECASE)
 _PASSWORD_LABEL = re.compile(
@@ -86,6 +87,9 @@ def normalise(base: str, raw: str | None) -> str | None:
     raw = raw.strip()
     if not raw or raw.startswith("#") or raw.lower().startswith(_SKIP_SCHEMES):
         return None
+    if any("\udc80" <= ch <= "\udcff" for ch in raw):
+        # undecodable bytes kept as surrogates: percent-encode the original bytes
+        raw = quote(raw.encode("utf-8", "surrogateescape"), safe=_URL_SAFE)
     try:
         url = safe_url_string(urljoin(base, raw), encoding="utf-8")
         parts = urlsplit(url)

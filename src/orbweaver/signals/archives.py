@@ -253,6 +253,9 @@ class _BoundedWriter:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def size(self) -> int:
         return len(self.buffer.getbuffer())
 

@@ -1,0 +1,142 @@
+"""Unit tests that open no socket: the policy, extraction, sniffing, archives."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import zipfile
+
+import lxml.html
+import py7zr
+import pytest
+import pyzipper
+from loopback import synthetic_png
+
+from orbweaver.crawl.extract import extract, normalise
+from orbweaver.crawl.policy import NetworkPolicy, PolicyError, parse_port_map
+from orbweaver.crawl.resolver import parse_server
+from orbweaver.crawl.sniff import sniff
+from orbweaver.signals.archives import (
+    ArchiveBomb,
+    ArchiveLimits,
+    ArchivePasswordError,
+    unpack,
+)
+
+LOOPBACK_ONLY = NetworkPolicy(allow_networks=[ipaddress.ip_network("127.0.0.1/32")])
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "127.0.0.2", "0.0.0.0",
+        "224.0.0.1", "239.255.255.250", "100.64.0.1", "::1", "fe80::1", "fc00::1", "ff02::1",
+        "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:127.0.0.2", "2002:0a00:0001::1",
+        "::", "255.255.255.255",
+    ],
+)
+def test_policy_refuses_non_public_addresses(address: str) -> None:
+    reason = LOOPBACK_ONLY.address_refusal(address)
+    assert reason is not None and "outside ORBWEAVER_CRAWL_ALLOW_NETWORKS" in reason
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::ffff:127.0.0.1", "93.184.216.34", "2606:4700::1"])
+def test_policy_allows_public_and_allowed(address: str) -> None:
+    assert LOOPBACK_ONLY.address_refusal(address) is None
+
+
+def test_policy_routes() -> None:
+    policy = NetworkPolicy(tor_proxy="127.1.0.4:9000")
+    assert policy.route("http://abc.onion/x") == ("tor", "http://127.1.0.4:9000")
+    assert policy.route("https://example.org/") == ("clear", None)
+    with pytest.raises(PolicyError, match="scheme"):
+        policy.route("ftp://example.org/")
+    with pytest.raises(PolicyError, match="private|link-local"):
+        policy.route("http://169.254.169.254/latest/meta-data/")
+    with pytest.raises(PolicyError, match="needs ORBWEAVER_TOR_PROXY"):
+        NetworkPolicy().route("http://abc.onion/")
+    with pytest.raises(PolicyError):
+        policy.route("http://[::ffff:10.1.2.3]/")
+    assert parse_port_map("80=4000, 443=4001") == {80: 4000, 443: 4001}
+    assert parse_server("127.1.0.53:5353").port == 5353
+
+
+def test_extraction_covers_every_kind_of_link_and_caps_pages() -> None:
+    page = """<html><head><meta property="og:image" content="/og.jpg">
+    <style>.x{background:url("/css-block.png")}</style></head><body>
+    <img src="a.jpg" srcset="b.jpg 1x, c.jpg 2x"><picture><source srcset="d.webp"></picture>
+    <video src="v.mp4" poster="p.jpg"></video><div style="background-image:url(e.png)"></div>
+    <a href="big.png">x</a><a href="next.html#frag">n</a><a href="javascript:void(0)">j</a>
+    <p>grab it <a href="/f/set.zip">set</a> password: <code>s3cret!</code></p>
+    <a href="http://bad host/odd.jpg">odd</a><iframe src="/frame"></iframe>
+    """
+    links = extract(lxml.html.fromstring(page), "http://site.test/dir/")
+    names = {u.rsplit("/", 1)[-1] for u in links.media}
+    assert {"og.jpg", "css-block.png", "a.jpg", "b.jpg", "c.jpg", "d.webp", "v.mp4", "p.jpg",
+            "e.png", "big.png"} <= names
+    assert "http://site.test/dir/next.html" in links.pages
+    assert "http://site.test/frame" in links.pages
+    url, passwords = links.archives[0]
+    assert url == "http://site.test/f/set.zip" and passwords[0] == "s3cret!"
+    many = "<html><body>" + "".join(f'<img src="/i/{i}.png">' for i in range(100_000)) + "</body></html>"
+    capped = extract(lxml.html.fromstring(many), "http://site.test/", max_media=5000)
+    assert len(capped.media) == 5000 and capped.dropped_media == 95_000
+
+
+def test_normalise_survives_invalid_utf8() -> None:
+    raw = b"/x\xff\xfe.jpg".decode("utf-8", "surrogateescape")
+    url = normalise("http://site.test/", raw)
+    assert url is not None and url.startswith("http://site.test/x%")
+    assert normalise("http://site.test/", "mailto:a@b") is None
+
+
+def test_sniff_by_bytes() -> None:
+    assert sniff(synthetic_png(1))[0] == "media"
+    assert sniff(b"PK\x03\x04rest")[0] == "archive"
+    assert sniff(b"<!doctype html><p>x")[0] == "page"
+    assert sniff(b"\x00\x01binary")[0] == "other"
+
+
+def _zip(files: dict[str, bytes], password: str | None = None) -> bytes:
+    out = io.BytesIO()
+    if password:
+        with pyzipper.AESZipFile(out, "w", compression=pyzipper.ZIP_DEFLATED,
+                                 encryption=pyzipper.WZ_AES) as zf:
+            zf.setpassword(password.encode())
+            for name, data in files.items():
+                zf.writestr(name, data)
+    else:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in files.items():
+                zf.writestr(name, data)
+    return out.getvalue()
+
+
+def test_zip_aes_7z_and_nesting() -> None:
+    a, b = synthetic_png(1), synthetic_png(2)
+    assert [m.path for m in unpack(_zip({"a.png": a, "b.png": b})).members] == ["a.png", "b.png"]
+    result = unpack(_zip({"a.png": a}, password="pw-1"), passwords=["wrong", "pw-1"])
+    assert result.password == "pw-1" and result.members[0].data == a
+    with pytest.raises(ArchivePasswordError):
+        unpack(_zip({"a.png": a}, password="pw-1"), passwords=["nope"])
+    seven = io.BytesIO()
+    with py7zr.SevenZipFile(seven, "w", password="pw7") as sz:
+        sz.writestr(b, "in/b.png")
+    result = unpack(seven.getvalue(), passwords=["x", "pw7"])
+    assert result.password == "pw7" and result.members[0].data == b
+    nested = _zip({"outer.png": a, "inner.zip": _zip({"deep.png": b})})
+    paths = sorted(m.path for m in unpack(nested).members)
+    assert paths == ["inner.zip!/deep.png", "outer.png"]
+    too_deep = unpack(nested, limits=ArchiveLimits(max_depth=1))
+    assert [m.path for m in too_deep.members] == ["outer.png"]
+    assert "nested archive deeper" in too_deep.problems[0]
+
+
+def test_zip_bombs_are_refused() -> None:
+    bomb = _zip({"zeros.bin": b"\0" * (50 * 1024 * 1024)})  # ~50 KB on the wire
+    with pytest.raises(ArchiveBomb):
+        unpack(bomb)
+    with pytest.raises(ArchiveBomb, match="members"):
+        unpack(_zip({f"{i}.txt": b"x" for i in range(50)}), limits=ArchiveLimits(max_members=10))
+    with pytest.raises(ArchiveBomb):  # a directory that lies about sizes still stops at the budget
+        unpack(bomb, limits=ArchiveLimits(max_total_bytes=1024 * 1024, ratio_floor_bytes=1))
