@@ -132,9 +132,8 @@ def main() -> None:
     finally:
         world.stop()
     hello = baseline(args.seconds, args.concurrency)
-    print(
-        f"machine: {platform.machine()}, {multiprocessing.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    cores = multiprocessing.cpu_count()
+    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
     print(
         f"world: {args.scenario} scale {args.scale}: {stats['items']} placements, "
         f"{stats['sites']} sites; "
