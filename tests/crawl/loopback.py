@@ -63,6 +63,7 @@ class LoopbackHTTP:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
+        self.connections = 0
         self.lock = threading.Lock()
         owner = self
 
@@ -71,6 +72,11 @@ class LoopbackHTTP:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:
+                with owner.lock:
+                    owner.connections += 1
+                super().setup()
 
             def do_GET(self) -> None:
                 with owner.lock:

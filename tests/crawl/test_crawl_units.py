@@ -29,10 +29,25 @@ LOOPBACK_ONLY = NetworkPolicy(allow_networks=[ipaddress.ip_network("127.0.0.1/32
 @pytest.mark.parametrize(
     "address",
     [
-        "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "127.0.0.2", "0.0.0.0",
-        "224.0.0.1", "239.255.255.250", "100.64.0.1", "::1", "fe80::1", "fc00::1", "ff02::1",
-        "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:127.0.0.2", "2002:0a00:0001::1",
-        "::", "255.255.255.255",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "127.0.0.2",
+        "0.0.0.0",
+        "224.0.0.1",
+        "239.255.255.250",
+        "100.64.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "ff02::1",
+        "::ffff:10.0.0.1",
+        "::ffff:169.254.169.254",
+        "::ffff:127.0.0.2",
+        "2002:0a00:0001::1",
+        "::",
+        "255.255.255.255",
     ],
 )
 def test_policy_refuses_non_public_addresses(address: str) -> None:
@@ -40,7 +55,9 @@ def test_policy_refuses_non_public_addresses(address: str) -> None:
     assert reason is not None and "outside ORBWEAVER_CRAWL_ALLOW_NETWORKS" in reason
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "::ffff:127.0.0.1", "93.184.216.34", "2606:4700::1"])
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "::ffff:127.0.0.1", "93.184.216.34", "2606:4700::1"]
+)
 def test_policy_allows_public_and_allowed(address: str) -> None:
     assert LOOPBACK_ONLY.address_refusal(address) is None
 
@@ -51,7 +68,7 @@ def test_policy_routes() -> None:
     assert policy.route("https://example.org/") == ("clear", None)
     with pytest.raises(PolicyError, match="scheme"):
         policy.route("ftp://example.org/")
-    with pytest.raises(PolicyError, match="private|link-local"):
+    with pytest.raises(PolicyError, match=r"private|link-local"):
         policy.route("http://169.254.169.254/latest/meta-data/")
     with pytest.raises(PolicyError, match="needs ORBWEAVER_TOR_PROXY"):
         NetworkPolicy().route("http://abc.onion/")
@@ -72,13 +89,27 @@ def test_extraction_covers_every_kind_of_link_and_caps_pages() -> None:
     """
     links = extract(lxml.html.fromstring(page), "http://site.test/dir/")
     names = {u.rsplit("/", 1)[-1] for u in links.media}
-    assert {"og.jpg", "css-block.png", "a.jpg", "b.jpg", "c.jpg", "d.webp", "v.mp4", "p.jpg",
-            "e.png", "big.png"} <= names
+    assert {
+        "og.jpg",
+        "css-block.png",
+        "a.jpg",
+        "b.jpg",
+        "c.jpg",
+        "d.webp",
+        "v.mp4",
+        "p.jpg",
+        "e.png",
+        "big.png",
+    } <= names
     assert "http://site.test/dir/next.html" in links.pages
     assert "http://site.test/frame" in links.pages
     url, passwords = links.archives[0]
     assert url == "http://site.test/f/set.zip" and passwords[0] == "s3cret!"
-    many = "<html><body>" + "".join(f'<img src="/i/{i}.png">' for i in range(100_000)) + "</body></html>"
+    many = (
+        "<html><body>"
+        + "".join(f'<img src="/i/{i}.png">' for i in range(100_000))
+        + "</body></html>"
+    )
     capped = extract(lxml.html.fromstring(many), "http://site.test/", max_media=5000)
     assert len(capped.media) == 5000 and capped.dropped_media == 95_000
 
@@ -100,8 +131,9 @@ def test_sniff_by_bytes() -> None:
 def _zip(files: dict[str, bytes], password: str | None = None) -> bytes:
     out = io.BytesIO()
     if password:
-        with pyzipper.AESZipFile(out, "w", compression=pyzipper.ZIP_DEFLATED,
-                                 encryption=pyzipper.WZ_AES) as zf:
+        with pyzipper.AESZipFile(
+            out, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+        ) as zf:
             zf.setpassword(password.encode())
             for name, data in files.items():
                 zf.writestr(name, data)

@@ -35,6 +35,8 @@ def crawl(
     redis_prefix: str = typer.Option(
         "orbweaver:crawl", help="Redis key prefix of the shared frontier."
     ),
+    timeout: float = typer.Option(30.0, help="Seconds a whole download may take."),
+    max_media_per_page: int = typer.Option(5000, help="Media followed per page (more are logged)."),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Rich progress on stderr."
     ),
@@ -68,6 +70,8 @@ def crawl(
         redis_url=app.redis_url,
         redis_prefix=redis_prefix,
         progress=progress,
+        timeout_s=timeout,
+        max_media_per_page=max_media_per_page,
         log_level=log_level,
         log_file=log_file,
     )

@@ -45,7 +45,24 @@ def add_seeds(
     note: str = "",
 ) -> int:
     """Record seed URLs (once each); a report is a seed with `source="report"` and its reporter.
-    Returns how many were new."""
+    Returns how many were new. Several crawler processes may record the same seeds at once: a
+    unique violation means another one won, and the insert is retried without those."""
+    items = list(urls)
+    try:
+        return _add_seeds(store, clock, items, source=source, reporter=reporter, note=note)
+    except sa.exc.IntegrityError:
+        return _add_seeds(store, clock, items, source=source, reporter=reporter, note=note)
+
+
+def _add_seeds(
+    store: Store,
+    clock: Clock,
+    urls: Iterable[str],
+    *,
+    source: str = "cli",
+    reporter: str = "",
+    note: str = "",
+) -> int:
     if source not in SOURCES:
         raise ValueError(f"unknown seed source {source!r}")
     now = clock.now().replace(tzinfo=None)
