@@ -18,10 +18,11 @@ import sqlalchemy as sa
 
 from orbweaver.banks.index import PDQIndex, pdq_hex_to_bytes
 from orbweaver.store import Store
-from orbweaver.store.models import Bank, BankEntry
+from orbweaver.store.models import CATEGORIES, Bank, BankEntry
 
 CRYPTO_SIGNALS = ("sha256", "sha1", "md5")
 _LOAD_CHUNK = 200_000
+_CATEGORY_CODE = {name: code for code, name in enumerate(CATEGORIES)}
 
 
 class Fingerprints(Protocol):
@@ -65,12 +66,6 @@ class _BankState:
     threshold: int
 
 
-@dataclass(frozen=True)
-class _Entry:
-    bank_id: int
-    category: str
-
-
 class Matcher:
     """Exact lookups for cryptographic signals and a PDQ range index, over all banks."""
 
@@ -78,9 +73,14 @@ class Matcher:
         self.store = store
         self.quality_min = quality_min
         self._lock = threading.RLock()
+        self._refresh_lock = threading.Lock()
         self._banks: dict[int, _BankState] = {}
         self._exact: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self._entries: dict[int, _Entry] = {}
+        # Per-entry facts in flat arrays indexed by entry id: a few bytes an entry, so a bank of
+        # ten million PDQ hashes costs tens of MiB here rather than gigabytes of Python objects.
+        self._entry_bank = np.zeros(0, dtype=np.int32)
+        self._entry_category = np.zeros(0, dtype=np.int8)
+        self._count = 0
         self._pdq = PDQIndex()
         self._watermark = 0
         self._bank_fingerprint: tuple[object, ...] = ()
@@ -88,10 +88,14 @@ class Matcher:
 
     @property
     def size(self) -> int:
-        return len(self._entries)
+        return self._count
 
     def refresh(self) -> bool:
         """Load what changed in the store since the last call; True if anything did."""
+        with self._refresh_lock:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         with self.store.session() as session:
             newest = session.scalar(sa.select(sa.func.max(BankEntry.id))) or 0
             banks = session.execute(
@@ -111,55 +115,70 @@ class Matcher:
         return changed
 
     def _load_entries(self, newest: int) -> None:
+        """Read entries in id order, chunk by chunk, and add their PDQ hashes in one batch."""
         start = self._watermark
+        pdq_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        query = sa.text(
+            "SELECT id, bank_id, signal_type, signal, category FROM bank_entry "
+            "WHERE id > :start AND id <= :newest ORDER BY id LIMIT :chunk"
+        )
         while start < newest:
-            with self.store.session() as session:
-                rows = session.execute(
-                    sa.select(
-                        BankEntry.id,
-                        BankEntry.bank_id,
-                        BankEntry.signal_type,
-                        BankEntry.signal,
-                        BankEntry.category,
-                    )
-                    .where(BankEntry.id > start, BankEntry.id <= newest)
-                    .order_by(BankEntry.id)
-                    .limit(_LOAD_CHUNK)
+            with self.store.engine.connect() as conn:
+                rows = conn.execute(
+                    query, {"start": start, "newest": newest, "chunk": _LOAD_CHUNK}
                 ).all()
             if not rows:
                 break
-            self._add_rows(rows)
+            pdq_parts.append(self._add_rows(rows))
             start = rows[-1][0]
+        hashes = [h for h, _ in pdq_parts if len(h)]
+        if hashes:
+            ids = np.concatenate([i for _, i in pdq_parts])
+            self._pdq.add(np.concatenate(hashes), ids)
         self._watermark = newest
 
-    def _add_rows(self, rows: Sequence[Any]) -> None:
-        pdq_ids: list[int] = []
-        pdq_hex: list[str] = []
+    def _add_rows(self, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Record the rows' banks and categories; returns their PDQ hashes and ids to index."""
+        ids, bank_ids, signal_types, signals, categories = zip(*rows, strict=True)
+        id_array = np.asarray(ids, dtype=np.int64)
+        self._grow(int(id_array.max()) + 1)
+        codes = np.asarray([_CATEGORY_CODE.get(c, -1) for c in categories], dtype=np.int8)
+        self._entry_bank[id_array] = np.asarray(bank_ids, dtype=np.int32)
+        self._entry_category[id_array] = codes
+        self._count += len(rows)
+        is_pdq = np.asarray([t == "pdq" for t in signal_types], dtype=bool)
         with self._lock:
-            for entry_id, bank_id, signal_type, signal, category in rows:
-                self._entries[entry_id] = _Entry(bank_id, category)
-                if signal_type == "pdq":
-                    pdq_ids.append(entry_id)
-                    pdq_hex.append(signal)
-                else:
-                    self._exact[(signal_type, signal)].append(entry_id)
-        if pdq_ids:
-            self._pdq.add(pdq_hex_to_bytes(pdq_hex), np.asarray(pdq_ids, dtype=np.int64))
+            for k in np.flatnonzero(~is_pdq).tolist():
+                self._exact[(signal_types[k], signals[k])].append(ids[k])
+        pdq_rows = np.flatnonzero(is_pdq)
+        pdq_hex = [signals[k] for k in pdq_rows.tolist()]
+        return pdq_hex_to_bytes(pdq_hex), id_array[pdq_rows]
+
+    def _grow(self, size: int) -> None:
+        if size <= len(self._entry_bank):
+            return
+        capacity = max(size, 2 * len(self._entry_bank))
+        bank = np.zeros(capacity, dtype=np.int32)
+        category = np.full(capacity, -1, dtype=np.int8)
+        bank[: len(self._entry_bank)] = self._entry_bank
+        category[: len(self._entry_category)] = self._entry_category
+        self._entry_bank, self._entry_category = bank, category
 
     def _max_threshold(self) -> int:
         enabled = [b.threshold for b in self._banks.values() if b.enabled]
         return max(enabled, default=-1)
 
     def _as_match(self, entry_id: int, signal_type: str, distance: int) -> Match | None:
-        entry = self._entries.get(entry_id)
-        if entry is None:
+        if entry_id >= len(self._entry_bank) or self._entry_category[entry_id] < 0:
             return None
-        bank = self._banks.get(entry.bank_id)
+        bank_id = int(self._entry_bank[entry_id])
+        bank = self._banks.get(bank_id)
         if bank is None or not bank.enabled:
             return None
         if signal_type == "pdq" and distance > bank.threshold:
             return None
-        return Match(bank.name, entry.bank_id, entry_id, entry.category, signal_type, distance)
+        category = CATEGORIES[self._entry_category[entry_id]]
+        return Match(bank.name, bank_id, entry_id, category, signal_type, distance)
 
     def match_exact(self, signal_type: str, value: str) -> list[Match]:
         ids = self._exact.get((signal_type, value.lower()), [])
@@ -169,14 +188,27 @@ class Matcher:
     def match_pdq(self, pdq_hex: str | list[str]) -> list[Match]:
         """Entries within their bank's threshold of the hash (or of any of several variants)."""
         variants = [pdq_hex] if isinstance(pdq_hex, str) else pdq_hex
+        if not variants:
+            return []
         threshold = self._max_threshold()
-        if threshold < 0 or not variants:
+        if threshold < 0:
             return []
         best: dict[int, int] = {}
         for hits in self._pdq.search_batch(pdq_hex_to_bytes(variants), threshold):
             for entry_id, distance in hits:
                 if distance < best.get(entry_id, 257):
                     best[entry_id] = distance
+        return self._matches(best)
+
+    def match_pdq_many(self, hashes: Sequence[str]) -> list[list[Match]]:
+        """One result list per hash, searched as one batch (the Shield API's `/v1/pdq/`)."""
+        threshold = self._max_threshold()
+        if threshold < 0 or not hashes:
+            return [[] for _ in hashes]
+        results = self._pdq.search_batch(pdq_hex_to_bytes(list(hashes)), threshold)
+        return [self._matches(dict(hits)) for hits in results]
+
+    def _matches(self, best: dict[int, int]) -> list[Match]:
         found = (self._as_match(i, "pdq", d) for i, d in sorted(best.items(), key=lambda x: x[1]))
         return [m for m in found if m is not None]
 
