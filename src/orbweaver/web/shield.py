@@ -221,7 +221,9 @@ def scan_pdq(
     queries = _decode_hashes(body.hashes)
     charge(ctx, client, len(queries))
     _ensure_loaded(ctx)
-    verdicts = {sent: decide(ctx.matcher.matcher.match_pdq(hex_)) for sent, hex_ in queries.items()}
+    sent_hashes = list(queries)
+    found = ctx.matcher.matcher.match_pdq_many([queries[s] for s in sent_hashes])
+    verdicts = {sent: decide(matches) for sent, matches in zip(sent_hashes, found, strict=True)}
     details = _known_media(ctx, [v.evidence[0].entry_id for v in verdicts.values() if v.evidence])
     answers: dict[str, PDQMatch] = {}
     for sent, verdict in verdicts.items():
