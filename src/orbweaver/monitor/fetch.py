@@ -79,8 +79,10 @@ class GuardedFetcher:
                 self.policy.check_address(address)
             ip = addresses[0]
             netloc = f"[{ip}]" if ":" in ip else ip
-            if parts.port:
-                netloc += f":{parts.port}"
+            default = 443 if parts.scheme == "https" else 80
+            port = self.policy.port_map.get(parts.port or default, parts.port or default)
+            if port != default:
+                netloc += f":{port}"
             target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
             headers = {"Host": parts.netloc}
             client = self.clear

@@ -100,6 +100,7 @@ def plan_notices(
     """Turn uncovered detections into notices (or into items of an open notice) and enqueue
     each new notice's first round."""
     stats = PlanStats()
+    pdqs: PdqCache = {}
     for group in _pending_groups(session, limit):
         if group.network == "tor":
             _record_tor_only(session, clock, group, stats)
@@ -113,7 +114,7 @@ def plan_notices(
         _add_items(session, notice, group, stats)
         if created:
             notice.category = _worst(notice)
-            _flag_recidivism(session, clock, notice, stats)
+            _flag_recidivism(session, clock, notice, stats, pdqs)
             record_event(
                 session,
                 clock,
@@ -227,9 +228,17 @@ def _hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def _flag_recidivism(session: Session, clock: Clock, notice: Notice, stats: PlanStats) -> None:
+PdqCache = dict[int, list[tuple[int, str]]]
+
+
+def _flag_recidivism(
+    session: Session, clock: Clock, notice: Notice, stats: PlanStats, pdqs: PdqCache
+) -> None:
     """A new notice is recidivist when its media (same sha256, same bank entry, or PDQ within
-    the bank's threshold) was already noticed to the same provider."""
+    the bank's threshold) was already noticed to the same provider.
+
+    Exact identities are looked up by index; PDQ neighbours are scanned in a per-pass cache of
+    the provider's earlier hashes (loaded once), so planning stays linear in the batch."""
     mine = session.execute(
         select(Media.sha256, Media.pdq, Detection.bank_entry_id, Bank.pdq_threshold)
         .select_from(NoticeItem)
@@ -239,31 +248,61 @@ def _flag_recidivism(session: Session, clock: Clock, notice: Notice, stats: Plan
         .join(Bank, Bank.id == BankEntry.bank_id)
         .where(NoticeItem.notice_id == notice.id)
     ).all()
-    earlier = session.execute(
-        select(NoticeItem.notice_id, Media.sha256, Media.pdq, Detection.bank_entry_id)
+    earlier = _earlier_pdqs(session, notice.provider_id or 0, pdqs)
+    prev = session.scalar(
+        select(NoticeItem.notice_id)
         .join(Notice, Notice.id == NoticeItem.notice_id)
         .join(Media, Media.id == NoticeItem.media_id)
         .join(Detection, Detection.id == NoticeItem.detection_id)
-        .where(Notice.provider_id == notice.provider_id, Notice.id < notice.id)
+        .where(
+            Notice.provider_id == notice.provider_id,
+            Notice.id < notice.id,
+            (Media.sha256.in_([m[0] for m in mine]))
+            | (Detection.bank_entry_id.in_([m[2] for m in mine])),
+        )
         .order_by(NoticeItem.notice_id)
-    ).all()
-    for prev_id, sha, pdq, entry in earlier:
-        for my_sha, my_pdq, my_entry, threshold in mine:
-            same = sha == my_sha or entry == my_entry
-            near = pdq and my_pdq and _hamming(pdq, my_pdq) <= threshold
-            if same or near:
-                notice.recidivist = True
-                notice.recidivist_of_id = prev_id
-                stats.recidivist += 1
-                record_event(
-                    session,
-                    clock,
-                    "notice.recidivist",
-                    subject_type="notice",
-                    subject_id=notice.id,
-                    payload={"earlier_notice_id": prev_id},
-                )
-                return
+        .limit(1)
+    )
+    if prev is None:
+        prev = next(
+            (
+                nid
+                for nid, pdq in earlier
+                for _, my_pdq, _, threshold in mine
+                if my_pdq and _hamming(pdq, my_pdq) <= threshold
+            ),
+            None,
+        )
+    if all(nid != notice.id for nid, _ in earlier[-len(mine) :]):
+        earlier.extend((notice.id, m[1]) for m in mine if m[1])
+    if prev is None:
+        return
+    notice.recidivist = True
+    notice.recidivist_of_id = prev
+    stats.recidivist += 1
+    record_event(
+        session,
+        clock,
+        "notice.recidivist",
+        subject_type="notice",
+        subject_id=notice.id,
+        payload={"earlier_notice_id": prev},
+    )
+
+
+def _earlier_pdqs(session: Session, provider_id: int, cache: PdqCache) -> list[tuple[int, str]]:
+    if provider_id not in cache:
+        cache[provider_id] = [
+            (nid, pdq)
+            for nid, pdq in session.execute(
+                select(NoticeItem.notice_id, Media.pdq)
+                .join(Notice, Notice.id == NoticeItem.notice_id)
+                .join(Media, Media.id == NoticeItem.media_id)
+                .where(Notice.provider_id == provider_id, Media.pdq.is_not(None))
+            ).all()
+            if pdq
+        ]
+    return cache[provider_id]
 
 
 def reporter_of(settings: NoticeSettings) -> Contact:

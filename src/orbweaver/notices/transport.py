@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ class DeliveryError(Exception):
 
 
 class Transport(Protocol):
-    def send_email(self, msg: EmailMessage) -> None: ...
+    def send_email(self, msg: Message) -> None: ...
 
     def post_webhook(self, url: str, report: dict[str, Any], idempotency_key: str) -> None: ...
 
@@ -80,7 +80,7 @@ class SmtpWebhookTransport:
             raise DeliveryError(f"SMTP connect to {s.smtp_host}:{s.smtp_port}: {exc}") from exc
         return smtp
 
-    def send_email(self, msg: EmailMessage) -> None:
+    def send_email(self, msg: Message) -> None:
         """Send over the open connection; one reconnect if the relay dropped it."""
         for attempt in (1, 2):
             if self._smtp is None:
