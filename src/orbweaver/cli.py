@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "orbweaver.attribution.commands",
     "orbweaver.notices.commands",
     "orbweaver.monitor.commands",
+    "orbweaver.reports.commands",
     "orbweaver.sim.commands",
     "orbweaver.demo",
 )
