@@ -12,7 +12,7 @@ from orbweaver.signals.compute import (
     hash_path,
     pdq_dihedral,
 )
-from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_WORKING_SIZE
+from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_MIN_SIDE
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
 from orbweaver.signals.registry import (
@@ -30,7 +30,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DIHEDRAL_NAMES",
     "PDQ",
-    "PDQ_WORKING_SIZE",
+    "PDQ_MIN_SIDE",
     "BytesSignalType",
     "ImageSignalType",
     "MediaSignals",

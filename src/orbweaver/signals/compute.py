@@ -18,7 +18,7 @@ from typing import Any
 
 from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, decode_image
 from orbweaver.signals.errors import SignalError
-from orbweaver.signals.pdq import pdq_dihedral_from_luma
+from orbweaver.signals.pdq import pdq_dihedral_from_image
 from orbweaver.signals.registry import MD5, PDQ, SHA1, SHA256
 from orbweaver.signals.sniff import sniff_mime
 
@@ -81,7 +81,7 @@ def pdq_dihedral(data: bytes, *, max_pixels: int | None = None) -> list[str]:
     decoded = decode_image(data, max_pixels=_or(max_pixels, DEFAULT_MAX_PIXELS))
     if decoded is None:
         raise SignalError(f"not an image ({sniff_mime(data) or 'unknown type'})")
-    hashes, _quality = pdq_dihedral_from_luma(decoded.luma)
+    hashes, _quality = pdq_dihedral_from_image(decoded)
     return hashes
 
 

@@ -5,10 +5,11 @@ Conventions follow the reference PDQ implementation, whose hashes other hotlines
   mode yields exactly that Y channel, so colour conversion is skipped entirely;
 - EXIF orientation is NOT applied (the reference hashes the stored pixel grid; so do ThreatExchange
   and HMA), and alpha is dropped rather than composited;
-- large pictures are brought down to 512 pixels on their longest side before hashing, the
-  reference's own DOWNSAMPLE_DIMS, with an antialiasing filter. JPEGs get there through the
-  decoder's DCT-domain scaling (Pillow `draft`), which skips most of the inverse DCT work, then a
-  cheap resize of a picture at most twice that size.
+- large pictures are reduced by an integer factor, keeping at least PDQ_MIN_SIDE pixels on their
+  shortest side (4 per cell of PDQ's 64×64 grid): JPEGs through the decoder's DCT-domain scaling
+  (Pillow `draft`: 1/2, 1/4 or 1/8, which skips most of the inverse DCT work), anything still
+  larger through a box reduction. The factor is kept (`DecodedImage.scale`), and `pdq` computes
+  the reference's 64×64 grid of the original from the reduced picture (see pdq.py).
 Animated GIF/WebP/PNG are hashed on their first frame. Only a short allow-list of raster formats is
 ever opened: Pillow would otherwise hand EPS files to Ghostscript.
 """
@@ -26,8 +27,10 @@ from PIL import Image, UnidentifiedImageError
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.sniff import is_image_mime, sniff_mime
 
-PDQ_WORKING_SIZE = 512
-"""Longest side handed to PDQ (the reference's DOWNSAMPLE_DIMS)."""
+PDQ_MIN_SIDE = 256
+"""Shortest side a picture keeps when reduced for PDQ: 4 reduced pixels per cell of the 64×64 grid
+(on the synthetic and the reference pictures, the hashes then stay within a few bits of the full
+picture's; 2 per cell lost up to 14 bits on the reference pictures)."""
 
 DEFAULT_MAX_PIXELS = 64_000_000
 """Declared width × height above which a picture is refused as a decompression bomb."""
@@ -42,18 +45,19 @@ Luma = npt.NDArray[np.uint8]
 class DecodedImage:
     """A picture reduced to what the perceptual hashers need."""
 
-    luma: Luma  # H×W uint8, longest side at most PDQ_WORKING_SIZE
+    luma: Luma  # uint8, ceil(height / scale[1]) × ceil(width / scale[0])
     width: int  # declared size of the original
     height: int
     format: str
     mime_type: str | None
+    scale: tuple[int, int] = (1, 1)  # each luma pixel stands for that block (x, y) of the original
 
 
 def decode_image(
     data: bytes,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    working_size: int = PDQ_WORKING_SIZE,
+    min_side: int = PDQ_MIN_SIDE,
 ) -> DecodedImage | None:
     """Decode `data` for hashing; None when it is not an image at all, SignalError when broken."""
     im = _open(data)
@@ -62,7 +66,7 @@ def decode_image(
     width, height = im.size
     _check_dimensions(width, height, max_pixels)
     if im.format in ("JPEG", "MPO"):
-        _draft(im, working_size)
+        _draft(im, min_side)
     try:
         im.load()
         luma_im = to_luma_image(im)
@@ -70,7 +74,8 @@ def decode_image(
         raise
     except Exception as exc:  # Pillow raises many types on hostile input
         raise SignalError(f"broken image: {_describe(exc)}") from exc
-    luma_im = _shrink(luma_im, working_size)
+    scale = _draft_scale(width, height, luma_im.size)
+    luma_im, (factor_x, factor_y) = _reduce(luma_im, min_side)
     mime = im.get_format_mimetype() if hasattr(im, "get_format_mimetype") else None
     return DecodedImage(
         luma=np.asarray(luma_im, dtype=np.uint8),
@@ -78,6 +83,7 @@ def decode_image(
         height=height,
         format=str(im.format),
         mime_type=mime or sniff_mime(data),
+        scale=(scale * factor_x, scale * factor_y),
     )
 
 
@@ -104,32 +110,38 @@ def _check_dimensions(width: int, height: int, max_pixels: int) -> None:
         raise SignalError(f"decompression bomb: {width}x{height} exceeds {max_pixels} pixels")
 
 
-def _draft(im: Image.Image, working_size: int) -> None:
-    """Ask libjpeg for the smallest DCT scale (1/2, 1/4, 1/8) still at least `working_size` long.
+def _draft(im: Image.Image, min_side: int) -> None:
+    """Ask libjpeg for the largest DCT scale-down (1/2, 1/4, 1/8) whose shortest side keeps
+    `min_side` pixels.
 
     `L` mode makes libjpeg skip the chroma upsampling and colour conversion too.
     """
     width, height = im.size
-    scale = working_size / max(width, height)
-    if scale >= 1:
-        im.draft("L", (width, height))
-        return
-    im.draft("L", (math.ceil(width * scale), math.ceil(height * scale)))
+    scale = 1
+    while scale < 8 and math.ceil(min(width, height) / (2 * scale)) >= min_side:
+        scale *= 2
+    im.draft("L", (math.ceil(width / scale), math.ceil(height / scale)))
 
 
-def _shrink(im: Image.Image, working_size: int) -> Image.Image:
-    """Area-averaging (box) resize to `working_size` on the longest side (never enlarges).
+def _draft_scale(width: int, height: int, size: tuple[int, int]) -> int:
+    """The factor by which the decoder scaled the picture down (1 when it did not)."""
+    if size == (width, height):
+        return 1
+    for scale in (2, 4, 8):
+        if size == (math.ceil(width / scale), math.ceil(height / scale)):
+            return scale
+    raise SignalError(f"broken image: decoded as {size[0]}x{size[1]}, declared {width}x{height}")
 
-    Box is the cheapest antialiasing filter and, on the reference images, as close to the
-    reference hashes as bilinear or Lanczos (PDQ blurs again itself).
-    """
-    width, height = im.size
-    longest = max(width, height)
-    if longest <= working_size:
-        return im
-    scale = working_size / longest
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return im.resize(size, Image.Resampling.BOX)
+
+def _reduce(im: Image.Image, min_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Box-reduce each axis by the largest integer factor that keeps `min_side` pixels along it;
+    returns the picture and the factors (x, y). Each output pixel is the mean of its block (a
+    partial one at the right and bottom edges), as pdq_grid assumes. Bounds the work and memory
+    of what follows, whatever the picture's shape."""
+    factors = (max(1, im.size[0] // min_side), max(1, im.size[1] // min_side))
+    if factors == (1, 1):
+        return im, factors
+    return im.reduce(factors), factors
 
 
 def to_luma_image(im: Image.Image) -> Image.Image:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from orbweaver.signals.decode import DecodedImage
-from orbweaver.signals.pdq import hamming, normalize_pdq, pdq_from_luma
+from orbweaver.signals.pdq import hamming, normalize_pdq, pdq_from_image
 
 
 @runtime_checkable
@@ -84,7 +84,7 @@ class PdqSignalType:
     min_quality: int = 50  # below it HMA does not match perceptually
 
     def compute_image(self, image: DecodedImage) -> tuple[str, int]:
-        return pdq_from_luma(image.luma)
+        return pdq_from_image(image)
 
     def normalize(self, value: str) -> str:
         return normalize_pdq(value)
