@@ -133,3 +133,26 @@ def test_outputs_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert "FastHost" in html and "data:image/png;base64," in html and "right-censored" in html
     lines = paths["csv"].read_text().splitlines()
     assert lines[0].startswith("name,service_type,targeted") and lines[1].startswith("FastHost,")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_numpy_kaplan_meier_equals_lifelines(seed: int) -> None:
+    from lifelines import KaplanMeierFitter
+
+    from orbweaver.reports.survival import kaplan_meier
+
+    rng = np.random.default_rng(seed)
+    n = 500
+    durations = np.round(rng.lognormal(0.5, 1.0, n), 1)  # ties on purpose
+    events = rng.random(n) < 0.7
+    ours = kaplan_meier(durations, events)
+    kmf = KaplanMeierFitter().fit(durations, events)
+    theirs = kmf.survival_function_.iloc[:, 0]
+    bounds = kmf.confidence_interval_
+    at = ours.times
+    assert set(theirs.index) - {0.0} == set(at) - {0.0}
+    assert np.allclose(ours.survival, theirs.loc[at].to_numpy())
+    assert np.allclose(ours.lower, bounds.iloc[:, 0].loc[at].to_numpy(), atol=1e-9)
+    assert np.allclose(ours.upper, bounds.iloc[:, 1].loc[at].to_numpy(), atol=1e-9)
+    stats = removal_stats(durations, events)
+    assert stats.median_days == pytest.approx(kmf.median_survival_time_)

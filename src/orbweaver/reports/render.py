@@ -56,17 +56,20 @@ def removal_curves_png(report: Report, *, top: int = 12) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from lifelines import KaplanMeierFitter
+
+    from orbweaver.reports.survival import kaplan_meier
 
     notices = report.inputs.notices
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
     for row in report.providers[:top]:
         rows = notices[notices["provider"] == row.name]
-        kmf = KaplanMeierFitter().fit(
-            np.clip(rows["duration_days"].to_numpy(), 0, None), rows["removed"].to_numpy()
+        curve = kaplan_meier(
+            np.clip(rows["duration_days"].to_numpy(dtype=float), 0, None),
+            rows["removed"].to_numpy(dtype=bool),
         )
-        curve = kmf.survival_function_
-        ax.step(curve.index, curve.iloc[:, 0], where="post", label=f"{row.name} (n={row.targeted})")
+        times = np.concatenate([[0.0], curve.times])
+        survival = np.concatenate([[1.0], curve.survival])
+        ax.step(times, survival, where="post", label=f"{row.name} (n={row.targeted})")
     ax.set_xlabel("days since first notice")
     ax.set_ylabel("share still online (Kaplan–Meier)")
     ax.set_ylim(0, 1.02)

@@ -2,14 +2,14 @@
 
 Content still online when the report is made has not been removed *yet*: dropping it would make
 slow providers look fast, and counting it as removed "now" would bias every figure. Kaplan–Meier
-(lifelines) treats it as right-censored. A percentile the survival curve never reaches is reported
-as "> X days" (X the longest follow-up), as the seed report writes "42 days or more".
+treats it as right-censored (computed here in NumPy, held equal to lifelines by the tests). A
+percentile the survival curve never reaches is reported as "> X days" (X the longest
+follow-up), as the seed writes "42 days or more".
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,41 +45,72 @@ class RemovalStats:
         return f"{value:.1f}"
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True)
+class SurvivalCurve:
+    """Kaplan–Meier estimate at each distinct event time, with 95% confidence bounds."""
+
+    times: np.ndarray
+    survival: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    def first_below(self, level: float, which: str = "survival") -> float:
+        """Earliest time the curve is at or below `level` (inf if it never gets there)."""
+        curve = getattr(self, which)
+        hit = np.flatnonzero(curve <= level + 1e-12)  # 0.1 is 0.1000…02 after a product
+        return float(self.times[hit[0]]) if hit.size else math.inf
+
+
+_Z95 = 1.959963984540054
+
+
+def kaplan_meier(durations: np.ndarray, events: np.ndarray) -> SurvivalCurve:
+    """The product-limit estimator, vectorised: one sort, no per-group fitting overhead.
+
+    Same estimator and the same exponential-Greenwood bounds as lifelines'
+    `KaplanMeierFitter` (the tests hold the two equal), at a fraction of the cost per group, which
+    matters when a report has hundreds of providers and months.
+    """
+    order = np.argsort(durations, kind="stable")
+    d, e = durations[order], events[order]
+    times, first = np.unique(d, return_index=True)
+    deaths = np.add.reduceat(e.astype(np.int64), first) if d.size else np.zeros(0, np.int64)
+    at_risk = d.size - first
+    with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.cumprod(1.0 - deaths / at_risk)
+        var = np.cumsum(np.where(at_risk > deaths, deaths / (at_risk * (at_risk - deaths)), 0.0))
+        log_s = np.log(survival)
+        spread = _Z95 * np.sqrt(var) / log_s
+        lower = np.exp(-np.exp(np.log(-log_s) - spread))
+        upper = np.exp(-np.exp(np.log(-log_s) + spread))
+    lower = np.where(np.isfinite(lower), lower, np.where(survival >= 1.0, 1.0, 0.0))
+    upper = np.where(np.isfinite(upper), upper, np.where(survival >= 1.0, 1.0, 0.0))
+    return SurvivalCurve(times, survival, lower, upper)
 
 
 def removal_stats(durations_days: ArrayLike, removed: ArrayLike) -> RemovalStats:
     """Kaplan–Meier median and p90 of removal time; `removed` False marks right-censored rows."""
-    durations = np.asarray(durations_days, dtype=float)
+    durations = np.clip(np.asarray(durations_days, dtype=float), 0.0, None)
     events = np.asarray(removed, dtype=bool)
     n = int(durations.size)
     if n == 0:
         return RemovalStats(0, 0, None, None, (None, None), 0.0)
-    durations = np.clip(durations, 0.0, None)
-    from lifelines import KaplanMeierFitter
-    from lifelines.utils import median_survival_times
-
-    kmf = KaplanMeierFitter().fit(durations, events)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ci = median_survival_times(kmf.confidence_interval_)
-    lower, upper = (float(v) for v in ci.iloc[0])
+    curve = kaplan_meier(durations, events)
     return RemovalStats(
         n=n,
         removed=int(events.sum()),
-        median_days=_finite(kmf.median_survival_time_),
-        p90_days=_finite(_percentile(kmf, 0.10)),
-        median_ci=(_finite(lower), _finite(upper)),
+        median_days=_finite(curve.first_below(0.5)),
+        p90_days=_finite(curve.first_below(0.1)),
+        median_ci=(
+            _finite(curve.first_below(0.5, "lower")),
+            _finite(curve.first_below(0.5, "upper")),
+        ),
         max_followup_days=float(durations.max()),
     )
-
-
-def _percentile(kmf: object, survival: float) -> float:
-    """Smallest time at which the survival curve is at or below `survival` (inf if never)."""
-    curve = kmf.survival_function_  # type: ignore[attr-defined]
-    below = curve[curve.iloc[:, 0] <= survival]
-    return float(below.index[0]) if len(below) else math.inf
 
 
 def naive_stats(durations_days: ArrayLike, removed: ArrayLike) -> RemovalStats:
