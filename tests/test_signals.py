@@ -351,3 +351,84 @@ def test_register_a_new_type() -> None:
         from orbweaver.signals import registry
 
         registry._REGISTRY.pop("blake2b_test")
+
+
+# --- the PDQ grid: the reference's downsampling by matrix products ----------------------------
+
+
+def _pdqhash_hex(bits: np.ndarray) -> str:
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "seed"),
+    [(64, 64, 0), (5, 9, 1), (333, 517, 2), (480, 640, 3), (1004, 1600, 4)],
+)
+def test_full_size_grid_is_pdqhash(height: int, width: int, seed: int) -> None:
+    """On a full-size luma picture the numpy path gives pdqhash's hash, dihedral set and quality."""
+    import pdqhash
+
+    from orbweaver.signals.pdq import pdq_dihedral_from_luma, pdq_from_luma
+
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255 * rng.random(), width)[None, :] * np.ones((height, 1))
+    luma = np.clip(ramp + rng.normal(0, 30 * rng.random(), (height, width)), 0, 255)
+    luma = luma.astype(np.uint8)
+    rgb = np.repeat(luma[:, :, None], 3, axis=2)
+    bits, quality = pdqhash.compute(rgb)
+    variants, _ = pdqhash.compute_dihedral(rgb)
+    mine, my_quality = pdq_from_luma(luma)
+    my_variants, _ = pdq_dihedral_from_luma(luma)
+    assert hamming(mine, _pdqhash_hex(bits)) <= 2
+    assert abs(my_quality - quality) <= 1
+    assert all(hamming(a, _pdqhash_hex(b)) <= 2 for a, b in zip(my_variants, variants, strict=True))
+    assert my_variants[0] == mine
+
+
+def test_quality_tracks_pdqhash_on_flat_pictures() -> None:
+    """Quality decides whether a hash is matched at all (HMA's 50), so it must agree below 100."""
+    import pdqhash
+
+    from orbweaver.signals.pdq import pdq_from_luma
+
+    for sigma in (0.0, 1.0, 3.0, 8.0):
+        rng = np.random.default_rng(7)
+        wave = 40 * np.sin(np.arange(300) / 50)[:, None] + np.linspace(60, 200, 400)[None, :]
+        luma = np.clip(wave + rng.normal(0, sigma, wave.shape), 0, 255).astype(np.uint8)
+        _, quality = pdqhash.compute(np.repeat(luma[:, :, None], 3, axis=2))
+        assert pdq_from_luma(luma)[1] == quality < 100
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 480), (1920, 1080), (4000, 3000)])
+def test_reduced_grid_close_to_full_decode(width: int, height: int) -> None:
+    """The DCT-scaled and box-reduced path stays within a few bits of pdqhash on the full
+    picture, and reports the same quality."""
+    import pdqhash
+
+    from orbweaver.signals.decode import decode_image
+
+    data = encode(picture(width, height, seed=width), "JPEG", quality=85)
+    decoded = decode_image(data)
+    assert decoded is not None and decoded.luma.shape[0] * decoded.luma.shape[1] < 300_000
+    bits, quality = pdqhash.compute(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+    s = compute_signals(data)
+    assert s.pdq is not None and hamming(s.pdq, _pdqhash_hex(bits)) <= 6
+    assert s.pdq_quality == quality
+
+
+def test_reduction_keeps_the_scale() -> None:
+    """Each axis is reduced to at least PDQ_MIN_SIDE pixels, and the factors are recorded."""
+    from orbweaver.signals import PDQ_MIN_SIDE
+    from orbweaver.signals.decode import decode_image
+
+    jpeg = decode_image(encode(picture(1920, 1080), "JPEG", quality=85))
+    assert jpeg is not None and jpeg.scale == (4, 4) and jpeg.luma.shape == (270, 480)
+    png = decode_image(encode(picture(2000, 600).convert("L"), "PNG"))
+    assert png is not None and png.scale == (7, 2) and png.luma.shape == (300, 286)
+    assert min(png.luma.shape) >= PDQ_MIN_SIDE
+
+
+def test_extreme_aspect_ratio_is_bounded() -> None:
+    """A 40000×8 strip: the weights come from the reduced side, not the 40000-pixel one."""
+    s = compute_signals(encode(Image.new("L", (40_000, 8), 128), "PNG"))
+    assert s.pdq is not None and s.pdq_quality == 0
