@@ -151,6 +151,7 @@ def detections(
 
 def register(app: typer.Typer) -> None:
     app.command("crawl")(crawl)
-    app.command("report")(report)
+    # `orbweaver report` is taken by the reports stage (Figure 1.0); see the issue thread.
+    app.command("report-url")(report)
     app.command("sightings")(sightings)
     app.command("detections")(detections)

@@ -142,6 +142,12 @@ class StoreWriterPipeline:
         await deferred_to_future(self.flush())
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
+        # first/last item times: the benchmark's rates exclude start-up and the idle wait
+        now = time.time()
+        stats = self.crawler.stats
+        if stats.get_value("orbweaver/first_item_at") is None:
+            stats.set_value("orbweaver/first_item_at", now)
+        stats.set_value("orbweaver/last_item_at", now)
         if isinstance(item, MediaItem):
             self.media.append(item)
         elif isinstance(item, PageItem):

@@ -80,7 +80,7 @@ def scrapy_settings(options: CrawlOptions, app: Settings, store: Any, clock: Any
             "AUTOTHROTTLE_ENABLED": options.autothrottle,
             "DEPTH_LIMIT": 0,  # the spider applies depth to pages only; media are always fetched
             "RETRY_TIMES": 1,
-            "CONCURRENT_ITEMS": 200,
+            "CONCURRENT_ITEMS": 32,
             "REQUEST_FINGERPRINTER_CLASS": "orbweaver.crawl.spider.EpochFingerprinter",
             "DOWNLOADER_MIDDLEWARES": {
                 "orbweaver.crawl.policy.PolicyMiddleware": 50,

@@ -107,24 +107,24 @@ class OrbSpider(scrapy.Spider):
             self.crawler.engine.crawl(self._start_request(start))
         raise DontCloseSpider
 
-    async def parse(self, response: Response) -> AsyncIterator[Any]:
+    async def parse(self, response: Response) -> list[Any]:
+        """Returns a list, not an async generator: Scrapy runs async generators' output through
+        CONCURRENT_ITEMS asyncio tasks per response, which costs more than the page itself."""
         kind, mime = sniff(response.body)
         self.crawler.stats.inc_value(f"orbweaver/fetched/{kind}")
         if kind == "page":
-            for out in self._page(response):
-                yield out
-        elif kind == "media":
+            return self._page(response)
+        if kind == "media":
             self.crawler.stats.inc_value("orbweaver/media")
-            yield self._media_item(response, response.body)
-        elif kind == "archive":
-            async for item in self._archive(response, mime):
-                yield item
-        else:
-            logger.info(
-                "skipped %s: neither page, media nor archive (%d bytes)",
-                response.url,
-                len(response.body),
-            )
+            return [self._media_item(response, response.body)]
+        if kind == "archive":
+            return await self._archive(response, mime)
+        logger.info(
+            "skipped %s: neither page, media nor archive (%d bytes)",
+            response.url,
+            len(response.body),
+        )
+        return []
 
     def _reached_from_tor(self, response: Response) -> bool:
         return bool(response.meta.get("via_tor")) or response.meta.get("network") == "tor"
@@ -210,21 +210,20 @@ class OrbSpider(scrapy.Spider):
         if links.bad_urls:
             logger.info("page %s: %d unusable link(s) skipped", url, links.bad_urls)
 
-    async def _archive(self, response: Response, mime: str) -> AsyncIterator[MediaItem]:
+    async def _archive(self, response: Response, mime: str) -> list[Any]:
         from orbweaver.signals.archives import ArchiveError, unpack
 
         passwords = list(response.meta.get("passwords") or [])
         self.crawler.stats.inc_value("orbweaver/archives")
+        limits = self.options.archive_limits
         try:
             result = await deferred_to_future(
-                deferToThread(
-                    unpack, response.body, passwords=passwords, limits=self.options.archive_limits
-                )
+                deferToThread(unpack, response.body, passwords=passwords, limits=limits)
             )
         except ArchiveError as exc:
             self.crawler.stats.inc_value("orbweaver/errors")
             logger.warning("archive %s not unpacked: %s: %s", response.url, type(exc).__name__, exc)
-            return
+            return []
         for problem in result.problems:
             logger.warning("archive %s: %s", response.url, problem)
         logger.info(
@@ -233,11 +232,13 @@ class OrbSpider(scrapy.Spider):
             len(result.members),
             " (password from the page)" if result.password else "",
         )
-        for member in result.members:
-            self.crawler.stats.inc_value("orbweaver/media")
-            yield self._media_item(
+        self.crawler.stats.inc_value("orbweaver/media", len(result.members))
+        return [
+            self._media_item(
                 response, member.data, archive_url=response.url, member_path=member.path
             )
+            for member in result.members
+        ]
 
     def failed(self, failure: Failure) -> None:
         """Every failed fetch is one clear log line and one error count; the crawl goes on."""
