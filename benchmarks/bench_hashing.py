@@ -2,13 +2,15 @@
 
     .venv/bin/python -m benchmarks.bench_hashing [--quick] [--repeats N]
 
-Synthetic JPEGs (gradients, shapes and noise, generated in memory from fixed seeds; nothing is read
-from disk) at 640×480, 1920×1080 and 4000×3000. For each size it measures, in the same run:
+Synthetic JPEGs (gradients, shapes and noise, generated in memory from fixed seeds) at 640×480,
+1920×1080 and 4000×3000. For each size it measures, in the same run:
 - naive: full decode to RGB, then `pdqhash.compute` on the full-size array;
-- default: `orbweaver.signals` decoding (JPEG DCT-domain scaling, luma only, resize to 512) then
-  pdqhash, i.e. what `compute_signals` does for PDQ;
+- default: `orbweaver.signals` decoding (JPEG DCT-domain scaling, luma only, each side reduced to
+  at least 256 px) then PDQ's 64×64 grid by two matrix products and the DCT/median/quality tail,
+  i.e. what `compute_signals` does for PDQ;
 - all signals: `compute_signals`, which also computes sha256, sha1 and md5 of the bytes;
 and the largest Hamming distance between the default-path and the naive-path hash of each image.
+It ends with the default path's distances to the reference hashes of tests/data/pdq.
 Each figure is the best of several repeats, because other work may share the machine. The process
 is pinned to one CPU and BLAS/OpenMP pools are limited to one thread before numpy loads.
 """
@@ -32,7 +34,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from orbweaver.signals import compute_signals, hamming  # noqa: E402
 from orbweaver.signals.decode import decode_image  # noqa: E402
-from orbweaver.signals.pdq import pdq_from_luma  # noqa: E402
+from orbweaver.signals.pdq import pdq_from_image  # noqa: E402
 
 SIZES = ((640, 480), (1920, 1080), (4000, 3000))
 IMAGES_PER_SIZE = 4
@@ -71,7 +73,7 @@ def naive_pdq(data: bytes) -> str:
 def default_pdq(data: bytes) -> str:
     decoded = decode_image(data)
     assert decoded is not None
-    return pdq_from_luma(decoded.luma)[0]
+    return pdq_from_image(decoded)[0]
 
 
 def all_signals(data: bytes) -> str:
@@ -124,12 +126,26 @@ def run(quick: bool, repeats: int) -> None:
         )
 
 
+def reference_conformance() -> None:
+    """Default-path distance of each reference image to its reference hash (must be <= 10)."""
+    import csv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "tests" / "data" / "pdq"
+    if not (root / "expected.csv").exists():
+        return
+    rows = list(csv.DictReader((root / "expected.csv").open()))
+    distances = [hamming(default_pdq((root / r["path"]).read_bytes()), r["pdq_hex"]) for r in rows]
+    print(f"# reference images: {len(rows)}, distances {distances}, max {max(distances)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one pass, two repeats (smoke run)")
     parser.add_argument("--repeats", type=int, default=5, help="repeats; the best one counts")
     args = parser.parse_args()
     run(args.quick, 2 if args.quick else args.repeats)
+    reference_conformance()
 
 
 if __name__ == "__main__":
