@@ -5,10 +5,11 @@
 
 from fastapi import APIRouter
 
-from orbweaver.web.console import api, pages
+from orbweaver.web.console import api, pages, reports
 
 router = APIRouter()
 router.include_router(pages.router)
 router.include_router(api.router)
+router.include_router(reports.router)
 
 __all__ = ["router"]
