@@ -139,7 +139,7 @@ def test_listings_and_report(http: LoopbackHTTP, crawler) -> None:
     known_bank(store, [img])
     env = crawler.environ()
     done = subprocess.run(
-        crawler.command("report-url", http.url("/"), "--reporter", "tipline"),
+        crawler.command("report", http.url("/"), "--reporter", "tipline"),
         env=env,
         capture_output=True,
         text=True,

@@ -85,11 +85,7 @@ def crawl(
     )
 
 
-def report(
-    urls: list[str] = typer.Argument(..., help="URLs reported by the public."),
-    reporter: str = typer.Option("", help="Who reported them (kept with the report)."),
-    note: str = typer.Option("", help="What the reporter said."),
-) -> None:
+def record_reports(urls: list[str], reporter: str = "", note: str = "") -> None:
     """Record reported URLs as seeds with their source; the next crawl fetches them."""
     from orbweaver.clock import clock_from_url
     from orbweaver.config import get_settings
@@ -151,7 +147,7 @@ def detections(
 
 def register(app: typer.Typer) -> None:
     app.command("crawl")(crawl)
-    # `orbweaver report` is taken by the reports stage (Figure 1.0); see the issue thread.
-    app.command("report-url")(report)
+    # `orbweaver report URL...` is served by the reports stage's `report` command, which records
+    # URLs through `record_reports` when given any and prints Figure 1.0 / Table 1.0 otherwise.
     app.command("sightings")(sightings)
     app.command("detections")(detections)

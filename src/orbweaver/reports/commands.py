@@ -52,11 +52,22 @@ def print_table(report: object) -> None:
 
 
 def report(
+    urls: list[str] | None = typer.Argument(
+        None, help="URLs reported by the public: recorded as seeds for the next crawl."
+    ),
+    reporter: str = typer.Option("", help="Who reported the URLs (kept with the report)."),
+    note: str = typer.Option("", help="What the reporter said."),
     json_file: Path | None = typer.Option(None, "--json", help="Write the JSON contract here."),
     out: Path | None = typer.Option(None, help="Write report.json, CSV and HTML into this folder."),
     quiet: bool = typer.Option(False, help="Do not print Table 1.0."),
 ) -> None:
-    """Figure 1.0 and Table 1.0 (censoring-aware) from the configured store."""
+    """With URLs: record public reports for the crawler. Without: Figure 1.0 and Table 1.0
+    (censoring-aware) from the configured store."""
+    if urls:
+        from orbweaver.crawl.commands import record_reports
+
+        record_reports(urls, reporter=reporter, note=note)
+        return
     from orbweaver.reports.load import load_inputs
     from orbweaver.reports.render import write_all, write_json
     from orbweaver.reports.tables import build_report
