@@ -1,0 +1,82 @@
+"""The world's simulated analysts, classifying suspects through the product's review JSON API.
+
+Each analyst is a console user with a review-scoped API key. It asks the product for its next
+item (`GET /api/review/next`), asks the simulated world what that picture is (`GET
+{control}/label/{sha256}`: the world attaches "known", "actionable" or "benign" to the benign
+pictures it serves, and a category) and posts its assessment. Two analysts reach consensus; the
+product then banks the verdict and turns past sightings into detections, which notices pick up.
+No image is ever opened: the label comes from the world, never from looking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+CATEGORIES = ("csam_prepubescent", "csam_postpubescent", "harmful_abusive")
+
+
+@dataclass
+class AnalystStats:
+    assessed: int = 0
+    verdicts: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+
+
+class SimulatedAnalyst:
+    """One analyst: a console user name and its API key (`USERNAME:SECRET`)."""
+
+    def __init__(self, name: str, api_key: str, review_url: str, control_url: str) -> None:
+        user, secret = api_key.split(":", 1)
+        self.name = name
+        self.api = httpx.Client(base_url=review_url, auth=(user, secret), timeout=30.0)
+        self.control = httpx.Client(base_url=control_url.rstrip("/") + "/", timeout=10.0)
+        self.stats = AnalystStats()
+
+    def close(self) -> None:
+        self.api.close()
+        self.control.close()
+
+    def category_of(self, sha256: str) -> str:
+        """What the world says the picture is; pictures the world never served are benign."""
+        response = self.control.get(f"label/{sha256}")
+        if response.status_code == 404:
+            return "not_actionable"
+        response.raise_for_status()
+        data = response.json()
+        category = data.get("category")
+        if data.get("label") in ("known", "actionable") and category in CATEGORIES:
+            return str(category)
+        return "not_actionable"
+
+    def work(self, limit: int = 10_000) -> int:
+        """Assess items until the queue has nothing more for this analyst; returns how many."""
+        done = 0
+        while done < limit:
+            response = self.api.get("/api/review/next")
+            response.raise_for_status()
+            item = response.json()["item"]
+            if item is None:
+                break
+            category = self.category_of(item["sha256"])
+            posted = self.api.post(
+                f"/api/review/items/{item['id']}/assessments", json={"category": category}
+            )
+            posted.raise_for_status()
+            outcome = posted.json()
+            done += 1
+            self.stats.assessed += 1
+            self.stats.by_category[category] = self.stats.by_category.get(category, 0) + 1
+            self.stats.verdicts += outcome.get("verdict") is not None
+        return done
+
+
+def review_round(analysts: list[SimulatedAnalyst]) -> int:
+    """Every analyst works through what is waiting for it (the second confirms the first)."""
+    total = 0
+    while True:
+        done = sum(a.work() for a in analysts)
+        total += done
+        if done == 0:
+            return total

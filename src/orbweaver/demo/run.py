@@ -1,0 +1,437 @@
+"""The end-to-end demo: the simulated world on one side, the whole product on the other.
+
+This driver is the harness joining the two worlds. It starts `orbweaver.sim` (the only place that
+imports it) and fast-forwards the world's clock; the product's stages see the world only over the
+network and through that clock:
+
+- a fresh store (`OUT/orbweaver.db`, SQLite), the world's published hash list imported as the
+  bank "known";
+- crawl rounds as `orbweaver crawl` subprocesses (Scrapy's reactor starts once per process),
+  following the world's clock over HTTP (`ORBWEAVER_CLOCK_URL`);
+- the web app (review JSON API) on loopback, where the world's simulated analysts classify
+  suspects, two per verdict;
+- notices (attribution by DNS and RDAP, X-ARF by SMTP or webhook), follow-ups, escalations and
+  re-checks, in this process on a `SettableClock` set from the world's clock URL at every step;
+- the report (`orbweaver.reports`) from the store, and the world's ground truth beside it.
+
+Time moves from one due event (a re-check, a follow-up, a crawl round) to the next, never past
+one, so every re-check happens when the schedule says it should.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from orbweaver.clock import RemoteClock, SettableClock
+from orbweaver.monitor.settings import MonitorSettings
+from orbweaver.notices.settings import NoticeSettings
+from orbweaver.store import Store, open_store
+from orbweaver.store.models import Notice
+
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_SCENARIO = ROOT / "scenarios" / "table-1.0.toml"
+# Table 1.0 at this scale holds ~900 actionable pictures on 18 providers: the default run takes
+# about 3 minutes and under 400 MiB on 2 cores (see the module's README in `orbweaver demo
+# --help`). Bigger scales are a flag away.
+DEFAULT_SCALE = 0.002
+DEFAULT_DAYS = 60.0
+BANK = "known"
+
+
+def recheck_offsets(
+    horizon_hours: float = 24 * 30, first: float = 1.0, rel: float = 0.08, cap: float = 6.0
+) -> list[float]:
+    """Re-check offsets (hours after the first notice): hourly at first, then spaced by 8% of the
+    time elapsed, never more than `cap` hours apart. The removal instant is estimated midway
+    between the last check online and the first miss, so its error is at most half a gap: within
+    4% of the duration, and within `cap`/2 hours, far finer than whole days."""
+    out = [first]
+    while out[-1] < horizon_hours:
+        gap = min(cap, max(first, rel * out[-1]))
+        out.append(round(out[-1] + gap, 2))
+    return out
+
+
+def demo_monitor_settings() -> MonitorSettings:
+    return MonitorSettings(
+        recheck_schedule_hours=recheck_offsets(),
+        recheck_every_hours=6.0,
+        offline_confirm_misses=2,
+        offline_confirm_spacing_minutes=5.0,
+        monitor_batch_size=500,
+    )
+
+
+@dataclass
+class DemoOptions:
+    scenario: Path = DEFAULT_SCENARIO
+    scale: float = DEFAULT_SCALE
+    days: float = DEFAULT_DAYS
+    seed: int = 1
+    out: Path = Path("demo-out")
+    crawl_every_days: float = 5.0
+    analysts: int = 2
+    progress: bool = True
+    monitor: MonitorSettings = field(default_factory=demo_monitor_settings)
+    # Follow-up every day while online, escalate to the registrar after 3 unanswered rounds.
+    followup_interval_hours: float = 24.0
+    escalate_after_rounds: int = 3
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    report_json: Path
+    truth_json: Path
+    html: Path
+    database_url: str
+    report: Any  # orbweaver.reports.tables.Report
+    truth: dict[str, Any]
+    stats: dict[str, Any]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _fresh_out(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("orbweaver.db", "orbweaver.db-wal", "orbweaver.db-shm", "crawl.log"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "var", ignore_errors=True)
+
+
+def product_env(
+    info: dict[str, Any], database_url: str, data_dir: Path, key: str
+) -> dict[str, str]:
+    """The environment of product processes: the world's addresses as a deployment's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBWEAVER_")}
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
+        env.pop(proxy, None)
+    env.update(
+        {
+            "ORBWEAVER_DATABASE_URL": database_url,
+            "ORBWEAVER_DATA_DIR": str(data_dir),
+            "ORBWEAVER_SUSPECT_KEY": key,
+            "ORBWEAVER_DNS_SERVERS": info["dns"],
+            "ORBWEAVER_TOR_PROXY": info["tor_proxy"],
+            "ORBWEAVER_CRAWL_ALLOW_NETWORKS": ",".join(info["allow_networks"]),
+            "ORBWEAVER_CRAWL_PORT_MAP": f"80={info['http_port']}",
+            "ORBWEAVER_CLOCK_URL": info["clock"],
+            "ORBWEAVER_REDIS_URL": "",
+        }
+    )
+    return env
+
+
+@contextmanager
+def serve_web(app: Any, port: int) -> Iterator[str]:
+    """The web app under uvicorn on loopback, in a thread; yields its base URL."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="orbweaver-web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the web app did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+class Product:
+    """orbweaver's stages against one world, talking through one store."""
+
+    def __init__(self, options: DemoOptions, info: dict[str, Any], store: Store, out: Path) -> None:
+        import ipaddress
+
+        from orbweaver.attribution.service import Attributor
+        from orbweaver.attribution.settings import AttributionSettings
+        from orbweaver.crawl.policy import NetworkPolicy
+        from orbweaver.crawl.resolver import Resolver
+        from orbweaver.monitor.fetch import GuardedFetcher
+
+        self.options = options
+        self.store = store
+        self.out = out
+        self.remote = RemoteClock(info["clock"])
+        self.clock = SettableClock(self.remote.now())
+        self.key = secrets.token_urlsafe(32)
+        self.database_url = str(store.engine.url)
+        self.env = product_env(info, self.database_url, out / "var", self._vault_key())
+        # The hotline's provider directory: names, contacts and channels RDAP does not carry
+        # (webhook endpoints, which networks are CDNs), as an operator would maintain it.
+        directory = out / "var" / "providers.json"
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        directory.write_text(json.dumps(info["providers"], indent=1))
+        resolver = Resolver([info["dns"]], cache_ttl=0)
+        self.attributor = Attributor(
+            self.clock,
+            resolver,
+            AttributionSettings(
+                rdap_bootstrap_url=info["rdap_bootstrap"],
+                providers_file=str(directory),
+                attribution_cache_ttl_s=7 * 86400,
+            ),
+        )
+        host, port = info["smtp"].rsplit(":", 1)
+        self.notice_settings = NoticeSettings(
+            smtp_host=host,
+            smtp_port=int(port),
+            notice_from="notices@hotline.test",
+            notice_org="orbweaver demo hotline",
+            notice_domain="hotline.test",
+            followup_interval_hours=options.followup_interval_hours,
+            escalate_after_rounds=options.escalate_after_rounds,
+        )
+        policy = NetworkPolicy(
+            allow_networks=[ipaddress.ip_network(n) for n in info["allow_networks"]],
+            port_map={80: info["http_port"]},
+            tor_proxy=info["tor_proxy"],
+            timeout=10,
+        )
+        self.fetcher = GuardedFetcher(policy, resolver)
+        self.stats: dict[str, Any] = {
+            "crawl_rounds": 0,
+            "crawl_seconds": 0.0,
+            "steps": 0,
+            "checks": 0,
+            "notices_sent": 0,
+            "assessments": 0,
+        }
+
+    def _vault_key(self) -> str:
+        from orbweaver.store.vault import new_key
+
+        return new_key()
+
+    def close(self) -> None:
+        self.fetcher.close()
+        self.attributor.close()
+
+    def sync_clock(self) -> datetime:
+        """Follow the world's clock (over HTTP, as every product process does)."""
+        now = self.remote.now()
+        if now > self.clock.now():
+            self.clock.set(now)
+        return self.clock.now()
+
+    def crawl(self, urls: list[str], recrawl_every_s: float) -> None:
+        """One crawl round in its own process: seeds not yet fetched and re-crawls due."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "orbweaver.cli",
+            "crawl",
+            *urls,
+            "--until-idle",
+            "--recrawl-every",
+            str(int(recrawl_every_s)),
+            "--no-jobdir",
+            "--no-progress",
+            "--concurrency",
+            "32",
+            "--timeout",
+            "10",
+            "--log-level",
+            "WARNING",
+        ]
+        started = time.monotonic()
+        with open(self.out / "crawl.log", "a") as log:
+            run = subprocess.run(
+                cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, timeout=1800, check=False
+            )
+        if run.returncode != 0:
+            tail = (self.out / "crawl.log").read_text()[-3000:]
+            raise RuntimeError(f"crawl round failed ({run.returncode}):\n{tail}")
+        self.stats["crawl_rounds"] += 1
+        self.stats["crawl_seconds"] += time.monotonic() - started
+
+    def notify_and_check(self) -> None:
+        from orbweaver.monitor.service import check_due
+        from orbweaver.notices.runner import notify_pass
+
+        passes = notify_pass(self.store, self.clock, self.attributor, self.notice_settings)
+        self.stats["notices_sent"] += passes.delivery.sent
+        while True:
+            checked = check_due(self.store, self.clock, self.fetcher, self.options.monitor)
+            self.stats["checks"] += checked.checked
+            if checked.checked == 0:
+                break
+            # a confirmed removal stops follow-ups; a miss schedules its confirmation
+        self.stats["steps"] += 1
+
+    def next_due(self) -> datetime | None:
+        """The earliest re-check or follow-up the store holds (naive UTC)."""
+        with self.store.session() as s:
+            times = [
+                s.scalar(
+                    sa.select(sa.func.min(Notice.next_check_at)).where(Notice.status == "open")
+                ),
+                s.scalar(
+                    sa.select(sa.func.min(Notice.next_followup_at)).where(
+                        Notice.status == "open", Notice.miss_count == 0
+                    )
+                ),
+                s.scalar(
+                    sa.select(sa.func.min(Notice.first_sent_at)).where(
+                        Notice.status == "open", Notice.next_check_at.is_(None)
+                    )
+                ),
+            ]
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
+
+    def counts(self) -> dict[str, int]:
+        with self.store.session() as s:
+            rows = s.execute(sa.select(Notice.status, sa.func.count()).group_by(Notice.status))
+            by_status = {str(k): int(v) for k, v in rows}
+        return by_status
+
+
+def _naive(when: datetime) -> datetime:
+    return when.replace(tzinfo=None) if when.tzinfo else when
+
+
+def run_demo(
+    options: DemoOptions, on_progress: Callable[[float, dict[str, Any]], None] | None = None
+) -> DemoResult:
+    """Run the whole chain against a fresh world; returns the report and the truth."""
+    from orbweaver.banks import create_bank, import_csv
+    from orbweaver.demo.analysts import SimulatedAnalyst, review_round
+    from orbweaver.reports.load import load_inputs
+    from orbweaver.reports.render import write_all, write_json
+    from orbweaver.reports.tables import build_report
+    from orbweaver.sim import World
+
+    out = options.out.resolve()
+    _fresh_out(out)
+    database_url = f"sqlite:///{out / 'orbweaver.db'}"
+    started = time.monotonic()
+    with World.start(options.scenario, scale=options.scale, seed=options.seed) as world:
+        info = world.info
+        store = open_store(database_url)
+        product = Product(options, info, store, out)
+        product.stats["world_start_seconds"] = round(time.monotonic() - started, 1)
+        clock = product.clock
+        create_bank(store, clock, BANK)
+        with open(info["known_hashes_csv"]) as f:
+            imported = import_csv(store, clock, BANK, f)
+        product.stats["known_entries"] = imported.added
+
+        from orbweaver.config import Settings
+        from orbweaver.review.accounts import add_user
+        from orbweaver.web.apikeys import create_client
+        from orbweaver.web.app import create_app
+
+        keys: dict[str, str] = {}
+        for i in range(1, options.analysts + 1):
+            name = f"analyst-{i}"
+            with store.session() as s:
+                add_user(s, clock, name, "analyst", secrets.token_urlsafe(16))
+            keys[name] = create_client(store, clock, name, scopes=("review",), actor="demo")
+        app = create_app(
+            Settings(database_url=database_url, suspect_key=product.env["ORBWEAVER_SUSPECT_KEY"]),
+            store=store,
+            clock=clock,
+        )
+        with serve_web(app, free_port()) as web_url:
+            analysts = [
+                SimulatedAnalyst(name, key, web_url, info["control"]) for name, key in keys.items()
+            ]
+            try:
+                _drive(options, world, product, analysts, review_round, on_progress)
+            finally:
+                for a in analysts:
+                    a.close()
+                product.close()
+        now = product.sync_clock()
+        truth = world.truth(images=True, now=now)
+    inputs = load_inputs(store)
+    inputs.recheck_cadence = cadence_text(options.monitor)
+    report = build_report(inputs)
+    paths = write_all(report, out)
+    report_json = out / "report.json"
+    write_json(report, report_json)
+    truth_json = out / "truth.json"
+    truth_json.write_text(json.dumps(truth, indent=1))
+    product.stats["seconds"] = round(time.monotonic() - started, 1)
+    (out / "run.json").write_text(json.dumps(product.stats, indent=1, default=str))
+    store.dispose()
+    return DemoResult(
+        out=out,
+        report_json=report_json,
+        truth_json=truth_json,
+        html=Path(paths["html"]),
+        database_url=database_url,
+        report=report,
+        truth=truth,
+        stats=product.stats,
+    )
+
+
+def cadence_text(monitor: MonitorSettings) -> str:
+    hours = monitor.recheck_schedule_hours
+    return (
+        f"{len(hours)} re-checks from +{hours[0]:g} h to +{hours[-1] / 24:g} days (gaps of 8% of "
+        f"the time elapsed, at most {monitor.recheck_every_hours:g} h), then every "
+        f"{monitor.recheck_every_hours:g} h while online; offline confirmed by "
+        f"{monitor.offline_confirm_misses} misses {monitor.offline_confirm_spacing_minutes:g} "
+        "min apart"
+    )
+
+
+def _drive(
+    options: DemoOptions,
+    world: Any,
+    product: Product,
+    analysts: list[Any],
+    review_round: Callable[[list[Any]], int],
+    on_progress: Callable[[float, dict[str, Any]], None] | None,
+) -> None:
+    """Fast-forward the world from one due event to the next until `days` have passed."""
+    start = _naive(product.sync_clock())
+    end = start + timedelta(days=options.days)
+    crawl_every = timedelta(days=options.crawl_every_days)
+    next_crawl = start
+    seeds: list[str] = list(world.info["seeds"])
+    while True:
+        now = _naive(product.sync_clock())
+        if now >= next_crawl and now < end:
+            product.crawl(seeds, crawl_every.total_seconds() - 3600)
+            seeds = []
+            next_crawl += crawl_every
+            product.stats["assessments"] += review_round(analysts)
+        product.notify_and_check()
+        if on_progress is not None:
+            on_progress((now - start).total_seconds() / 86400, product.stats)
+        if now >= end:
+            return
+        due = product.next_due()
+        target = min(t for t in (due, next_crawl, end) if t is not None)
+        target = max(target, now + timedelta(seconds=1))
+        world.clock.set(target)
