@@ -269,7 +269,8 @@ def _flag_recidivism(
                 nid
                 for nid, pdq in earlier
                 for _, my_pdq, _, threshold in mine
-                if my_pdq and _hamming(pdq, my_pdq) <= threshold
+                # the cache may already hold this notice's own items (autoflush): skip them
+                if nid != notice.id and my_pdq and _hamming(pdq, my_pdq) <= threshold
             ),
             None,
         )
