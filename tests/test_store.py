@@ -65,3 +65,14 @@ def test_sighting_round_trip(store: Store, clock: SettableClock) -> None:
         assert sighting.media.sha256 == "a" * 64
         assert sighting.network == "clear"
         assert session.scalars(sa.select(Bank)).one().pdq_threshold == 31
+
+
+def test_concurrent_first_migrations_do_not_collide(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two processes opening a new store at once (two crawlers starting) both succeed."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = "import sys; from orbweaver.store import open_store; open_store(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]

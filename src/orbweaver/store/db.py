@@ -7,11 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant unique to orbweaver: the advisory lock that serialises migrations on PostgreSQL.
+_MIGRATION_LOCK_KEY = 0x0B_3EA7E2
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -66,7 +68,35 @@ class Store:
         their tables on branches of their own, so they can be developed side by side)."""
         from alembic import command
 
-        command.upgrade(alembic_config(self.url), revision)
+        with self._migration_lock():
+            command.upgrade(alembic_config(self.url), revision)
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Serialise migrations across processes: two crawlers starting at once on one store
+        must not both try to create the same tables."""
+        parsed = make_url(self.url)
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                try:
+                    yield
+                finally:
+                    conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                    )
+                    conn.commit()
+        elif parsed.database and parsed.database != ":memory:":
+            import fcntl
+
+            with open(f"{parsed.database}.migrate-lock", "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        else:
+            yield
 
     def dispose(self) -> None:
         self.engine.dispose()
