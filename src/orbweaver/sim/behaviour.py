@@ -11,6 +11,7 @@ of 0 is taken as one hour, and p90 <= median gives a point mass at the median.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
@@ -27,7 +28,9 @@ GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 Z90 = NormalDist().inv_cdf(0.9)
 MIN_DAYS = 1.0 / 24.0
 MAX_DAYS = 36500.0  # heavy tails are cut at a century: beyond any horizon, within datetime
-ROUND_TAG = "orbweaver:round:"
+# X-ARF tags allow one colon (`namespace:predicate`), so the product writes `orbweaver:round-N`;
+# the older `orbweaver:round:N` spelling is still read.
+ROUND_TAGS = ("orbweaver:round-", "orbweaver:round:")
 ESCALATION_TAG = "orbweaver:escalation"
 
 
@@ -90,14 +93,18 @@ class Ledger:
 
 
 def parse_round(tags: tuple[str, ...]) -> tuple[int, bool]:
+    """(round, escalation) from a report's tags: `orbweaver:round-N` (or `orbweaver:round:N`),
+    and `orbweaver:escalation` (also `orbweaver:escalation-N`, the escalation level)."""
     rnd = 1
+    escalation = False
     for tag in tags:
-        if tag.startswith(ROUND_TAG):
-            try:
-                rnd = max(rnd, int(tag[len(ROUND_TAG) :]))
-            except ValueError:
-                continue
-    return rnd, ESCALATION_TAG in tags
+        for prefix in ROUND_TAGS:
+            if tag.startswith(prefix):
+                with contextlib.suppress(ValueError):
+                    rnd = max(rnd, int(tag[len(prefix) :]))
+        if tag == ESCALATION_TAG or tag.startswith(ESCALATION_TAG + "-"):
+            escalation = True
+    return rnd, escalation
 
 
 class Engine:

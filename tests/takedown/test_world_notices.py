@@ -1,0 +1,115 @@
+"""The simulated world reads the product's notices as the product means them: follow-up rounds
+and escalations register as such (tags `orbweaver:round-N`, `orbweaver:escalation`), and a daily
+digest's reports each count as a notice. No crawl: detections are synthetic rows naming URLs the
+world hosts; notices go out over the world's SMTP and webhooks on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from orbweaver.attribution.service import Attributor
+from orbweaver.attribution.settings import AttributionSettings
+from orbweaver.crawl.resolver import Resolver
+from orbweaver.notices.runner import notify_pass
+from orbweaver.notices.settings import NoticeSettings
+from orbweaver.store import Store
+from orbweaver.store.models import Outbox
+from takedown.helpers import detect
+
+ROOT = Path(__file__).resolve().parents[2]
+XARF = ROOT / "tests" / "data" / "xarf" / "schemas" / "v4"
+
+
+@pytest.fixture
+def world() -> Iterator[object]:
+    from orbweaver.sim import World
+
+    with World.start(ROOT / "scenarios" / "small.toml", scale=0.5, seed=11) as w:
+        yield w
+
+
+def _product(
+    world: object, tmp: Path, *, digest: frozenset[str] = frozenset(), **kw: object
+) -> tuple[Attributor, NoticeSettings]:
+    info = world.info  # type: ignore[attr-defined]
+    specs = [dict(p, digest=p["name"] in digest) for p in info["providers"]]
+    providers = tmp / "providers.json"
+    providers.write_text(json.dumps(specs))
+    attributor = Attributor(
+        world.clock,  # type: ignore[attr-defined]
+        Resolver([info["dns"]], cache_ttl=0),
+        AttributionSettings(
+            rdap_bootstrap_url=info["rdap_bootstrap"], providers_file=str(providers)
+        ),
+    )
+    host, port = info["smtp"].rsplit(":", 1)
+    settings = NoticeSettings(
+        smtp_host=host,
+        smtp_port=int(port),
+        notice_from="notices@hotline.test",
+        notice_domain="hotline.test",
+        **kw,  # type: ignore[arg-type]
+    )
+    return attributor, settings
+
+
+def _online_items(world: object, n: int, channel: str = "smtp") -> list[object]:
+    engine = world.engine  # type: ignore[attr-defined]
+    now = world.clock.now()  # type: ignore[attr-defined]
+    out = []
+    for item in engine.cat.items:
+        site = item.site
+        if item.kind != "image" or site.onion or not item.online(now) or site.cdn is not None:
+            continue
+        if site.host is None or site.host.notice_channel != channel:
+            continue
+        out.append(item)
+        if len(out) == n:
+            break
+    assert len(out) == n
+    return out
+
+
+def _detect_all(store: Store, world: object, items: list[object]) -> None:
+    now = world.clock.now().replace(tzinfo=None)  # type: ignore[attr-defined]
+    with store.session() as s:
+        for item in items:
+            detect(s, now, item.url)  # type: ignore[attr-defined]
+
+
+def test_world_registers_follow_up_rounds_and_escalation(
+    world: object, store: Store, tmp_path: Path
+) -> None:
+    attributor, settings = _product(world, tmp_path, escalate_after_rounds=2)
+    items = _online_items(world, 2)
+    _detect_all(store, world, items)
+    for _ in range(4):  # round 1, round 2, escalation, round 3
+        notify_pass(store, world.clock, attributor, settings)  # type: ignore[attr-defined]
+        world.clock.advance(timedelta(hours=25))  # type: ignore[attr-defined]
+    ledger = {n.report_id: n for n in world.engine.ledger.notices}  # type: ignore[attr-defined]
+    with store.session() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.status == "sent")).all()
+        kinds = sorted((r.kind, r.round) for r in rows)
+        assert ("followup", 2) in kinds and ("escalation", 1) in kinds, kinds
+        for row in rows:
+            seen = ledger[row.xarf["report_id"]]
+            assert seen.escalation == (row.kind == "escalation"), (row.kind, seen.tags)
+            if row.kind != "escalation":
+                assert seen.round == row.round, (row.kind, row.round, seen.tags)
+    assert max(n.round for n in ledger.values()) >= 2
+
+
+def test_world_reads_both_round_tag_spellings() -> None:
+    from orbweaver.sim.behaviour import parse_round
+
+    assert parse_round(("orbweaver:round-3", "orbweaver:media")) == (3, False)
+    assert parse_round(("orbweaver:round:4",)) == (4, False)
+    assert parse_round(("orbweaver:escalation", "orbweaver:escalation-2")) == (1, True)
+    assert parse_round(("orbweaver:escalation-1", "orbweaver:round-x")) == (1, True)
+    assert parse_round(()) == (1, False)
