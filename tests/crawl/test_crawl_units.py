@@ -78,6 +78,21 @@ def test_policy_routes() -> None:
     assert parse_server("127.1.0.53:5353").port == 5353
 
 
+def test_archive_password_in_a_sibling_paragraph_of_the_post() -> None:
+    """The simulated onion forum's shape: "Link: …" and "Password: …" in sibling paragraphs of
+    one post; another post's password is not offered for this link."""
+    page = """<html><body><div class='post'><p>new set, 5 pics</p>
+    <p>Link: <a href='http://files.test/dl/k/set-1.zip'>http://files.test/dl/k/set-1.zip</a></p>
+    <p>Password: <code>pw-d29902f3</code></p></div>
+    <div class='post'><p>Link: <a href='http://files.test/dl/j/set-2.zip'>set 2</a></p>
+    <p>Password: <code>pw-other</code></p></div></body></html>"""
+    links = extract(lxml.html.fromstring(page), "http://forum.onion/t/1")
+    assert dict(links.archives) == {
+        "http://files.test/dl/k/set-1.zip": ["pw-d29902f3"],
+        "http://files.test/dl/j/set-2.zip": ["pw-other"],
+    }
+
+
 def test_extraction_covers_every_kind_of_link_and_caps_pages() -> None:
     page = """<html><head><meta property="og:image" content="/og.jpg">
     <style>.x{background:url("/css-block.png")}</style></head><body>

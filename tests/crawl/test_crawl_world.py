@@ -64,8 +64,9 @@ def test_world_crawl_finds_known_media_in_pages_archives_and_tor(world, crawler)
     assert members, run.log[-3000:]
     assert all(m.network == "clear" and m.reached_from_tor for m in members)
     assert all(m.member_path for m in members)
-    # (password-protected archives: the world answered 500 for AES zips when this was written,
-    # a sim bug; passwords from page text are tested against loopback fixtures instead)
+    # encrypted archives are announced on the forum with their password in a sibling paragraph
+    assert "(password from the page)" in run.log, run.log[-3000:]
+    assert "none of 0 password(s)" not in run.log
 
     run = crawler.run(
         *world.info["seeds_clear"], "--recrawl-every", "86400", timeout=300, **world_env(world)

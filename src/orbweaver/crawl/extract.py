@@ -131,16 +131,28 @@ def _element_urls(el: Any) -> tuple[list[str], list[str]]:
 
 def password_candidates(anchor: Any, limit: int = 8) -> list[str]:
     """Passwords offered near a link: "password: x" phrases, then code/bold tokens, then quoted
-    strings, from the nearest enclosing post-like element. Bounded, so a hostile page cannot make
-    the crawler try thousands of passwords on one archive."""
+    strings, from the nearest enclosing post-like element, widened to its ancestors (a forum
+    post often puts "Link: …" and "Password: …" in sibling paragraphs) until something is found
+    or the context grows past a post's size. Bounded, so a hostile page cannot make the crawler
+    try thousands of passwords on one archive."""
     context = anchor
-    for _ in range(4):
+    for _ in range(6):
         parent = context.getparent()
-        if parent is None:
+        if parent is None or parent.tag in ("body", "html"):
             break
         context = parent
-        if context.tag in _CONTEXT_TAGS or len(context.text_content()) > 200:
-            break
+        if context.tag not in _CONTEXT_TAGS and len(context.text_content()) <= 200:
+            continue  # an inline wrapper (span, a, font): keep climbing to the post
+        found = _candidates_in(context)
+        if found or len(context.text_content()) > _POST_CHARS:
+            return found[:limit]
+    return _candidates_in(context)[:limit] if context is not anchor else []
+
+
+_POST_CHARS = 2000
+
+
+def _candidates_in(context: Any) -> list[str]:
     text = context.text_content()[:4000]
     found: list[str] = list(_PASSWORD_LABEL.findall(text))
     for el in context.iter(*_TOKEN_TAGS):
@@ -148,7 +160,7 @@ def password_candidates(anchor: Any, limit: int = 8) -> list[str]:
         if 0 < len(token) <= 64 and " " not in token:
             found.append(token)
     found.extend(_QUOTED.findall(text))
-    return list(dict.fromkeys(found))[:limit]
+    return list(dict.fromkeys(found))
 
 
 def extract(root: Any, base_url: str, *, max_media: int = 5000, max_pages: int = 5000) -> Links:
