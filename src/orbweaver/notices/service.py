@@ -239,8 +239,15 @@ def _flag_recidivism(
 
     Exact identities are looked up by index; PDQ neighbours are scanned in a per-pass cache of
     the provider's earlier hashes (loaded once), so planning stays linear in the batch."""
-    mine = session.execute(
-        select(Media.sha256, Media.pdq, Detection.bank_entry_id, Bank.pdq_threshold)
+    rows = session.execute(
+        select(
+            Media.sha256,
+            Media.pdq,
+            Detection.bank_entry_id,
+            Bank.pdq_threshold,
+            BankEntry.signal_type,
+            BankEntry.signal,
+        )
         .select_from(NoticeItem)
         .join(Media, Media.id == NoticeItem.media_id)
         .join(Detection, Detection.id == NoticeItem.detection_id)
@@ -248,6 +255,11 @@ def _flag_recidivism(
         .join(Bank, Bank.id == BankEntry.bank_id)
         .where(NoticeItem.notice_id == notice.id)
     ).all()
+    mine = [(sha, pdq, entry, threshold) for sha, pdq, entry, threshold, _, _ in rows]
+    # A perceptual detection (a mirrored or rotated copy matched through its dihedral hashes)
+    # is the picture of the bank entry it matched: compare that entry's PDQ too.
+    probes = [(pdq, threshold) for _, pdq, _, threshold in mine if pdq]
+    probes += [(signal, threshold) for *_, threshold, kind, signal in rows if kind == "pdq"]
     earlier = _earlier_pdqs(session, notice.provider_id or 0, pdqs)
     prev = session.scalar(
         select(NoticeItem.notice_id)
@@ -268,9 +280,9 @@ def _flag_recidivism(
             (
                 nid
                 for nid, pdq in earlier
-                for _, my_pdq, _, threshold in mine
+                for my_pdq, threshold in probes
                 # the cache may already hold this notice's own items (autoflush): skip them
-                if nid != notice.id and my_pdq and _hamming(pdq, my_pdq) <= threshold
+                if nid != notice.id and _hamming(pdq, my_pdq) <= threshold
             ),
             None,
         )
