@@ -80,11 +80,14 @@ class SignalsPipeline:
         return await deferred_to_future(deferToThread(self._fingerprint, item))
 
     def _fingerprint(self, item: MediaItem) -> MediaItem:
-        from orbweaver.signals import SignalError, compute_signals
+        from orbweaver.signals import SignalError
+        from orbweaver.signals.compute import compute_signals_dihedral
 
         assert item.data is not None
+        dihedral: list[str] | None = None
         try:
-            item.signals = compute_signals(
+            # the dihedral hashes come from the same decode: mirrored/rotated re-uploads match
+            item.signals, dihedral = compute_signals_dihedral(
                 item.data,
                 max_bytes=self.options.max_media_bytes,
                 max_pixels=self.options.max_pixels,
@@ -94,7 +97,7 @@ class SignalsPipeline:
             logger.warning("media %s not decoded (%s): recorded by exact hashes only", where, exc)
             self.crawler.stats.inc_value("orbweaver/undecodable")
             item.signals = crypto_only(item.data)
-        item.matches = self.matcher.match(item.signals).matches
+        item.matches = self.matcher.match(item.signals, dihedral=dihedral).matches
         return item
 
 

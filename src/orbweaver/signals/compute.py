@@ -74,6 +74,36 @@ def compute_signals(
     )
 
 
+def compute_signals_dihedral(
+    data: bytes,
+    *,
+    max_bytes: int | None = None,
+    max_pixels: int | None = None,
+) -> tuple[MediaSignals, list[str] | None]:
+    """`compute_signals` plus the eight dihedral PDQ hashes (`pdq_dihedral`'s order, the first
+    being the plain PDQ) from the same decode, so a matcher finds mirrored and rotated copies at
+    the cost of one extra 16x16 coefficient transform. The hashes are None when not an image."""
+    _check_size(len(data), max_bytes)
+    decoded = decode_image(data, max_pixels=_or(max_pixels, DEFAULT_MAX_PIXELS))
+    sha256, sha1, md5 = (t.compute_bytes(data) for t in (SHA256, SHA1, MD5))
+    if decoded is None:
+        plain = MediaSignals(sha256, sha1, md5, size_bytes=len(data), mime_type=sniff_mime(data))
+        return plain, None
+    hashes, quality = pdq_dihedral_from_image(decoded)
+    signals = MediaSignals(
+        sha256,
+        sha1,
+        md5,
+        size_bytes=len(data),
+        mime_type=decoded.mime_type,
+        pdq=hashes[0],
+        pdq_quality=quality,
+        width=decoded.width,
+        height=decoded.height,
+    )
+    return signals, hashes
+
+
 def pdq_dihedral(data: bytes, *, max_pixels: int | None = None) -> list[str]:
     """The eight dihedral PDQ variants of a picture: original, rot90, rot180, rot270, flipx,
     flipy, flip+1, flip-1 (pdqhash's order). SignalError when `data` is not a picture."""
