@@ -113,3 +113,28 @@ def test_world_reads_both_round_tag_spellings() -> None:
     assert parse_round(("orbweaver:escalation", "orbweaver:escalation-2")) == (1, True)
     assert parse_round(("orbweaver:escalation-1", "orbweaver:round-x")) == (1, True)
     assert parse_round(()) == (1, False)
+
+
+@pytest.mark.parametrize("channel", ["smtp", "webhook"])
+def test_world_reads_every_report_of_a_daily_digest(
+    world: object, store: Store, tmp_path: Path, channel: str
+) -> None:
+    items = _online_items(world, 3, channel)
+    host = items[0].site.host  # type: ignore[attr-defined]
+    items = [i for i in items if i.site.host is host]  # type: ignore[attr-defined]
+    attributor, settings = _product(world, tmp_path, digest=frozenset({host.name}))
+    _detect_all(store, world, items)
+    stats = notify_pass(store, world.clock, attributor, settings)  # type: ignore[attr-defined]
+    assert stats.digests == 1 and stats.delivery.sent == 1
+    with store.session() as s:
+        digest = s.scalars(select(Outbox).where(Outbox.kind == "digest")).one()
+        members = s.scalars(select(Outbox).where(Outbox.kind == "notice")).all()
+        assert {m.status for m in members} == {"sent"} and len(members) == len(items)
+        ids = sorted(r["report_id"] for r in digest.xarf["reports"])
+    ledger = world.engine.ledger.notices  # type: ignore[attr-defined]
+    assert sorted(n.report_id for n in ledger) == ids
+    assert {n.url for n in ledger} == {i.url for i in items}  # type: ignore[attr-defined]
+    assert all(n.recipient == host.name and n.channel == channel for n in ledger)
+    if channel == "smtp":
+        box = world.mailboxes.boxes[host.abuse_email]  # type: ignore[attr-defined]
+        assert [m["reports"] for m in box] == [len(items)]

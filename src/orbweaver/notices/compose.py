@@ -103,11 +103,13 @@ def build_email(
     recipient: str,
     subject: str,
     body: str,
-    xarf: dict[str, Any],
+    xarf: dict[str, Any] | list[dict[str, Any]],
     message_id: str,
     date: Any,
 ) -> Message:
-    """The MIME message: text/plain body plus `xarf.json` (application/json).
+    """The MIME message: text/plain body plus `xarf.json` (application/json); for a digest (a
+    list of reports), one `application/json` part per report, `xarf-1.json`, `xarf-2.json`...,
+    each a complete X-ARF v4 document that validates on its own.
 
     Built with the `email.mime` classes: the modern `EmailMessage` API spends ~4 ms a message in
     header policy machinery, ten times the rest of the send.
@@ -120,8 +122,32 @@ def build_email(
     msg["Date"] = format_datetime(date)
     msg["X-ARF"] = "PLEASE"
     msg.attach(MIMEText(body, "plain", "utf-8"))
-    # base64: the evidence payload is one long line, beyond SMTP's 998-octet line limit
-    part = MIMEApplication(json.dumps(xarf, indent=2).encode(), "json")
-    part.add_header("Content-Disposition", "attachment", filename="xarf.json")
-    msg.attach(part)
+    reports = xarf if isinstance(xarf, list) else [xarf]
+    for i, report in enumerate(reports, 1):
+        # base64: the evidence payload is one long line, beyond SMTP's 998-octet line limit
+        part = MIMEApplication(json.dumps(report, indent=2).encode(), "json")
+        name = f"xarf-{i}.json" if isinstance(xarf, list) else "xarf.json"
+        part.add_header("Content-Disposition", "attachment", filename=name)
+        msg.attach(part)
     return msg
+
+
+def digest_letter(provider_name: str, day: str, members: list[tuple[str, str]]) -> Letter:
+    """Subject and body of a provider's daily digest: each member's own letter, in order.
+
+    `members` are (subject, body) of the notices it carries; the X-ARF parts follow in the same
+    order (`xarf-1.json` is the first one listed)."""
+    n = len(members)
+    lines = [
+        f"Dear {provider_name} abuse team,",
+        "",
+        f"As you asked, this is one message for {day} (UTC) listing the {n} removal request(s)",
+        "open with you today: new ones, and follow-ups for content still online. Each is",
+        f"attached as its own X-ARF v4 report (xarf-1.json ... xarf-{n}.json, in this order).",
+    ]
+    for i, (subject, body) in enumerate(members, 1):
+        lines += ["", f"=== {i}/{n}: {subject} ===", "", body.rstrip("\n")]
+    return Letter(
+        subject=f"Daily digest {day}: {n} removal request(s) for {provider_name}",
+        body="\n".join(lines) + "\n",
+    )

@@ -13,6 +13,11 @@ Guarantees, and how:
   Losing a removal notice is worse than a duplicate the receiver can recognise.
 - Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL and a compare-and-set on every backend, so
   several notifiers never claim the same row.
+- **digests**: a message to a provider that asked for batches is enqueued `held` (its own key and
+  X-ARF as usual); once a day `service.build_digests` moves every held row of that provider to
+  `batched` and adds one `digest` row (key unique per (provider, UTC day)) that lists them in
+  `xarf["orbweaver_outbox_ids"]`. The digest is delivered like any row; in the commit that marks
+  it `sent`, its members are marked `sent` too (and their notices updated), or `failed` with it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ from orbweaver.store.models import Notice, Outbox
 
 REPORT_NS = uuid.UUID("6f1d6c3e-3b8a-4f55-9a57-0b7e1c5a9d21")
 DUE_STATUSES = ("pending", "claimed", "sending")
+# Not yet delivered: due ones, and messages waiting for (held) or inside (batched) a digest.
+UNSENT_STATUSES = (*DUE_STATUSES, "held", "batched")
+DIGEST_IDS = "orbweaver_outbox_ids"
 
 
 def outbox_key(url: str, provider_id: int, generation: int, kind: str, round_: int) -> str:
@@ -67,6 +75,7 @@ class NewMessage:
     body: str
     xarf: dict[str, Any]
     message_id: str
+    status: str = "pending"  # "held": waits for the provider's daily digest
 
 
 def enqueue(session: Session, clock: Clock, msg: NewMessage) -> Outbox | None:
@@ -86,7 +95,7 @@ def enqueue(session: Session, clock: Clock, msg: NewMessage) -> Outbox | None:
         subject=msg.subject,
         body=msg.body,
         xarf=msg.xarf,
-        status="pending",
+        status=msg.status,
         attempts=0,
         next_attempt_at=now,
         created_at=now,
@@ -201,10 +210,57 @@ def _deliver_one(
         )
         if on_sent is not None:
             on_sent(session, clock, row)
+        for member in digest_members(session, row):
+            member.status = "sent"
+            member.sent_at = row.sent_at
+            member.attempts = row.attempts
+            record_event(
+                session,
+                clock,
+                f"{member.kind}.sent",
+                subject_type="notice",
+                subject_id=member.notice_id,
+                payload={
+                    "outbox_id": member.id,
+                    "digest_outbox_id": row.id,
+                    "round": member.round,
+                    "provider_id": member.provider_id,
+                    "channel": member.channel,
+                    "recipient": member.recipient,
+                },
+            )
+            if on_sent is not None:
+                on_sent(session, clock, member)
     stats.sent += 1
 
 
+def digest_members(session: Session, row: Outbox) -> list[Outbox]:
+    """The messages a digest row carries (none for other rows)."""
+    if row.kind != "digest":
+        return []
+    ids = [int(i) for i in row.xarf.get(DIGEST_IDS, [])]
+    return list(session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id)))
+
+
 def _send(transport: Transport, settings: NoticeSettings, row: Outbox, clock: Clock) -> None:
+    if row.kind == "digest":
+        # X-ARF reports only: the member ids are our bookkeeping, not the provider's business
+        reports: list[dict[str, Any]] = list(row.xarf["reports"])
+        if row.channel == "webhook":
+            key = row.message_id.strip("<>").split("@")[0]
+            transport.post_webhook(row.recipient, {"reports": reports}, key)
+            return
+        msg = build_email(
+            sender=settings.notice_from,
+            recipient=row.recipient,
+            subject=row.subject,
+            body=row.body,
+            xarf=reports,
+            message_id=row.message_id,
+            date=ensure_utc(clock.now()),
+        )
+        transport.send_email(msg)
+        return
     if row.channel == "webhook":
         transport.post_webhook(row.recipient, row.xarf, row.xarf["report_id"])
         return
@@ -236,6 +292,9 @@ def _record_failure(
         give_up = exc.permanent or row.attempts >= settings.delivery_max_attempts
         if give_up:
             row.status = "failed"
+            for member in digest_members(session, row):
+                member.status = "failed"
+                member.last_error = row.last_error
             stats.failed += 1
         else:
             row.status = "pending"

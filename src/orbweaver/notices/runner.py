@@ -1,4 +1,5 @@
-"""One notifier pass: plan notices for new detections, schedule due rounds, deliver the outbox.
+"""One notifier pass: plan notices for new detections, schedule due rounds, batch the daily
+digests of providers who asked for them, deliver the outbox.
 
 Used by `orbweaver notify` and by anything that runs the product in one process (the demo).
 Each step commits on its own, so a crash between steps loses nothing: the next pass picks up
@@ -14,6 +15,7 @@ from orbweaver.notices.outbox import DeliveryStats, deliver_due
 from orbweaver.notices.service import (
     Attributor,
     PlanStats,
+    build_digests,
     make_on_sent,
     plan_notices,
     schedule_rounds,
@@ -28,6 +30,7 @@ class PassStats:
     plan: PlanStats
     rounds: int
     delivery: DeliveryStats
+    digests: int = 0
 
 
 def notify_pass(
@@ -42,6 +45,8 @@ def notify_pass(
         plan = plan_notices(session, clock, attributor, settings)
     with store.session() as session:
         rounds = schedule_rounds(session, clock, settings)
+    with store.session() as session:
+        digests = build_digests(session, clock, settings)
     own = transport is None
     t: Transport = transport or SmtpWebhookTransport(settings)
     try:
@@ -57,7 +62,7 @@ def notify_pass(
     finally:
         if own:
             t.close()
-    return PassStats(plan, rounds, total)
+    return PassStats(plan, rounds, total, digests)
 
 
 def default_attributor(clock: Clock) -> Attributor:

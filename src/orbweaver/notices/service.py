@@ -1,7 +1,18 @@
-"""From detections to notices and their rounds: planning, follow-ups, escalation.
+"""From detections to notices and their rounds: planning, follow-ups, escalation, digests.
 
 Everything here only writes rows (notices, items, outbox, events); sending is the outbox's job,
 so planning can be repeated or crash half-way without a message going out twice.
+
+Daily digests: a provider with `digest` set (`"digest": true` in the providers file) asked for
+batches. Its messages (first notices, follow-ups, escalations to it) are composed and keyed as
+usual, one X-ARF report each, but enqueued `held`; `build_digests` then sends it one message a
+UTC day listing every one of them: the e-mail carries each notice's text in order and one
+`application/json` part per notice (`xarf-1.json`, `xarf-2.json`, ...), each a complete X-ARF
+report that validates on its own (a webhook gets `{"reports": [...]}`). The digest's outbox key
+is unique per (provider, day), so a provider never gets two digests the same day; what is held
+after that day's digest waits for the next one. Its notices' follow-ups fall due at the start of
+a UTC day, so with the default 24 h interval every notice still online is in each day's digest.
+Held messages of notices that were confirmed removed before the digest went out are dropped.
 """
 
 from __future__ import annotations
@@ -12,13 +23,21 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from orbweaver.attribution.types import Attribution, ChainLink
 from orbweaver.clock import Clock, ensure_utc
-from orbweaver.notices.compose import compose_letter
-from orbweaver.notices.outbox import NewMessage, SentHook, enqueue, outbox_key, report_id_for
+from orbweaver.notices.compose import compose_letter, digest_letter
+from orbweaver.notices.outbox import (
+    DIGEST_IDS,
+    UNSENT_STATUSES,
+    NewMessage,
+    SentHook,
+    enqueue,
+    outbox_key,
+    report_id_for,
+)
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.xarf import Contact, ItemHashes, ReportInput, compose_report
 from orbweaver.store import record_event
@@ -415,6 +434,7 @@ def enqueue_round(
         body=letter.body,
         xarf=compose_report(data),
         message_id=f"<{data.report_id}@{settings.notice_domain}>",
+        status="held" if provider.digest else "pending",
     )
     return enqueue(session, clock, msg) is not None
 
@@ -426,13 +446,25 @@ def make_on_sent(settings: NoticeSettings) -> SentHook:
     def hook(session: Session, clock: Clock, row: Outbox) -> None:
         notice = session.get(Notice, row.notice_id) if row.notice_id else None
         if notice is not None:
-            _after_send(session, clock, notice, row, interval)
+            digest = _is_digest_provider(session, row.provider_id)
+            _after_send(session, clock, notice, row, interval, digest=digest)
 
     return hook
 
 
+def _is_digest_provider(session: Session, provider_id: int) -> bool:
+    p = session.get(Provider, provider_id)
+    return bool(p is not None and p.digest)
+
+
 def _after_send(
-    session: Session, clock: Clock, notice: Notice, row: Outbox, interval: timedelta
+    session: Session,
+    clock: Clock,
+    notice: Notice,
+    row: Outbox,
+    interval: timedelta,
+    *,
+    digest: bool = False,
 ) -> None:
     now = _naive(clock.now())
     if row.kind == "escalation":
@@ -449,7 +481,10 @@ def _after_send(
         notice.rounds_sent = max(notice.rounds_sent, row.round)
         notice.first_sent_at = notice.first_sent_at or now
     notice.last_sent_at = now
-    notice.next_followup_at = now + interval
+    due = now + interval
+    if digest and interval >= timedelta(days=1):  # due at the start of a day's digest
+        due = due.replace(hour=0, minute=0, second=0, microsecond=0)
+    notice.next_followup_at = due
 
 
 def schedule_rounds(
@@ -502,12 +537,108 @@ def pending_rounds(session: Session, notice: Notice) -> int:
         session.scalar(
             select(func.count())
             .select_from(Outbox)
-            .where(
-                Outbox.notice_id == notice.id, Outbox.status.in_(("pending", "claimed", "sending"))
-            )
+            .where(Outbox.notice_id == notice.id, Outbox.status.in_(UNSENT_STATUSES))
         )
         or 0
     )
+
+
+def digest_key(provider_id: int, day: str) -> str:
+    """The outbox key of a provider's digest for one UTC day (`YYYY-MM-DD`)."""
+    return outbox_key(f"digest:{day}", provider_id, 0, "digest", 1)
+
+
+def build_digests(session: Session, clock: Clock, settings: NoticeSettings) -> int:
+    """One digest row per digest provider with held messages, unless it had one today; returns
+    how many were enqueued. Creating the digest and batching its members is one transaction."""
+    now = _naive(clock.now())
+    day = now.date().isoformat()
+    held = session.scalars(
+        select(Outbox).where(Outbox.status == "held").order_by(Outbox.provider_id, Outbox.id)
+    ).all()
+    by_provider: dict[int, list[Outbox]] = defaultdict(list)
+    for row in held:
+        by_provider[row.provider_id].append(row)
+    made = 0
+    for provider_id, rows in by_provider.items():
+        key = digest_key(provider_id, day)
+        if session.scalar(select(Outbox.id).where(Outbox.key == key)) is not None:
+            continue  # today's digest went (or is going) out; these wait for tomorrow's
+        members = _open_members(session, clock, rows)
+        if members and _enqueue_digest(session, clock, settings, provider_id, day, key, members):
+            made += 1
+    return made
+
+
+def _open_members(session: Session, clock: Clock, rows: list[Outbox]) -> list[Outbox]:
+    """Held rows whose notice is still open; the others are dropped (and say so)."""
+    keep = []
+    for row in rows:
+        notice = session.get(Notice, row.notice_id) if row.notice_id else None
+        if notice is None or notice.status == "open":
+            keep.append(row)
+            continue
+        row.status = "dropped"
+        record_event(
+            session,
+            clock,
+            "outbox.dropped",
+            subject_type="notice",
+            subject_id=row.notice_id,
+            payload={"outbox_id": row.id, "reason": f"notice {notice.status} before the digest"},
+        )
+    return keep
+
+
+def _enqueue_digest(
+    session: Session,
+    clock: Clock,
+    settings: NoticeSettings,
+    provider_id: int,
+    day: str,
+    key: str,
+    members: list[Outbox],
+) -> bool:
+    provider = session.get_one(Provider, provider_id)
+    letter = digest_letter(provider.name, day, [(m.subject, m.body) for m in members])
+    first = members[0]
+    msg = NewMessage(
+        key=key,
+        notice_id=None,
+        provider_id=provider_id,
+        kind="digest",
+        round=1,
+        channel=first.channel,
+        recipient=first.recipient,
+        subject=letter.subject,
+        body=letter.body,
+        xarf={"reports": [m.xarf for m in members], DIGEST_IDS: [m.id for m in members]},
+        message_id=f"<{report_id_for(key)}@{settings.notice_domain}>",
+    )
+    with session.begin_nested() as nested:
+        row = enqueue(session, clock, msg)
+        if row is None:
+            nested.rollback()
+            return False
+        ids = [m.id for m in members]
+        res = session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(ids), Outbox.status == "held")
+            .values(status="batched")
+            .execution_options(synchronize_session="fetch")
+        )
+        if res.rowcount != len(ids):  # type: ignore[attr-defined]
+            nested.rollback()  # another notifier batched some of them a moment ago
+            return False
+    record_event(
+        session,
+        clock,
+        "digest.enqueued",
+        subject_type="provider",
+        subject_id=provider_id,
+        payload={"outbox_id": row.id, "day": day, "outbox_ids": ids},
+    )
+    return True
 
 
 def open_notices_by_provider(session: Session) -> dict[int, list[Notice]]:
