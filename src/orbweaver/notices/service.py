@@ -18,9 +18,10 @@ Held messages of notices that were confirmed removed before the digest went out 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
@@ -120,7 +121,9 @@ def plan_notices(
     each new notice's first round."""
     stats = PlanStats()
     pdqs: PdqCache = {}
-    for group in _pending_groups(session, limit):
+    groups = _pending_groups(session, limit)
+    facts = _load_facts(session, groups)
+    for group in groups:
         if group.network == "tor":
             _record_tor_only(session, clock, group, stats)
             continue
@@ -129,11 +132,20 @@ def plan_notices(
             stats.unattributed += 1
             stats.errors.append(f"{group.url}: {attribution.error or 'no provider found'}")
             continue
-        notice, created = _notice_for(session, clock, group, attribution, stats)
-        _add_items(session, notice, group, stats)
+        notice, created = _notice_for(session, clock, group, attribution, stats, facts.latest)
+        items = _add_items(session, notice, group, stats)
         if created:
-            notice.category = _worst(notice)
-            _flag_recidivism(session, clock, notice, stats, pdqs)
+            notice.category = min((it.category for it in items), key=SEVERITY.__getitem__)
+            mine = [
+                (
+                    facts.media[sig.media_id].sha256,
+                    facts.media[sig.media_id].pdq,
+                    det.bank_entry_id,
+                    *facts.entries[det.bank_entry_id],
+                )
+                for det, sig in group.rows
+            ]
+            _flag_recidivism(session, clock, notice, stats, pdqs, mine)
             record_event(
                 session,
                 clock,
@@ -147,9 +159,50 @@ def plan_notices(
                     "generation": notice.generation,
                 },
             )
-            if enqueue_round(session, clock, settings, notice, kind="notice", round_=1):
+            rows = [
+                (item, facts.media[sig.media_id], det, sig)
+                for item, (det, sig) in zip(items, group.rows, strict=True)
+            ]
+            if enqueue_round(session, clock, settings, notice, kind="notice", round_=1, rows=rows):
                 stats.enqueued += 1
     return stats
+
+
+@dataclass
+class _Facts:
+    """What planning a batch needs about its detections, loaded in a few queries up front."""
+
+    media: dict[int, Media]
+    entries: dict[int, tuple[int, str, str]]  # bank entry -> (PDQ threshold, signal type, signal)
+    latest: dict[tuple[str, int | None], Notice]  # (url, provider id) -> newest generation
+
+
+def _chunks(values: set[Any], n: int = 900) -> list[list[Any]]:
+    ordered = sorted(values)
+    return [ordered[i : i + n] for i in range(0, len(ordered), n)]
+
+
+def _load_facts(session: Session, groups: list[_Group]) -> _Facts:
+    media_ids = {sig.media_id for g in groups for _, sig in g.rows}
+    entry_ids = {det.bank_entry_id for g in groups for det, _ in g.rows}
+    facts = _Facts({}, {}, {})
+    for chunk in _chunks(media_ids):
+        facts.media.update(
+            (m.id, m) for m in session.scalars(select(Media).where(Media.id.in_(chunk)))
+        )
+    for chunk in _chunks(entry_ids):
+        for entry_id, threshold, kind, signal in session.execute(
+            select(BankEntry.id, Bank.pdq_threshold, BankEntry.signal_type, BankEntry.signal)
+            .join(Bank, Bank.id == BankEntry.bank_id)
+            .where(BankEntry.id.in_(chunk))
+        ):
+            facts.entries[entry_id] = (threshold, kind, signal)
+    for chunk in _chunks({g.url for g in groups}):
+        for n in session.scalars(
+            select(Notice).where(Notice.url.in_(chunk)).order_by(Notice.generation)
+        ):
+            facts.latest[(n.url, n.provider_id)] = n  # ordered: the newest generation wins
+    return facts
 
 
 def _record_tor_only(session: Session, clock: Clock, group: _Group, stats: PlanStats) -> None:
@@ -201,16 +254,24 @@ def _new_notice(
 
 
 def _notice_for(
-    session: Session, clock: Clock, group: _Group, att: Attribution, stats: PlanStats
+    session: Session,
+    clock: Clock,
+    group: _Group,
+    att: Attribution,
+    stats: PlanStats,
+    latest_of: dict[tuple[str, int | None], Notice] | None = None,
 ) -> tuple[Notice, bool]:
     """The open notice for this URL and provider, or a new one (a new generation when the
     content came back after a confirmed removal)."""
-    latest = session.scalar(
-        select(Notice)
-        .where(Notice.url == group.url, Notice.provider_id == att.recipient_id)
-        .order_by(Notice.generation.desc())
-        .limit(1)
-    )
+    if latest_of is not None:
+        latest = latest_of.get((group.url, att.recipient_id))
+    else:
+        latest = session.scalar(
+            select(Notice)
+            .where(Notice.url == group.url, Notice.provider_id == att.recipient_id)
+            .order_by(Notice.generation.desc())
+            .limit(1)
+        )
     newest_seen = max(sig.seen_at for _, sig in group.rows)
     if latest is not None and (
         latest.status == "open"
@@ -220,23 +281,29 @@ def _notice_for(
         return latest, False
     generation = 0 if latest is None else latest.generation + 1
     notice = _new_notice(session, clock, group, att.recipient_id, att.chain, generation)
+    if latest_of is not None:
+        latest_of[(group.url, att.recipient_id)] = notice
     stats.notices += 1
     return notice, True
 
 
-def _add_items(session: Session, notice: Notice, group: _Group, stats: PlanStats) -> None:
-    for det, sig in group.rows:
-        session.add(
-            NoticeItem(
-                notice_id=notice.id,
-                detection_id=det.id,
-                media_id=sig.media_id,
-                member_path=sig.member_path,
-                category=det.category,
-            )
+def _add_items(
+    session: Session, notice: Notice, group: _Group, stats: PlanStats
+) -> list[NoticeItem]:
+    items = [
+        NoticeItem(
+            notice_id=notice.id,
+            detection_id=det.id,
+            media_id=sig.media_id,
+            member_path=sig.member_path,
+            category=det.category,
         )
-        stats.items += 1
+        for det, sig in group.rows
+    ]
+    session.add_all(items)
+    stats.items += len(items)
     session.flush()
+    return items
 
 
 def _worst(notice: Notice) -> str:
@@ -250,30 +317,40 @@ def _hamming(a: str, b: str) -> int:
 PdqCache = dict[int, list[tuple[int, str]]]
 
 
+RecidivismRow = tuple[str, str | None, int, int, str, str]
+
+
 def _flag_recidivism(
-    session: Session, clock: Clock, notice: Notice, stats: PlanStats, pdqs: PdqCache
+    session: Session,
+    clock: Clock,
+    notice: Notice,
+    stats: PlanStats,
+    pdqs: PdqCache,
+    known: list[RecidivismRow] | None = None,
 ) -> None:
     """A new notice is recidivist when its media (same sha256, same bank entry, or PDQ within
     the bank's threshold) was already noticed to the same provider.
 
     Exact identities are looked up by index; PDQ neighbours are scanned in a per-pass cache of
     the provider's earlier hashes (loaded once), so planning stays linear in the batch."""
-    rows = session.execute(
-        select(
-            Media.sha256,
-            Media.pdq,
-            Detection.bank_entry_id,
-            Bank.pdq_threshold,
-            BankEntry.signal_type,
-            BankEntry.signal,
-        )
-        .select_from(NoticeItem)
-        .join(Media, Media.id == NoticeItem.media_id)
-        .join(Detection, Detection.id == NoticeItem.detection_id)
-        .join(BankEntry, BankEntry.id == Detection.bank_entry_id)
-        .join(Bank, Bank.id == BankEntry.bank_id)
-        .where(NoticeItem.notice_id == notice.id)
-    ).all()
+    rows: Sequence[RecidivismRow] = known or (
+        session.execute(
+            select(
+                Media.sha256,
+                Media.pdq,
+                Detection.bank_entry_id,
+                Bank.pdq_threshold,
+                BankEntry.signal_type,
+                BankEntry.signal,
+            )
+            .select_from(NoticeItem)
+            .join(Media, Media.id == NoticeItem.media_id)
+            .join(Detection, Detection.id == NoticeItem.detection_id)
+            .join(BankEntry, BankEntry.id == Detection.bank_entry_id)
+            .join(Bank, Bank.id == BankEntry.bank_id)
+            .where(NoticeItem.notice_id == notice.id)
+        ).all()
+    )
     mine = [(sha, pdq, entry, threshold) for sha, pdq, entry, threshold, _, _ in rows]
     # A perceptual detection (a mirrored or rotated copy matched through its dihedral hashes)
     # is the picture of the bank entry it matched: compare that entry's PDQ too.
@@ -341,18 +418,30 @@ def reporter_of(settings: NoticeSettings) -> Contact:
     return Contact(settings.notice_org, settings.notice_from, settings.notice_domain)
 
 
+ItemRow = tuple[NoticeItem, Media, Detection, Sighting]
+
+
 def report_input(
-    session: Session, notice: Notice, round_: int, level: int, reporter: Contact
+    session: Session,
+    notice: Notice,
+    round_: int,
+    level: int,
+    reporter: Contact,
+    *,
+    rows: list[ItemRow] | None = None,
 ) -> ReportInput:
-    """Gather what one message of `notice` says from the store."""
-    rows = session.execute(
-        select(NoticeItem, Media, Detection, Sighting)
-        .join(Media, Media.id == NoticeItem.media_id)
-        .join(Detection, Detection.id == NoticeItem.detection_id)
-        .join(Sighting, Sighting.id == Detection.sighting_id)
-        .where(NoticeItem.notice_id == notice.id)
-        .order_by(NoticeItem.id)
-    ).all()
+    """Gather what one message of `notice` says from the store (or from `rows`, its items as
+    planning just wrote them, in order)."""
+    found: Sequence[ItemRow] = rows or (
+        session.execute(
+            select(NoticeItem, Media, Detection, Sighting)
+            .join(Media, Media.id == NoticeItem.media_id)
+            .join(Detection, Detection.id == NoticeItem.detection_id)
+            .join(Sighting, Sighting.id == Detection.sighting_id)
+            .where(NoticeItem.notice_id == notice.id)
+            .order_by(NoticeItem.id)
+        ).all()
+    )
     items = [
         ItemHashes(
             sha256=m.sha256,
@@ -363,9 +452,9 @@ def report_input(
             member_path=it.member_path,
             match="exact" if d.distance == 0 else "pdq",
         )
-        for it, m, d, _ in rows
+        for it, m, d, _ in found
     ]
-    seen = [s.seen_at for *_, s in rows]
+    seen = [s.seen_at for *_, s in found]
     chain = [ChainLink.from_dict(c) for c in notice.chain]
     host_link = next((c for c in chain if c.role == "hosting_provider"), None)
     return ReportInput(
@@ -395,6 +484,7 @@ def enqueue_round(
     kind: str,
     round_: int,
     to: Provider | None = None,
+    rows: list[ItemRow] | None = None,
 ) -> bool:
     """Compose one message of `notice` (first round, follow-up, or escalation to `to`) and put
     it in the outbox; False if that round was already enqueued or nobody can receive it."""
@@ -418,7 +508,7 @@ def enqueue_round(
         return False
     key = outbox_key(notice.url, provider.id, notice.generation, kind, round_)
     level = round_ if kind == "escalation" else 0
-    data = report_input(session, notice, round_, level, reporter_of(settings))
+    data = report_input(session, notice, round_, level, reporter_of(settings), rows=rows)
     data.report_id = report_id_for(key) if (kind, round_) != ("notice", 1) else notice.report_id
     downstream = notice.provider.name if (kind == "escalation" and notice.provider) else None
     letter = compose_letter(data, provider.name, downstream)
