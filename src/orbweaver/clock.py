@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -74,6 +74,7 @@ class RemoteClock:
         self._last: datetime | None = None
         self._fetched_at = 0.0
         self._lock = threading.Lock()
+        self._http: Any = None  # one keep-alive client: building one costs a TLS context load
 
     def now(self) -> datetime:
         import time
@@ -91,7 +92,9 @@ class RemoteClock:
     def _fetch(self) -> datetime:
         import httpx
 
-        response = httpx.get(self.url, timeout=self.timeout_s)
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.timeout_s, trust_env=False)
+        response = self._http.get(self.url)
         response.raise_for_status()
         return ensure_utc(datetime.fromisoformat(response.json()["now"]))
 
