@@ -129,6 +129,9 @@ class Detection(Base):
     bank_entry: Mapped[BankEntry] = relationship()
 
 
+Index("ix_detection_category_sighting", Detection.category, Detection.sighting_id)
+
+
 class Suspect(Base):
     """An unmatched sighting on a site with detections, waiting for review.
 
