@@ -68,6 +68,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
+def pg_store(pg_database: str) -> Iterator[Store]:
+    """A migrated, empty PostgreSQL store, for tests that only make sense there."""
+    s = _fresh_pg(pg_database)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     s = open_store(f"sqlite:///{tmp_path / 'orbweaver.db'}")
     yield s

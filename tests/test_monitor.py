@@ -239,11 +239,9 @@ print(json.dumps(got))
 
 @pytest.mark.postgres
 def test_two_monitor_processes_claim_without_overlap_on_postgres(
-    pg_database: str, clock: SettableClock, tmp_path: Path
+    pg_store: Store, clock: SettableClock, tmp_path: Path
 ) -> None:
-    from conftest import _fresh_pg
-
-    store = _fresh_pg(pg_database)
+    store = pg_store
     now = clock.now().replace(tzinfo=None)
     with store.session() as s:
         for i in range(400):
@@ -262,7 +260,7 @@ def test_two_monitor_processes_claim_without_overlap_on_postgres(
             )
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    args = [sys.executable, str(script), pg_database, clock.now().isoformat()]
+    args = [sys.executable, str(script), store.url, clock.now().isoformat()]
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
     a, b = set(outs[0]), set(outs[1])
