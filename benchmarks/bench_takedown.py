@@ -270,6 +270,10 @@ def main() -> None:
     ap.add_argument("--checks", type=int, default=2000)
     ap.add_argument("--db", default="", help="store URL (default: a temp SQLite file)")
     args = ap.parse_args()
+    from orbweaver.notices.xarf import fast_validator_for
+
+    validator = "jsonschema-rs" if fast_validator_for() is not None else "jsonschema (pure Python)"
+    print(f"X-ARF validator: {validator}; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'n.db'}"
         n = bench_notices(args.notices, url)
