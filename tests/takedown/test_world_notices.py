@@ -54,7 +54,7 @@ def _product(
         smtp_port=int(port),
         notice_from="notices@hotline.test",
         notice_domain="hotline.test",
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
     return attributor, settings
 
@@ -138,3 +138,31 @@ def test_world_reads_every_report_of_a_daily_digest(
     if channel == "smtp":
         box = world.mailboxes.boxes[host.abuse_email]  # type: ignore[attr-defined]
         assert [m["reports"] for m in box] == [len(items)]
+
+
+def test_monitor_policy_from_env_reaches_world_urls_through_the_port_map(
+    world: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`orbweaver monitor` builds its policy from the environment: world URLs carry no port,
+    and ORBWEAVER_CRAWL_PORT_MAP=80=<http_port> is what makes re-checks reach them."""
+    from orbweaver.config import Settings
+    from orbweaver.crawl.policy import NetworkPolicy
+    from orbweaver.monitor.fetch import GuardedFetcher
+
+    info = world.info  # type: ignore[attr-defined]
+    monkeypatch.setenv("ORBWEAVER_CRAWL_ALLOW_NETWORKS", ",".join(info["allow_networks"]))
+    item = _online_items(world, 1)[0]
+    resolver = Resolver([info["dns"]], cache_ttl=0)
+    monkeypatch.setenv("ORBWEAVER_CRAWL_PORT_MAP", f"80={info['http_port']}")
+    fetcher = GuardedFetcher(NetworkPolicy.from_settings(Settings(), timeout=5), resolver)
+    try:
+        got = fetcher.get(item.url)  # type: ignore[attr-defined]
+        assert got.ok and got.status == 200, got
+    finally:
+        fetcher.close()
+    monkeypatch.setenv("ORBWEAVER_CRAWL_PORT_MAP", "")
+    fetcher = GuardedFetcher(NetworkPolicy.from_settings(Settings(), timeout=5), resolver)
+    try:
+        assert not fetcher.get(item.url).ok  # type: ignore[attr-defined]
+    finally:
+        fetcher.close()
