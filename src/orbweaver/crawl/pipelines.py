@@ -119,6 +119,8 @@ class StoreWriterPipeline:
         self._flusher: task.LoopingCall | None = None
         self._refused_warned = False
         self.limbo: list[_Pending] = []
+        self.first_item: tuple[float, float] | None = None
+        self.last_item: tuple[float, float] = (0.0, 0.0)
 
     @staticmethod
     def _vault(key: str) -> Any:
@@ -145,12 +147,11 @@ class StoreWriterPipeline:
         await deferred_to_future(self.flush())
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
-        # first/last item times: the benchmark's rates exclude start-up and the idle wait
-        now = time.time()
-        stats = self.crawler.stats
-        if stats.get_value("orbweaver/first_item_at") is None:
-            stats.set_value("orbweaver/first_item_at", now)
-        stats.set_value("orbweaver/last_item_at", now)
+        # first/last item times (wall and process CPU): the benchmark's rates exclude start-up
+        # and the idle wait; written to the stats at each flush, not per item
+        self.last_item = (time.time(), time.process_time())
+        if self.first_item is None:
+            self.first_item = self.last_item
         if isinstance(item, MediaItem):
             self.media.append(item)
         elif isinstance(item, PageItem):
@@ -164,6 +165,12 @@ class StoreWriterPipeline:
 
     def flush(self) -> Any:
         """Write what is buffered, one batch at a time (DeferredLock keeps batches in order)."""
+        if self.first_item is not None:
+            stats = self.crawler.stats
+            stats.set_value("orbweaver/first_item_at", self.first_item[0])
+            stats.set_value("orbweaver/first_item_cpu", self.first_item[1])
+            stats.set_value("orbweaver/last_item_at", self.last_item[0])
+            stats.set_value("orbweaver/last_item_cpu", self.last_item[1])
         if not self.media and not self.pages:
             return defer.succeed(None)
         media, self.media = self.media, []

@@ -78,6 +78,9 @@ class NetworkPolicy:
     # Connect to another port than the URL's (e.g. {80: 44353}): only for a simulated internet
     # whose sites share one high port; URLs, Host headers and sightings keep the real port.
     port_map: dict[int, int] = field(default_factory=dict)
+    _literal_verdicts: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> NetworkPolicy:
@@ -151,7 +154,14 @@ class NetworkPolicy:
                 raise PolicyError("an .onion URL needs ORBWEAVER_TOR_PROXY; not fetched")
             return "tor", self.proxy_url
         if is_ip_literal(host):
-            self.check_address(host)
+            # an IP literal's verdict never changes: checked once per address, not per request
+            reason = self._literal_verdicts.get(host, "")
+            if reason == "":
+                reason = self.address_refusal(host)
+                if len(self._literal_verdicts) < 65_536:
+                    self._literal_verdicts[host] = reason
+            if reason is not None:
+                raise PolicyError(reason)
         return "clear", None
 
     def max_bytes(self, kind: str) -> int:

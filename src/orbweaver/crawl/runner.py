@@ -80,7 +80,19 @@ def scrapy_settings(options: CrawlOptions, app: Settings, store: Any, clock: Any
             "AUTOTHROTTLE_ENABLED": options.autothrottle,
             "DEPTH_LIMIT": 0,  # the spider applies depth to pages only; media are always fetched
             "RETRY_TIMES": 1,
-            "CONCURRENT_ITEMS": 32,
+            # Scrapy starts CONCURRENT_ITEMS asyncio tasks for *every* response, however few
+            # items it yields (one page item, or one media item): at 32 that was a fifth of the
+            # reactor thread on pages without media. Parallel hashing comes from the many
+            # responses in flight; an archive's members are hashed two at a time.
+            "CONCURRENT_ITEMS": 2,
+            # Per-request bookkeeping nothing here reads: the byte counts of every request
+            # (DownloaderStats renders each request as HTTP to count it),
+            # URL-length and depth filters (the spider applies depth to pages itself).
+            "DOWNLOADER_STATS": False,
+            "SPIDER_MIDDLEWARES": {
+                "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+                "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+            },
             "REQUEST_FINGERPRINTER_CLASS": "orbweaver.crawl.spider.EpochFingerprinter",
             "DOWNLOADER_MIDDLEWARES": {
                 "orbweaver.crawl.policy.PolicyMiddleware": 50,
@@ -146,10 +158,12 @@ def run_crawl(
     from scrapy.crawler import CrawlerProcess
 
     from orbweaver.clock import clock_from_url
+    from orbweaver.crawl.blas import limit_blas_threads
     from orbweaver.crawl.frontier import add_seeds, pending_starts
     from orbweaver.crawl.spider import OrbSpider
     from orbweaver.store import open_store
 
+    limit_blas_threads(1)  # the hashing pool is the parallelism (see crawl.blas)
     store = open_store(app.resolved_database_url)
     clock = clock_from_url(getattr(app, "clock_url", ""))
     if urls:

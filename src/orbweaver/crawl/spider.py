@@ -17,6 +17,7 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import deferred_to_future
 from scrapy.utils.request import RequestFingerprinter
 from twisted.internet.threads import deferToThread
@@ -245,6 +246,9 @@ class OrbSpider(scrapy.Spider):
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
         self.crawler.stats.inc_value("orbweaver/errors")
+        if isinstance(failure.value, HttpError):
+            logger.warning("fetch failed %s: HTTP %d", url, failure.value.response.status)
+            return
         if failure.check(IgnoreRequest):
             logger.warning("not fetched %s: %s", url, failure.value)
             return
