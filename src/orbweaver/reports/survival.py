@@ -75,11 +75,10 @@ def kaplan_meier(durations: np.ndarray, events: np.ndarray) -> SurvivalCurve:
     `KaplanMeierFitter` (the tests hold the two equal), at a fraction of the cost per group, which
     matters when a report has hundreds of providers and months.
     """
-    order = np.argsort(durations, kind="stable")
-    d, e = durations[order], events[order]
-    times, first = np.unique(d, return_index=True)
-    deaths = np.add.reduceat(e.astype(np.int64), first) if d.size else np.zeros(0, np.int64)
-    at_risk = d.size - first
+    times, inverse = np.unique(durations, return_inverse=True)
+    deaths = np.bincount(inverse, weights=events.astype(np.float64), minlength=times.size)
+    leaving = np.bincount(inverse, minlength=times.size)
+    at_risk = durations.size - np.concatenate([[0], np.cumsum(leaving)[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         survival = np.cumprod(1.0 - deaths / at_risk)
         var = np.cumsum(np.where(at_risk > deaths, deaths / (at_risk * (at_risk - deaths)), 0.0))
