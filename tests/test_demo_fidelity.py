@@ -1,0 +1,125 @@
+"""Proof of issue 8: the demo's reported figures agree with what the simulated world did.
+
+The demo runs the whole product (crawl, match, simulated analysts through the review API,
+notices, follow-ups, re-checks) against `scenarios/fidelity.toml`. For every provider with at
+least 30 notices, the reported removal median and p90 must be within max(0.25 day, 10%) of the
+world's ground truth and the recidivism rate within 2 points; and the figures must not be what
+one would get by dropping the notices still online (censoring is really handled).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orbweaver.demo.run import DemoOptions, DemoResult, run_demo
+from orbweaver.reports.load import load_notices
+from orbweaver.reports.survival import naive_stats
+from orbweaver.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+MIN_NOTICES = 30
+
+
+def days_close(reported: float | None, truth: float | None) -> bool:
+    """Within max(0.25 day, 10 %) of the truth; both unreached (null) also agree."""
+    if reported is None or truth is None:
+        return reported is None and truth is None
+    return abs(reported - truth) <= max(0.25, 0.10 * truth)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    out = tmp_path_factory.mktemp("demo")
+    options = DemoOptions(
+        scenario=ROOT / "scenarios" / "fidelity.toml",
+        scale=1.0,
+        days=30,
+        seed=7,
+        out=out,
+        crawl_every_days=2.0,
+        progress=False,
+    )
+    return run_demo(options)
+
+
+def _by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_demo_writes_contract_truth_and_keeps_its_store(demo: DemoResult) -> None:
+    report = json.loads(demo.report_json.read_text())
+    truth = json.loads(demo.truth_json.read_text())
+    assert set(report) >= {"summary", "providers"}
+    assert set(report["summary"]) == {
+        "detected",
+        "targeted",
+        "removal_median_days",
+        "removal_p90_days",
+        "recidivism_rate",
+        "providers",
+    }
+    for shape in (report, truth):
+        for row in shape["providers"]:
+            assert {"name", "service_type", "targeted", "removal_median_days"} <= set(row)
+            assert {"removal_p90_days", "recidivism_rate", "censored"} <= set(row)
+    assert demo.html.is_file() and "<html" in demo.html.read_text()[:2000].lower()
+    assert (demo.out / "orbweaver.db").is_file()
+    # the whole chain ran: crawl rounds, analysts' verdicts, notices, re-checks
+    assert demo.stats["crawl_rounds"] >= 10
+    assert demo.stats["assessments"] > 0
+    assert demo.stats["notices_sent"] > report["summary"]["targeted"]  # follow-ups too
+    assert demo.stats["checks"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_reported_figures_match_the_worlds_truth(demo: DemoResult) -> None:
+    reported = _by_name(json.loads(demo.report_json.read_text())["providers"])
+    truth = _by_name(demo.truth["providers"])
+    compared = [name for name, row in reported.items() if row["targeted"] >= MIN_NOTICES]
+    # every provider the world noticed often enough was also measured by the product
+    assert {n for n, r in truth.items() if r["targeted"] >= MIN_NOTICES + 5} <= set(compared)
+    assert len(compared) >= 4, reported
+    failures = []
+    for name in compared:
+        mine, real = reported[name], truth[name]
+        line = (
+            f"{name}: notices {mine['targeted']} vs {real['targeted']}, median "
+            f"{mine['removal_median_days']} vs {real['removal_median_days']}, p90 "
+            f"{mine['removal_p90_days']} vs {real['removal_p90_days']}, recidivism "
+            f"{mine['recidivism_rate']} vs {real['recidivism_rate']}"
+        )
+        print(line)
+        ok = (
+            days_close(mine["removal_median_days"], real["removal_median_days"])
+            and days_close(mine["removal_p90_days"], real["removal_p90_days"])
+            and abs((mine["recidivism_rate"] or 0) - (real["recidivism_rate"] or 0)) <= 0.02
+        )
+        if not ok:
+            failures.append(line)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_censored_notices_change_the_figures(demo: DemoResult) -> None:
+    """Still-online notices are kept as right-censored: dropping them would report other
+    (shorter) removal times, for the whole table and for the provider that often never acts."""
+    notices = load_notices(open_store(demo.database_url, upgrade=False))
+    assert (~notices["removed"]).sum() > 0, "no notice still online: nothing was censored"
+    overall = demo.report.overall.removal
+    naive = naive_stats(notices["duration_days"], notices["removed"])
+    assert (overall.median_days, overall.p90_days) != (naive.median_days, naive.p90_days)
+    stubborn = notices[notices["provider"] == "Stubborn"]
+    row = next(p for p in demo.report.providers if p.name == "Stubborn")
+    naive_stubborn = naive_stats(stubborn["duration_days"], stubborn["removed"])
+    assert row.removal.censored > 0
+    assert row.removal.median_days is not None and naive_stubborn.median_days is not None
+    assert row.removal.median_days > naive_stubborn.median_days
+    assert row.removal.p90_days is None or row.removal.p90_days > (naive_stubborn.p90_days or 0)
