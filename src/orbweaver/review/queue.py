@@ -99,12 +99,15 @@ class ReviewQueue:
 
     # --- ingest -------------------------------------------------------------------------
 
-    def sync(self, *, batch: int = _BATCH) -> SyncReport:
-        """Process every pending suspect, in batches, each batch one transaction."""
+    def sync(self, *, batch: int = _BATCH, max_batches: int | None = None) -> SyncReport:
+        """Process pending suspects, in batches, each batch one transaction: all of them, or at
+        most `max_batches` batches (the web path's bounded share; the CLI drains the rest)."""
         report = SyncReport()
         self.known.refresh()
         self._load_open_items()
-        while True:
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            batches += 1
             with self.store.session() as s:
                 rows = s.execute(
                     sa.select(Suspect.id, Suspect.media_id)
@@ -121,6 +124,7 @@ class ReviewQueue:
                 for media_id, suspect_ids in by_media.items():
                     self._ingest(s, media_id, suspect_ids, report)
                 report.suspects += len(rows)
+        return report
 
     def _ingest(self, s: Session, media_id: int, suspect_ids: list[int], r: SyncReport) -> None:
         item = s.scalar(sa.select(ReviewItem).where(ReviewItem.media_id == media_id))

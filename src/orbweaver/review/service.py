@@ -7,6 +7,8 @@ who may see which image, the exposure cap, consensus, and the audit trail.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,7 +21,7 @@ from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
 from orbweaver.review.audit import audit, read_audit
 from orbweaver.review.errors import Forbidden, NotFound
-from orbweaver.review.queue import ReviewQueue, SyncReport, group_media_ids
+from orbweaver.review.queue import ReviewQueue, SyncReport, next_item_query
 from orbweaver.review.settings import ReviewSettings
 from orbweaver.store import Store
 from orbweaver.store.models import (
@@ -85,6 +87,7 @@ class ReviewService:
         settings: ReviewSettings | None = None,
         *,
         vault_key: str = "",
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -92,6 +95,8 @@ class ReviewService:
         self.queue = ReviewQueue(store, clock, self.settings)
         self.vault = Vault(vault_key) if vault_key else None
         self._sync_lock = threading.Lock()
+        self._monotonic = monotonic
+        self._last_sync = float("-inf")
         self._bank_id: int | None = None
 
     # --- accounts -----------------------------------------------------------------------
@@ -135,14 +140,46 @@ class ReviewService:
     # --- queue --------------------------------------------------------------------------
 
     def sync(self) -> SyncReport:
-        """Ingest pending suspects; concurrent callers wait rather than double the work."""
+        """Ingest every pending suspect; concurrent callers wait rather than double the work."""
         with self._sync_lock:
+            self._last_sync = self._monotonic()
             return self.queue.sync()
 
+    def sync_if_due(self) -> SyncReport | None:
+        """The serving path's ingest: at most once per `review_sync_interval_seconds`, bounded
+        to `review_sync_web_batches` batches, and skipped (not waited for) while another
+        request is syncing, so a backlog never makes every request slow."""
+        if self._monotonic() - self._last_sync < self.settings.review_sync_interval_seconds:
+            return None
+        if not self._sync_lock.acquire(blocking=False):
+            return None
+        try:
+            self._last_sync = self._monotonic()
+            return self.queue.sync(max_batches=self.settings.review_sync_web_batches)
+        finally:
+            self._sync_lock.release()
+
     def next_item(self, who: Principal) -> int | None:
+        """The id of the highest-priority open item this analyst has not assessed."""
         with self.store.session() as s:
-            item = self.queue.next_item(s, who.id)
-            return None if item is None else item.id
+            return s.scalar(next_item_query(who.id).with_only_columns(ReviewItem.id))
+
+    def next_view(self, who: Principal) -> ItemView | None:
+        """The next item with everything the item resource shows, in one transaction of three
+        queries (the item with its media, verdict and stored-bytes flag; near-duplicates;
+        sightings)."""
+        with self.store.session() as s:
+            row = s.execute(_with_details(next_item_query(who.id))).first()
+            return None if row is None else self._view(s, who, row)
+
+    def serve_next(self, who: Principal) -> ItemView | None:
+        """What "next" does for an analyst: a throttled, bounded ingest, the next item, and a
+        full ingest only when nothing is waiting for them (suspects a crawl just found)."""
+        self.sync_if_due()
+        view = self.next_view(who)
+        if view is None and self.sync().suspects:
+            view = self.next_view(who)
+        return view
 
     def top(self, *, limit: int = 50, status: str = "open") -> list[ReviewItem]:
         with self.store.session() as s:
@@ -157,44 +194,56 @@ class ReviewService:
 
     def item(self, who: Principal, item_id: int) -> ItemView:
         with self.store.session() as s:
-            item = s.get(ReviewItem, item_id)
-            if item is None:
+            row = s.execute(
+                _with_details(sa.select(ReviewItem).where(ReviewItem.id == item_id))
+            ).first()
+            if row is None:
                 raise NotFound(f"no review item {item_id}")
-            return self._view(s, who, item)
+            return self._view(s, who, row)
 
-    def _view(self, s: Session, who: Principal, item: ReviewItem) -> ItemView:
-        media = s.get_one(Media, item.media_id)
+    def _view(
+        self,
+        s: Session,
+        who: Principal,
+        row: sa.Row[ReviewItem, str, str | None, str | None, str | None, bool],
+    ) -> ItemView:
+        item, sha256, pdq, mime_type, verdict, has_image = row
+        members = s.execute(
+            sa.select(ReviewItem.id, Media.sha256, ReviewItem.group_distance, ReviewItem.media_id)
+            .join(Media, Media.id == ReviewItem.media_id)
+            .where(ReviewItem.group_id == item.id)
+        ).all()
         sightings = [
-            SightingView(
-                r.url, r.page_url, r.host, r.network, r.archive_url, r.member_path, r.seen_at
-            )
-            for r in s.scalars(
-                sa.select(Sighting)
-                .where(Sighting.media_id.in_(group_media_ids(s, item)))
+            SightingView(*r)
+            for r in s.execute(
+                sa.select(
+                    Sighting.url,
+                    Sighting.page_url,
+                    Sighting.host,
+                    Sighting.network,
+                    Sighting.archive_url,
+                    Sighting.member_path,
+                    Sighting.seen_at,
+                )
+                .where(Sighting.media_id.in_([item.media_id, *(m[3] for m in members)]))
                 .order_by(Sighting.seen_at.desc())
                 .limit(200)
             )
         ]
-        members = s.execute(
-            sa.select(ReviewItem.id, Media.sha256, ReviewItem.group_distance)
-            .join(Media, Media.id == ReviewItem.media_id)
-            .where(ReviewItem.group_id == item.id)
-        ).all()
-        verdict = s.scalar(sa.select(Verdict.category).where(Verdict.item_id == item.id))
         view = ItemView(
             id=item.id,
             status=item.status,
-            sha256=media.sha256,
-            pdq=media.pdq,
-            mime_type=media.mime_type,
+            sha256=sha256,
+            pdq=pdq,
+            mime_type=mime_type,
             priority=item.priority,
             reasons=list(item.reasons),
             sightings=sightings,
             pages=sorted({v.page_url for v in sightings if v.page_url}),
-            near_duplicates=[(r[0], r[1], r[2]) for r in members],
+            near_duplicates=[(m[0], m[1], m[2]) for m in members],
             verdict=verdict,
-            is_video=imaging.is_video(media.mime_type),
-            has_image=self._sealed(s, item.media_id) is not None,
+            is_video=imaging.is_video(mime_type),
+            has_image=bool(has_image),
         )
         # Seniors see who said what (to adjudicate); analysts do not, to stay independent.
         if who.has("senior_analyst"):
@@ -323,13 +372,15 @@ class ReviewService:
 
     def disputed(self, who: Principal) -> list[ItemView]:
         with self.store.session() as s:
-            items = s.scalars(
-                sa.select(ReviewItem)
-                .where(ReviewItem.status == "adjudication")
-                .order_by(ReviewItem.priority.desc(), ReviewItem.id)
-                .limit(100)
-            )
-            return [self._view(s, who, item) for item in items]
+            rows = s.execute(
+                _with_details(
+                    sa.select(ReviewItem)
+                    .where(ReviewItem.status == "adjudication")
+                    .order_by(ReviewItem.priority.desc(), ReviewItem.id)
+                    .limit(100)
+                )
+            ).all()
+            return [self._view(s, who, row) for row in rows]
 
     # --- banks and audit ----------------------------------------------------------------
 
@@ -357,3 +408,21 @@ class ReviewService:
     def audit_log(self, *, limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
         with self.store.session() as s:
             return read_audit(s, limit=limit, before_id=before_id)
+
+
+def _with_details(
+    query: sa.Select[ReviewItem],
+) -> sa.Select[ReviewItem, str, str | None, str | None, str | None, bool]:
+    """`query`'s items with their media's hashes and type, their verdict, and whether stored
+    bytes exist: one round trip instead of four (the subqueries run only for rows returned)."""
+    verdict = sa.select(Verdict.category).where(Verdict.item_id == ReviewItem.id)
+    sealed = sa.exists().where(
+        Suspect.media_id == ReviewItem.media_id, Suspect.ciphertext.is_not(None)
+    )
+    return query.join(Media, Media.id == ReviewItem.media_id).add_columns(
+        Media.sha256,
+        Media.pdq,
+        Media.mime_type,
+        verdict.scalar_subquery().label("verdict"),
+        sealed.label("has_image"),
+    )

@@ -28,6 +28,11 @@ class ReviewSettings(BaseSettings):
     review_group_distance: int = 31
     # PDQ distances to a known entry up to this count as "close" for priority.
     review_near_distance: int = 90
+    # Serving the next item ingests pending suspects at most this often, and then at most
+    # this many batches of 500 (a big backlog is `orbweaver review sync`'s job, not a
+    # request's); an analyst who finds nothing waiting triggers a full ingest at once.
+    review_sync_interval_seconds: float = 10.0
+    review_sync_web_batches: int = 2
     review_session_hours: float = 12.0
     review_cookie_secure: bool = False
 

@@ -98,10 +98,8 @@ def _item(view: ItemView) -> ItemOut:
 @router.get("/next", response_model=NextOut)
 def next_item(request: Request, who: Principal = Depends(analyst)) -> NextOut:
     """The highest-priority item this analyst has not assessed, or null."""
-    service = get_service(request)
-    service.sync()
-    item_id = service.next_item(who)
-    return NextOut(item=None if item_id is None else _item(service.item(who, item_id)))
+    view = get_service(request).serve_next(who)
+    return NextOut(item=None if view is None else _item(view))
 
 
 @router.get("/items/{item_id}", response_model=ItemOut)

@@ -127,7 +127,7 @@ def home(auth: PageAuth = Depends(analyst)) -> Response:
 @router.get("/queue")
 def queue(request: Request, auth: PageAuth = Depends(analyst), empty: bool = False) -> Response:
     service = get_service(request)
-    service.sync()
+    service.sync_if_due()
     return render(
         request,
         "queue.html",
@@ -141,8 +141,8 @@ def queue(request: Request, auth: PageAuth = Depends(analyst), empty: bool = Fal
 
 @router.get("/next")
 def next_item(request: Request, auth: PageAuth = Depends(analyst)) -> Response:
-    item_id = get_service(request).next_item(auth.who)
-    target = f"/console/items/{item_id}" if item_id else "/console/queue?empty=1"
+    view = get_service(request).serve_next(auth.who)
+    target = f"/console/items/{view.id}" if view else "/console/queue?empty=1"
     return RedirectResponse(target, status_code=303)
 
 
