@@ -275,3 +275,40 @@ def test_bad_choices_are_refused(world: World) -> None:
         svc.assess(alice, item_id, "cute", None)
     with pytest.raises(ReviewError, match="only to the two CSAM"):
         svc.assess(alice, item_id, "harmful_abusive", "sex_act")
+
+
+def test_next_claims_the_item_so_analysts_asking_together_get_different_ones(
+    world: World,
+) -> None:
+    world.suspect(1)
+    world.suspect(2)
+    svc = world.service(review_claim_minutes=10)
+    svc.sync()
+    alice, bob, carol = world.user("alice"), world.user("bob"), world.user("carol")
+    first = svc.next_view(alice)
+    second = svc.next_view(bob)
+    assert first is not None and second is not None and first.id != second.id
+    again = svc.next_view(alice)
+    assert again is not None and again.id == first.id, "asking again keeps one's own claim"
+    assert svc.next_view(carol) is None, "both items are claimed"
+    svc.assess(alice, first.id, "not_actionable", None)  # releases alice's claim
+    released = svc.next_view(carol)
+    assert released is not None and released.id == first.id
+    world.clock.advance(timedelta(minutes=11))  # bob's lease ran out
+    expired = svc.next_view(alice)
+    assert expired is not None and expired.id == second.id
+
+
+def test_next_view_folds_the_item_details(world: World) -> None:
+    media = world.media(1)
+    world.sighting(media[0], "old.example.test", ago=timedelta(days=3))
+    world.suspect(1, media=media)
+    world.suspect(2, pdq=pdq_hex(1, flips=5))  # a near-duplicate, grouped with the first
+    svc = world.service()
+    svc.sync()
+    alice = world.user("alice")
+    view = svc.next_view(alice)
+    assert view is not None and view.has_image and view.verdict is None
+    assert view == svc.item(alice, view.id)
+    assert len(view.sightings) == 3 and len(view.near_duplicates) == 1
+    assert {s.host for s in view.sightings} == {"old.example.test", "img.example.test"}

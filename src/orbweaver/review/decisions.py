@@ -104,6 +104,8 @@ def assess(
         )
     )
     item.assessments += 1
+    if item.claimed_by == who.id:  # done with it: the next analyst may have it at once
+        item.claimed_by = item.claimed_until = None
     audit(
         s,
         clock,

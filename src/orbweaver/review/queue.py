@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -277,7 +277,7 @@ class ReviewQueue:
 
     def next_item(self, s: Session, user_id: int) -> ReviewItem | None:
         """The highest-priority open item this analyst has not assessed."""
-        return s.scalar(next_item_query(user_id))
+        return s.scalar(next_item_query(user_id, self.clock.now()))
 
     def top(self, s: Session, *, limit: int = 50, status: str = "open") -> list[ReviewItem]:
         return list(
@@ -290,16 +290,23 @@ class ReviewQueue:
         )
 
 
-def next_item_query(user_id: int) -> sa.Select[ReviewItem]:
-    """Walks the queue index from the top and stops at the first item the user has not seen,
-    so its cost does not grow with the queue's length."""
+def next_item_query(user_id: int, now: datetime | None = None) -> sa.Select[ReviewItem]:
+    """Walks the queue index from the top and stops at the first item the user has not seen
+    (and, given `now`, that no other analyst holds a live claim on), so its cost does not grow
+    with the queue's length."""
     seen = sa.exists().where(Assessment.item_id == ReviewItem.id, Assessment.user_id == user_id)
-    return (
-        sa.select(ReviewItem)
-        .where(ReviewItem.status == "open", ~seen)
-        .order_by(ReviewItem.priority.desc(), ReviewItem.first_seen_at, ReviewItem.id)
-        .limit(1)
-    )
+    query = sa.select(ReviewItem).where(ReviewItem.status == "open", ~seen)
+    if now is not None:
+        query = query.where(
+            sa.or_(
+                ReviewItem.claimed_until.is_(None),
+                ReviewItem.claimed_until <= now.replace(tzinfo=None),
+                ReviewItem.claimed_by == user_id,
+            )
+        )
+    return query.order_by(
+        ReviewItem.priority.desc(), ReviewItem.first_seen_at, ReviewItem.id
+    ).limit(1)
 
 
 def group_media_ids(s: Session, item: ReviewItem) -> list[int]:

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -77,6 +77,9 @@ class ItemView:
     has_image: bool = False
 
 
+PRINCIPAL_TTL_S = 5.0
+
+
 class ReviewService:
     """One per process: it holds the queue's in-memory PDQ sets and the vault key."""
 
@@ -97,6 +100,7 @@ class ReviewService:
         self._sync_lock = threading.Lock()
         self._monotonic = monotonic
         self._last_sync = float("-inf")
+        self._principals: dict[str, tuple[float, Principal | None]] = {}
         self._bank_id: int | None = None
 
     # --- accounts -----------------------------------------------------------------------
@@ -121,12 +125,24 @@ class ReviewService:
             accounts.close_session(s, self.clock, token)
 
     def principal(self, username: str) -> Principal | None:
-        """The enabled user an API client acts for (the client's name is the username)."""
+        """The enabled user an API client acts for (the client's name is the username).
+
+        Cached for `PRINCIPAL_TTL_S` per process, as API keys are (`web.apikeys`): a disabled
+        user or a changed role takes effect within that, without a query on every call."""
+        now = self._monotonic()
+        hit = self._principals.get(username)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         with self.store.session() as s:
             user = s.scalar(sa.select(ReviewUser).where(ReviewUser.username == username))
-            return accounts.principal_of(user) if user and user.enabled else None
+            found = accounts.principal_of(user) if user and user.enabled else None
+        if len(self._principals) >= 10_000:
+            self._principals.clear()
+        self._principals[username] = (now + PRINCIPAL_TTL_S, found)
+        return found
 
     def set_wellbeing(self, who: Principal, *, blur: bool, greyscale: bool, mute: bool) -> None:
+        self._principals.pop(who.username, None)
         with self.store.session() as s:
             accounts.set_wellbeing(s, who.id, blur=blur, greyscale=greyscale, mute_video=mute)
             audit(
@@ -162,15 +178,24 @@ class ReviewService:
     def next_item(self, who: Principal) -> int | None:
         """The id of the highest-priority open item this analyst has not assessed."""
         with self.store.session() as s:
-            return s.scalar(next_item_query(who.id).with_only_columns(ReviewItem.id))
+            query = next_item_query(who.id, self.clock.now())
+            return s.scalar(query.with_only_columns(ReviewItem.id))
 
     def next_view(self, who: Principal) -> ItemView | None:
-        """The next item with everything the item resource shows, in one transaction of three
-        queries (the item with its media, verdict and stored-bytes flag; near-duplicates;
-        sightings)."""
+        """The next item with everything the item resource shows, claimed for this analyst for
+        `review_claim_minutes`: one transaction of three queries (the item with its media,
+        verdict and stored-bytes flag; near-duplicates; sightings) and the claim's update."""
+        now = self.clock.now().replace(tzinfo=None)
+        query = _with_details(next_item_query(who.id, now))
         with self.store.session() as s:
-            row = s.execute(_with_details(next_item_query(who.id))).first()
-            return None if row is None else self._view(s, who, row)
+            # Rows another analyst's "next" is claiming right now are skipped, not waited for.
+            row = s.execute(query.with_for_update(of=ReviewItem, skip_locked=True)).first()
+            if row is None:
+                return None
+            item = row[0]
+            item.claimed_by = who.id
+            item.claimed_until = now + timedelta(minutes=self.settings.review_claim_minutes)
+            return self._view(s, who, row)
 
     def serve_next(self, who: Principal) -> ItemView | None:
         """What "next" does for an analyst: a throttled, bounded ingest, the next item, and a

@@ -33,6 +33,9 @@ class ReviewSettings(BaseSettings):
     # request's); an analyst who finds nothing waiting triggers a full ingest at once.
     review_sync_interval_seconds: float = 10.0
     review_sync_web_batches: int = 2
+    # "next" leases the item it serves to that analyst this long (released on assessing), so
+    # analysts asking at the same time get different items.
+    review_claim_minutes: float = 10.0
     review_session_hours: float = 12.0
     review_cookie_secure: bool = False
 

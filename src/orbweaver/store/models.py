@@ -444,6 +444,10 @@ class ReviewItem(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A short lease: the analyst "next" last served this item to (a review_user id), until
+    # when; others are served the following item meanwhile. Advisory, so no foreign key.
+    claimed_by: Mapped[int | None] = mapped_column(Integer)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
     media: Mapped[Media] = relationship()
 
 
