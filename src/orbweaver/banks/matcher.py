@@ -22,7 +22,25 @@ from orbweaver.store.models import CATEGORIES, Bank, BankEntry
 
 CRYPTO_SIGNALS = ("sha256", "sha1", "md5")
 _LOAD_CHUNK = 200_000
-_CATEGORY_CODE = {name: code for code, name in enumerate(CATEGORIES)}
+_PDQ_CODE = len(CRYPTO_SIGNALS)
+
+
+def _case(column: str, values: Sequence[str]) -> str:
+    whens = " ".join(f"WHEN '{v}' THEN {code}" for code, v in enumerate(values))
+    return f"CASE {column} {whens} ELSE -1 END"
+
+
+# Constants only (the three integers are ours), so the text is safe to format; it runs on the
+# raw DB-API cursor, whose parameter style differs between SQLite and PostgreSQL.
+_CHUNK_SQL = (
+    f"SELECT id, bank_id, {_case('signal_type', (*CRYPTO_SIGNALS, 'pdq'))}, signal, "
+    f"{_case('category', CATEGORIES)} FROM bank_entry "
+    "WHERE id > {start:d} AND id <= {newest:d} ORDER BY id LIMIT {chunk:d}"
+)
+
+
+def _chunk_query(start: int, newest: int) -> str:
+    return _CHUNK_SQL.format(start=int(start), newest=int(newest), chunk=_LOAD_CHUNK)
 
 
 class Fingerprints(Protocol):
@@ -115,42 +133,59 @@ class Matcher:
         return changed
 
     def _load_entries(self, newest: int) -> None:
-        """Read entries in id order, chunk by chunk, and add their PDQ hashes in one batch."""
+        """Read entries in id order, chunk by chunk, and add their PDQ hashes in one batch.
+
+        Rows come through the raw DB-API cursor as plain tuples (no ORM or Row objects), with
+        categories and signal types already coded by the database. PDQ hashes are decoded
+        straight into one preallocated array (untouched pages cost no memory, so sizing it by
+        the id range is free), and handed to the index as one `add`: one segment build, and
+        no list of per-chunk parts to concatenate next to it.
+        """
         start = self._watermark
-        pdq_parts: list[tuple[np.ndarray, np.ndarray]] = []
-        query = sa.text(
-            "SELECT id, bank_id, signal_type, signal, category FROM bank_entry "
-            "WHERE id > :start AND id <= :newest ORDER BY id LIMIT :chunk"
-        )
-        while start < newest:
-            with self.store.engine.connect() as conn:
-                rows = conn.execute(
-                    query, {"start": start, "newest": newest, "chunk": _LOAD_CHUNK}
-                ).all()
-            if not rows:
-                break
-            pdq_parts.append(self._add_rows(rows))
-            start = rows[-1][0]
-        hashes = [h for h, _ in pdq_parts if len(h)]
-        if hashes:
-            ids = np.concatenate([i for _, i in pdq_parts])
-            self._pdq.add(np.concatenate(hashes), ids)
+        span = newest - start
+        pdq_hashes = np.empty((span, 32), dtype=np.uint8)
+        pdq_ids = np.empty(span, dtype=np.int64)
+        n_pdq = 0
+        self._grow(newest + 1)
+        with self.store.engine.connect() as conn:
+            cursor = conn.connection.cursor()
+            try:
+                while start < newest:
+                    cursor.execute(_chunk_query(start, newest))
+                    rows = cursor.fetchall()
+                    if not rows:
+                        break
+                    hashes, ids = self._add_rows(rows)
+                    pdq_hashes[n_pdq : n_pdq + len(ids)] = hashes
+                    pdq_ids[n_pdq : n_pdq + len(ids)] = ids
+                    n_pdq += len(ids)
+                    start = int(rows[-1][0])
+                    del rows, hashes, ids
+            finally:
+                cursor.close()
+        if n_pdq:
+            self._pdq.add(pdq_hashes[:n_pdq], pdq_ids[:n_pdq])
         self._watermark = newest
 
     def _add_rows(self, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Record the rows' banks and categories; returns their PDQ hashes and ids to index."""
-        ids, bank_ids, signal_types, signals, categories = zip(*rows, strict=True)
-        id_array = np.asarray(ids, dtype=np.int64)
-        self._grow(int(id_array.max()) + 1)
-        codes = np.asarray([_CATEGORY_CODE.get(c, -1) for c in categories], dtype=np.int8)
-        self._entry_bank[id_array] = np.asarray(bank_ids, dtype=np.int32)
-        self._entry_category[id_array] = codes
-        self._count += len(rows)
-        is_pdq = np.asarray([t == "pdq" for t in signal_types], dtype=bool)
-        with self._lock:
-            for k in np.flatnonzero(~is_pdq).tolist():
-                self._exact[(signal_types[k], signals[k])].append(ids[k])
-        pdq_rows = np.flatnonzero(is_pdq)
+        ids, bank_ids, type_codes, signals, categories = zip(*rows, strict=True)
+        n = len(rows)
+        id_array = np.fromiter(ids, dtype=np.int64, count=n)
+        types = np.fromiter(type_codes, dtype=np.int8, count=n)
+        self._entry_bank[id_array] = np.fromiter(bank_ids, dtype=np.int32, count=n)
+        self._entry_category[id_array] = np.fromiter(categories, dtype=np.int8, count=n)
+        self._count += n
+        exact = np.flatnonzero(types != _PDQ_CODE)
+        if exact.size:
+            with self._lock:
+                for k in exact.tolist():
+                    code = int(types[k])
+                    if code >= 0:
+                        self._exact[(CRYPTO_SIGNALS[code], signals[k])].append(ids[k])
+        if exact.size == 0:
+            return pdq_hex_to_bytes(signals), id_array
+        pdq_rows = np.flatnonzero(types == _PDQ_CODE)
         pdq_hex = [signals[k] for k in pdq_rows.tolist()]
         return pdq_hex_to_bytes(pdq_hex), id_array[pdq_rows]
 
