@@ -163,6 +163,18 @@ class KeyRegistry:
         self._touched: dict[int, float] = {}
         self._lock = threading.Lock()
 
+    def needs_store(self, username: str) -> bool:
+        """Whether `verify(username, ...)` would touch the store now (a cache miss or expiry,
+        or a `last_used_at` write due); async callers then run it off the event loop."""
+        now = self._monotonic()
+        with self._lock:
+            hit = self._cache.get(username)
+            if hit is None or hit.expires <= now:
+                return True
+            if hit.info is None:
+                return False
+            return now - self._touched.get(hit.info.id, -_TOUCH_EVERY_S) >= _TOUCH_EVERY_S
+
     def verify(self, username: str, secret: str) -> ClientInfo | None:
         """The enabled client whose key this is, or None; constant-time on the secret."""
         cached = self._lookup(username)

@@ -6,10 +6,11 @@ JSON API can use the same dependency with its own scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from starlette.concurrency import run_in_threadpool
 
 from orbweaver.web.apikeys import ClientInfo
 from orbweaver.web.context import WebContext, get_context
@@ -27,15 +28,26 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": f'Basic realm="{REALM}"'})
 
 
-def require_scope(scope: str) -> Callable[..., ClientInfo]:
-    """A dependency that admits enabled API clients holding `scope`."""
+def require_scope(scope: str) -> Callable[..., Awaitable[ClientInfo]]:
+    """A dependency that admits enabled API clients holding `scope`.
 
-    def dependency(
+    Async, so a request whose key is in the worker's cache is checked on the event loop (one
+    SHA-256 and a dict lookup) rather than through a threadpool round trip; only a cache miss
+    or a due `last_used_at` write goes to the store, in the threadpool.
+    """
+
+    async def dependency(
         request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
     ) -> ClientInfo:
         if credentials is None:
             raise unauthorized("authentication required: HTTP Basic with an API key")
-        client = get_context(request).keys.verify(credentials.username, credentials.password)
+        keys = get_context(request).keys
+        if keys.needs_store(credentials.username):
+            client = await run_in_threadpool(
+                keys.verify, credentials.username, credentials.password
+            )
+        else:
+            client = keys.verify(credentials.username, credentials.password)
         if client is None:
             raise unauthorized("invalid username or password")
         if scope not in client.scopes:

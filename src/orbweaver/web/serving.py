@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
+from orbweaver.banks.index import PDQIndex
 from orbweaver.banks.matcher import Matcher
 from orbweaver.clock import Clock
 
@@ -58,6 +62,8 @@ class LiveMatcher:
         with self._refresh_lock:
             try:
                 changed = self.matcher.refresh()
+                if self.last_refresh is None:
+                    warm_up(self.matcher)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 raise
@@ -94,3 +100,26 @@ class LiveMatcher:
         if age > self.stale_after_s:
             return Readiness(False, "stale", self.last_refresh, age, self.last_error)
         return Readiness(True, "ready", self.last_refresh, age, self.last_error)
+
+
+def warm_up(matcher: Matcher) -> float:
+    """Compile (or load from numba's cache) every PDQ search kernel before the first request.
+
+    The index's kernels compile on first use, which takes seconds; a worker must not report
+    ready and then stall its first requests on it. A tiny throw-away index exercises both the
+    probing path (threshold 0: one probe is cheaper than a scan) and the scanning path
+    (threshold 31 on a small segment), whatever the banks hold now or later; one lookup on the
+    real index then touches its tables and the matcher's own code. Returns the seconds taken.
+    """
+    started = time.monotonic()
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 256, size=(4096, 32), dtype=np.uint8)
+    tiny = PDQIndex(delta_capacity=16)
+    tiny.add(hashes, np.arange(len(hashes), dtype=np.int64))
+    tiny.search_batch(hashes[:2], 0)
+    tiny.search_batch(hashes[:2], 31)
+    queries = rng.integers(0, 256, size=(2, 32), dtype=np.uint8)
+    matcher.match_pdq_many([q.tobytes().hex() for q in queries])
+    elapsed = time.monotonic() - started
+    log.info("PDQ search kernels warm in %.1f s", elapsed)
+    return elapsed

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -208,10 +209,15 @@ def _hash(ctx: WebContext, data: bytes, mime_type: str) -> tuple[Hashes, str | N
 # --- /v1/pdq/ ---------------------------------------------------------------------------------
 
 
+# Batches up to this many hashes are matched on the event loop (well under a millisecond a hash,
+# less than a threadpool round trip); bigger ones go to the threadpool (the kernels drop the GIL).
+INLINE_HASHES_MAX = 16
+
+
 @router.post("/pdq/", response_model=ScannedPDQHashes, responses=ERRORS)
-def scan_pdq(
+async def scan_pdq(
     body: ScanMediaFromPdq, request: Request, client: ClientInfo = Depends(shield_client)
-) -> ScannedPDQHashes:
+) -> Response:
     """Match PDQ hashes computed on the provider's side; only the hashes are sent."""
     ctx = get_context(request)
     if len(body.hashes) > ctx.settings.shield_pdq_batch_max:
@@ -221,25 +227,47 @@ def scan_pdq(
     queries = _decode_hashes(body.hashes)
     charge(ctx, client, len(queries))
     _ensure_loaded(ctx)
+    if len(queries) <= INLINE_HASHES_MAX:
+        verdicts = _match_pdq(ctx, queries)
+    else:
+        verdicts = await run_in_threadpool(_match_pdq, ctx, queries)
+    if ctx.settings.shield_retention or any(v.evidence for v in verdicts.values()):
+        answers = await run_in_threadpool(_pdq_answers, ctx, client, queries, verdicts)
+    else:  # the common case, all misses: nothing to read or write
+        answers = _pdq_answers(ctx, client, queries, verdicts)
+    # Built as plain JSON (the shapes of `ScannedPDQHashes`, which documents them), not
+    # validated again through pydantic on the way out.
+    return JSONResponse({"scanned_hashes": answers})
+
+
+def _match_pdq(ctx: WebContext, queries: dict[str, str]) -> dict[str, Verdict]:
+    """One batched index search for every hash of the request."""
     sent_hashes = list(queries)
     found = ctx.matcher.matcher.match_pdq_many([queries[s] for s in sent_hashes])
-    verdicts = {sent: decide(matches) for sent, matches in zip(sent_hashes, found, strict=True)}
+    return {sent: decide(matches) for sent, matches in zip(sent_hashes, found, strict=True)}
+
+
+def _pdq_answers(
+    ctx: WebContext, client: ClientInfo, queries: dict[str, str], verdicts: dict[str, Verdict]
+) -> dict[str, dict[str, Any]]:
+    """Each hash's `PDQMatch` as JSON; reads the store only for matches, writes only when
+    retention is on."""
     details = _known_media(ctx, [v.evidence[0].entry_id for v in verdicts.values() if v.evidence])
-    answers: dict[str, PDQMatch] = {}
+    answers: dict[str, dict[str, Any]] = {}
     for sent, verdict in verdicts.items():
         top = verdict.evidence[0] if verdict.evidence else None
-        answers[sent] = PDQMatch(
-            classification=verdict.classification,
-            match_type=verdict.match_type,
-            near_match_details=_detail(top, details) if top else None,
-        )
+        answers[sent] = {
+            "classification": verdict.classification,
+            "match_type": verdict.match_type,
+            "near_match_details": _detail(top, details).model_dump() if top else None,
+        }
     _retain(
         ctx,
         client,
         "pdq",
         [(Hashes("", "", "", queries[s], None, 0), v) for s, v in verdicts.items()],
     )
-    return ScannedPDQHashes(scanned_hashes=answers)
+    return answers
 
 
 def _decode_hashes(sent: list[str]) -> dict[str, str]:
