@@ -64,6 +64,9 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    load: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -74,21 +77,51 @@ class Result:
         return (
             f"{self.scenario:<10} c={self.concurrency:<3} {self.per_second:8.0f} req/s "
             f"{items:9.0f} lookups/s  p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms"
-            f"  errors {self.errors}"
+            f"  errors {self.errors}  server CPU {self.server_cpu_ms:.2f} ms/req "
+            f"({self.per_server_cpu_s:.0f} lookups/CPU-s), client CPU {self.client_cpu_s:.1f} s, "
+            f"load {self.load:.1f}"
         )
+
+    @property
+    def server_cpu_ms(self) -> float:
+        """Server CPU (all workers, user + system) per request: independent of the load."""
+        return 1000 * self.server_cpu_s / max(self.requests, 1)
+
+    @property
+    def per_server_cpu_s(self) -> float:
+        return self.requests * self.items_per_request / max(self.server_cpu_s, 1e-9)
 
 
 # --- building the bank ------------------------------------------------------------------------
 
 
 def build_store(directory: Path, size: int, seed: int) -> tuple[str, str, np.ndarray]:
-    """A migrated SQLite store with `size` random PDQ entries; returns (url, key, sample)."""
-    db = directory / "orbweaver.db"
+    """A migrated SQLite store with `size` random PDQ entries; returns (url, key, sample).
+
+    The store and a sample of its hashes are kept in `directory` (under /tmp, never committed)
+    and reused by later runs of the same size and seed; each run issues itself a fresh key.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    db = directory / f"bank_{size}_{seed}.db"
+    sample_file = directory / f"bank_{size}_{seed}.sample.npy"
     url = f"sqlite:///{db}"
     clock = SettableClock(datetime(2026, 11, 29, tzinfo=UTC))
+    if not (db.exists() and sample_file.exists()):
+        for stale in (db, sample_file):
+            stale.unlink(missing_ok=True)
+        sample = _fill_store(db, url, clock, size, seed)
+        np.save(sample_file, sample)
+    sample = np.load(sample_file)
+    store = open_store(url)  # migrates a cached store built before a schema change
+    key = create_client(store, clock, f"bench-{time.time_ns()}")
+    store.dispose()
+    return url, key, sample
+
+
+def _fill_store(db: Path, url: str, clock: SettableClock, size: int, seed: int) -> np.ndarray:
+    """Bulk insert in one transaction through the raw sqlite3 connection, in hash order."""
     store = open_store(url)
     bank_id = create_bank(store, clock, "bench", threshold=31).id
-    key = create_client(store, clock, "bench")
     store.dispose()
     rng = np.random.default_rng(seed)
     raw = rng.integers(0, 256, size=(size, 32), dtype=np.uint8)
@@ -96,10 +129,12 @@ def build_store(directory: Path, size: int, seed: int) -> tuple[str, str, np.nda
     hashes = raw[np.argsort(raw.view("S32").ravel(), kind="stable")]
     del raw
     sample = hashes[rng.choice(size, size=min(HIT_SAMPLE, size), replace=False)]
-    con = sqlite3.connect(db)
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode=OFF")
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA cache_size=-1000000")
     added = "2026-11-29 00:00:00.000000"
+    con.execute("BEGIN")
     for start in range(0, size, INSERT_CHUNK):
         text = hashes[start : start + INSERT_CHUNK].tobytes().hex()
         rows = (
@@ -111,9 +146,10 @@ def build_store(directory: Path, size: int, seed: int) -> tuple[str, str, np.nda
             "VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
-        con.commit()
+    con.execute("COMMIT")
+    con.execute("PRAGMA journal_mode=WAL")
     con.close()
-    return url, key, sample
+    return sample
 
 
 # --- queries ----------------------------------------------------------------------------------
@@ -196,9 +232,8 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 3600) 
     return time.monotonic() - start
 
 
-def server_rss_mib(proc: subprocess.Popen[bytes]) -> float:
-    """Resident memory of the server and its worker processes."""
-    total = 0
+def server_pids(proc: subprocess.Popen[bytes]) -> set[int]:
+    """The server process and its worker processes."""
     pids = {proc.pid}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -208,7 +243,13 @@ def server_rss_mib(proc: subprocess.Popen[bytes]) -> float:
                 continue
             if int(fields[1]) == proc.pid:
                 pids.add(int(entry.name))
-    for pid in pids:
+    return pids
+
+
+def server_rss_mib(proc: subprocess.Popen[bytes]) -> float:
+    """Resident memory of the server and its worker processes."""
+    total = 0
+    for pid in server_pids(proc):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -216,6 +257,18 @@ def server_rss_mib(proc: subprocess.Popen[bytes]) -> float:
         except OSError:
             continue
     return total / 1024
+
+
+def server_cpu_s(pids: set[int]) -> float:
+    """User + system CPU seconds the server processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- the load generator -----------------------------------------------------------------------
@@ -229,6 +282,7 @@ def drive(
     items: int,
     concurrency: int,
     duration: float,
+    pids: set[int],
 ) -> Result:
     """`concurrency` threads, each with its own keep-alive connection, sending `requests`
     round-robin for `duration` seconds. (Sync clients in threads: the asyncio client showed a
@@ -256,12 +310,14 @@ def drive(
             errors += failed
 
     started = time.perf_counter()
+    cpu0, client0 = server_cpu_s(pids), time.process_time()
     threads = [threading.Thread(target=loop) for _ in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    cpu, client = server_cpu_s(pids) - cpu0, time.process_time() - client0
     ms = np.asarray(latencies) * 1000
     return Result(
         scenario,
@@ -272,6 +328,9 @@ def drive(
         float(np.percentile(ms, 50)),
         float(np.percentile(ms, 99)),
         errors,
+        cpu,
+        client,
+        os.getloadavg()[0],
     )
 
 
@@ -299,44 +358,55 @@ def scenarios(sample: np.ndarray, concurrency: int) -> list[tuple[str, int, int,
     ]
 
 
-def in_process_rate(url: str, sample: np.ndarray, seconds: float) -> float:
-    """Single-hash `Matcher.match_pdq` calls per second in this process (no HTTP)."""
+def in_process_rates(url: str, seconds: float) -> str:
+    """`Matcher` in this process (no HTTP): load time, single and batched lookups per second."""
     from orbweaver.banks.matcher import Matcher
 
     store = open_store(url, upgrade=False)
     matcher = Matcher(store)
+    t0 = time.perf_counter()
     matcher.refresh()
+    loaded = time.perf_counter() - t0
     rng = random.Random(3)
     queries = [rng.randbytes(32).hex() for _ in range(2000)]
-    done = 0
-    stop = time.perf_counter() + seconds
-    start = time.perf_counter()
-    while time.perf_counter() < stop:
-        matcher.match_pdq(queries[done % len(queries)])
-        done += 1
-    rate = done / (time.perf_counter() - start)
+    matcher.match_pdq_many(queries[:100])  # compile the kernels outside the timing
+    rates = []
+    for batch in (1, 100):
+        done = 0
+        start, cpu0 = time.perf_counter(), time.process_time()
+        while time.perf_counter() - start < seconds:
+            k = done % (len(queries) - batch + 1)
+            if batch == 1:
+                matcher.match_pdq(queries[k])
+            else:
+                matcher.match_pdq_many(queries[k : k + batch])
+            done += batch
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        rates.append(f"{done / wall:.0f} ({done / cpu:.0f} by CPU)")
     store.dispose()
-    return rate
+    return f"loaded in {loaded:.1f} s; single {rates[0]}, batch of 100 {rates[1]} lookups/s"
 
 
 def run_size(size: int, args: argparse.Namespace) -> None:
+    t0 = time.monotonic()
+    url, key, sample = build_store(Path(args.cache), size, seed=size)
+    built = time.monotonic() - t0
+    db_mib = Path(url.removeprefix("sqlite:///")).stat().st_size / 2**20
+    print(f"\n== bank of {size:,} PDQ entries: store ready in {built:.0f} s ({db_mib:.0f} MiB)")
+    if size <= args.in_process_max:
+        print(f"in-process Matcher: {in_process_rates(url, 3)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_shield_") as tmp:
-        directory = Path(tmp)
-        t0 = time.monotonic()
-        url, key, sample = build_store(directory, size, seed=size)
-        built = time.monotonic() - t0
-        db_mib = sum(p.stat().st_size for p in directory.glob("orbweaver.db*")) / 2**20
-        print(f"\n== bank of {size:,} PDQ entries: built in {built:.0f} s ({db_mib:.0f} MiB)")
-        if size <= args.in_process_max:
-            print(f"in-process Matcher.match_pdq: {in_process_rate(url, sample, 3):.0f} lookups/s")
-        proc, base = start_server(url, args.workers, directory)
+        proc, base = start_server(url, args.workers, Path(tmp))
         try:
             ready = wait_ready(base, proc)
             rss = server_rss_mib(proc)
             print(f"{args.workers} workers ready in {ready:.0f} s, server RSS {rss:.0f} MiB")
+            pids = server_pids(proc)
             username, secret = key.split(":")
             for name, items, conc, reqs in scenarios(sample, args.concurrency):
-                result = drive(base, (username, secret), name, reqs, items, conc, args.duration)
+                result = drive(
+                    base, (username, secret), name, reqs, items, conc, args.duration, pids
+                )
                 print(result.line(), flush=True)
         finally:
             proc.terminate()
@@ -350,7 +420,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--in-process-max", type=int, default=1_000_000)
+    parser.add_argument("--in-process-max", type=int, default=10_000_000)
+    parser.add_argument(
+        "--cache",
+        default=os.path.join(tempfile.gettempdir(), "orbweaver_bench_shield"),
+        help="where bank stores are kept between runs (delete to rebuild)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.quick:
