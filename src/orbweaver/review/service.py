@@ -441,13 +441,18 @@ def _with_details(
     """`query`'s items with their media's hashes and type, their verdict, and whether stored
     bytes exist: one round trip instead of four (the subqueries run only for rows returned)."""
     verdict = sa.select(Verdict.category).where(Verdict.item_id == ReviewItem.id)
-    sealed = sa.exists().where(
-        Suspect.media_id == ReviewItem.media_id, Suspect.ciphertext.is_not(None)
+    # A LIMITed scalar subquery, not EXISTS: PostgreSQL may plan an EXISTS in the select list
+    # as a hashed subplan, a scan of every suspect, when it expects many rows.
+    sealed = (
+        sa.select(Suspect.id)
+        .where(Suspect.media_id == ReviewItem.media_id, Suspect.ciphertext.is_not(None))
+        .limit(1)
+        .scalar_subquery()
     )
     return query.join(Media, Media.id == ReviewItem.media_id).add_columns(
         Media.sha256,
         Media.pdq,
         Media.mime_type,
         verdict.scalar_subquery().label("verdict"),
-        sealed.label("has_image"),
+        sealed.is_not(None).label("has_image"),
     )
