@@ -16,7 +16,11 @@ ready, then drives it with an httpx load generator (threads, same machine, bound
 - media: synthetic 640x480 JPEGs (gradients and shapes, ~40 KB), decoded and PDQ-hashed by the
   server.
 
-The load generator shares the CPUs with the server, so its own cost is inside every figure.
+The load generator shares the CPUs with the server, so its own cost is inside every figure; to
+tell the service from it, each scenario also reports the latency inside the server (the app's
+`Server-Timing` header: request in to answer out, no network and no client), the server's CPU
+time per request (all workers, from /proc, independent of how the cores were shared), the load
+generator's CPU time, and the load average.
 Nothing but synthetic data is used; every byte stays on 127.0.0.1.
 """
 
@@ -64,6 +68,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_p50_ms: float = 0.0
+    server_p99_ms: float = 0.0
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     load: float = 0.0
@@ -77,7 +83,8 @@ class Result:
         return (
             f"{self.scenario:<10} c={self.concurrency:<3} {self.per_second:8.0f} req/s "
             f"{items:9.0f} lookups/s  p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms"
-            f"  errors {self.errors}  server CPU {self.server_cpu_ms:.2f} ms/req "
+            f"  errors {self.errors}  in server p50 {self.server_p50_ms:.1f} ms "
+            f"p99 {self.server_p99_ms:.1f} ms, server CPU {self.server_cpu_ms:.2f} ms/req "
             f"({self.per_server_cpu_s:.0f} lookups/CPU-s), client CPU {self.client_cpu_s:.1f} s, "
             f"load {self.load:.1f}"
         )
@@ -288,6 +295,7 @@ def drive(
     round-robin for `duration` seconds. (Sync clients in threads: the asyncio client showed a
     ~40 ms floor per request on loopback, which would have measured the client, not us.)"""
     latencies: list[float] = []
+    in_server: list[float] = []
     errors = 0
     lock = threading.Lock()
     counter = itertools.count()
@@ -296,6 +304,7 @@ def drive(
     def loop() -> None:
         nonlocal errors
         mine: list[float] = []
+        timed: list[float] = []
         failed = 0
         with httpx.Client(base_url=base, auth=auth, timeout=60) as client:
             client.get("/status/live")
@@ -305,8 +314,12 @@ def drive(
                 response = client.request(method, path, **kwargs)  # type: ignore[arg-type]
                 mine.append(time.perf_counter() - t0)
                 failed += response.status_code != 200
+                timing = response.headers.get("server-timing", "")
+                if timing.startswith("app;dur="):
+                    timed.append(float(timing.removeprefix("app;dur=")))
         with lock:
             latencies.extend(mine)
+            in_server.extend(timed)
             errors += failed
 
     started = time.perf_counter()
@@ -319,6 +332,7 @@ def drive(
     elapsed = time.perf_counter() - started
     cpu, client = server_cpu_s(pids) - cpu0, time.process_time() - client0
     ms = np.asarray(latencies) * 1000
+    app_ms = np.asarray(in_server or [0.0])
     return Result(
         scenario,
         concurrency,
@@ -328,6 +342,8 @@ def drive(
         float(np.percentile(ms, 50)),
         float(np.percentile(ms, 99)),
         errors,
+        float(np.percentile(app_ms, 50)),
+        float(np.percentile(app_ms, 99)),
         cpu,
         client,
         os.getloadavg()[0],

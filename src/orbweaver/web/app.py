@@ -16,11 +16,12 @@ from fastapi import FastAPI
 from orbweaver.banks.matcher import Matcher
 from orbweaver.clock import Clock, SystemClock
 from orbweaver.config import Settings
+from orbweaver.crawl.blas import limit_blas_threads
 from orbweaver.store import Store, open_store
 from orbweaver.web import console, shield, status
 from orbweaver.web.apikeys import KeyRegistry
 from orbweaver.web.context import UrlFetcher, WebContext
-from orbweaver.web.errors import BodyLimit, install_error_handlers
+from orbweaver.web.errors import BodyLimit, ServerTiming, install_error_handlers
 from orbweaver.web.ratelimit import RateLimiter
 from orbweaver.web.serving import LiveMatcher
 from orbweaver.web.settings import WebSettings, web_settings
@@ -43,6 +44,9 @@ def create_app(
     url_fetcher: UrlFetcher | None = None,
 ) -> FastAPI:
     """The app; without arguments, configured from the environment (uvicorn's factory)."""
+    # /v1/media/ hashes uploads in the threadpool: each PDQ product on its caller's thread, as
+    # in the crawler (a threaded OpenBLAS under concurrent callers cost ~10x, see crawl.blas).
+    limit_blas_threads(1)
     ctx = build_context(web_settings(settings), store, clock, url_fetcher)
 
     @asynccontextmanager
@@ -62,6 +66,7 @@ def create_app(
     app.state.ctx = ctx
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit_for=_body_limit(ctx.settings))
+    app.add_middleware(ServerTiming)
     app.include_router(status.router)
     app.include_router(shield.router)
     app.include_router(console.router)
