@@ -1,14 +1,16 @@
 """Crawl benchmark (issue 4): pages/s and media/s against pure hashing, pages/s without media,
 memory per million URLs seen.
 
-    .venv/bin/python -m benchmarks.bench_crawl [--quick]
+    .venv/bin/python -m benchmarks.bench_crawl [--quick] [--repeats N]
 
 A small asyncio HTTP/1.1 server (keep-alive, one process) serves synthetic pages and synthetic
 640×480 JPEGs from memory on 127.0.0.1; the crawl runs as `orbweaver crawl` does (a subprocess with
 the full composition: policy, resolver, extraction, signals, matching against a bank, the store
 writer on SQLite). Rates run from the first to the last item, so process start-up and Scrapy's
-idle wait at the end are not counted. Pure hashing is `compute_signals` over the same JPEG bytes,
-one thread, in the same run. Both processes share the machine's cores (2 here).
+idle wait at the end are not counted; each crawl figure is the best of `--repeats` runs, and
+the crawl process's CPU time over the same span gives a rate that does not depend on the load.
+Pure hashing is `compute_signals` over the same JPEG bytes, one thread, in the same run. Both
+processes share the machine's cores (2 here).
 """
 
 from __future__ import annotations
@@ -143,20 +145,40 @@ def crawl(port: int, seed_path: str, tmp: Path, images_known: list[bytes]) -> di
     return json.loads(line[5:])
 
 
-def rate(stats: dict[str, float], key: str) -> float:
-    span = stats["orbweaver/last_item_at"] - stats["orbweaver/first_item_at"]
+def rate(stats: dict[str, float], key: str, clock: str = "at") -> float:
+    """Items per second from the first to the last item, by wall clock (`at`) or by the crawl
+    process's CPU time, all threads (`cpu`: what the crawler costs, whatever the machine's load)."""
+    span = stats[f"orbweaver/last_item_{clock}"] - stats[f"orbweaver/first_item_{clock}"]
     return stats.get(f"orbweaver/{key}", 0) / max(span, 1e-9)
 
 
+def best_crawl(
+    repeats: int, port: int, seed_path: str, tmp: Path, known: list[bytes], key: str
+) -> dict[str, float]:
+    """The run with the best wall-clock rate of `key` out of `repeats` (the machine is shared)."""
+    runs = []
+    for i in range(repeats):
+        sub = tmp / f"{seed_path.strip('/').replace('/', '_') or 'root'}-{i}"
+        sub.mkdir()
+        runs.append(crawl(port, seed_path, sub, known))
+    return max(runs, key=lambda st: rate(st, key))
+
+
 def pure_hashing(images: list[bytes]) -> float:
+    """`compute_signals` over the images in one thread, best of 3, with NumPy's BLAS as it comes
+    and limited to one thread as in the crawler; the faster of the two is the baseline."""
+    from orbweaver.crawl.blas import limit_blas_threads
     from orbweaver.signals import compute_signals
 
     best = 0.0
-    for _ in range(3):
-        start = time.perf_counter()
-        for data in images:
-            compute_signals(data)
-        best = max(best, len(images) / (time.perf_counter() - start))
+    for limit in (False, True):
+        if limit:
+            limit_blas_threads(1)
+        for _ in range(3):
+            start = time.perf_counter()
+            for data in images:
+                compute_signals(data)
+            best = max(best, len(images) / (time.perf_counter() - start))
     return best
 
 
@@ -196,7 +218,9 @@ def seen_memory(n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="crawl runs per figure (best)")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     media_pages, per_page, bare = (10, 10, 1000) if args.quick else (40, 10, 6000)
     images = [jpeg(i) for i in range(media_pages * per_page)]
     routes = site(media_pages, per_page, bare, images)
@@ -207,8 +231,8 @@ def main() -> None:
     try:
         hashing = pure_hashing(images)
         with tempfile.TemporaryDirectory() as tmp:
-            media_stats = crawl(port, "/", Path(tmp), images[::50])
-            bare_stats = crawl(port, "/b/0", Path(tmp), [])
+            media_stats = best_crawl(args.repeats, port, "/", Path(tmp), images[::50], "media")
+            bare_stats = best_crawl(args.repeats, port, "/b/0", Path(tmp), [], "pages")
         memory = seen_memory(100_000 if args.quick else 1_000_000)
     finally:
         server.terminate()
@@ -221,12 +245,16 @@ def main() -> None:
         "crawl_media_per_s": round(media_rate, 1),
         "crawl_pages_per_s_with_media": round(rate(media_stats, "pages"), 1),
         "ratio_media_vs_hashing": round(media_rate / hashing, 2),
+        "crawl_media_per_cpu_s": round(rate(media_stats, "media", "cpu"), 1),
         "crawl_pages_per_s_without_media": round(rate(bare_stats, "pages"), 1),
+        "crawl_pages_per_cpu_s_without_media": round(rate(bare_stats, "pages", "cpu"), 1),
         "pages_without_media": int(bare_stats.get("orbweaver/pages", 0)),
         "detections": int(media_stats.get("orbweaver/detections", 0)),
         "suspects": int(media_stats.get("orbweaver/suspects", 0)),
         "seen_set_bytes_per_url": memory,
         "peak_rss_mb_media_crawl": round(media_stats.get("memusage/max", 0) / 2**20, 1),
+        "repeats": args.repeats,
+        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
     print(json.dumps(result, indent=2))
 

@@ -61,6 +61,7 @@ class OrbSpider(scrapy.Spider):
     def __init__(self, starts: list[Start], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.starts = starts
+        self._idle_mark: int | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> OrbSpider:
@@ -98,8 +99,19 @@ class OrbSpider(scrapy.Spider):
 
     def _idle(self, spider: scrapy.Spider) -> None:
         """Without --until-idle the crawler is a daemon: when idle it picks up new reports and
-        due re-crawls from the store, and otherwise waits for them."""
+        due re-crawls from the store, and otherwise waits for them.
+
+        With --until-idle on a shared (Redis) frontier, an empty queue may only mean that
+        another node is still fetching the pages that will fill it: a node closes after two
+        idle checks in a row (Scrapy repeats them every few seconds) with no response received
+        in between by it and nothing queued."""
         if self.options.until_idle:
+            if not self.options.redis_url:
+                return
+            seen = int(self.crawler.stats.get_value("response_received_count", 0))
+            if self._idle_mark != seen:
+                self._idle_mark = seen
+                raise DontCloseSpider
             return
         store, clock = self.runtime.store, self.runtime.clock
         if store is None or clock is None:
