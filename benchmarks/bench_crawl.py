@@ -66,7 +66,7 @@ def site(media_pages: int, per_page: int, bare_pages: int, images: list[bytes]) 
     return routes
 
 
-def serve(routes: dict[str, bytes], ready: mp.Queue) -> None:  # type: ignore[type-arg]
+def serve(routes: dict[str, bytes], ready: mp.Queue) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -224,7 +224,7 @@ def main() -> None:
     media_pages, per_page, bare = (10, 10, 1000) if args.quick else (40, 10, 6000)
     images = [jpeg(i) for i in range(media_pages * per_page)]
     routes = site(media_pages, per_page, bare, images)
-    ready: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    ready: mp.Queue = mp.Queue()
     server = mp.Process(target=serve, args=(routes, ready), daemon=True)
     server.start()
     port = ready.get(timeout=30)
