@@ -186,6 +186,65 @@ def test_bank_changes_reach_a_running_server(
     wait_for(lambda: pdq_answer(client, auth, PDQ)["classification"] == "no-known-match")
 
 
+def test_ready_only_after_the_search_kernels_are_warm(
+    bank: Store, clock: SettableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Numba compiles the index's kernels on first use (seconds): a worker warms them while it
+    still answers 503, once, rather than stalling its first requests."""
+    from orbweaver.web import serving
+
+    warmed: list[bool] = []
+    real = serving.warm_up
+
+    def spy(matcher: object) -> float:
+        ready = client.get("/status").status_code == 200
+        warmed.append(ready)
+        return real(matcher)
+
+    monkeypatch.setattr(serving, "warm_up", spy)
+    client, _ = make_client(bank, clock, start=False)
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    ctx.matcher.refresh_now()
+    ctx.matcher.refresh_now()
+    assert warmed == [False]  # once, and while /status still said "loading"
+    assert client.get("/status").status_code == 200
+
+
+def test_cached_keys_are_checked_without_the_store(bank: Store, clock: SettableClock) -> None:
+    from orbweaver.web.apikeys import KeyRegistry
+
+    now = FakeTime()
+    keys = KeyRegistry(bank, clock, ttl_s=5.0, monotonic=now)
+    username, secret = create_client(bank, clock, "cache").split(":")
+    assert keys.needs_store(username)  # never seen
+    assert keys.verify(username, secret) is not None
+    assert not keys.needs_store(username)  # cached, last use just recorded
+    assert keys.verify(username, "wrong") is None
+    now.now += 6.0
+    assert keys.needs_store(username)  # expired: revocation shows within the TTL
+    revoke_client(bank, clock, username)
+    assert keys.verify(username, secret) is None
+
+
+def test_server_timing_header(api: tuple[TestClient, tuple[str, str]]) -> None:
+    client, auth = api
+    response = client.post("/v1/pdq/", json={"hashes": [pdq_to_base64(PDQ)]}, auth=auth)
+    timing = response.headers["server-timing"]
+    assert timing.startswith("app;dur=") and float(timing.removeprefix("app;dur=")) >= 0
+
+
+def test_large_pdq_batches_match_like_single_hashes(
+    api: tuple[TestClient, tuple[str, str]],
+) -> None:
+    """Small batches are matched on the event loop, large ones in the threadpool: same answers."""
+    client, auth = api
+    hashes = [flip(PDQ, b) for b in range(0, 60, 2)]  # 30 hashes, over the inline limit
+    sent = [pdq_to_base64(h) for h in hashes]
+    batch = client.post("/v1/pdq/", json={"hashes": sent}, auth=auth).json()["scanned_hashes"]
+    assert [batch[s] for s in sent] == [pdq_answer(client, auth, h) for h in hashes]
+    assert batch[sent[0]]["match_type"] == "near" and batch[sent[-1]]["match_type"] is None
+
+
 # --- answers ----------------------------------------------------------------------------------
 
 
