@@ -12,8 +12,12 @@ query has to skip over their own work before it finds an item for them.
 
 Measured, each over random analysts:
 - next: `orbweaver.review.queue.next_item_query` (the console's query) in a fresh session;
-- next+item: `ReviewService.next_item` plus `ReviewService.item` (what `GET /api/review/next`
-  does besides JSON encoding: item, media, sightings, near-duplicates, verdict);
+- next view: `ReviewService.next_view` (the next item with its details, one transaction);
+- request: the whole `GET /api/review/next` through the ASGI app in-process (HTTP Basic API
+  key, console user lookup, the throttled sync, the next item with its details, JSON);
+- request before: the same request with the serving path as it was before the details were
+  folded (an unthrottled full sync, then `next_item` and `item` in two sessions, eight queries),
+  reproduced here so both run under the same load;
 - baseline: the naive way, computing the priority per request with ORDER BY over an aggregate
   of all sightings of open items (only online/sightings/age; host detections and PDQ distance
   would make it slower still), a handful of runs.
@@ -32,15 +36,22 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from orbweaver.clock import SettableClock
+from orbweaver.review import imaging
 from orbweaver.review.accounts import Principal
 from orbweaver.review.priority import PriorityInputs, explain, score
-from orbweaver.review.queue import next_item_query
-from orbweaver.review.service import ReviewService
+from orbweaver.review.queue import group_media_ids, next_item_query
+from orbweaver.review.service import ItemView, ReviewService, SightingView, _with_details
 from orbweaver.store import Store, open_store
+from orbweaver.store.models import Media, ReviewItem, Sighting, Suspect, Verdict
+from orbweaver.web.apikeys import create_client
+from orbweaver.web.app import create_app
+from orbweaver.web.settings import WebSettings
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 HOSTS = 5000
@@ -57,7 +68,8 @@ def copy_rows(
 ) -> None:
     raw = store.engine.raw_connection()
     try:
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        cursor: Any = raw.cursor()  # psycopg's cursor, with COPY support
+        with cursor as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
             for row in rows:
                 cp.write_row(row)
         raw.commit()
@@ -232,10 +244,59 @@ def summary(name: str, ms: list[float]) -> dict[str, float]:
     pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
     row = {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "max": ms[-1], "n": len(ms)}
     print(
-        f"{name:>10}: n={len(ms)} p50 {row['p50']:.2f} ms  p95 {row['p95']:.2f} ms  "
+        f"{name:>14}: n={len(ms)} p50 {row['p50']:.2f} ms  p95 {row['p95']:.2f} ms  "
         f"p99 {row['p99']:.2f} ms  max {row['max']:.2f} ms"
     )
     return row
+
+
+def before_serve(service: ReviewService, who: Principal) -> ItemView | None:
+    """The serving path before the details were folded (as of commit 783ee3d^)."""
+    service.sync()
+    item_id = service.next_item(who)
+    if item_id is None:
+        return None
+    with service.store.session() as s:
+        item = s.get_one(ReviewItem, item_id)
+        media = s.get_one(Media, item.media_id)
+        sightings = [
+            SightingView(
+                r.url, r.page_url, r.host, r.network, r.archive_url, r.member_path, r.seen_at
+            )
+            for r in s.scalars(
+                sa.select(Sighting)
+                .where(Sighting.media_id.in_(group_media_ids(s, item)))
+                .order_by(Sighting.seen_at.desc())
+                .limit(200)
+            )
+        ]
+        members = s.execute(
+            sa.select(ReviewItem.id, Media.sha256, ReviewItem.group_distance)
+            .join(Media, Media.id == ReviewItem.media_id)
+            .where(ReviewItem.group_id == item.id)
+        ).all()
+        verdict = s.scalar(sa.select(Verdict.category).where(Verdict.item_id == item.id))
+        sealed = s.execute(
+            sa.select(Suspect.ciphertext, Media.sha256)
+            .join(Media, Media.id == Suspect.media_id)
+            .where(Suspect.media_id == item.media_id, Suspect.ciphertext.is_not(None))
+            .limit(1)
+        ).first()
+        return ItemView(
+            id=item.id,
+            status=item.status,
+            sha256=media.sha256,
+            pdq=media.pdq,
+            mime_type=media.mime_type,
+            priority=item.priority,
+            reasons=list(item.reasons),
+            sightings=sightings,
+            pages=sorted({v.page_url for v in sightings if v.page_url}),
+            near_duplicates=[(r[0], r[1], r[2]) for r in members],
+            verdict=verdict,
+            is_video=imaging.is_video(media.mime_type),
+            has_image=sealed is not None,
+        )
 
 
 NAIVE = sa.text(
@@ -257,17 +318,26 @@ def run(pg_admin: str, n: int, iterations: int, baseline_runs: int) -> None:
         rng = random.Random(6)
         load(store, n, rng)
         users = add_analysts(store, rng)
-        service = ReviewService(store, SettableClock(NOW))
+        clock = SettableClock(NOW)
+        service = ReviewService(store, clock)
+        app = create_app(WebSettings(), store, clock)
+        app.state.review = service
+        keys = {
+            u.id: tuple(create_client(store, clock, u.username, scopes=("review",)).split(":", 1))
+            for u in users
+        }
+        client = TestClient(app)
 
         def next_only() -> None:
             with store.session() as s:
                 s.scalar(next_item_query(rng.choice(users).id))
 
-        def next_and_item() -> None:
-            who = rng.choice(users)
-            item_id = service.next_item(who)
-            assert item_id is not None
-            service.item(who, item_id)
+        def next_view() -> None:
+            assert service.next_view(rng.choice(users)) is not None
+
+        def request() -> None:
+            answer = client.get("/api/review/next", auth=keys[rng.choice(users).id])
+            assert answer.status_code == 200 and answer.json()["item"] is not None
 
         with store.session() as s:
             plan = (
@@ -275,9 +345,9 @@ def run(pg_admin: str, n: int, iterations: int, baseline_runs: int) -> None:
                     sa.text(
                         "EXPLAIN ANALYZE "
                         + str(
-                            next_item_query(1).compile(
-                                store.engine, compile_kwargs={"literal_binds": True}
-                            )
+                            _with_details(next_item_query(1, NOW))
+                            .with_for_update(of=ReviewItem, skip_locked=True)
+                            .compile(store.engine, compile_kwargs={"literal_binds": True})
                         )
                     )
                 )
@@ -285,11 +355,23 @@ def run(pg_admin: str, n: int, iterations: int, baseline_runs: int) -> None:
                 .all()
             )
         print("\n".join(plan))
+        t0 = time.perf_counter()
+        request()  # the first request after start loads the open items' PDQs into memory
+        print(f"first request (loads {n:,} open PDQs): {time.perf_counter() - t0:.1f} s")
         timed(next_only, 50)  # warm the cache
+        timed(request, 50)
         results = {
             "next": summary("next", timed(next_only, iterations)),
-            "next+item": summary("next+item", timed(next_and_item, iterations // 2)),
+            "next view": summary("next view", timed(next_view, iterations // 2)),
+            "request": summary("request", timed(request, iterations // 2)),
         }
+        serve = service.serve_next
+        setattr(service, "serve_next", lambda who: before_serve(service, who))  # noqa: B010
+        try:
+            results["request before"] = summary("request before", timed(request, iterations // 4))
+        finally:
+            setattr(service, "serve_next", serve)  # noqa: B010
+        client.close()
 
         def naive() -> None:
             with store.session() as s:
@@ -299,8 +381,12 @@ def run(pg_admin: str, n: int, iterations: int, baseline_runs: int) -> None:
 
         results["baseline"] = summary("baseline", timed(naive, baseline_runs))
         ratio = results["baseline"]["p50"] / results["next"]["p50"]
+        full = results["baseline"]["p50"] / results["request"]["p50"]
         print(
-            f"baseline / next at p50: {ratio:,.0f}x; cores {os.cpu_count()}, "
+            f"baseline / next at p50: {ratio:,.0f}x, baseline / request: {full:,.0f}x; "
+            f"request before / after at p99: "
+            f"{results['request before']['p99'] / results['request']['p99']:.1f}x; "
+            f"load average {os.getloadavg()}; cores {os.cpu_count()}, "
             f"{platform.python_version()}, PostgreSQL {store.engine.dialect.server_version_info}"
         )
     finally:

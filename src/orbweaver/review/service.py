@@ -192,6 +192,10 @@ class ReviewService:
             row = s.execute(query.with_for_update(of=ReviewItem, skip_locked=True)).first()
             if row is None:
                 return None
+            if self.store.dialect == "postgresql":
+                # The claim is advisory: losing it in a crash is harmless, so its commit need
+                # not wait for the WAL flush (the tail of "next" on a busy disk).
+                s.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
             item = row[0]
             item.claimed_by = who.id
             item.claimed_until = now + timedelta(minutes=self.settings.review_claim_minutes)
