@@ -21,6 +21,17 @@ PG_ADMIN_URL = os.environ.get(
 
 
 @pytest.fixture
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where browser tests put their screenshots: `docs/` (committed) only when asked with
+    ORBWEAVER_UPDATE_DOCS=1, so an ordinary test run never rewrites tracked files."""
+    if os.environ.get("ORBWEAVER_UPDATE_DOCS") == "1":
+        docs = Path(__file__).resolve().parents[1] / "docs"
+        docs.mkdir(exist_ok=True)
+        return docs
+    return tmp_path
+
+
+@pytest.fixture
 def data_dir() -> Path:
     return DATA
 

@@ -2,7 +2,8 @@
 
 Senior analysts and administrators read it; analysts and anonymous users are refused (the
 route-guard tests in test_review_security.py cover these routes too, as they walk `app.routes`).
-The data are synthetic notices to made-up providers. Also writes docs/reports-dashboard.png.
+The data are synthetic notices to made-up providers. With ORBWEAVER_UPDATE_DOCS=1 the
+screenshot test rewrites docs/reports-dashboard.png.
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ def synthetic_notices(seed: int = 7) -> list[Sent]:
 
 
 @pytest.mark.browser
-def test_dashboard_screenshot(sqlite_world: World) -> None:
+def test_dashboard_screenshot(sqlite_world: World, screenshot_dir: Path) -> None:
     import socket
     import threading
     import time
@@ -322,7 +323,6 @@ def test_dashboard_screenshot(sqlite_world: World) -> None:
             break
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
-    docs = Path(__file__).resolve().parents[2] / "docs"
     try:
         with sync_playwright() as pw:
             chrome = pw.chromium.launch(
@@ -340,8 +340,7 @@ def test_dashboard_screenshot(sqlite_world: World) -> None:
             assert "Example Images" in page.content()
             page.click("nav >> text=Reports")
             page.wait_for_url(f"{base}/console/reports")
-            docs.mkdir(exist_ok=True)
-            page.screenshot(path=str(docs / "reports-dashboard.png"), full_page=True)
+            page.screenshot(path=str(screenshot_dir / "reports-dashboard.png"), full_page=True)
             chrome.close()
     finally:
         server.should_exit = True

@@ -1,6 +1,6 @@
 """The console in Debian's Chromium: log in, see a blurred greyscale image, reveal it, classify
 it, a second analyst agrees, the verdict lands in the bank and earlier sightings become
-detections. Also writes the screenshots under docs/ (synthetic images only)."""
+detections. Screenshots go to docs/ with ORBWEAVER_UPDATE_DOCS=1 (synthetic images only)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from orbweaver.store.models import Bank, BankEntry, Detection, Media, Suspect
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -91,7 +90,9 @@ def login(page: object, base: str, username: str) -> None:
     page.wait_for_url(f"{base}/console/queue")  # type: ignore[attr-defined]
 
 
-def test_two_analysts_classify_through_the_console(server: tuple[World, str]) -> None:
+def test_two_analysts_classify_through_the_console(
+    server: tuple[World, str], screenshot_dir: Path
+) -> None:
     from playwright.sync_api import sync_playwright
 
     world, base = server
@@ -101,15 +102,14 @@ def test_two_analysts_classify_through_the_console(server: tuple[World, str]) ->
         alice = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         login(alice, base, "alice")
         assert "board.example.test has 12 detections" in alice.content()
-        DOCS.mkdir(exist_ok=True)
-        alice.screenshot(path=str(DOCS / "review-queue.png"), full_page=True)
+        alice.screenshot(path=str(screenshot_dir / "review-queue.png"), full_page=True)
 
         alice.click("text=Review the next item")
         alice.wait_for_selector("#soft")
         alice.wait_for_function("document.getElementById('soft').complete")
         soft = alice.evaluate(PIXELS, "soft")
         assert soft["width"] > 0 and soft["colour"] == 0, "preview must be greyscale"
-        alice.screenshot(path=str(DOCS / "review-item.png"), full_page=True)
+        alice.screenshot(path=str(screenshot_dir / "review-item.png"), full_page=True)
 
         alice.keyboard.press("r")  # one click (or key) reveals this one image
         alice.wait_for_selector("#clear")
