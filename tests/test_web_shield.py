@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -72,7 +73,7 @@ def make_client(
     store: Store, clock: SettableClock, *, start: bool = True, **settings: object
 ) -> tuple[TestClient, tuple[str, str]]:
     username, secret = create_client(store, clock, f"c{random.random()}").split(":")
-    app = create_app(WebSettings(**settings), store, clock)
+    app = create_app(WebSettings(**cast(dict[str, Any], settings)), store, clock)
     client = TestClient(app)
     if start:
         client.__enter__()
@@ -191,12 +192,13 @@ def test_ready_only_after_the_search_kernels_are_warm(
 ) -> None:
     """Numba compiles the index's kernels on first use (seconds): a worker warms them while it
     still answers 503, once, rather than stalling its first requests."""
+    from orbweaver.banks.matcher import Matcher
     from orbweaver.web import serving
 
     warmed: list[bool] = []
     real = serving.warm_up
 
-    def spy(matcher: object) -> float:
+    def spy(matcher: Matcher) -> float:
         ready = client.get("/status").status_code == 200
         warmed.append(ready)
         return real(matcher)
