@@ -12,6 +12,7 @@ from typing import Any
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy_redis.dupefilter import RFPDupeFilter as RedisRFPDupeFilter
+from scrapy_redis.queue import PriorityQueue as RedisPriorityQueue
 from twisted.internet import task
 
 from orbweaver.crawl.runtime import runtime_of
@@ -65,6 +66,19 @@ class EpochRedisDupeFilter(RedisRFPDupeFilter):
         if not epoch:
             return base
         return hashlib.sha1((base + epoch).encode()).hexdigest()
+
+
+class PopMinPriorityQueue(RedisPriorityQueue):
+    """scrapy-redis's shared priority queue, popped with one ZPOPMIN (Redis 5+) instead of a
+    MULTI/ZRANGE/ZREMRANGEBYRANK/EXEC transaction: the same atomic pop of the lowest score (ties
+    in the same order), one command instead of four. The pop ran once per request on the
+    reactor thread and was a fifth of it with two processes on one frontier (py-spy)."""
+
+    def pop(self, timeout: int = 0) -> Any:
+        popped = self.server.zpopmin(self.key)
+        if popped:
+            return self._decode_request(popped[0][0])
+        return None
 
 
 COUNTERS = ("pages", "media", "detections", "suspects", "errors")

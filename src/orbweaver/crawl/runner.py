@@ -128,7 +128,7 @@ def frontier_settings(options: CrawlOptions) -> dict[str, Any]:
             "DUPEFILTER_CLASS": "orbweaver.crawl.middlewares.EpochRedisDupeFilter",
             "SCHEDULER_DUPEFILTER_CLASS": "orbweaver.crawl.middlewares.EpochRedisDupeFilter",
             "SCHEDULER_PERSIST": True,
-            "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+            "SCHEDULER_QUEUE_CLASS": "orbweaver.crawl.middlewares.PopMinPriorityQueue",
             "SCHEDULER_QUEUE_KEY": f"{prefix}:requests",
             "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:seen",
             "REDIS_URL": options.redis_url,
