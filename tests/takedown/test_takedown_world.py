@@ -44,8 +44,10 @@ MON = MonitorSettings(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def world() -> Iterator[object]:
+    """A world of its own per test: each test counts every notice in the world's ledger as its
+    own (none lost, none sent twice), which a world shared with another test would break."""
     from orbweaver.sim import World
 
     w = World.start(ROOT / "scenarios" / "small.toml", scale=0.5, seed=11)
