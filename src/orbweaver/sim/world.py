@@ -360,7 +360,7 @@ def known_hash_rows(
 def fingerprint_cache(pictures: list[media.Picture]) -> dict[media.Picture, tuple[str, str, str]]:
     """Fingerprints are a pure function of the picture, so they are cached on disk across runs."""
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "orbweaver-sim"
-    key = hashlib.sha256(repr(pictures).encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{media.RENDER_VERSION}{pictures!r}".encode()).hexdigest()[:24]
     path = root / f"fingerprints-{key}.json"
     if path.exists():
         with contextlib.suppress(ValueError, OSError):
