@@ -227,6 +227,8 @@ from orbweaver.store import open_store
 from datetime import datetime
 store = open_store(sys.argv[1], upgrade=False)
 clock = SettableClock(datetime.fromisoformat(sys.argv[2]))
+import time
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # both workers start claiming together
 got = []
 while True:
     ids = claim_due_checks(store, clock, MonitorSettings(), 7)
@@ -260,7 +262,10 @@ def test_two_monitor_processes_claim_without_overlap_on_postgres(
             )
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    args = [sys.executable, str(script), store.url, clock.now().isoformat()]
+    import time
+
+    start_at = str(time.time() + 8)  # after both interpreters have imported and connected
+    args = [sys.executable, str(script), store.url, clock.now().isoformat(), start_at]
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
     a, b = set(outs[0]), set(outs[1])

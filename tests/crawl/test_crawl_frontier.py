@@ -91,7 +91,9 @@ def test_stop_and_restart_loses_nothing(http: LoopbackHTTP, crawler) -> None:
 def test_two_processes_share_one_frontier_through_redis(http: LoopbackHTTP, crawler) -> None:
     import redis
 
-    images = chain_site(http, delay=0.1)
+    # Slow enough (12 chains of 10 pages at 0.4 s, 4 at a time: ~12 s) that the site outlasts the
+    # seconds one node may take longer than the other to start, so both nodes get work.
+    images = chain_site(http, delay=0.4)
     prefix = f"orbweaver-test:{uuid.uuid4().hex}"
     server = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     env = crawler.environ(ORBWEAVER_REDIS_URL="redis://127.0.0.1:6379/0")
