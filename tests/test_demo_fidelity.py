@@ -133,6 +133,7 @@ def test_censored_notices_change_the_figures(demo: DemoResult) -> None:
     row = next(p for p in demo.report.providers if p.name == "Stubborn")
     naive_stubborn = naive_stats(stubborn["duration_days"], stubborn["removed"])
     assert row.removal.censored > 0
-    assert row.removal.median_days is not None and naive_stubborn.median_days is not None
-    assert row.removal.median_days > naive_stubborn.median_days
-    assert row.removal.p90_days is None or row.removal.p90_days > (naive_stubborn.p90_days or 0)
+    kept, dropped = _figures(row.removal), _figures(naive_stubborn)
+    # Dropping still-online notices can only make removal look faster, and here it must show.
+    assert kept != dropped, (kept, dropped)
+    assert all(k is None or (d is not None and k >= d) for k, d in zip(kept, dropped, strict=True))
