@@ -118,8 +118,10 @@ def test_two_analysts_classify_through_the_console(
         assert clear["colour"] > 100 and clear["edge"] > soft["edge"]
 
         alice.keyboard.press("s")
-        alice.keyboard.press("1")  # csam_prepubescent, sex act
-        alice.wait_for_url(f"{base}/console/items/*")  # straight on to the next item
+        # The page is already an item URL: wait for the decision's own navigation, not a URL
+        # match, or the browser may close before the assessment is posted.
+        with alice.expect_navigation():
+            alice.keyboard.press("1")  # csam_prepubescent, sex act; straight on to the next item
 
         bob = browser.new_context().new_page()
         login(bob, base, "bob")
@@ -127,8 +129,8 @@ def test_two_analysts_classify_through_the_console(
         bob.wait_for_selector("#soft")
         assert "board.example.test has 12 detections" in bob.content()
         bob.keyboard.press("s")
-        bob.keyboard.press("1")
-        bob.wait_for_url(f"{base}/console/items/*")
+        with bob.expect_navigation():
+            bob.keyboard.press("1")
         browser.close()
 
     with world.store.session() as s:
