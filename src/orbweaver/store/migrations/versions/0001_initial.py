@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from orbweaver.store.triggers import append_only
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -156,25 +158,6 @@ def upgrade() -> None:
     # ### end Alembic commands ###
 
     append_only("event")
-
-
-def append_only(table: str) -> None:
-    """Database triggers that refuse UPDATE and DELETE, so no code path can rewrite history."""
-    if op.get_context().dialect.name == "postgresql":
-        op.execute(
-            "CREATE OR REPLACE FUNCTION orbweaver_append_only() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION orbweaver_append_only()"
-        )
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-            )
 
 
 def downgrade() -> None:
