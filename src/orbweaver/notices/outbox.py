@@ -194,44 +194,40 @@ def _deliver_one(
         row.status = "sent"
         row.sent_at = _naive(clock.now())
         row.last_error = None
-        record_event(
-            session,
-            clock,
-            f"{row.kind}.sent",
-            subject_type="notice",
-            subject_id=row.notice_id,
-            payload={
-                "outbox_id": row.id,
-                "round": row.round,
-                "provider_id": row.provider_id,
-                "channel": row.channel,
-                "recipient": row.recipient,
-            },
-        )
-        if on_sent is not None:
-            on_sent(session, clock, row)
+        _sent_event(session, clock, row, on_sent)
         for member in digest_members(session, row):
             member.status = "sent"
             member.sent_at = row.sent_at
             member.attempts = row.attempts
-            record_event(
-                session,
-                clock,
-                f"{member.kind}.sent",
-                subject_type="notice",
-                subject_id=member.notice_id,
-                payload={
-                    "outbox_id": member.id,
-                    "digest_outbox_id": row.id,
-                    "round": member.round,
-                    "provider_id": member.provider_id,
-                    "channel": member.channel,
-                    "recipient": member.recipient,
-                },
-            )
-            if on_sent is not None:
-                on_sent(session, clock, member)
+            _sent_event(session, clock, member, on_sent, digest_outbox_id=row.id)
     stats.sent += 1
+
+
+def _sent_event(
+    session: Session,
+    clock: Clock,
+    row: Outbox,
+    on_sent: Any,
+    *,
+    digest_outbox_id: int | None = None,
+) -> None:
+    """The `<kind>.sent` event of one message (and the caller's bookkeeping for it)."""
+    payload: dict[str, Any] = {"outbox_id": row.id}
+    if digest_outbox_id is not None:
+        payload["digest_outbox_id"] = digest_outbox_id
+    payload.update(
+        round=row.round, provider_id=row.provider_id, channel=row.channel, recipient=row.recipient
+    )
+    record_event(
+        session,
+        clock,
+        f"{row.kind}.sent",
+        subject_type="notice",
+        subject_id=row.notice_id,
+        payload=payload,
+    )
+    if on_sent is not None:
+        on_sent(session, clock, row)
 
 
 def digest_members(session: Session, row: Outbox) -> list[Outbox]:
