@@ -40,6 +40,8 @@ class CrawlOptions:
     suspect_limbo_s: float = 120.0
     suspect_limbo_max: int = 10_000
     pdq_quality_min: int = 50
+    # Worker processes that fingerprint media: None = one per core; 0 = threads in this process.
+    hash_processes: int | None = None
     max_media_bytes: int = 64 * 1024 * 1024
     max_pixels: int = 64_000_000
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
