@@ -187,6 +187,15 @@ class NetworkPolicy:
             "TELNETCONSOLE_ENABLED": False,
             "HTTPCACHE_ENABLED": False,
             "COOKIES_ENABLED": False,
+            # HTTP(S) only, through a pool sized for the slots; no other scheme can be fetched
+            "DOWNLOAD_HANDLERS": {
+                "http": "orbweaver.crawl.download.PooledHTTPDownloadHandler",
+                "https": "orbweaver.crawl.download.PooledHTTPDownloadHandler",
+                "data": None,
+                "file": None,
+                "s3": None,
+                "ftp": None,
+            },
         }
 
 
