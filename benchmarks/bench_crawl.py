@@ -105,7 +105,12 @@ def serve(routes: dict[str, bytes], ready: mp.Queue) -> None:
 
 
 def crawl(
-    port: int, seed_path: str, tmp: Path, images_known: list[bytes], processes: int = 1
+    port: int,
+    seed_path: str,
+    tmp: Path,
+    images_known: list[bytes],
+    processes: int = 1,
+    hash_processes: int = 1,
 ) -> list[dict[str, float]]:
     """One crawl as `orbweaver crawl` runs it, in `processes` subprocesses at once; returns each
     one's stats. With more than one they share one Redis frontier (queue and seen-set under a
@@ -152,7 +157,8 @@ def crawl(
         # Benchmark-only politeness: one host (the simulated server), so per-host concurrency
         # is the whole crawl's; no delay and no AutoThrottle (CrawlOptions' defaults).
         "o=CrawlOptions(until_idle=True, depth_limit=20, concurrency=64, per_host_concurrency=32,"
-        f" log_level='WARNING', max_pages_per_site=10**6{shared})\n"
+        f" log_level='WARNING', max_pages_per_site=10**6, hash_processes={hash_processes}"
+        f"{shared})\n"
         f"s=run_crawl(['http://127.0.0.1:{port}{seed_path}'], o, Settings())\n"
         "st={k:(v if isinstance(v,(int,float)) else str(v)) for k,v in s.stats.items()}\n"
         "print('STATS'+json.dumps(st))\n"
@@ -200,6 +206,9 @@ def combine(runs: list[dict[str, float]]) -> dict[str, float]:
     out["orbweaver/last_item_cpu"] = sum(
         st["orbweaver/last_item_cpu"] - st["orbweaver/first_item_cpu"] for st in runs
     )
+    out["orbweaver/hash_worker_cpu_s"] = sum(
+        st.get("orbweaver/hash_worker_cpu_s", 0) for st in runs
+    )
     out["memusage/max"] = max(st.get("memusage/max", 0) for st in runs)
     out["processes_with_items"] = len(runs)
     # how long the first process crawled alone (the other still starting up), counted in the span
@@ -211,8 +220,11 @@ def combine(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def rate(stats: dict[str, float], key: str, clock: str = "at") -> float:
     """Items per second from the first to the last item, by wall clock (`at`) or by the crawl
-    process's CPU time, all threads (`cpu`: what the crawler costs, whatever the machine's load)."""
+    processes' CPU time, all threads, plus what their hashing workers spent on files (`cpu`:
+    what the crawler costs, whatever the machine's load)."""
     span = stats[f"orbweaver/last_item_{clock}"] - stats[f"orbweaver/first_item_{clock}"]
+    if clock == "cpu":
+        span += stats.get("orbweaver/hash_worker_cpu_s", 0)
     return stats.get(f"orbweaver/{key}", 0) / max(span, 1e-9)
 
 
@@ -224,13 +236,14 @@ def best_crawl(
     known: list[bytes],
     key: str,
     processes: int = 1,
+    hash_processes: int = 1,
 ) -> dict[str, float]:
     """The run with the best wall-clock rate of `key` out of `repeats` (the machine is shared)."""
     runs = []
     for i in range(repeats):
         sub = tmp / f"{seed_path.strip('/').replace('/', '_') or 'root'}-p{processes}-{i}"
         sub.mkdir()
-        runs.append(combine(crawl(port, seed_path, sub, known, processes)))
+        runs.append(combine(crawl(port, seed_path, sub, known, processes, hash_processes)))
     return max(runs, key=lambda st: rate(st, key))
 
 
@@ -283,6 +296,53 @@ def pure_hashing_parallel(images: list[bytes], processes: int) -> float:
     return best
 
 
+BARE_SCRAPY = """
+import json, sys, time
+import scrapy
+from scrapy.crawler import CrawlerProcess
+port, n = int(sys.argv[1]), int(sys.argv[2])
+seen = []
+class Bare(scrapy.Spider):
+    name = "bare"
+    async def start(self):
+        for i in range(n):
+            yield scrapy.Request(f"http://127.0.0.1:{port}/i/{i}.jpg", callback=self.parse)
+    def parse(self, response):
+        seen.append((time.time(), time.process_time()))
+        return None
+process = CrawlerProcess({
+    "LOG_LEVEL": "WARNING", "CONCURRENT_REQUESTS": 64, "CONCURRENT_REQUESTS_PER_DOMAIN": 32,
+    "TELNETCONSOLE_ENABLED": False, "COOKIES_ENABLED": False, "DOWNLOADER_STATS": False,
+    "DOWNLOAD_HANDLERS": {"http": "orbweaver.crawl.download.PooledHTTPDownloadHandler"},
+})
+process.crawl(Bare)
+process.start()
+(w0, c0), (w1, c1) = seen[0], seen[-1]
+print("BARE" + json.dumps([len(seen), len(seen) / (w1 - w0), len(seen) / (c1 - c0)]))
+"""
+
+
+def bare_scrapy(port: int, n: int, repeats: int) -> tuple[float, float]:
+    """Scrapy alone, downloading the same pictures and doing nothing with them (same
+    concurrency, the crawl's connection pool): the ceiling of any crawler built on Scrapy here.
+    Best of `repeats`; (media/s, media per CPU-s)."""
+    best = (0.0, 0.0)
+    for _ in range(repeats):
+        out = subprocess.run(
+            [sys.executable, "-c", BARE_SCRAPY, str(port), str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        ).stdout
+        line = next(li for li in out.splitlines() if li.startswith("BARE"))
+        got, per_s, per_cpu = json.loads(line[4:])
+        if got != n:
+            raise RuntimeError(f"bare Scrapy fetched {got} of {n}")
+        best = max(best, (per_s, per_cpu))
+    return best
+
+
 def seen_memory(n: int) -> dict[str, float]:
     """Bytes per URL of the in-process seen-set (Scrapy's dupefilter) and of the Redis one."""
     import hashlib
@@ -329,7 +389,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     load_before = os.getloadavg()
-    media_pages, per_page, bare = (10, 10, 1000) if args.quick else (40, 10, 6000)
+    media_pages, per_page, bare = (10, 10, 1000) if args.quick else (100, 20, 6000)
     images = [jpeg(i) for i in range(media_pages * per_page)]
     routes = site(media_pages, per_page, bare, images)
     ready: mp.Queue = mp.Queue()
@@ -337,26 +397,36 @@ def main() -> None:
     server.start()
     port = ready.get(timeout=30)
     known = images[::50]
+    cores = os.cpu_count() or 1
     counts = sorted({1, args.processes})
     figures: dict[str, dict[str, object]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            one_thread = pure_hashing(images)
+            ceiling, ceiling_cpu = bare_scrapy(port, len(images), args.repeats)
             for n in counts:
-                # The hashing bar on as many cores as the crawl uses, measured just before and
+                # Every configuration uses all cores (n crawler processes, each with its share of
+                # hashing workers), so the bar is hashing on all cores, measured just before and
                 # just after its crawls (the best of the two: the load on a shared machine moves)
-                hashing = {n: pure_hashing(images) if n == 1 else pure_hashing_parallel(images, n)}
-                media = best_crawl(args.repeats, port, "/", Path(tmp), known, "media", n)
-                again = pure_hashing(images) if n == 1 else pure_hashing_parallel(images, n)
-                hashing[n] = max(hashing[n], again)
-                bare_ = best_crawl(args.repeats, port, "/b/0", Path(tmp), [], "pages", n)
+                hash_processes = max(1, cores // n)
+                bar = pure_hashing_parallel(images, cores)
+                media = best_crawl(
+                    args.repeats, port, "/", Path(tmp), known, "media", n, hash_processes
+                )
+                bar = max(bar, pure_hashing_parallel(images, cores))
+                bare_ = best_crawl(
+                    args.repeats, port, "/b/0", Path(tmp), [], "pages", n, hash_processes
+                )
                 media_rate = rate(media, "media")
                 figures[f"crawler_processes_{n}"] = {
-                    "pure_hashing_media_per_s": round(hashing[n], 1),
-                    "pure_hashing_workers": n,
+                    "hash_processes_per_crawler": hash_processes,
+                    "pure_hashing_media_per_s_all_cores": round(bar, 1),
                     "crawl_media_per_s": round(media_rate, 1),
+                    "ratio_media_vs_hashing": round(media_rate / bar, 2),
+                    "ratio_media_vs_bare_scrapy": round(media_rate / ceiling, 2),
                     "crawl_pages_per_s_with_media": round(rate(media, "pages"), 1),
-                    "ratio_media_vs_hashing": round(media_rate / hashing[n], 2),
                     "crawl_media_per_cpu_s": round(rate(media, "media", "cpu"), 1),
+                    "hash_worker_cpu_s": round(media.get("orbweaver/hash_worker_cpu_s", 0), 2),
                     "crawl_pages_per_s_without_media": round(rate(bare_, "pages"), 1),
                     "crawl_pages_per_cpu_s_without_media": round(rate(bare_, "pages", "cpu"), 1),
                     "pages_without_media": int(bare_.get("orbweaver/pages", 0)),
@@ -382,6 +452,9 @@ def main() -> None:
         "cores": os.cpu_count(),
         "images": len(images),
         "image_bytes_avg": sum(map(len, images)) // len(images),
+        "pure_hashing_media_per_s_one_thread": round(one_thread, 1),
+        "bare_scrapy_media_per_s": round(ceiling, 1),
+        "bare_scrapy_media_per_cpu_s": round(ceiling_cpu, 1),
         **figures,
         "seen_set_bytes_per_url": memory,
         "repeats": args.repeats,
