@@ -8,6 +8,7 @@ import json
 
 import sqlalchemy as sa
 from loopback import LoopbackDNS, LoopbackHTTP, html, synthetic_jpeg, synthetic_png
+from rar4 import rar4
 
 from orbweaver.banks import create_bank, import_csv
 from orbweaver.clock import SystemClock
@@ -157,3 +158,32 @@ def test_listings_and_report(http: LoopbackHTTP, crawler) -> None:
         crawler.command("sightings", "--json"), env=env, capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out.splitlines()[0])["sha256"] == hashlib.sha256(img).hexdigest()
+
+
+def test_rar_archive_members_become_sightings_of_the_archive(http: LoopbackHTTP, crawler) -> None:
+    known, other = synthetic_png(21), synthetic_png(22)
+    http.add(
+        "/files/pack.rar",
+        rar4({"set/known.png": known, "set/other.png": other}),
+        content_type="application/octet-stream",
+    )
+    http.add("/", html('<p>new set</p><a href="/files/pack.rar">download</a>'))
+    store = crawler.store()
+    known_bank(store, [known])
+
+    run = crawler.run(http.url("/"))
+    assert run.returncode == 0, run.stderr + run.log
+
+    with store.session() as s:
+        rows = s.execute(
+            sa.select(Sighting.url, Sighting.archive_url, Sighting.member_path).order_by(
+                Sighting.member_path
+            )
+        ).all()
+        archive = http.url("/files/pack.rar")
+        assert [tuple(r) for r in rows] == [
+            (archive, archive, "set/known.png"),
+            (archive, archive, "set/other.png"),
+        ]
+        (det,) = s.scalars(sa.select(Detection)).all()
+        assert s.get(Sighting, det.sighting_id).member_path == "set/known.png"

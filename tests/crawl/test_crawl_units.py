@@ -11,6 +11,7 @@ import py7zr
 import pytest
 import pyzipper
 from loopback import synthetic_png
+from rar4 import rar4
 
 from orbweaver.crawl.extract import extract, normalise
 from orbweaver.crawl.policy import NetworkPolicy, PolicyError, parse_port_map
@@ -177,6 +178,28 @@ def test_zip_aes_7z_and_nesting() -> None:
     too_deep = unpack(nested, limits=ArchiveLimits(max_depth=1))
     assert [m.path for m in too_deep.members] == ["outer.png"]
     assert "nested archive deeper" in too_deep.problems[0]
+
+
+def test_rar_members_and_nesting() -> None:
+    a, b = synthetic_png(1), synthetic_png(2)
+    result = unpack(rar4({"a.png": a, "in/b.png": b, "inner.zip": _zip({"deep.png": a})}))
+    assert result.format == "rar"
+    assert {m.path: m.data for m in result.members} == {
+        "a.png": a,
+        "in/b.png": b,
+        "inner.zip!/deep.png": a,
+    }
+
+
+def test_encrypted_rar_is_never_read_as_its_ciphertext() -> None:
+    """libarchive returns a stored encrypted member's raw bytes without an error, and unar
+    writing to stdout exits 0 with a wrong password: neither may become a member."""
+    a = synthetic_png(1)
+    locked = rar4({"a.png": a}, password="right-one")
+    with pytest.raises(ArchivePasswordError):
+        unpack(locked, passwords=["wrong", "also-wrong"])
+    with pytest.raises(ArchivePasswordError):
+        unpack(locked)
 
 
 def test_zip_bombs_are_refused() -> None:

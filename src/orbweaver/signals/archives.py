@@ -331,18 +331,52 @@ def _read_rar(
         return _read_unar(data, passwords, limits, budget)
 
 
+def _entry_encrypted(entry: Any) -> bool:
+    """Whether libarchive says the entry's data (or metadata) is encrypted.
+
+    libarchive-c has no binding for it, and libarchive hands back the raw bytes of a *stored*
+    encrypted RAR member without complaint: without this check, the ciphertext was recorded
+    as the member and the page's passwords were never tried."""
+    global _IS_ENCRYPTED
+    if _IS_ENCRYPTED is None:
+        import ctypes
+
+        from libarchive import ffi
+
+        function = ffi.libarchive.archive_entry_is_encrypted
+        function.argtypes = [ffi.c_archive_entry_p]
+        function.restype = ctypes.c_int
+        _IS_ENCRYPTED = function
+    return bool(_IS_ENCRYPTED(entry._entry_p))
+
+
+_IS_ENCRYPTED: Any = None
+
+
+LIBARCHIVE_FORMATS = {RAR: "rar", SEVEN_Z: "7zip", ZIP: "zip"}
+RAR5_MAGIC = b"Rar!\x1a\x07\x01\x00"
+
+
+def _libarchive_format(data: bytes, fmt: str) -> str:
+    """libarchive's reader for `fmt` (RAR 5 has its own)."""
+    return "rar5" if fmt == RAR and data.startswith(RAR5_MAGIC) else LIBARCHIVE_FORMATS[fmt]
+
+
 def _read_libarchive(data: bytes, fmt: str, limits: ArchiveLimits, budget: _Budget) -> UnpackResult:
     import libarchive
 
     result = UnpackResult(fmt)
     try:
-        with libarchive.memory_reader(data) as archive:
+        # Only the format the leading bytes declared: with every format enabled, libarchive's
+        # zip reader, which looks for a central directory at the end, took a RAR ending in a
+        # stored zip member for that zip, and returned its members instead of the RAR's
+        with libarchive.memory_reader(data, format_name=_libarchive_format(data, fmt)) as archive:
             for entry in archive:
                 if not entry.isfile:
                     continue
                 if len(result.members) >= limits.max_members:
                     raise ArchiveBomb(f"more than {limits.max_members:,} members")
-                if entry.isencrypted if hasattr(entry, "isencrypted") else False:
+                if _entry_encrypted(entry):
                     raise ArchiveError("encrypted member")
                 chunks: list[bytes] = []
                 size = 0
@@ -379,6 +413,9 @@ def _read_unar(
                 for entry in files:
                     content = _unar_member(path, fd, entry["XADIndex"], password, budget)
                     name = str(entry.get("XADFileName", entry["XADIndex"]))
+                    if not _crc_ok(entry, content, name):
+                        result.problems.append(f"{name}: corrupt (CRC mismatch), skipped")
+                        continue
                     budget.take(name, len(content))
                     result.members.append(Member(name, content))
             except ArchivePasswordError:
@@ -389,6 +426,18 @@ def _read_unar(
         )
     finally:
         os.close(fd)
+
+
+def _crc_ok(entry: dict[str, Any], content: bytes, name: str) -> bool:
+    """unar writing to stdout exits 0 even when a member fails its checksum, which is what a
+    wrong password produces: the member's CRC from the listing is the check. A wrong password
+    raises (the next one is tried); a plain member that fails is corrupt."""
+    expected = entry.get("RARCRC32")
+    if expected is None or zlib.crc32(content) == int(expected):
+        return True
+    if entry.get("XADIsEncrypted"):
+        raise ArchivePasswordError(f"member {name!r} does not decrypt with this password")
+    return False
 
 
 def _lsar(path: str, fd: int, password: str | None) -> list[dict[str, Any]] | None:
