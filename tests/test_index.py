@@ -204,6 +204,25 @@ def test_property_matches_brute_force(
         assert hits == reference(bank, ids, q, threshold)
 
 
+@pytest.mark.parametrize("n", [20, 5_000])  # into the delta, and a segment at once
+def test_add_copies_unless_told_it_may_keep_the_arrays(n: int) -> None:
+    rng = np.random.default_rng(7)
+    bank = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    ids = np.arange(n, dtype=np.int64)
+    copied, kept = PDQIndex(delta_capacity=100), PDQIndex(delta_capacity=100)
+    copied.add(bank, ids)
+    kept.add(bank.copy(), ids.copy(), copy=False)
+    query = bank[3].copy()
+    assert copied.search(query.tobytes(), 0) == kept.search(query.tobytes(), 0) == [(3, 0)]
+    bank[3] ^= 0xFF  # the caller changes its array: the copying index must not see it
+    ids[3] = -1
+    assert copied.search(query.tobytes(), 0) == [(3, 0)]
+    # copy=False merges with what is pending like any add
+    kept.add(bank[:1].copy(), np.array([99], dtype=np.int64), copy=False)
+    kept.add(bank[:1], np.array([98], dtype=np.int64), copy=False)
+    assert kept.search(bank[0].tobytes(), 0) == [(0, 0), (98, 0), (99, 0)]
+
+
 def test_duplicate_hashes_each_returned_and_sorted() -> None:
     h = np.zeros((3, 32), np.uint8)
     h[2, 0] = 1

@@ -360,8 +360,12 @@ class PDQIndex:
         tables = sum(s.memory_bytes() for s in state.levels if s is not None)
         return tables + int(state.delta_ids.nbytes)
 
-    def add(self, hashes: np.ndarray, ids: np.ndarray) -> None:
-        """Add entries; a big batch becomes a segment at once, small ones go to the delta."""
+    def add(self, hashes: np.ndarray, ids: np.ndarray, *, copy: bool = True) -> None:
+        """Add entries; a big batch becomes a segment at once, small ones go to the delta.
+
+        With `copy=False` the index takes the arrays as they are when it has nothing pending to
+        merge them with, and the caller must not change them afterwards: a loader's one big
+        batch is then not held twice while its segment is built (0.3 GiB at 10M entries)."""
         h = _as_hashes(hashes)
         i = np.ascontiguousarray(np.asarray(ids, dtype=np.int64)).reshape(-1)
         if len(h) != len(i):
@@ -370,8 +374,11 @@ class PDQIndex:
             return
         with self._lock:
             state = self._state
-            dh = np.concatenate([state.delta_hashes, h])
-            di = np.concatenate([state.delta_ids, i])
+            if not copy and len(state.delta_ids) == 0:
+                dh, di = h, i
+            else:
+                dh = np.concatenate([state.delta_hashes, h])
+                di = np.concatenate([state.delta_ids, i])
             if len(di) <= self._delta_capacity:
                 self._state = _State(state.levels, dh, di)
                 return

@@ -177,7 +177,10 @@ class Matcher:
             finally:
                 cursor.close()
         if n_pdq:
-            self._pdq.add(pdq_hashes[:n_pdq], pdq_ids[:n_pdq])
+            # shrink in place (realloc, no copy) and hand the arrays to the index as they are
+            pdq_hashes.resize((n_pdq, 32), refcheck=False)
+            pdq_ids.resize(n_pdq, refcheck=False)
+            self._pdq.add(pdq_hashes, pdq_ids, copy=False)
         self._watermark = newest
 
     def _add_rows(self, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
