@@ -273,3 +273,29 @@ def test_two_monitor_processes_claim_without_overlap_on_postgres(
     assert len(a | b) == 400 and len(outs[0]) + len(outs[1]) == 400
     assert a and b  # both did work
     store.dispose()
+
+
+def test_the_store_keeps_the_cadence_the_reports_state(
+    store: Store, clock: SettableClock, site: Site
+) -> None:
+    """A report states the cadence its removal times were measured with, whoever runs it."""
+    from orbweaver.monitor.service import CADENCE_EVENT, claim_due_checks
+    from orbweaver.reports.load import load_inputs
+    from orbweaver.store.models import Event
+
+    unusual = MonitorSettings(
+        recheck_schedule_hours=[2.0, 12.0], recheck_every_hours=6.0, offline_confirm_misses=4
+    )
+    body = _picture(5)
+    path = f"/cadence-{store.dialect}.jpg"
+    site.content[path] = (200, body)
+    _noticed(store, clock, site.url(path), body)
+    assert "+1 h, +6 h, +24 h" in load_inputs(store).recheck_cadence  # nothing recorded yet
+    claim_due_checks(store, clock, unusual, 10)
+    _noticed(store, clock, site.url(path + "?again"), _picture(6))
+    claim_due_checks(store, clock, unusual, 10)  # same cadence: not recorded twice
+    text = load_inputs(store).recheck_cadence
+    assert text.startswith("+2 h, +12 h, then every 6 h while online")
+    assert "offline confirmed by 4 misses" in text
+    with store.session() as s:
+        assert len(s.scalars(select(Event).where(Event.kind == CADENCE_EVENT)).all()) == 1

@@ -387,8 +387,7 @@ def run_demo(
                 product.close()
         now = product.sync_clock()
         truth = world.truth(images=True, now=now)
-    inputs = load_inputs(store)
-    inputs.recheck_cadence = cadence_text(options.monitor)
+    inputs = load_inputs(store)  # the cadence comes from the store, as for `orbweaver report`
     report = build_report(inputs)
     paths = write_all(report, out)
     report_json = out / "report.json"
@@ -407,17 +406,6 @@ def run_demo(
         report=report,
         truth=truth,
         stats=product.stats,
-    )
-
-
-def cadence_text(monitor: MonitorSettings) -> str:
-    hours = monitor.recheck_schedule_hours
-    return (
-        f"{len(hours)} re-checks from +{hours[0]:g} h to +{hours[-1] / 24:.0f} days (gaps of "
-        f"15% of the time elapsed, at most {monitor.recheck_every_hours:g} h), then every "
-        f"{monitor.recheck_every_hours:g} h while online; offline confirmed by "
-        f"{monitor.offline_confirm_misses} misses {monitor.offline_confirm_spacing_minutes:g} "
-        "min apart"
     )
 
 

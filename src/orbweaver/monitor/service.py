@@ -26,19 +26,22 @@ from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock, ensure_utc
 from orbweaver.monitor.fetch import FetchResult, GuardedFetcher
-from orbweaver.monitor.settings import MonitorSettings
+from orbweaver.monitor.settings import MonitorSettings, cadence_of
 from orbweaver.store import Store, record_event
 from orbweaver.store.models import (
     Bank,
     BankEntry,
     Check,
     Detection,
+    Event,
     Media,
     Notice,
     NoticeItem,
 )
 
 log = logging.getLogger(__name__)
+
+CADENCE_EVENT = "monitor.cadence"
 
 
 def _naive(when: datetime) -> datetime:
@@ -73,6 +76,17 @@ def schedule_new(session: Session, settings: MonitorSettings, limit: int = 10_00
     return len(rows)
 
 
+def record_cadence(session: Session, clock: Clock, settings: MonitorSettings) -> None:
+    """Keep the cadence in force in the event log whenever it changes: a report states the
+    cadence its removal times were measured with, not the settings of whoever runs it."""
+    cadence = cadence_of(settings)
+    last = session.scalar(
+        select(Event.payload).where(Event.kind == CADENCE_EVENT).order_by(Event.id.desc()).limit(1)
+    )
+    if last != cadence:
+        record_event(session, clock, CADENCE_EVENT, payload=cadence)
+
+
 def claim_due_checks(
     store: Store, clock: Clock, settings: MonitorSettings, limit: int
 ) -> list[int]:
@@ -80,7 +94,8 @@ def claim_due_checks(
     now = _naive(clock.now())
     lease = now + timedelta(seconds=settings.monitor_lease_s)
     with store.session() as session:
-        schedule_new(session, settings)
+        if schedule_new(session, settings):
+            record_cadence(session, clock, settings)
         session.flush()
         query = (
             select(Notice.id, Notice.next_check_at)

@@ -35,3 +35,31 @@ class MonitorSettings(BaseSettings):
         if isinstance(value, str):
             return [float(part) for part in value.split(",") if part.strip()]
         return value
+
+
+CADENCE_FIELDS = (
+    "recheck_schedule_hours",
+    "recheck_every_hours",
+    "offline_confirm_misses",
+    "offline_confirm_spacing_minutes",
+)
+
+
+def cadence_of(settings: MonitorSettings) -> dict[str, Any]:
+    """The settings that decide when a removal is seen: the precision of every removal time."""
+    return {name: getattr(settings, name) for name in CADENCE_FIELDS}
+
+
+def cadence_text(cadence: dict[str, Any]) -> str:
+    """A cadence in words, as the reports print it next to every removal figure."""
+    hours = [float(h) for h in cadence["recheck_schedule_hours"]]
+    every = float(cadence["recheck_every_hours"])
+    if len(hours) > 6:
+        offsets = f"{len(hours)} re-checks from +{hours[0]:g} h to +{hours[-1] / 24:.0f} days"
+    else:
+        offsets = ", ".join(f"+{h:g} h" for h in hours)
+    return (
+        f"{offsets}, then every {every:g} h while online; offline confirmed by "
+        f"{cadence['offline_confirm_misses']} misses "
+        f"{float(cadence['offline_confirm_spacing_minutes']):g} min apart"
+    )

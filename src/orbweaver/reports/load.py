@@ -169,6 +169,7 @@ def load_inputs(store: Store) -> ReportInputs:
         )
         backlog = _scalar(conn, "SELECT COUNT(*) FROM suspect WHERE status = 'pending'")
         tor_only = _scalar(conn, "SELECT COUNT(*) FROM notice WHERE status = 'tor_only'")
+        cadence = recheck_cadence(conn)
     return ReportInputs(
         notices=notices,
         detected=detected,
@@ -176,18 +177,24 @@ def load_inputs(store: Store) -> ReportInputs:
         detected_clear_web=detected - not_clear,
         suspect_backlog=backlog,
         tor_only=tor_only,
-        recheck_cadence=recheck_cadence(),
+        recheck_cadence=cadence,
     )
 
 
-def recheck_cadence() -> str:
-    """The configured re-check schedule in words, printed next to every removal figure."""
-    from orbweaver.monitor.settings import MonitorSettings
+def recheck_cadence(conn: Any = None) -> str:
+    """The re-check cadence in words, printed next to every removal figure: the one the
+    monitor recorded in the store (the last in force), else this process's settings."""
+    import json
 
-    monitor = MonitorSettings()
-    offsets = ", ".join(f"+{h:g} h" for h in monitor.recheck_schedule_hours)
-    return (
-        f"{offsets}, then every {monitor.recheck_every_hours:g} h while online; offline confirmed "
-        f"by {monitor.offline_confirm_misses} misses {monitor.offline_confirm_spacing_minutes:g} "
-        "min apart"
-    )
+    from orbweaver.monitor.service import CADENCE_EVENT
+    from orbweaver.monitor.settings import MonitorSettings, cadence_of, cadence_text
+
+    cadence = cadence_of(MonitorSettings())
+    if conn is not None:
+        recorded = conn.execute(
+            sa.text("SELECT payload FROM event WHERE kind = :kind ORDER BY id DESC LIMIT 1"),
+            {"kind": CADENCE_EVENT},
+        ).scalar()
+        if recorded:
+            cadence = json.loads(recorded) if isinstance(recorded, str) else dict(recorded)
+    return cadence_text(cadence)
