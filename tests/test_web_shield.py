@@ -9,6 +9,7 @@ import base64
 import hashlib
 import io
 import random
+import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,7 +28,7 @@ from orbweaver.store.models import ApiClient, Base, Event, ShieldLookup
 from orbweaver.web.apikeys import create_client, revoke_client
 from orbweaver.web.app import create_app
 from orbweaver.web.context import FetchedMedia
-from orbweaver.web.ratelimit import RateLimiter, retry_after_header
+from orbweaver.web.ratelimit import RateLimiter, SharedRateLimiter, retry_after_header
 from orbweaver.web.settings import WebSettings
 from orbweaver.web.verdict import PDQFormatError, pdq_to_base64, pdq_to_hex
 
@@ -112,6 +113,9 @@ def pdq_answer(client: TestClient, auth: tuple[str, str], pdq_hex: str) -> dict[
     return answer
 
 
+REDIS = "redis://127.0.0.1:6379/0"
+
+
 # --- rate limiting ----------------------------------------------------------------------------
 
 
@@ -128,6 +132,37 @@ def test_token_bucket_refills_at_its_rate() -> None:
     now.now += 10
     assert limiter.take("a", 50, rate_per_minute=60, burst=3) is None
     assert retry_after_header(0.2) == "1" and retry_after_header(2.1) == "3"
+
+
+@pytest.mark.redis
+def test_workers_share_one_bucket_per_client_through_redis() -> None:
+    """Two workers (or machines) with their own limiter objects spend the same client's
+    tokens: together they allow the burst once, not once each."""
+    import uuid
+
+    prefix = f"orbweaver-test:{uuid.uuid4().hex}"
+    first, second = (SharedRateLimiter(REDIS, prefix=prefix) for _ in range(2))
+    limits = {"rate_per_minute": 6, "burst": 4}
+    allowed = [limiter.take("client-7", 1, **limits) is None for limiter in [first, second] * 4]
+    assert allowed == [True] * 4 + [False] * 4
+    wait = second.take("client-7", 1, **limits)
+    assert wait is not None and 9 < wait <= 10  # 6 a minute: one token every 10 s
+    assert first.take("client-8", 1, **limits) is None  # buckets are per client
+
+
+def test_shared_limiter_falls_back_to_its_own_buckets_when_redis_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens here once the socket closes
+    now = FakeTime()
+    limiter = SharedRateLimiter(f"redis://127.0.0.1:{port}/0", monotonic=now)
+    limits = {"rate_per_minute": 60, "burst": 2}
+    assert [limiter.take("a", 1, **limits) for _ in range(2)] == [None, None]
+    assert limiter.take("a", 1, **limits) == pytest.approx(1.0)  # still limited, locally
+    assert "shared rate limit unavailable" in caplog.text
+    assert caplog.text.count("shared rate limit unavailable") == 1  # not once per request
 
 
 def test_rate_limit_answers_429_with_retry_after(bank: Store, clock: SettableClock) -> None:

@@ -22,7 +22,7 @@ from orbweaver.web import console, shield, status
 from orbweaver.web.apikeys import KeyRegistry
 from orbweaver.web.context import UrlFetcher, WebContext
 from orbweaver.web.errors import BodyLimit, ServerTiming, install_error_handlers
-from orbweaver.web.ratelimit import RateLimiter
+from orbweaver.web.ratelimit import rate_limiter
 from orbweaver.web.serving import LiveMatcher
 from orbweaver.web.settings import WebSettings, web_settings
 
@@ -94,7 +94,7 @@ def build_context(
         clock=clock,
         matcher=matcher,
         keys=KeyRegistry(store, clock, ttl_s=settings.shield_auth_cache_s),
-        limiter=RateLimiter(),
+        limiter=rate_limiter(settings.redis_url),
         url_fetcher=url_fetcher,
     )
 

@@ -14,7 +14,7 @@ from fastapi import Request
 from orbweaver.clock import Clock
 from orbweaver.store import Store
 from orbweaver.web.apikeys import KeyRegistry
-from orbweaver.web.ratelimit import RateLimiter
+from orbweaver.web.ratelimit import Limiter
 from orbweaver.web.serving import LiveMatcher
 from orbweaver.web.settings import WebSettings
 
@@ -39,7 +39,7 @@ class WebContext:
     clock: Clock
     matcher: LiveMatcher
     keys: KeyRegistry
-    limiter: RateLimiter
+    limiter: Limiter
     url_fetcher: UrlFetcher | None = None
 
 
