@@ -376,10 +376,54 @@ def seen_memory(n: int) -> dict[str, float]:
     return out
 
 
+def start_server(routes: dict[str, bytes]) -> tuple[mp.Process, int]:
+    ready: mp.Queue = mp.Queue()
+    server = mp.Process(target=serve, args=(routes, ready), daemon=True)
+    server.start()
+    return server, ready.get(timeout=30)
+
+
+def size_sweep(sizes: list[tuple[int, int]], count: int, repeats: int) -> list[dict[str, object]]:
+    """The same media crawl (one process, hashing workers on all cores) at larger pictures:
+    where hashing costs more than Scrapy's per-response work, the crawl becomes hashing-bound."""
+    cores = os.cpu_count() or 1
+    rows: list[dict[str, object]] = []
+    for width, height in sizes:
+        images = [jpeg(i, (width, height)) for i in range(count)]
+        server, port = start_server(site(count // 20, 20, 1, images))
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                bar = pure_hashing_parallel(images, cores)
+                media = best_crawl(repeats, port, "/", Path(tmp), images[::50], "media", 1, cores)
+                bar = max(bar, pure_hashing_parallel(images, cores))
+                ceiling, _ = bare_scrapy(port, len(images), repeats)
+        finally:
+            server.terminate()
+        crawl_rate = rate(media, "media")
+        rows.append(
+            {
+                "size": f"{width}x{height}",
+                "image_bytes_avg": sum(map(len, images)) // len(images),
+                "pure_hashing_media_per_s_all_cores": round(bar, 1),
+                "bare_scrapy_media_per_s": round(ceiling, 1),
+                "crawl_media_per_s": round(crawl_rate, 1),
+                "ratio_media_vs_hashing": round(crawl_rate / bar, 2),
+                "ratio_bare_scrapy_vs_hashing": round(ceiling / bar, 2),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3, help="crawl runs per figure (best)")
+    parser.add_argument(
+        "--sweep",
+        default="640x480,1280x960,1920x1080,3000x2000",
+        help="picture sizes for the size sweep (empty: none)",
+    )
+    parser.add_argument("--sweep-count", type=int, default=600, help="pictures per sweep size")
     parser.add_argument(
         "--processes",
         type=int,
@@ -391,11 +435,7 @@ def main() -> None:
     load_before = os.getloadavg()
     media_pages, per_page, bare = (10, 10, 1000) if args.quick else (100, 20, 6000)
     images = [jpeg(i) for i in range(media_pages * per_page)]
-    routes = site(media_pages, per_page, bare, images)
-    ready: mp.Queue = mp.Queue()
-    server = mp.Process(target=serve, args=(routes, ready), daemon=True)
-    server.start()
-    port = ready.get(timeout=30)
+    server, port = start_server(site(media_pages, per_page, bare, images))
     known = images[::50]
     cores = os.cpu_count() or 1
     counts = sorted({1, args.processes})
@@ -448,6 +488,9 @@ def main() -> None:
         memory = seen_memory(100_000 if args.quick else 1_000_000)
     finally:
         server.terminate()
+    sizes = [tuple(int(v) for v in part.split("x")) for part in args.sweep.split(",") if part]
+    count = min(args.sweep_count, 100) if args.quick else args.sweep_count
+    sweep = size_sweep(sizes, count, args.repeats)  # type: ignore[arg-type]
     result = {
         "cores": os.cpu_count(),
         "images": len(images),
@@ -457,6 +500,7 @@ def main() -> None:
         "bare_scrapy_media_per_cpu_s": round(ceiling_cpu, 1),
         **figures,
         "seen_set_bytes_per_url": memory,
+        "size_sweep_one_process": sweep,
         "repeats": args.repeats,
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
