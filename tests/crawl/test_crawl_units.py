@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import zipfile
+from pathlib import Path
 
 import lxml.html
 import py7zr
@@ -200,6 +201,19 @@ def test_encrypted_rar_is_never_read_as_its_ciphertext() -> None:
         unpack(locked, passwords=["wrong", "also-wrong"])
     with pytest.raises(ArchivePasswordError):
         unpack(locked)
+
+
+def test_encrypted_rar5_opens_with_the_password_from_the_page_and_only_with_it() -> None:
+    """A real RAR 5 archive (made by RARLAB's rar, see tests/data/rar/README.md): compressed,
+    encrypted, its checksums MACs keyed by the password. libarchive cannot read it; unar can,
+    and a wrong password writes nothing with exit status 0, which must not count as opened."""
+    locked = (Path(__file__).parents[1] / "data" / "rar" / "rar5-psw.rar").read_bytes()
+    result = unpack(locked, passwords=["wrong", "password"])
+    lines = "".join(f"{i:03d}\n" for i in range(512)).encode()
+    assert result.password == "password"
+    assert {m.path: m.data for m in result.members} == {"stest1.txt": lines, "stest2.txt": lines}
+    with pytest.raises(ArchivePasswordError):
+        unpack(locked, passwords=["wrong"])
 
 
 def test_zip_bombs_are_refused() -> None:

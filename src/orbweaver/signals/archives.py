@@ -11,6 +11,9 @@ directory fails at the first byte over budget.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -413,7 +416,7 @@ def _read_unar(
                 for entry in files:
                     content = _unar_member(path, fd, entry["XADIndex"], password, budget)
                     name = str(entry.get("XADFileName", entry["XADIndex"]))
-                    if not _crc_ok(entry, content, name):
+                    if not _crc_ok(entry, content, name, password):
                         result.problems.append(f"{name}: corrupt (CRC mismatch), skipped")
                         continue
                     budget.take(name, len(content))
@@ -428,16 +431,47 @@ def _read_unar(
         os.close(fd)
 
 
-def _crc_ok(entry: dict[str, Any], content: bytes, name: str) -> bool:
-    """unar writing to stdout exits 0 even when a member fails its checksum, which is what a
-    wrong password produces: the member's CRC from the listing is the check. A wrong password
-    raises (the next one is tried); a plain member that fails is corrupt."""
-    expected = entry.get("RARCRC32")
-    if expected is None or zlib.crc32(content) == int(expected):
+def _crc_ok(entry: dict[str, Any], content: bytes, name: str, password: str | None) -> bool:
+    """unar writing to stdout exits 0 even when a member fails its checksum or writes nothing,
+    which is what a wrong password produces: the size and CRC from the listing are the check
+    (for an encrypted RAR 5 member the listed CRC is a MAC keyed by the password).
+    A wrong password raises (the next one is tried); a plain member that fails is corrupt."""
+    size = entry.get("XADFileSize")
+    expected = next((entry[k] for k in ("RARCRC32", "RAR5CRC32") if k in entry), None)
+    actual = zlib.crc32(content)
+    if expected is not None and entry.get("RAR5ChecksumsAreEncrypted") and password:
+        actual = _rar5_mac(
+            actual,
+            password,
+            str(entry["RAR5EncryptionSalt"]).encode("latin-1"),  # lsar writes bytes as U+00XX
+            int(entry["RAR5EncryptionStrength"]),
+        )
+    sound = (size is None or len(content) == int(size)) and (
+        expected is None or actual == int(expected)
+    )
+    if sound:
         return True
     if entry.get("XADIsEncrypted"):
         raise ArchivePasswordError(f"member {name!r} does not decrypt with this password")
     return False
+
+
+@functools.lru_cache(maxsize=64)
+def _rar5_hash_key(password: str, salt: bytes, strength: int) -> bytes:
+    """RAR 5's checksum key: PBKDF2-HMAC-SHA256 run 16 iterations past the encryption key."""
+    return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, (1 << strength) + 16)
+
+
+def _rar5_mac(crc: int, password: str, salt: bytes, strength: int) -> int:
+    """A member's CRC32 as RAR 5 stores it when checksums are encrypted: HMAC-SHA256 of the
+    little-endian CRC under the hash key, folded to 32 bits."""
+    digest = hmac.new(
+        _rar5_hash_key(password, salt, strength), crc.to_bytes(4, "little"), hashlib.sha256
+    ).digest()
+    folded = 0
+    for i, byte in enumerate(digest):
+        folded ^= byte << ((i & 3) * 8)
+    return folded
 
 
 def _lsar(path: str, fd: int, password: str | None) -> list[dict[str, Any]] | None:
