@@ -150,6 +150,37 @@ def test_workers_share_one_bucket_per_client_through_redis() -> None:
     assert first.take("client-8", 1, **limits) is None  # buckets are per client
 
 
+@pytest.mark.redis
+def test_two_apps_on_one_redis_share_a_clients_limit(bank: Store, clock: SettableClock) -> None:
+    """What `orbweaver serve --workers 2` (or two machines) does with ORBWEAVER_REDIS_URL: the
+    app's limiter is the shared one, under the deployment's key prefix."""
+    import uuid
+
+    import redis
+
+    prefix = f"orbweaver-test:{uuid.uuid4().hex}"
+    limits = {"shield_rate_per_minute": 1, "shield_rate_burst": 2}
+    first, auth = make_client(
+        bank, clock, start=False, redis_url=REDIS, shield_rate_redis_prefix=prefix, **limits
+    )
+    second = TestClient(
+        create_app(
+            WebSettings(redis_url=REDIS, shield_rate_redis_prefix=prefix, **limits), bank, clock
+        )
+    )
+    with first, second:
+        for client in (first, second):
+            wait_for(lambda c=client: c.get("/status").status_code == 200)
+        body = {"hashes": [pdq_to_base64(PDQ)]}
+        codes = [c.post("/v1/pdq/", json=body, auth=auth).status_code for c in (first, second)]
+        codes += [c.post("/v1/pdq/", json=body, auth=auth).status_code for c in (first, second)]
+    assert codes == [200, 200, 429, 429]
+    shared = redis.Redis.from_url(REDIS)
+    keys = list(shared.scan_iter(f"{prefix}:*"))
+    assert len(keys) == 1
+    shared.delete(*keys)
+
+
 def test_shared_limiter_falls_back_to_its_own_buckets_when_redis_is_down(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -94,7 +94,7 @@ def build_context(
         clock=clock,
         matcher=matcher,
         keys=KeyRegistry(store, clock, ttl_s=settings.shield_auth_cache_s),
-        limiter=rate_limiter(settings.redis_url),
+        limiter=rate_limiter(settings.redis_url, settings.shield_rate_redis_prefix),
         url_fetcher=url_fetcher,
     )
 

@@ -129,9 +129,9 @@ class SharedRateLimiter:
         return wait if wait > 0 else None
 
 
-def rate_limiter(redis_url: str) -> Limiter:
+def rate_limiter(redis_url: str, prefix: str = "orbweaver:ratelimit") -> Limiter:
     """Shared buckets when the deployment has Redis, per-worker ones otherwise."""
-    return SharedRateLimiter(redis_url) if redis_url else RateLimiter()
+    return SharedRateLimiter(redis_url, prefix=prefix) if redis_url else RateLimiter()
 
 
 def retry_after_header(seconds: float) -> str:

@@ -20,6 +20,8 @@ class WebSettings(Settings):
     # Default per-client token bucket (a PDQ batch costs one token per hash).
     shield_rate_per_minute: int = 6000
     shield_rate_burst: int = 1000
+    # Key prefix of the shared buckets when ORBWEAVER_REDIS_URL is set (one per deployment).
+    shield_rate_redis_prefix: str = "orbweaver:ratelimit"
     # Keep a `shield_lookup` row (hashes and verdict, never bytes) per lookup. Off by default.
     shield_retention: bool = False
     # /v1/url/ fetches a URL through the crawl's network policy; off unless a deployment wants it.
