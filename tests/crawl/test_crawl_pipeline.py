@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 
+import pytest
 import sqlalchemy as sa
 from loopback import LoopbackDNS, LoopbackHTTP, html, synthetic_jpeg, synthetic_png
 from rar4 import rar4
@@ -187,3 +188,31 @@ def test_rar_archive_members_become_sightings_of_the_archive(http: LoopbackHTTP,
         ]
         (det,) = s.scalars(sa.select(Detection)).all()
         assert s.get(Sighting, det.sighting_id).member_path == "set/known.png"
+
+
+@pytest.mark.parametrize("processes", ["0", "1"])
+def test_hashing_in_threads_or_workers_records_the_same(
+    http: LoopbackHTTP, crawler, processes: str
+) -> None:
+    """`--hash-processes 0` keeps hashing in the crawler's threads (small machines, tests);
+    either way a broken picture is recorded by its exact hashes and the rest are matched."""
+    known, other = synthetic_png(31), synthetic_jpeg(32)
+    broken = synthetic_jpeg(33)[:200]
+    for path, body in {"/k.png": known, "/o.jpg": other, "/b.jpg": broken}.items():
+        http.add(path, body, content_type="image/jpeg")
+    http.add("/", html('<img src="/k.png"><img src="/o.jpg"><img src="/b.jpg">'))
+    store = crawler.store()
+    known_bank(store, [known])
+
+    run = crawler.run(http.url("/"), "--hash-processes", processes, "--log-level", "INFO")
+    assert run.returncode == 0, run.stderr + run.log
+    assert ("hashing in 1 worker process" in run.log) == (processes == "1")
+    assert f"media {http.url('/b.jpg')} not decoded" in run.log
+
+    with store.session() as s:
+        media = {m.sha256: m for m in s.scalars(sa.select(Media))}
+        assert {hashlib.sha256(b).hexdigest() for b in (known, other, broken)} == set(media)
+        assert media[hashlib.sha256(broken).hexdigest()].pdq is None
+        assert media[hashlib.sha256(other).hexdigest()].pdq is not None
+        (det,) = s.scalars(sa.select(Detection)).all()
+        assert s.get(Sighting, det.sighting_id).url == http.url("/k.png")

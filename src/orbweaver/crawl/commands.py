@@ -37,6 +37,10 @@ def crawl(
     ),
     timeout: float = typer.Option(30.0, help="Seconds a whole download may take."),
     max_media_per_page: int = typer.Option(5000, help="Media followed per page (more are logged)."),
+    hash_processes: int = typer.Option(
+        -1,
+        help="Processes that fingerprint media (-1: one per core; 0: threads in the crawler).",
+    ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Rich progress on stderr."
     ),
@@ -72,6 +76,7 @@ def crawl(
         progress=progress,
         timeout_s=timeout,
         max_media_per_page=max_media_per_page,
+        hash_processes=None if hash_processes < 0 else hash_processes,
         log_level=log_level,
         log_file=log_file,
     )
