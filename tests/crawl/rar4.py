@@ -71,7 +71,7 @@ def rar4(members: dict[str, bytes], password: str | None = None) -> bytes:
             29,  # version needed to extract: 2.9 (RAR 3.x, required for AES)
             STORE,
             len(encoded),
-            0o100644 << 0,  # Unix mode of a regular file
+            0o100644,  # Unix mode of a regular file
         )
         out.append(_block(FILE_HEAD, flags, body + encoded + salt) + packed)
     out.append(_block(END_HEAD, 0x4000, b""))

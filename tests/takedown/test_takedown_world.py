@@ -9,7 +9,6 @@ clock; the product reaches the world only over loopback sockets.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from orbweaver.attribution.settings import AttributionSettings
 from orbweaver.banks import create_bank, import_csv
 from orbweaver.crawl.policy import NetworkPolicy
 from orbweaver.crawl.resolver import Resolver
+from orbweaver.demo.run import product_env
 from orbweaver.monitor.fetch import GuardedFetcher
 from orbweaver.monitor.service import check_due, removal_seconds
 from orbweaver.monitor.settings import MonitorSettings
@@ -57,23 +57,7 @@ def world() -> Iterator[object]:
 
 def _env(world: object, db_url: str, tmp: Path) -> dict[str, str]:
     info = world.info  # type: ignore[attr-defined]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBWEAVER_")}
-    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        env.pop(proxy, None)
-    env.update(
-        {
-            "ORBWEAVER_DATABASE_URL": db_url,
-            "ORBWEAVER_DATA_DIR": str(tmp / "data"),
-            "ORBWEAVER_SUSPECT_KEY": new_key(),
-            "ORBWEAVER_DNS_SERVERS": info["dns"],
-            "ORBWEAVER_TOR_PROXY": info["tor_proxy"],
-            "ORBWEAVER_CRAWL_ALLOW_NETWORKS": ",".join(info["allow_networks"]),
-            "ORBWEAVER_CRAWL_PORT_MAP": f"80={info['http_port']}",
-            "ORBWEAVER_CLOCK_URL": info["clock"],
-            "ORBWEAVER_REDIS_URL": "",
-        }
-    )
-    return env
+    return product_env(info, db_url, tmp / "data", new_key())
 
 
 def _crawl(env: dict[str, str], *urls: str) -> None:

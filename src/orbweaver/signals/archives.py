@@ -356,13 +356,7 @@ def _entry_encrypted(entry: Any) -> bool:
 _IS_ENCRYPTED: Any = None
 
 
-LIBARCHIVE_FORMATS = {RAR: "rar", SEVEN_Z: "7zip", ZIP: "zip"}
 RAR5_MAGIC = b"Rar!\x1a\x07\x01\x00"
-
-
-def _libarchive_format(data: bytes, fmt: str) -> str:
-    """libarchive's reader for `fmt` (RAR 5 has its own)."""
-    return "rar5" if fmt == RAR and data.startswith(RAR5_MAGIC) else LIBARCHIVE_FORMATS[fmt]
 
 
 def _read_libarchive(data: bytes, fmt: str, limits: ArchiveLimits, budget: _Budget) -> UnpackResult:
@@ -370,10 +364,11 @@ def _read_libarchive(data: bytes, fmt: str, limits: ArchiveLimits, budget: _Budg
 
     result = UnpackResult(fmt)
     try:
-        # Only the format the leading bytes declared: with every format enabled, libarchive's
+        # Only the RAR version the leading bytes declare: with every format enabled, libarchive's
         # zip reader, which looks for a central directory at the end, took a RAR ending in a
         # stored zip member for that zip, and returned its members instead of the RAR's
-        with libarchive.memory_reader(data, format_name=_libarchive_format(data, fmt)) as archive:
+        rar_format = "rar5" if data.startswith(RAR5_MAGIC) else "rar"
+        with libarchive.memory_reader(data, format_name=rar_format) as archive:
             for entry in archive:
                 if not entry.isfile:
                     continue

@@ -31,6 +31,13 @@ class _Bucket:
     updated: float
 
 
+def _clamp(cost: int, burst: int) -> tuple[int, int]:
+    """A request costs at least 1 and at most the burst (a big batch is slowed, never locked
+    out); a bucket holds at least one token."""
+    burst = max(burst, 1)
+    return min(max(cost, 1), burst), burst
+
+
 class RateLimiter:
     """Token buckets keyed by client: `rate_per_minute` refill, up to `burst` tokens."""
 
@@ -47,8 +54,7 @@ class RateLimiter:
         if rate_per_minute <= 0:
             return None  # no limit configured
         rate = rate_per_minute / 60.0
-        burst = max(burst, 1)
-        cost = min(max(cost, 1), burst)
+        cost, burst = _clamp(cost, burst)
         now = self._monotonic()
         with self._lock:
             bucket = self._buckets.get(key)
@@ -110,8 +116,7 @@ class SharedRateLimiter:
         local = {"rate_per_minute": rate_per_minute, "burst": burst}
         if self._monotonic() < self._down_until:
             return self._fallback.take(key, cost, **local)
-        burst = max(burst, 1)
-        cost = min(max(cost, 1), burst)
+        cost, burst = _clamp(cost, burst)
         try:
             wait = float(
                 self._script(
