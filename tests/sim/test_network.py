@@ -163,3 +163,27 @@ def test_rdap_with_whoisit(world: World) -> None:
         assert ["email", {}, "text", "abuse@pixvenue.test"] in abuse["vcardArray"][1]
     finally:
         whoisit.clear_bootstrapping()
+
+
+def test_stopping_with_idle_keep_alive_connections_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The world cancels open connections when it stops; that is their normal end, not an
+    error for asyncio to print (it did, once per connection, at the end of every demo)."""
+    import socket
+    from pathlib import Path
+
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "small.toml"
+    with World.start(scenario, scale=0.2, seed=4) as small:
+        ip = resolve(small, "pixvenue.test")
+        assert ip is not None
+        idle = [socket.create_connection((ip, small.info["http_port"])) for _ in range(3)]
+        with httpx.Client() as client:  # and one that has served a request, kept alive
+            url = f"http://{ip}:{small.info['http_port']}/"
+            assert client.get(url, headers={"Host": "pixvenue.test"}).status_code == 200
+            with caplog.at_level("ERROR", logger="asyncio"):
+                small.stop()
+    for sock in idle:
+        sock.close()
+    assert "Exception in callback" not in caplog.text
+    assert "CancelledError" not in caplog.text

@@ -169,5 +169,9 @@ async def serve_connection(
                 return
     except (ConnectionError, asyncio.IncompleteReadError):
         return
+    except asyncio.CancelledError:
+        # The world stopping cancels every open connection: their normal end. A connection
+        # task that ends cancelled is logged by asyncio's stream callback as an error.
+        return
     finally:
         writer.close()
