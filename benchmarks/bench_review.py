@@ -41,6 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from orbweaver.access import create_client
 from orbweaver.clock import SettableClock
 from orbweaver.review import imaging
 from orbweaver.review.accounts import Principal
@@ -49,7 +50,6 @@ from orbweaver.review.queue import group_media_ids, next_item_query
 from orbweaver.review.service import ItemView, ReviewService, SightingView, _with_details
 from orbweaver.store import Store, open_store
 from orbweaver.store.models import Media, ReviewItem, Sighting, Suspect, Verdict
-from orbweaver.web.apikeys import create_client
 from orbweaver.web.app import create_app
 from orbweaver.web.settings import WebSettings
 

@@ -47,10 +47,10 @@ import httpx
 import numpy as np
 from PIL import Image, ImageDraw
 
+from orbweaver.access import create_client
 from orbweaver.banks import create_bank
 from orbweaver.clock import SettableClock
 from orbweaver.store import open_store
-from orbweaver.web.apikeys import create_client
 from orbweaver.web.verdict import pdq_to_base64
 
 INSERT_CHUNK = 250_000

@@ -30,18 +30,20 @@ import httpx
 from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
-from orbweaver.attribution.types import Attribution, ChainLink
+from orbweaver.attribution import Attribution, ChainLink
 from orbweaver.clock import SettableClock
 from orbweaver.crawl.policy import NetworkPolicy
 from orbweaver.crawl.resolver import Resolver
+from orbweaver.monitor import MonitorSettings, check_due
 from orbweaver.monitor.fetch import GuardedFetcher
-from orbweaver.monitor.service import check_due
-from orbweaver.monitor.settings import MonitorSettings
-from orbweaver.notices.compose import build_email
-from orbweaver.notices.outbox import deliver_due
-from orbweaver.notices.service import make_on_sent, plan_notices
-from orbweaver.notices.settings import NoticeSettings
-from orbweaver.notices.transport import SmtpWebhookTransport
+from orbweaver.notices import (
+    NoticeSettings,
+    SmtpWebhookTransport,
+    build_email,
+    deliver_due,
+    make_on_sent,
+    plan_notices,
+)
 from orbweaver.store import Store, open_store
 from orbweaver.store.models import (
     Bank,

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from orbweaver.demo.run import DemoOptions, DemoResult, run_demo
-from orbweaver.reports.load import load_notices
-from orbweaver.reports.survival import kaplan_meier, naive_stats
+from orbweaver.reports import kaplan_meier, load_notices, naive_stats
 from orbweaver.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]

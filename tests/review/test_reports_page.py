@@ -25,8 +25,7 @@ from fastapi.testclient import TestClient
 from review_world import World
 from web_helpers import browser, console_app
 
-from orbweaver.reports.load import load_inputs
-from orbweaver.reports.tables import build_report
+from orbweaver.reports import build_report, load_inputs
 from orbweaver.store import Store
 from orbweaver.store.models import (
     Bank,

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from review_world import KEY, PASSWORD, World
 
-from orbweaver.web.apikeys import create_client
+from orbweaver.access import create_client
 from orbweaver.web.app import create_app
 from orbweaver.web.settings import WebSettings
 

@@ -18,8 +18,7 @@ from sqlalchemy import select
 
 from orbweaver.attribution.types import ChainLink
 from orbweaver.clock import SettableClock
-from orbweaver.notices.service import plan_notices
-from orbweaver.notices.settings import NoticeSettings
+from orbweaver.notices import NoticeSettings, plan_notices
 from orbweaver.store import open_store
 from orbweaver.store.models import Event, Outbox
 from takedown.helpers import FixedAttributor, SmtpSink, detect, provider
@@ -31,7 +30,7 @@ import os, sys, time
 from datetime import datetime
 from orbweaver.clock import SettableClock
 from orbweaver.notices.outbox import deliver_due
-from orbweaver.notices.service import make_on_sent
+from orbweaver.notices.rounds import make_on_sent
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import SmtpWebhookTransport
 from orbweaver.store import open_store

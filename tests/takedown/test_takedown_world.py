@@ -24,9 +24,8 @@ from orbweaver.banks import create_bank, import_csv
 from orbweaver.crawl.policy import NetworkPolicy
 from orbweaver.crawl.resolver import Resolver
 from orbweaver.demo.run import product_env
+from orbweaver.monitor import MonitorSettings, check_due, removal_seconds
 from orbweaver.monitor.fetch import GuardedFetcher
-from orbweaver.monitor.service import check_due, removal_seconds
-from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.notices.runner import notify_pass
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.xarf import validation_errors

@@ -1,4 +1,4 @@
-"""`orbweaver crawl`, `orbweaver report`, `orbweaver sightings`, `orbweaver detections`."""
+"""`orbweaver crawl`, `orbweaver submit`, `orbweaver sightings`, `orbweaver detections`."""
 
 from __future__ import annotations
 
@@ -109,6 +109,15 @@ def record_reports(urls: list[str], reporter: str = "", note: str = "") -> None:
     typer.echo(f"recorded {added} new report(s), {len(urls) - added} already known")
 
 
+def submit(
+    urls: list[str] = typer.Argument(..., help="URLs reported by the public."),
+    reporter: str = typer.Option("", help="Who reported the URLs (kept with the report)."),
+    note: str = typer.Option("", help="What the reporter said."),
+) -> None:
+    """Record URLs reported by the public as seeds; the next crawl fetches them."""
+    record_reports(urls, reporter=reporter, note=note)
+
+
 def _listing(rows: list[dict[str, object]], columns: list[str], as_json: bool) -> None:
     if as_json:
         for row in rows:
@@ -152,7 +161,6 @@ def detections(
 
 def register(app: typer.Typer) -> None:
     app.command("crawl")(crawl)
-    # `orbweaver report URL...` is served by the reports stage's `report` command, which records
-    # URLs through `record_reports` when given any and prints Figure 1.0 / Table 1.0 otherwise.
+    app.command("submit")(submit)
     app.command("sightings")(sightings)
     app.command("detections")(detections)

@@ -26,7 +26,7 @@ def demo(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from orbweaver.demo.run import DemoOptions, run_demo
-    from orbweaver.reports.commands import print_table
+    from orbweaver.reports import print_table
 
     console = Console(stderr=True)
     options = DemoOptions(

@@ -39,8 +39,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from orbweaver.clock import RemoteClock, SettableClock
-from orbweaver.monitor.settings import MonitorSettings
-from orbweaver.notices.settings import NoticeSettings
+from orbweaver.monitor import MonitorSettings
+from orbweaver.notices import NoticeSettings
 from orbweaver.store import Store, open_store
 from orbweaver.store.models import Notice
 
@@ -171,12 +171,11 @@ class Product:
     def __init__(self, options: DemoOptions, info: dict[str, Any], store: Store, out: Path) -> None:
         import ipaddress
 
-        from orbweaver.attribution.service import Attributor
-        from orbweaver.attribution.settings import AttributionSettings
+        from orbweaver.attribution import AttributionSettings, Attributor
         from orbweaver.crawl.policy import NetworkPolicy
         from orbweaver.crawl.resolver import Resolver
         from orbweaver.monitor.fetch import GuardedFetcher
-        from orbweaver.notices.transport import SmtpWebhookTransport
+        from orbweaver.notices import SmtpWebhookTransport
 
         self.options = options
         self.store = store
@@ -283,8 +282,8 @@ class Product:
         self.stats["crawl_seconds"] += time.monotonic() - started
 
     def notify_and_check(self) -> None:
-        from orbweaver.monitor.service import check_due
-        from orbweaver.notices.runner import notify_pass
+        from orbweaver.monitor import check_due
+        from orbweaver.notices import notify_pass
 
         t0 = time.monotonic()
         passes = notify_pass(
@@ -339,9 +338,7 @@ def run_demo(
     """Run the whole chain against a fresh world; returns the report and the truth."""
     from orbweaver.banks import create_bank, import_csv
     from orbweaver.demo.analysts import SimulatedAnalyst, review_round
-    from orbweaver.reports.load import load_inputs
-    from orbweaver.reports.render import write_all, write_json
-    from orbweaver.reports.tables import build_report
+    from orbweaver.reports import build_report, load_inputs, write_all, write_json
     from orbweaver.sim import World
 
     out = options.out.resolve()
@@ -359,10 +356,10 @@ def run_demo(
             imported = import_csv(store, clock, BANK, f)
         product.stats["known_entries"] = imported.added
 
+        from orbweaver.access import create_client
         from orbweaver.config import Settings
-        from orbweaver.review.accounts import add_user
-        from orbweaver.web.apikeys import create_client
-        from orbweaver.web.app import create_app
+        from orbweaver.review import add_user
+        from orbweaver.web import create_app
 
         keys: dict[str, str] = {}
         for i in range(1, options.analysts + 1):

@@ -9,9 +9,9 @@ Outcomes:
   removal is *confirmed* after `offline_confirm_misses` consecutive misses, minutes apart, so one
   flaky answer never ends a notice.
 
-Removal time is first notice → removal, where the removal instant is estimated as the midpoint
-of (last seen online, first miss of the confirming streak]; both ends are stored on the notice
-so reports can also treat it as interval-censored. The error is at most one re-check interval.
+Removal time is first notice → removal, the removal instant estimated as the midpoint of (last
+seen online, first miss of the confirming streak] (`removal.py`, the definition every figure
+uses); both ends are stored on the notice so reports can also treat it as interval-censored.
 """
 
 from __future__ import annotations
@@ -25,23 +25,22 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock, ensure_utc
+from orbweaver.monitor.cadence import record_cadence
 from orbweaver.monitor.fetch import FetchResult, GuardedFetcher
-from orbweaver.monitor.settings import MonitorSettings, cadence_of
+from orbweaver.monitor.removal import removal_instant
+from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.store import Store, record_event
 from orbweaver.store.models import (
     Bank,
     BankEntry,
     Check,
     Detection,
-    Event,
     Media,
     Notice,
     NoticeItem,
 )
 
 log = logging.getLogger(__name__)
-
-CADENCE_EVENT = "monitor.cadence"
 
 
 def _naive(when: datetime) -> datetime:
@@ -74,17 +73,6 @@ def schedule_new(session: Session, settings: MonitorSettings, limit: int = 10_00
         assert n.first_sent_at is not None
         n.next_check_at = due_after(n.first_sent_at, 0, settings)
     return len(rows)
-
-
-def record_cadence(session: Session, clock: Clock, settings: MonitorSettings) -> None:
-    """Keep the cadence in force in the event log whenever it changes: a report states the
-    cadence its removal times were measured with, not the settings of whoever runs it."""
-    cadence = cadence_of(settings)
-    last = session.scalar(
-        select(Event.payload).where(Event.kind == CADENCE_EVENT).order_by(Event.id.desc()).limit(1)
-    )
-    if last != cadence:
-        record_event(session, clock, CADENCE_EVENT, payload=cadence)
 
 
 def claim_due_checks(
@@ -127,10 +115,6 @@ class Target:
     sha256: set[str] = field(default_factory=set)
     pdq: list[tuple[str, int]] = field(default_factory=list)
     baseline: str | None = None
-
-
-def _target(session: Session, notice_id: int) -> Target:
-    return _targets(session, [notice_id])[0]
 
 
 def _targets(session: Session, ids: list[int]) -> list[Target]:
@@ -271,7 +255,7 @@ def _confirm_removal(
     assert n.first_sent_at is not None and n.first_offline_at is not None
     check.confirmed = True
     lower = max(n.last_online_at or n.first_sent_at, n.first_sent_at)
-    n.removed_at = lower + (n.first_offline_at - lower) / 2
+    n.removed_at = removal_instant(n.first_sent_at, n.last_online_at, n.first_offline_at)
     n.offline_confirmed_at = now
     n.status = "removed"
     n.next_check_at = None
@@ -288,13 +272,6 @@ def _confirm_removal(
             "first_offline_at": n.first_offline_at.isoformat(),
         },
     )
-
-
-def removal_seconds(n: Notice) -> float | None:
-    """Removal time of a notice, or None while it is still online (right-censored)."""
-    if n.removed_at is None or n.first_sent_at is None:
-        return None
-    return (n.removed_at - n.first_sent_at).total_seconds()
 
 
 def check_due(

@@ -47,7 +47,7 @@ def notify(
 def _rows(session: Any) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from orbweaver.monitor.service import removal_seconds
+    from orbweaver.monitor import removal_seconds
     from orbweaver.store.models import Notice, Provider
 
     out = []

@@ -14,7 +14,7 @@ Guarantees, and how:
 - Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL and a compare-and-set on every backend, so
   several notifiers never claim the same row.
 - **digests**: a message to a provider that asked for batches is enqueued `held` (its own key and
-  X-ARF as usual); once a day `service.build_digests` moves every held row of that provider to
+  X-ARF as usual); once a day `digests.build_digests` moves every held row of that provider to
   `batched` and adds one `digest` row (key unique per (provider, UTC day)) that lists them in
   `xarf["orbweaver_outbox_ids"]`. The digest is delivered like any row; in the commit that marks
   it `sent`, its members are marked `sent` too (and their notices updated), or `failed` with it.
@@ -38,7 +38,7 @@ from orbweaver.notices.compose import build_email
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import DeliveryError, Transport
 from orbweaver.store import Store, record_event
-from orbweaver.store.models import Notice, Outbox
+from orbweaver.store.models import Outbox
 
 REPORT_NS = uuid.UUID("6f1d6c3e-3b8a-4f55-9a57-0b7e1c5a9d21")
 DUE_STATUSES = ("pending", "claimed", "sending")
@@ -311,7 +311,3 @@ def _record_failure(
             },
         )
     stats.errors.append(str(exc))
-
-
-def notice_of(session: Session, row: Outbox) -> Notice | None:
-    return session.get(Notice, row.notice_id) if row.notice_id is not None else None

@@ -11,15 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orbweaver.clock import Clock
+from orbweaver.notices.digests import build_digests
 from orbweaver.notices.outbox import DeliveryStats, deliver_due
-from orbweaver.notices.service import (
-    Attributor,
-    PlanStats,
-    build_digests,
-    make_on_sent,
-    plan_notices,
-    schedule_rounds,
-)
+from orbweaver.notices.planning import Attributor, PlanStats, plan_notices
+from orbweaver.notices.rounds import make_on_sent, schedule_rounds
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import SmtpWebhookTransport, Transport
 from orbweaver.store import Store
@@ -67,7 +62,7 @@ def notify_pass(
 
 def default_attributor(clock: Clock) -> Attributor:
     """The configured attribution chain (DNS servers and RDAP bootstrap from settings)."""
-    from orbweaver.attribution.service import Attributor as ChainAttributor
+    from orbweaver.attribution import Attributor as ChainAttributor
     from orbweaver.config import get_settings
     from orbweaver.crawl.resolver import Resolver
 

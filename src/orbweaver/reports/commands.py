@@ -51,22 +51,26 @@ def print_table(report: object) -> None:
     )
 
 
+DEPRECATED_URLS = (
+    "warning: `orbweaver report URL...` is deprecated and will be removed in the next release; "
+    "use `orbweaver submit URL...` to record public reports"
+)
+
+
 def report(
+    ctx: typer.Context,
     urls: list[str] | None = typer.Argument(
-        None, help="URLs reported by the public: recorded as seeds for the next crawl."
+        None, help="Deprecated: use `orbweaver submit URL...` to record public reports."
     ),
-    reporter: str = typer.Option("", help="Who reported the URLs (kept with the report)."),
-    note: str = typer.Option("", help="What the reporter said."),
+    reporter: str = typer.Option("", help="Deprecated, with URLs: see `orbweaver submit`."),
+    note: str = typer.Option("", help="Deprecated, with URLs: see `orbweaver submit`."),
     json_file: Path | None = typer.Option(None, "--json", help="Write the JSON contract here."),
     out: Path | None = typer.Option(None, help="Write report.json, CSV and HTML into this folder."),
     quiet: bool = typer.Option(False, help="Do not print Table 1.0."),
 ) -> None:
-    """With URLs: record public reports for the crawler. Without: Figure 1.0 and Table 1.0
-    (censoring-aware) from the configured store."""
+    """Figure 1.0 and Table 1.0 (censoring-aware) from the configured store."""
     if urls:
-        from orbweaver.crawl.commands import record_reports
-
-        record_reports(urls, reporter=reporter, note=note)
+        _submit_deprecated(ctx, urls, reporter, note)
         return
     from orbweaver.reports.load import load_inputs
     from orbweaver.reports.render import write_all, write_json
@@ -81,6 +85,22 @@ def report(
         typer.echo(f"HTML report: {paths['html']}", err=quiet)
     if not quiet:
         print_table(built)
+
+
+def _submit_deprecated(ctx: typer.Context, urls: list[str], reporter: str, note: str) -> None:
+    """`report URL...`, kept for one release: says so on stderr, then runs `submit` with the
+    same arguments, found by name in the running CLI (the crawl stage registers it), so the
+    reports stage never imports crawl."""
+    typer.echo(DEPRECATED_URLS, err=True)
+    root = ctx.find_root()
+    find = getattr(root.command, "get_command", None)  # the root is a group of commands
+    submit = find(root, "submit") if callable(find) else None
+    if submit is None:
+        typer.echo("error: this orbweaver has no `submit` command", err=True)
+        raise typer.Exit(2)
+    args = ["--reporter", reporter, "--note", note, "--", *urls]
+    with submit.make_context("submit", args, parent=root) as sub:
+        submit.invoke(sub)
 
 
 def register(app: typer.Typer) -> None:

@@ -181,20 +181,10 @@ def load_inputs(store: Store) -> ReportInputs:
     )
 
 
-def recheck_cadence(conn: Any = None) -> str:
+def recheck_cadence(conn: sa.Connection | None = None) -> str:
     """The re-check cadence in words, printed next to every removal figure: the one the
     monitor recorded in the store (the last in force), else this process's settings."""
-    import json
+    from orbweaver.monitor import MonitorSettings, cadence_of, cadence_text, recorded_cadence
 
-    from orbweaver.monitor.service import CADENCE_EVENT
-    from orbweaver.monitor.settings import MonitorSettings, cadence_of, cadence_text
-
-    cadence = cadence_of(MonitorSettings())
-    if conn is not None:
-        recorded = conn.execute(
-            sa.text("SELECT payload FROM event WHERE kind = :kind ORDER BY id DESC LIMIT 1"),
-            {"kind": CADENCE_EVENT},
-        ).scalar()
-        if recorded:
-            cadence = json.loads(recorded) if isinstance(recorded, str) else dict(recorded)
-    return cadence_text(cadence)
+    recorded = recorded_cadence(conn) if conn is not None else None
+    return cadence_text(recorded or cadence_of(MonitorSettings()))

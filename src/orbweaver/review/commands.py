@@ -33,12 +33,12 @@ def add(
     ),
 ) -> None:
     """Create a console user; the password is stored only as an argon2 hash."""
+    from orbweaver.access import ApiKeyError, create_client
     from orbweaver.clock import SystemClock
     from orbweaver.review.accounts import add_user
     from orbweaver.review.audit import audit
     from orbweaver.review.errors import ReviewError
     from orbweaver.store import open_store
-    from orbweaver.web.apikeys import ApiKeyError, create_client
 
     password = _read_password(password_stdin)
     store, clock = open_store(), SystemClock()

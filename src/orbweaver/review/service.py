@@ -127,7 +127,7 @@ class ReviewService:
     def principal(self, username: str) -> Principal | None:
         """The enabled user an API client acts for (the client's name is the username).
 
-        Cached for `PRINCIPAL_TTL_S` per process, as API keys are (`web.apikeys`): a disabled
+        Cached for `PRINCIPAL_TTL_S` per process, as API keys are (`orbweaver.access`): a disabled
         user or a changed role takes effect within that, without a query on every call."""
         now = self._monotonic()
         hit = self._principals.get(username)

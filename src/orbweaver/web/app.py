@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from orbweaver.access import KeyRegistry
 from orbweaver.banks.matcher import Matcher
 from orbweaver.clock import Clock, SystemClock
 from orbweaver.config import Settings
 from orbweaver.crawl.blas import limit_blas_threads
 from orbweaver.store import Store, open_store
 from orbweaver.web import console, shield, status
-from orbweaver.web.apikeys import KeyRegistry
 from orbweaver.web.context import UrlFetcher, WebContext
 from orbweaver.web.errors import BodyLimit, ServerTiming, install_error_handlers
 from orbweaver.web.ratelimit import rate_limiter

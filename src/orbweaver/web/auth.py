@@ -12,7 +12,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.concurrency import run_in_threadpool
 
-from orbweaver.web.apikeys import ClientInfo
+from orbweaver.access import ClientInfo
 from orbweaver.web.context import WebContext, get_context
 from orbweaver.web.ratelimit import retry_after_header
 

@@ -63,9 +63,9 @@ def create(
     burst: int | None = typer.Option(None, help="Override the default burst."),
 ) -> None:
     """Issue a key; prints USERNAME:SECRET (the secret is shown this once, stored hashed)."""
+    from orbweaver.access import ApiKeyError, create_client
     from orbweaver.clock import SystemClock
     from orbweaver.store import open_store
-    from orbweaver.web.apikeys import ApiKeyError, create_client
 
     try:
         key = create_client(
@@ -88,8 +88,8 @@ def list_() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from orbweaver.access import list_clients
     from orbweaver.store import open_store
-    from orbweaver.web.apikeys import list_clients
 
     table = Table("name", "username", "scopes", "enabled", "created", "last used")
     for c in list_clients(open_store()):
@@ -107,9 +107,9 @@ def list_() -> None:
 @apikey_app.command("revoke")
 def revoke(name: str = typer.Argument(help="Client name or username.")) -> None:
     """Disable a key for good; workers stop accepting it within a few seconds."""
+    from orbweaver.access import ApiKeyError, revoke_client
     from orbweaver.clock import SystemClock
     from orbweaver.store import open_store
-    from orbweaver.web.apikeys import ApiKeyError, revoke_client
 
     try:
         revoke_client(open_store(), SystemClock(), name, actor="cli")

@@ -11,9 +11,9 @@ from typing import Protocol
 
 from fastapi import Request
 
+from orbweaver.access import KeyRegistry
 from orbweaver.clock import Clock
 from orbweaver.store import Store
-from orbweaver.web.apikeys import KeyRegistry
 from orbweaver.web.ratelimit import Limiter
 from orbweaver.web.serving import LiveMatcher
 from orbweaver.web.settings import WebSettings

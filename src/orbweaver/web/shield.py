@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from orbweaver.access import ClientInfo
 from orbweaver.banks.matcher import Match
 from orbweaver.store.models import BankEntry, Media, ShieldLookup
-from orbweaver.web.apikeys import ClientInfo
 from orbweaver.web.auth import charge, require_scope
 from orbweaver.web.context import WebContext, get_context
 from orbweaver.web.errors import ErrorDetail

@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from orbweaver.review.accounts import Principal
-from orbweaver.review.service import ItemView
+from orbweaver.review import ItemView, Principal
 from orbweaver.web.console.security import api_user, domain_errors, get_service
 
 router = APIRouter(prefix="/api/review", tags=["review"])

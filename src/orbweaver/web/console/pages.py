@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from orbweaver.review.service import ReviewService
+from orbweaver.review import ReviewService
 from orbweaver.store.models import CATEGORIES, SEVERITIES
 from orbweaver.web.console.security import (
     LOGIN_COOKIE,

@@ -23,9 +23,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from orbweaver.reports.load import load_inputs
-from orbweaver.reports.render import removal_curves_png, render_html, table_csv
-from orbweaver.reports.tables import Report, build_report
+from orbweaver.reports import (
+    Report,
+    build_report,
+    load_inputs,
+    removal_curves_png,
+    render_html,
+    table_csv,
+)
 from orbweaver.store import Store
 from orbweaver.web.console.pages import NO_STORE, render
 from orbweaver.web.console.security import PageAuth, page_user

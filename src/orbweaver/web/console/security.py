@@ -17,12 +17,16 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 
+from orbweaver.access import ClientInfo
 from orbweaver.banks.service import BankError
-from orbweaver.review.accounts import Principal
-from orbweaver.review.errors import Forbidden, NotFound, ReviewError
-from orbweaver.review.service import ReviewService
-from orbweaver.review.settings import ReviewSettings
-from orbweaver.web.apikeys import ClientInfo
+from orbweaver.review import (
+    Forbidden,
+    NotFound,
+    Principal,
+    ReviewError,
+    ReviewService,
+    ReviewSettings,
+)
 from orbweaver.web.auth import require_scope
 from orbweaver.web.context import get_context
 

@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from orbweaver.attribution.types import ChainLink
+from orbweaver.attribution import ChainLink
 from orbweaver.clock import SettableClock
-from orbweaver.notices.outbox import deliver_due
-from orbweaver.notices.service import make_on_sent, plan_notices, schedule_rounds
-from orbweaver.notices.settings import NoticeSettings
-from orbweaver.notices.transport import SmtpWebhookTransport
+from orbweaver.notices import (
+    NoticeSettings,
+    SmtpWebhookTransport,
+    deliver_due,
+    make_on_sent,
+    plan_notices,
+    schedule_rounds,
+)
 from orbweaver.notices.xarf import (
     Contact,
     ItemHashes,
@@ -27,7 +31,7 @@ from orbweaver.store import Store
 from orbweaver.store.models import Event, Notice, NoticeItem, Outbox
 from takedown.helpers import FixedAttributor, SmtpSink, detect, provider
 
-XARF = Path(__file__).parent / "data" / "xarf" / "schemas" / "v4"
+XARF = Path(__file__).parents[1] / "data" / "xarf" / "schemas" / "v4"
 
 
 def _input(category: str, kind: str = "media", n: int = 1) -> ReportInput:

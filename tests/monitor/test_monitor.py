@@ -21,9 +21,14 @@ from sqlalchemy import select
 from orbweaver.clock import SettableClock
 from orbweaver.crawl.policy import NetworkPolicy
 from orbweaver.crawl.resolver import Resolver
+from orbweaver.monitor import (
+    MonitorSettings,
+    check_due,
+    due_after,
+    next_scheduled,
+    removal_seconds,
+)
 from orbweaver.monitor.fetch import GuardedFetcher
-from orbweaver.monitor.service import check_due, due_after, next_scheduled, removal_seconds
-from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.store import Store
 from orbweaver.store.models import Check, Media, Notice, NoticeItem
 from takedown.helpers import bank, detect
@@ -221,8 +226,7 @@ WORKER = """
 import json, sys
 from datetime import timedelta
 from orbweaver.clock import SettableClock, ensure_utc
-from orbweaver.monitor.service import claim_due_checks
-from orbweaver.monitor.settings import MonitorSettings
+from orbweaver.monitor import MonitorSettings, claim_due_checks
 from orbweaver.store import open_store
 from datetime import datetime
 store = open_store(sys.argv[1], upgrade=False)
@@ -279,8 +283,8 @@ def test_the_store_keeps_the_cadence_the_reports_state(
     store: Store, clock: SettableClock, site: Site
 ) -> None:
     """A report states the cadence its removal times were measured with, whoever runs it."""
-    from orbweaver.monitor.service import CADENCE_EVENT, claim_due_checks
-    from orbweaver.reports.load import load_inputs
+    from orbweaver.monitor import CADENCE_EVENT, claim_due_checks
+    from orbweaver.reports import load_inputs
     from orbweaver.store.models import Event
 
     unusual = MonitorSettings(

@@ -10,20 +10,25 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from orbweaver.attribution.types import ChainLink
+from orbweaver.attribution import ChainLink
 from orbweaver.clock import SettableClock
-from orbweaver.notices.outbox import deliver_due
-from orbweaver.notices.service import build_digests, make_on_sent, plan_notices, schedule_rounds
-from orbweaver.notices.settings import NoticeSettings
-from orbweaver.notices.transport import SmtpWebhookTransport
-from orbweaver.notices.xarf import validation_errors
+from orbweaver.notices import (
+    NoticeSettings,
+    SmtpWebhookTransport,
+    build_digests,
+    deliver_due,
+    make_on_sent,
+    plan_notices,
+    schedule_rounds,
+    validation_errors,
+)
 from orbweaver.sim.behaviour import parse_round
 from orbweaver.sim.notices import reports_from_mail
 from orbweaver.store import Store
 from orbweaver.store.models import Event, Notice, Outbox
 from takedown.helpers import FixedAttributor, SmtpSink, detect, provider
 
-XARF = Path(__file__).parent / "data" / "xarf" / "schemas" / "v4"
+XARF = Path(__file__).parents[1] / "data" / "xarf" / "schemas" / "v4"
 URLS = ["http://batch.test/a.jpg", "http://batch.test/b.jpg", "http://batch.test/c.jpg"]
 
 

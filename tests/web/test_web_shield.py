@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
+from orbweaver.access import create_client, revoke_client
 from orbweaver.banks import create_bank, import_csv, set_enabled
 from orbweaver.clock import SettableClock
 from orbweaver.store import Store
 from orbweaver.store.models import ApiClient, Base, Event, ShieldLookup
-from orbweaver.web.apikeys import create_client, revoke_client
 from orbweaver.web.app import create_app
 from orbweaver.web.context import FetchedMedia
 from orbweaver.web.ratelimit import RateLimiter, SharedRateLimiter, retry_after_header
@@ -279,7 +279,7 @@ def test_ready_only_after_the_search_kernels_are_warm(
 
 
 def test_cached_keys_are_checked_without_the_store(bank: Store, clock: SettableClock) -> None:
-    from orbweaver.web.apikeys import KeyRegistry
+    from orbweaver.access import KeyRegistry
 
     now = FakeTime()
     keys = KeyRegistry(bank, clock, ttl_s=5.0, monotonic=now)

@@ -24,7 +24,7 @@ from orbweaver.notices.xarf import (
     validation_errors,
 )
 
-XARF = Path(__file__).parent / "data" / "xarf" / "schemas" / "v4"
+XARF = Path(__file__).parents[1] / "data" / "xarf" / "schemas" / "v4"
 pytestmark = pytest.mark.skipif(
     fast_validator_for() is None, reason="jsonschema-rs is not installed"
 )
