@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit sysdeps bench clean
+.PHONY: demo test lint typecheck unit docs sysdeps bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,11 +20,16 @@ demo: $(STAMP)
 	$(VENV)/bin/orbweaver demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+# docs/cli.md from every command's --help (tests/docs fails when it is stale).
+docs: $(STAMP)
+	$(PY) scripts/cli_docs.py
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -32,4 +37,4 @@ unit: $(STAMP)
 test: $(STAMP) sysdeps lint typecheck unit
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .grimp_cache .import_linter_cache

@@ -12,7 +12,7 @@ import pytest
 from orbweaver.sim import World, catalogue, media, net, scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-SEED_TABLE = Path("/work/shared/seed/table-1.0.csv")
+SEED_TABLE = Path(__file__).resolve().parents[1] / "data" / "seed" / "table-1.0.csv"
 
 
 @pytest.fixture

@@ -44,8 +44,9 @@ from orbweaver.notices import NoticeSettings
 from orbweaver.store import Store, open_store
 from orbweaver.store.models import Notice
 
-ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_SCENARIO = ROOT / "scenarios" / "table-1.0.toml"
+# A shipped scenario (package data): `orbweaver.sim.scenario.find` resolves the name from any
+# folder, a file at that path in the current folder first, as `orbweaver sim start` does.
+DEFAULT_SCENARIO = Path("scenarios/table-1.0.toml")
 # Table 1.0 at scale 0.001 holds ~480 actionable pictures on 18 providers (~220 notices from the
 # first crawl); 30 days show short removals, re-uploads and still-online (censored) ones. Measured
 # 2026-11-29: 45 days took 224 s of CPU and 575 MiB peak, so 30 days stays well under 5 minutes

@@ -13,12 +13,16 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 SERVICE_TYPES = ("content_administrator", "hosting_provider", "cdn", "registrar")
 SITE_KINDS = ("image_host", "file_host", "image_board")
-SCENARIO_DIR = Path(__file__).resolve().parents[3] / "scenarios"
+# The scenarios shipped as package data, found the same way in a checkout and in an installed
+# wheel. A scenario names its table by a path relative to itself, so they are read as plain files
+# (a wheel installs unpacked).
+SCENARIO_DIR = Path(str(files("orbweaver.sim") / "scenarios"))
 
 
 class ScenarioError(ValueError):
@@ -122,11 +126,20 @@ class Scenario:
         raise KeyError(name)
 
 
+def find(path: str | Path) -> Path:
+    """The file itself when it exists; otherwise the shipped scenario of that name, so that
+    `small.toml` and `scenarios/small.toml` work from any folder, as in a source checkout."""
+    path = Path(path)
+    if path.exists() or path.is_absolute():
+        return path
+    parts = path.parts[1:] if path.parts[:1] == ("scenarios",) else path.parts
+    shipped = SCENARIO_DIR.joinpath(*parts)
+    return shipped if parts and shipped.exists() else path
+
+
 def load(path: str | Path) -> Scenario:
     """Load a scenario from a CSV table, a TOML or a YAML file."""
-    path = Path(path)
-    if not path.exists() and (SCENARIO_DIR / path).exists():
-        path = SCENARIO_DIR / path
+    path = find(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return Scenario(WorldSpec(name=path.stem), tuple(load_table(path)), str(path))
