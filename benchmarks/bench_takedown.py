@@ -32,11 +32,9 @@ from sqlalchemy.orm import Session
 
 from orbweaver.attribution.types import Attribution, ChainLink
 from orbweaver.clock import SettableClock
-from orbweaver.crawl.policy import NetworkPolicy
-from orbweaver.crawl.resolver import Resolver
-from orbweaver.monitor.fetch import GuardedFetcher
 from orbweaver.monitor.service import check_due
 from orbweaver.monitor.settings import MonitorSettings
+from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.notices.compose import build_email
 from orbweaver.notices.outbox import deliver_due
 from orbweaver.notices.service import make_on_sent, plan_notices

@@ -19,11 +19,9 @@ from PIL import Image
 from sqlalchemy import select
 
 from orbweaver.clock import SettableClock
-from orbweaver.crawl.policy import NetworkPolicy
-from orbweaver.crawl.resolver import Resolver
-from orbweaver.monitor.fetch import GuardedFetcher
 from orbweaver.monitor.service import check_due, due_after, next_scheduled, removal_seconds
 from orbweaver.monitor.settings import MonitorSettings
+from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.store import Store
 from orbweaver.store.models import Check, Media, Notice, NoticeItem
 from takedown.helpers import bank, detect

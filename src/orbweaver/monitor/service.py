@@ -25,8 +25,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock, ensure_utc
-from orbweaver.monitor.fetch import FetchResult, GuardedFetcher
 from orbweaver.monitor.settings import MonitorSettings, cadence_of
+from orbweaver.net import FetchResult, GuardedFetcher
 from orbweaver.store import Store, record_event
 from orbweaver.store.models import (
     Bank,
