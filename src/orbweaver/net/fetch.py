@@ -12,6 +12,7 @@ go through it. `.onion` URLs go through the Tor proxy, which resolves them itsel
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,8 @@ class GuardedClient:
     """HTTP requests with the policy applied to every hop (see the module docstring).
 
     Raises PolicyError (refused), ResolveError (the name does not resolve) or FetchError; an
-    HTTP error status is a `Reply`, not an exception. Reusable after `close()`.
+    HTTP error status is a `Reply`, not an exception. Safe to share between threads (the
+    monitor checks from a pool); reusable after `close()`.
     """
 
     def __init__(
@@ -59,9 +61,11 @@ class GuardedClient:
         self.resolver = resolver
         self.timeout = policy.timeout if timeout is None else timeout
         self._clients: dict[str | None, httpx.Client] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        clients, self._clients = self._clients, {}
+        with self._lock:
+            clients, self._clients = self._clients, {}
         for client in clients.values():
             client.close()
 
@@ -72,14 +76,15 @@ class GuardedClient:
         self.close()
 
     def _client(self, proxy: str | None) -> httpx.Client:
-        client = self._clients.get(proxy)
-        if client is None:
-            # No proxy from the environment, no redirects behind the policy's back.
-            client = httpx.Client(
-                timeout=self.timeout, trust_env=False, follow_redirects=False, proxy=proxy
-            )
-            self._clients[proxy] = client
-        return client
+        with self._lock:
+            client = self._clients.get(proxy)
+            if client is None:
+                # No proxy from the environment, no redirects behind the policy's back.
+                client = httpx.Client(
+                    timeout=self.timeout, trust_env=False, follow_redirects=False, proxy=proxy
+                )
+                self._clients[proxy] = client
+            return client
 
     def request(
         self,
