@@ -153,7 +153,8 @@ def crawl(
     code = (
         "import json,sys\n"
         "from orbweaver.config import Settings\n"
-        "from orbweaver.crawl.runner import CrawlOptions, run_crawl\n"
+        "from orbweaver.crawl.options import CrawlOptions\n"
+        "from orbweaver.crawl.runner import run_crawl\n"
         # Benchmark-only politeness: one host (the simulated server), so per-host concurrency
         # is the whole crawl's; no delay and no AutoThrottle (CrawlOptions' defaults).
         "o=CrawlOptions(until_idle=True, depth_limit=20, concurrency=64, per_host_concurrency=32,"
@@ -250,8 +251,8 @@ def best_crawl(
 def pure_hashing(images: list[bytes]) -> float:
     """`compute_signals` over the images in one thread, best of 3, with NumPy's BLAS as it comes
     and limited to one thread as in the crawler; the faster of the two is the baseline."""
-    from orbweaver.crawl.blas import limit_blas_threads
     from orbweaver.signals import compute_signals
+    from orbweaver.signals.blas import limit_blas_threads
 
     best = 0.0
     for limit in (False, True):
@@ -266,7 +267,7 @@ def pure_hashing(images: list[bytes]) -> float:
 
 
 def _hash_worker_init() -> None:
-    from orbweaver.crawl.blas import limit_blas_threads
+    from orbweaver.signals.blas import limit_blas_threads
 
     limit_blas_threads(1)
 

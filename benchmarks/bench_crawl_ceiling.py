@@ -22,7 +22,7 @@ from benchmarks import bench_crawl as bench
 
 
 def _worker(port: int, paths: list[str], queue: mp.Queue) -> None:
-    from orbweaver.crawl.blas import limit_blas_threads
+    from orbweaver.signals.blas import limit_blas_threads
     from orbweaver.signals.compute import compute_signals_dihedral
 
     limit_blas_threads(1)

@@ -32,10 +32,8 @@ from sqlalchemy.orm import Session
 
 from orbweaver.attribution import Attribution, ChainLink
 from orbweaver.clock import SettableClock
-from orbweaver.crawl.policy import NetworkPolicy
-from orbweaver.crawl.resolver import Resolver
 from orbweaver.monitor import MonitorSettings, check_due
-from orbweaver.monitor.fetch import GuardedFetcher
+from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.notices import (
     NoticeSettings,
     SmtpWebhookTransport,

@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 from orbweaver.attribution.service import Attributor, add_override
 from orbweaver.attribution.settings import AttributionSettings
 from orbweaver.clock import SettableClock
-from orbweaver.crawl.resolver import Resolver
+from orbweaver.net import Resolver
 from orbweaver.sim import World
 from orbweaver.store import Store
 from orbweaver.store.models import Provider, ProviderAlias
+from takedown.helpers import world_services
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -38,7 +39,8 @@ def _party(world: World, name: str) -> dict:
 
 def _attributor(world: World, clock: SettableClock, **kw: object) -> Attributor:
     settings = AttributionSettings(rdap_bootstrap_url=world.info["rdap_bootstrap"], **kw)
-    return Attributor(clock, Resolver([world.info["dns"]], cache_ttl=0), settings)
+    resolver = Resolver([world.info["dns"]], cache_ttl=0)
+    return Attributor(clock, resolver, settings, policy=world_services(world.info))
 
 
 def test_host_chain_recipient_and_one_provider_per_organisation(

@@ -30,7 +30,13 @@ def zip_bomb() -> bytes:
 
 def test_hostile_site(http: LoopbackHTTP, crawler) -> None:
     internal = LoopbackHTTP(host="127.0.0.2")  # outside the allowed 127.0.0.1/32
-    dns = LoopbackDNS({"evil.test": ["127.0.0.2"], "mixed.test": ["127.0.0.1", "127.0.0.2"]})
+    dns = LoopbackDNS(
+        {
+            "evil.test": ["127.0.0.2"],
+            "evil-hop.test": ["127.0.0.2"],
+            "mixed.test": ["127.0.0.1", "127.0.0.2"],
+        }
+    )
     p, ip2 = http.port, internal.port
     try:
         internal.add("/secret.png", synthetic_png(99), content_type="image/png")
@@ -60,6 +66,8 @@ def test_hostile_site(http: LoopbackHTTP, crawler) -> None:
         )
         hop = f"http://127.0.0.2:{ip2}/secret-via-redirect.png"
         http.add("/ssrf-redirect.png", handler=redirect(hop))
+        name_hop = f"http://evil-hop.test:{ip2}/secret-via-named-redirect.png"
+        http.add("/ssrf-named-redirect.png", handler=redirect(name_hop))
         http.add(
             "/",
             html(
@@ -70,6 +78,7 @@ def test_hostile_site(http: LoopbackHTTP, crawler) -> None:
                 '<a href="/many.html">many</a><a href="/utf8.html">u</a>',
                 f'<img src="http://127.0.0.2:{ip2}/secret.png">',  # SSRF directly
                 '<img src="/ssrf-redirect.png">',  # SSRF through a redirect
+                '<img src="/ssrf-named-redirect.png">',  # ... to a name
                 f'<img src="http://evil.test:{ip2}/secret.png">',  # SSRF through DNS
                 f'<img src="http://mixed.test:{p}/good.png">',  # one bad address is enough
             ),
@@ -95,6 +104,8 @@ def test_hostile_site(http: LoopbackHTTP, crawler) -> None:
     assert f"policy refused http://127.0.0.2:{ip2}/secret.png" in log
     assert f"policy refused {hop}" in log
     assert "policy refused evil.test: resolves to 127.0.0.2" in log
+    assert http.hits.get("/ssrf-named-redirect.png") == 1
+    assert "policy refused evil-hop.test: resolves to 127.0.0.2" in log
     assert "policy refused mixed.test: resolves to 127.0.0.2" in log
     assert "max redirections reached" in log or "Filtered duplicate" in log or "loop" in log
     assert "fetch failed" in log and ("TimeoutError" in log or "took longer than" in log)
@@ -107,3 +118,46 @@ def test_hostile_site(http: LoopbackHTTP, crawler) -> None:
     assert http.url("/good.png") in urls and http.url("/good2.png") in urls
     assert http.url("/truncated.jpg") in urls
     assert http.hits.get("/many/49.png") == 1 and "/many/50.png" not in http.hits
+
+
+def test_the_tor_proxy_named_by_host_is_trusted_for_the_proxy_connection_only(
+    http: LoopbackHTTP, crawler
+) -> None:
+    """Issue 14: with the proxy given by name, that name was trusted for every crawled URL (a
+    page linking `http://localhost:9051/` had it fetched past the guard). The name is trusted
+    for the connection to the proxy, and only there: the onion picture comes through the proxy,
+    nothing else reaches the proxy's host (outside the allowed 127.0.0.1/32)."""
+    proxy = LoopbackHTTP(host="127.0.0.3")
+    beside = LoopbackHTTP(host="127.0.0.3")  # another service on the proxy's host
+    dns = LoopbackDNS({"proxy.test": ["127.0.0.3"]})
+    onion = "http://abcdefghijklmnop.onion/pic.png"
+    try:
+        proxy.add(onion, synthetic_png(7), content_type="image/png")
+        beside.add("/secret.png", synthetic_png(8), content_type="image/png")
+        http.add(
+            "/",
+            html(
+                f'<img src="http://proxy.test:{beside.port}/secret.png">',
+                f'<img src="http://PROXY.test.:{beside.port}/secret.png?2">',
+                f'<img src="http://proxy.test:{proxy.port}/direct.png">',
+                f'<img src="{onion}">',
+            ),
+        )
+        run = crawler.run(
+            http.url("/"),
+            "--timeout",
+            "4",
+            ORBWEAVER_DNS_SERVERS=dns.server,
+            ORBWEAVER_TOR_PROXY=f"proxy.test:{proxy.port}",
+        )
+    finally:
+        proxy.stop()
+        beside.stop()
+        dns.stop()
+    assert run.returncode == 0, run.stderr[-2000:] + run.log[-3000:]
+    assert beside.connections == 0 and beside.hits == {}
+    assert proxy.hits == {onion: 1}
+    assert "proxy.test is the Tor proxy's host" in run.log
+    with crawler.store().session() as s:
+        seen = {url: net for url, net in s.execute(sa.select(Sighting.url, Sighting.network))}
+    assert seen == {onion: "tor"}

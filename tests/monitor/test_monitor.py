@@ -19,8 +19,6 @@ from PIL import Image
 from sqlalchemy import select
 
 from orbweaver.clock import SettableClock
-from orbweaver.crawl.policy import NetworkPolicy
-from orbweaver.crawl.resolver import Resolver
 from orbweaver.monitor import (
     MonitorSettings,
     check_due,
@@ -28,7 +26,7 @@ from orbweaver.monitor import (
     next_scheduled,
     removal_seconds,
 )
-from orbweaver.monitor.fetch import GuardedFetcher
+from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.store import Store
 from orbweaver.store.models import Check, Media, Notice, NoticeItem
 from takedown.helpers import bank, detect

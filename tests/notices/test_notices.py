@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from orbweaver.attribution import ChainLink
 from orbweaver.clock import SettableClock
+from orbweaver.net import GuardedClient, NetworkPolicy, Resolver
 from orbweaver.notices import (
     NoticeSettings,
     SmtpWebhookTransport,
@@ -127,8 +129,10 @@ def _world(store: Store, clock: SettableClock) -> FixedAttributor:
     return FixedAttributor({"imgsite.test": chain}, {"imgsite.test": site.id})
 
 
-def _send(store: Store, clock: SettableClock, settings: NoticeSettings) -> int:
-    with SmtpWebhookTransport(settings) as t:
+def _send(
+    store: Store, clock: SettableClock, settings: NoticeSettings, http: GuardedClient | None = None
+) -> int:
+    with SmtpWebhookTransport(settings, http) as t:
         return deliver_due(store, clock, t, settings, on_sent=make_on_sent(settings)).sent
 
 
@@ -294,7 +298,8 @@ def test_webhook_delivery(store: Store, clock: SettableClock) -> None:
         settings = _settings(None)
         with store.session() as s:
             plan_notices(s, clock, att, settings)
-        assert _send(store, clock, settings) == 1
+        loopback = NetworkPolicy(allow_networks=[ipaddress.ip_network("127.0.0.1/32")])
+        assert _send(store, clock, settings, GuardedClient(loopback, Resolver([]))) == 1
     finally:
         srv.shutdown()
     assert len(got) == 1 and got[0]["key"] == got[0]["report_id"]

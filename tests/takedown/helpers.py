@@ -4,6 +4,7 @@ SMTP sink that counts what providers would receive."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -11,13 +12,29 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orbweaver.attribution.types import Attribution, ChainLink
+from orbweaver.net import NetworkPolicy
 from orbweaver.store.models import Bank, BankEntry, Detection, Media, Provider, Sighting
+
+
+def world_policy(info: dict[str, Any], **kw: Any) -> NetworkPolicy:
+    """The product's network policy against a simulated world: its sites' range only, world
+    URLs (which carry no port) mapped to its port."""
+    nets = [ipaddress.ip_network(n) for n in info["allow_networks"]]
+    return NetworkPolicy(allow_networks=nets, port_map={80: info["http_port"]}, **kw)
+
+
+def world_services(info: dict[str, Any], **kw: Any) -> NetworkPolicy:
+    """`world_policy` plus the world's RDAP server and webhook endpoint, as a deployment allows
+    the services it configured itself (the demo does the same)."""
+    endpoints = [info["rdap_bootstrap"], *info["webhooks"].values()]
+    return world_policy(info, **kw).allowing(*(f"{urlsplit(u).hostname}/32" for u in endpoints))
 
 
 def _hex(seed: str, n: int) -> str:

@@ -21,17 +21,17 @@ from sqlalchemy import func, select
 from orbweaver.attribution.service import Attributor
 from orbweaver.attribution.settings import AttributionSettings
 from orbweaver.banks import create_bank, import_csv
-from orbweaver.crawl.policy import NetworkPolicy
-from orbweaver.crawl.resolver import Resolver
 from orbweaver.demo.run import product_env
 from orbweaver.monitor import MonitorSettings, check_due, removal_seconds
-from orbweaver.monitor.fetch import GuardedFetcher
+from orbweaver.net import GuardedClient, GuardedFetcher, Resolver
 from orbweaver.notices.runner import notify_pass
 from orbweaver.notices.settings import NoticeSettings
+from orbweaver.notices.transport import SmtpWebhookTransport
 from orbweaver.notices.xarf import validation_errors
 from orbweaver.store import Store, open_store
 from orbweaver.store.models import Check, Event, Notice, Outbox, Provider
 from orbweaver.store.vault import new_key
+from takedown.helpers import world_policy, world_services
 
 ROOT = Path(__file__).resolve().parents[2]
 XARF = ROOT / "tests" / "data" / "xarf" / "schemas" / "v4"
@@ -97,6 +97,7 @@ class Product:
                 providers_file=str(providers),
                 attribution_cache_ttl_s=3600,
             ),
+            policy=world_services(info, timeout=10),
         )
         host, port = info["smtp"].rsplit(":", 1)
         self.settings = NoticeSettings(
@@ -106,15 +107,12 @@ class Product:
             notice_domain="hotline.test",
             escalate_after_rounds=2,
         )
-        policy = NetworkPolicy(
-            allow_networks=[__import__("ipaddress").ip_network(n) for n in info["allow_networks"]],
-            port_map={80: info["http_port"]},
-            timeout=10,
-        )
-        self.fetcher = GuardedFetcher(policy, resolver)
+        self.fetcher = GuardedFetcher(world_policy(info, timeout=10), resolver)
+        webhooks = GuardedClient(world_services(info), resolver, timeout=10)
+        self.transport = SmtpWebhookTransport(self.settings, webhooks)
 
     def step(self) -> None:
-        notify_pass(self.store, self.clock, self.attributor, self.settings)
+        notify_pass(self.store, self.clock, self.attributor, self.settings, self.transport)
         check_due(self.store, self.clock, self.fetcher, MON)
 
     def run_until(self, until: datetime) -> None:

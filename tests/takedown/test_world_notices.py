@@ -15,12 +15,13 @@ from sqlalchemy import select
 
 from orbweaver.attribution.service import Attributor
 from orbweaver.attribution.settings import AttributionSettings
-from orbweaver.crawl.resolver import Resolver
+from orbweaver.net import GuardedClient, Resolver
 from orbweaver.notices.runner import notify_pass
 from orbweaver.notices.settings import NoticeSettings
+from orbweaver.notices.transport import SmtpWebhookTransport
 from orbweaver.store import Store
 from orbweaver.store.models import Outbox
-from takedown.helpers import detect
+from takedown.helpers import detect, world_services
 
 ROOT = Path(__file__).resolve().parents[2]
 XARF = ROOT / "tests" / "data" / "xarf" / "schemas" / "v4"
@@ -36,17 +37,21 @@ def world() -> Iterator[object]:
 
 def _product(
     world: object, tmp: Path, *, digest: frozenset[str] = frozenset(), **kw: object
-) -> tuple[Attributor, NoticeSettings]:
+) -> tuple[Attributor, NoticeSettings, SmtpWebhookTransport]:
+    """The notifier's parts against the world: RDAP and webhooks through the network policy,
+    which allows the world's sites, RDAP server and webhook endpoint."""
     info = world.info  # type: ignore[attr-defined]
     specs = [dict(p, digest=p["name"] in digest) for p in info["providers"]]
     providers = tmp / "providers.json"
     providers.write_text(json.dumps(specs))
+    resolver = Resolver([info["dns"]], cache_ttl=0)
     attributor = Attributor(
         world.clock,  # type: ignore[attr-defined]
-        Resolver([info["dns"]], cache_ttl=0),
+        resolver,
         AttributionSettings(
             rdap_bootstrap_url=info["rdap_bootstrap"], providers_file=str(providers)
         ),
+        policy=world_services(info),
     )
     host, port = info["smtp"].rsplit(":", 1)
     settings = NoticeSettings(
@@ -56,7 +61,8 @@ def _product(
         notice_domain="hotline.test",
         **kw,
     )
-    return attributor, settings
+    transport = SmtpWebhookTransport(settings, GuardedClient(world_services(info), resolver))
+    return attributor, settings, transport
 
 
 def _online_items(world: object, n: int, channel: str = "smtp") -> list[object]:
@@ -86,11 +92,11 @@ def _detect_all(store: Store, world: object, items: list[object]) -> None:
 def test_world_registers_follow_up_rounds_and_escalation(
     world: object, store: Store, tmp_path: Path
 ) -> None:
-    attributor, settings = _product(world, tmp_path, escalate_after_rounds=2)
+    attributor, settings, transport = _product(world, tmp_path, escalate_after_rounds=2)
     items = _online_items(world, 2)
     _detect_all(store, world, items)
     for _ in range(4):  # round 1, round 2, escalation, round 3
-        notify_pass(store, world.clock, attributor, settings)  # type: ignore[attr-defined]
+        notify_pass(store, world.clock, attributor, settings, transport)  # type: ignore[attr-defined]
         world.clock.advance(timedelta(hours=25))  # type: ignore[attr-defined]
     ledger = {n.report_id: n for n in world.engine.ledger.notices}  # type: ignore[attr-defined]
     with store.session() as s:
@@ -122,9 +128,9 @@ def test_world_reads_every_report_of_a_daily_digest(
     items = _online_items(world, 3, channel)
     host = items[0].site.host  # type: ignore[attr-defined]
     items = [i for i in items if i.site.host is host]  # type: ignore[attr-defined]
-    attributor, settings = _product(world, tmp_path, digest=frozenset({host.name}))
+    attributor, settings, transport = _product(world, tmp_path, digest=frozenset({host.name}))
     _detect_all(store, world, items)
-    stats = notify_pass(store, world.clock, attributor, settings)  # type: ignore[attr-defined]
+    stats = notify_pass(store, world.clock, attributor, settings, transport)  # type: ignore[attr-defined]
     assert stats.digests == 1 and stats.delivery.sent == 1
     with store.session() as s:
         digest = s.scalars(select(Outbox).where(Outbox.kind == "digest")).one()
@@ -146,8 +152,7 @@ def test_monitor_policy_from_env_reaches_world_urls_through_the_port_map(
     """`orbweaver monitor` builds its policy from the environment: world URLs carry no port,
     and ORBWEAVER_CRAWL_PORT_MAP=80=<http_port> is what makes re-checks reach them."""
     from orbweaver.config import Settings
-    from orbweaver.crawl.policy import NetworkPolicy
-    from orbweaver.monitor.fetch import GuardedFetcher
+    from orbweaver.net import GuardedFetcher, NetworkPolicy
 
     info = world.info  # type: ignore[attr-defined]
     monkeypatch.setenv("ORBWEAVER_CRAWL_ALLOW_NETWORKS", ",".join(info["allow_networks"]))

@@ -3,21 +3,30 @@
 whoisit's own query path refuses private and loopback addresses (its bootstrap raises on
 `is_private`), which is exactly where the simulated world lives, and it keeps one global
 bootstrap per process. So the bootstrap match (longest prefix, ASN range, longest DNS label
-suffix) is done here, the JSON is fetched with httpx, and whoisit's parser turns each response
-into entities, roles, names and e-mail addresses.
+suffix) is done here, and whoisit's parser turns each response into entities, roles, names and
+e-mail addresses.
+
+The JSON is fetched through the network policy (`orbweaver.net.GuardedClient`): an RDAP answer
+is attacker-influenced (a registry redirects to another, a hostile one anywhere), so every hop's
+address is checked and pinned, redirects are limited, and a body is read under a cap.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from whoisit.bootstrap import _BootstrapWrapper
 from whoisit.parser import parse
 
+from orbweaver.net import FetchError, GuardedClient, PolicyError, ResolveError
+
 FILES = ("ipv4.json", "asn.json", "dns.json")
+# An RDAP answer is a few kilobytes; registries' largest (a network with many entities) stay
+# well under this.
+MAX_BYTES = 4 * 1024 * 1024
 
 
 class RdapError(LookupError):
@@ -79,11 +88,15 @@ def _join(base: str, kind: str, value: str) -> str:
 
 
 class RdapClient:
-    """RDAP over HTTP for IPs, ASNs and domains; whoisit parses the answers."""
+    """RDAP over HTTP for IPs, ASNs and domains through a guarded client; whoisit parses the
+    answers. The client's timeout and policy apply to every request."""
 
-    def __init__(self, bootstrap_url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, bootstrap_url: str, client: GuardedClient, max_bytes: int = MAX_BYTES
+    ) -> None:
         self.bootstrap_url = bootstrap_url.rstrip("/") + "/"
-        self.http = httpx.Client(timeout=timeout, trust_env=False, follow_redirects=True)
+        self.http = client
+        self.max_bytes = max_bytes
         self._boot: Bootstrap | None = None
         self._wrapper = _BootstrapWrapper()
 
@@ -100,15 +113,19 @@ class RdapClient:
 
     def _get(self, url: str) -> dict[str, Any]:
         try:
-            resp = self.http.get(url, headers={"Accept": "application/rdap+json"})
-        except httpx.HTTPError as exc:
+            reply = self.http.request(
+                "GET", url, headers={"Accept": "application/rdap+json"}, max_bytes=self.max_bytes
+            )
+        except (PolicyError, ResolveError, FetchError) as exc:
             raise RdapError(f"RDAP {url}: {exc}") from exc
-        if resp.status_code != 200:
-            raise RdapError(f"RDAP {url}: HTTP {resp.status_code}")
+        if reply.status != 200:
+            raise RdapError(f"RDAP {url}: HTTP {reply.status}")
         try:
-            data: dict[str, Any] = resp.json()
+            data = json.loads(reply.body)
         except ValueError as exc:
             raise RdapError(f"RDAP {url}: not JSON") from exc
+        if not isinstance(data, dict):
+            raise RdapError(f"RDAP {url}: not a JSON object")
         return data
 
     def ip(self, address: str) -> IpNetwork:

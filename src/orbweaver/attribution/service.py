@@ -28,7 +28,7 @@ from orbweaver.attribution.rdap import Entity, RdapClient, RdapError
 from orbweaver.attribution.settings import AttributionSettings
 from orbweaver.attribution.types import Attribution, ChainLink
 from orbweaver.clock import Clock, ensure_utc
-from orbweaver.crawl.resolver import ResolveError, Resolver
+from orbweaver.net import GuardedClient, NetworkPolicy, ResolveError, Resolver
 from orbweaver.store import record_event
 from orbweaver.store.models import AttributionCache, Provider, ProviderAlias, ProviderOverride
 
@@ -38,7 +38,11 @@ def _naive(when: datetime) -> datetime:
 
 
 class Attributor:
-    """Resolves hosts to chains; one per process (it holds the RDAP bootstrap and HTTP client)."""
+    """Resolves hosts to chains; one per process (it holds the RDAP bootstrap and HTTP client).
+
+    RDAP goes through `policy` (the deployment's, from settings, unless given): an RDAP service
+    outside the public internet must be allowed like any other address.
+    """
 
     def __init__(
         self,
@@ -46,13 +50,20 @@ class Attributor:
         resolver: Resolver,
         settings: AttributionSettings | None = None,
         rdap: RdapClient | None = None,
+        *,
+        policy: NetworkPolicy | None = None,
     ) -> None:
         self.clock = clock
         self.resolver = resolver
         self.settings = settings or AttributionSettings()
-        self.rdap = rdap or RdapClient(
-            self.settings.rdap_bootstrap_url, self.settings.rdap_timeout_s
-        )
+        if rdap is None:
+            if policy is None:
+                from orbweaver.config import get_settings
+
+                policy = NetworkPolicy.from_settings(get_settings())
+            client = GuardedClient(policy, resolver, timeout=self.settings.rdap_timeout_s)
+            rdap = RdapClient(self.settings.rdap_bootstrap_url, client)
+        self.rdap = rdap
         self.cdn_asns = set(self.settings.cdn_asns)
         self.cdn_networks = [
             ipaddress.ip_network(n, strict=False) for n in self.settings.cdn_networks

@@ -50,7 +50,8 @@ def crawl(
     """Crawl from seeds (and pending reports and due re-crawls) into sightings, detections and
     suspects. With ORBWEAVER_REDIS_URL, processes on several machines share one frontier."""
     from orbweaver.config import get_settings
-    from orbweaver.crawl.runner import CrawlOptions, run_crawl
+    from orbweaver.crawl.options import CrawlOptions
+    from orbweaver.crawl.runner import run_crawl
 
     app = get_settings()
     seed_urls = list(urls or [])

@@ -40,10 +40,10 @@ def default_processes() -> int:
 
 
 def _init_worker() -> None:
-    from orbweaver.crawl.blas import limit_blas_threads
     from orbweaver.signals import compute  # noqa: F401  (NumPy, Pillow: loaded before work)
+    from orbweaver.signals.blas import limit_blas_threads
 
-    limit_blas_threads(1)  # the pool is the parallelism (see crawl.blas)
+    limit_blas_threads(1)  # the pool is the parallelism (see signals.blas)
 
 
 def fingerprint(data: bytes, max_bytes: int, max_pixels: int) -> Fingerprint:

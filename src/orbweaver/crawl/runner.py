@@ -8,51 +8,14 @@ the same composition.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from orbweaver.config import Settings
-from orbweaver.crawl.policy import NetworkPolicy
-from orbweaver.crawl.resolver import Resolver
+from orbweaver.crawl.options import CrawlOptions
+from orbweaver.crawl.policy import scrapy_settings as policy_settings
 from orbweaver.crawl.runtime import RUNTIME_SETTING, CrawlRuntime
-from orbweaver.signals.archives import ArchiveLimits
-
-
-@dataclass
-class CrawlOptions:
-    """Knobs of one crawl; defaults suit a hotline crawling a few thousand sites politely."""
-
-    until_idle: bool = True
-    depth_limit: int = 8
-    max_pages_per_site: int = 20_000
-    max_media_per_page: int = 5_000
-    max_links_per_page: int = 5_000
-    concurrency: int = 64
-    per_host_concurrency: int = 8
-    download_delay_s: float = 0.0
-    autothrottle: bool = False
-    recrawl_interval_s: float = 24 * 3600.0
-    flush_interval_s: float = 0.5
-    flush_batch: int = 200
-    matcher_refresh_s: float = 30.0
-    # Unmatched media wait this long (sealed, in memory) for a first detection on their host.
-    suspect_limbo_s: float = 120.0
-    suspect_limbo_max: int = 10_000
-    pdq_quality_min: int = 50
-    # Worker processes that fingerprint media: None = one per core; 0 = threads in this process.
-    hash_processes: int | None = None
-    max_media_bytes: int = 64 * 1024 * 1024
-    max_pixels: int = 64_000_000
-    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
-    jobdir: Path | None = None
-    redis_url: str = ""
-    redis_prefix: str = "orbweaver:crawl"
-    progress: bool = False
-    log_level: str = "INFO"
-    log_file: str | None = None
-    timeout_s: float = 30.0
-    max_redirects: int = 5
+from orbweaver.net import NetworkPolicy, Resolver
 
 
 def scrapy_settings(options: CrawlOptions, app: Settings, store: Any, clock: Any) -> dict[str, Any]:
@@ -63,7 +26,7 @@ def scrapy_settings(options: CrawlOptions, app: Settings, store: Any, clock: Any
         max_redirects=options.max_redirects,
         media_max_bytes=options.max_media_bytes,
     )
-    settings: dict[str, Any] = policy.scrapy_settings()
+    settings: dict[str, Any] = policy_settings(policy)
     settings.update(
         {
             RUNTIME_SETTING: CrawlRuntime(
@@ -160,12 +123,12 @@ def run_crawl(
     from scrapy.crawler import CrawlerProcess
 
     from orbweaver.clock import clock_from_url
-    from orbweaver.crawl.blas import limit_blas_threads
     from orbweaver.crawl.frontier import add_seeds, pending_starts
     from orbweaver.crawl.spider import OrbSpider
+    from orbweaver.signals.blas import limit_blas_threads
     from orbweaver.store import open_store
 
-    limit_blas_threads(1)  # the hashing pool is the parallelism (see crawl.blas)
+    limit_blas_threads(1)  # the hashing pool is the parallelism (see signals.blas)
     store = open_store(app.resolved_database_url)
     clock = clock_from_url(getattr(app, "clock_url", ""))
     if urls:

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orbweaver.clock import Clock
-    from orbweaver.crawl.policy import NetworkPolicy
-    from orbweaver.crawl.resolver import Resolver
-    from orbweaver.crawl.runner import CrawlOptions
+    from orbweaver.crawl.options import CrawlOptions
+    from orbweaver.net import NetworkPolicy, Resolver
     from orbweaver.store import Store
 
 RUNTIME_SETTING = "ORBWEAVER_RUNTIME"

@@ -30,7 +30,7 @@ from orbweaver.crawl.runtime import CrawlRuntime, require_runtime
 from orbweaver.crawl.sniff import sniff
 
 if TYPE_CHECKING:
-    from orbweaver.crawl.runner import CrawlOptions
+    from orbweaver.crawl.options import CrawlOptions
 
 logger = logging.getLogger(__name__)
 

@@ -171,11 +171,10 @@ class Product:
 
     def __init__(self, options: DemoOptions, info: dict[str, Any], store: Store, out: Path) -> None:
         import ipaddress
+        from urllib.parse import urlsplit
 
         from orbweaver.attribution import AttributionSettings, Attributor
-        from orbweaver.crawl.policy import NetworkPolicy
-        from orbweaver.crawl.resolver import Resolver
-        from orbweaver.monitor.fetch import GuardedFetcher
+        from orbweaver.net import GuardedClient, GuardedFetcher, NetworkPolicy, Resolver
         from orbweaver.notices import SmtpWebhookTransport
 
         self.options = options
@@ -192,6 +191,16 @@ class Product:
         directory.parent.mkdir(parents=True, exist_ok=True)
         directory.write_text(json.dumps(info["providers"], indent=1))
         resolver = Resolver([info["dns"]], cache_ttl=0)
+        policy = NetworkPolicy(
+            allow_networks=[ipaddress.ip_network(n) for n in info["allow_networks"]],
+            port_map={80: info["http_port"]},
+            tor_proxy=info["tor_proxy"],
+            timeout=10,
+        )
+        # RDAP and webhooks go through the same policy, which allows the world's RDAP server
+        # and webhook endpoint as a deployment allows the services it configured itself.
+        endpoints = [info["rdap_bootstrap"], *info["webhooks"].values()]
+        services = policy.allowing(*(f"{urlsplit(u).hostname}/32" for u in endpoints))
         self.attributor = Attributor(
             self.clock,
             resolver,
@@ -200,6 +209,7 @@ class Product:
                 providers_file=str(directory),
                 attribution_cache_ttl_s=7 * 86400,
             ),
+            policy=services,
         )
         host, port = info["smtp"].rsplit(":", 1)
         self.notice_settings = NoticeSettings(
@@ -211,14 +221,9 @@ class Product:
             followup_interval_hours=options.followup_interval_hours,
             escalate_after_rounds=options.escalate_after_rounds,
         )
-        policy = NetworkPolicy(
-            allow_networks=[ipaddress.ip_network(n) for n in info["allow_networks"]],
-            port_map={80: info["http_port"]},
-            tor_proxy=info["tor_proxy"],
-            timeout=10,
-        )
         self.fetcher = GuardedFetcher(policy, resolver)
-        self.transport = SmtpWebhookTransport(self.notice_settings)
+        webhooks = GuardedClient(services, resolver, timeout=self.notice_settings.webhook_timeout_s)
+        self.transport = SmtpWebhookTransport(self.notice_settings, webhooks)
         self.stats: dict[str, Any] = {
             "crawl_rounds": 0,
             "crawl_seconds": 0.0,

@@ -14,11 +14,9 @@ def monitor(
     """Re-check noticed URLs that are due, through the crawl's network policy."""
     from orbweaver.clock import clock_from_url
     from orbweaver.config import get_settings
-    from orbweaver.crawl.policy import NetworkPolicy
-    from orbweaver.crawl.resolver import Resolver
-    from orbweaver.monitor.fetch import GuardedFetcher
     from orbweaver.monitor.service import check_due
     from orbweaver.monitor.settings import MonitorSettings
+    from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
     from orbweaver.store import open_store
 
     settings = get_settings()

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock, ensure_utc
 from orbweaver.monitor.cadence import record_cadence
-from orbweaver.monitor.fetch import FetchResult, GuardedFetcher
 from orbweaver.monitor.removal import removal_instant
 from orbweaver.monitor.settings import MonitorSettings
+from orbweaver.net import FetchResult, GuardedFetcher
 from orbweaver.store import Store, record_event
 from orbweaver.store.models import (
     Bank,

@@ -64,6 +64,6 @@ def default_attributor(clock: Clock) -> Attributor:
     """The configured attribution chain (DNS servers and RDAP bootstrap from settings)."""
     from orbweaver.attribution import Attributor as ChainAttributor
     from orbweaver.config import get_settings
-    from orbweaver.crawl.resolver import Resolver
+    from orbweaver.net import Resolver
 
     return ChainAttributor(clock, Resolver(get_settings().dns_servers))

@@ -3,6 +3,10 @@
 A transport only says whether a message went out; retries, backoff and bookkeeping belong to
 the outbox. Errors are split into transient (retry later) and permanent (surface now), because
 a 550 "no such mailbox" will not heal by retrying while a dropped connection will.
+
+A webhook URL is data (a provider record), so it is posted through the network policy
+(`orbweaver.net.GuardedClient`): its address checked and pinned, no redirect followed, the
+answer's body never read. An address the policy refuses is a permanent failure.
 """
 
 from __future__ import annotations
@@ -14,8 +18,7 @@ from email.message import Message
 from types import TracebackType
 from typing import Any, Protocol
 
-import httpx
-
+from orbweaver.net import FetchError, GuardedClient, PolicyError, ResolveError
 from orbweaver.notices.settings import NoticeSettings
 
 
@@ -41,10 +44,11 @@ def _tls_context(settings: NoticeSettings) -> ssl.SSLContext:
 
 
 class SmtpWebhookTransport:
-    """One SMTP connection reused across a batch (reconnects when the relay drops it), and an
-    HTTP client for webhooks. Use as a context manager around one delivery batch."""
+    """One SMTP connection reused across a batch (reconnects when the relay drops it), and a
+    guarded HTTP client for webhooks (the deployment's policy from settings, unless given). Use
+    as a context manager around one delivery batch."""
 
-    def __init__(self, settings: NoticeSettings, http: httpx.Client | None = None) -> None:
+    def __init__(self, settings: NoticeSettings, http: GuardedClient | None = None) -> None:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
         self._http = http
@@ -109,17 +113,38 @@ class SmtpWebhookTransport:
             return
 
     def post_webhook(self, url: str, report: dict[str, Any], idempotency_key: str) -> None:
-        """POST the X-ARF JSON; 2xx is delivered, 4xx (except 408/429) is permanent."""
+        """POST the X-ARF JSON; 2xx is delivered, 4xx (except 408/429) is permanent, and so is
+        a URL the network policy refuses. A redirect is not followed (a transient failure)."""
         if self._http is None:
-            self._http = httpx.Client(timeout=self.settings.webhook_timeout_s, trust_env=False)
+            self._http = self._default_client()
         try:
-            resp = self._http.post(url, json=report, headers={"Idempotency-Key": idempotency_key})
-        except httpx.HTTPError as exc:
+            reply = self._http.request(
+                "POST",
+                url,
+                json=report,
+                headers={"Idempotency-Key": idempotency_key},
+                follow_redirects=False,
+                read_body=False,
+            )
+        except PolicyError as exc:
+            raise DeliveryError(f"webhook {url}: refused: {exc}", permanent=True) from exc
+        except (ResolveError, FetchError) as exc:
             raise DeliveryError(f"webhook {url}: {exc}") from exc
-        if resp.is_success:
+        if 200 <= reply.status < 300:
             return
-        permanent = 400 <= resp.status_code < 500 and resp.status_code not in (408, 429)
-        raise DeliveryError(f"webhook {url}: HTTP {resp.status_code}", permanent=permanent)
+        permanent = 400 <= reply.status < 500 and reply.status not in (408, 429)
+        raise DeliveryError(f"webhook {url}: HTTP {reply.status}", permanent=permanent)
+
+    def _default_client(self) -> GuardedClient:
+        from orbweaver.config import get_settings
+        from orbweaver.net import NetworkPolicy, Resolver
+
+        app = get_settings()
+        return GuardedClient(
+            NetworkPolicy.from_settings(app),
+            Resolver(app.dns_servers),
+            timeout=self.settings.webhook_timeout_s,
+        )
 
     def _drop(self) -> None:
         if self._smtp is not None:
@@ -133,5 +158,4 @@ class SmtpWebhookTransport:
                 self._smtp.quit()
             self._smtp = None
         if self._http is not None:
-            self._http.close()
-            self._http = None
+            self._http.close()  # its connections; it reopens them if used again

@@ -17,7 +17,7 @@ from orbweaver.access import KeyRegistry
 from orbweaver.banks.matcher import Matcher
 from orbweaver.clock import Clock, SystemClock
 from orbweaver.config import Settings
-from orbweaver.crawl.blas import limit_blas_threads
+from orbweaver.signals.blas import limit_blas_threads
 from orbweaver.store import Store, open_store
 from orbweaver.web import console, shield, status
 from orbweaver.web.context import UrlFetcher, WebContext
@@ -45,7 +45,7 @@ def create_app(
 ) -> FastAPI:
     """The app; without arguments, configured from the environment (uvicorn's factory)."""
     # /v1/media/ hashes uploads in the threadpool: each PDQ product on its caller's thread, as
-    # in the crawler (a threaded OpenBLAS under concurrent callers cost ~10x, see crawl.blas).
+    # in the crawler (a threaded OpenBLAS under concurrent callers cost ~10x, see signals.blas).
     limit_blas_threads(1)
     ctx = build_context(web_settings(settings), store, clock, url_fetcher)
 

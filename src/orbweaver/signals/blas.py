@@ -1,10 +1,11 @@
-"""One BLAS thread per caller in a crawler process.
+"""One BLAS thread per caller wherever pictures are hashed from a pool of threads or processes.
 
-The crawl hashes pictures in the reactor's thread pool; PDQ's grid is two small matrix products
-(NumPy → OpenBLAS). A threaded OpenBLAS called from several threads at once spends its time
-handing tiny products to its own workers and waiting for them: on 2 cores the crawl hashed at
-~10 media/s against ~100/s for one plain thread (measured, issue 4). The pool already supplies
-the parallelism, so each product should run on its caller's thread.
+The crawl hashes pictures in a pool, the Shield API in the web server's thread pool; PDQ's grid
+is two small matrix products (NumPy → OpenBLAS). A threaded OpenBLAS called from several
+threads at once spends its time handing tiny products to its own workers and waiting for them:
+on 2 cores the crawl hashed at ~10 media/s against ~100/s for one plain thread (measured,
+issue 4). The pool already supplies the parallelism, so each product should run on its
+caller's thread.
 
 `OPENBLAS_NUM_THREADS=1` only works before NumPy loads, which a CLI cannot promise; this sets the
 same limit at run time through OpenBLAS's own entry point (what threadpoolctl does), for every

@@ -1,0 +1,44 @@
+"""The knobs of one crawl, apart from the code that reads them (runner, runtime, spider)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orbweaver.signals.archives import ArchiveLimits
+
+
+@dataclass
+class CrawlOptions:
+    """Knobs of one crawl; defaults suit a hotline crawling a few thousand sites politely."""
+
+    until_idle: bool = True
+    depth_limit: int = 8
+    max_pages_per_site: int = 20_000
+    max_media_per_page: int = 5_000
+    max_links_per_page: int = 5_000
+    concurrency: int = 64
+    per_host_concurrency: int = 8
+    download_delay_s: float = 0.0
+    autothrottle: bool = False
+    recrawl_interval_s: float = 24 * 3600.0
+    flush_interval_s: float = 0.5
+    flush_batch: int = 200
+    matcher_refresh_s: float = 30.0
+    # Unmatched media wait this long (sealed, in memory) for a first detection on their host.
+    suspect_limbo_s: float = 120.0
+    suspect_limbo_max: int = 10_000
+    pdq_quality_min: int = 50
+    # Worker processes that fingerprint media: None = one per core; 0 = threads in this process.
+    hash_processes: int | None = None
+    max_media_bytes: int = 64 * 1024 * 1024
+    max_pixels: int = 64_000_000
+    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    jobdir: Path | None = None
+    redis_url: str = ""
+    redis_prefix: str = "orbweaver:crawl"
+    progress: bool = False
+    log_level: str = "INFO"
+    log_file: str | None = None
+    timeout_s: float = 30.0
+    max_redirects: int = 5

@@ -1,0 +1,208 @@
+"""Synchronous HTTP through the network policy, for every stage that fetches outside the crawl.
+
+`GuardedClient` applies `NetworkPolicy` to a plain HTTP client (httpx): every hop's URL is
+checked, its name resolved once through `Resolver`, every address checked, and the connection
+made to the checked address (the name travels in the Host header and in TLS's SNI), so there is
+no second lookup to rebind; bodies are capped while they stream, each hop ends within the
+policy's timeout, and redirects are followed only hop by hop under the policy's limit.
+The monitor's re-checks (`GuardedFetcher`), attribution's RDAP lookups and webhook delivery all
+go through it. `.onion` URLs go through the Tor proxy, which resolves them itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from orbweaver.net.policy import NetworkPolicy, PolicyError, Target
+from orbweaver.net.resolver import ResolveError, Resolver, is_ip_literal
+
+
+class FetchError(Exception):
+    """No usable answer although the policy allowed the fetch: a transport failure, a timeout,
+    a body over its cap. `status` is the HTTP status when a response had begun."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Reply:
+    """One answer, its body read whole (under the cap) or not at all."""
+
+    url: str  # the URL that answered, after any redirects followed
+    status: int
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    body: bytes = b""
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status in (301, 302, 303, 307, 308) and "location" in self.headers
+
+
+class GuardedClient:
+    """HTTP requests with the policy applied to every hop (see the module docstring).
+
+    Raises PolicyError (refused), ResolveError (the name does not resolve) or FetchError; an
+    HTTP error status is a `Reply`, not an exception. Safe to share between threads (the
+    monitor checks from a pool); reusable after `close()`.
+    """
+
+    def __init__(
+        self, policy: NetworkPolicy, resolver: Resolver, *, timeout: float | None = None
+    ) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self.timeout = policy.timeout if timeout is None else timeout
+        self._clients: dict[str | None, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, {}
+        for client in clients.values():
+            client.close()
+
+    def __enter__(self) -> GuardedClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _client(self, proxy: str | None) -> httpx.Client:
+        with self._lock:
+            client = self._clients.get(proxy)
+            if client is None:
+                # No proxy from the environment, no redirects behind the policy's back.
+                client = httpx.Client(
+                    timeout=self.timeout, trust_env=False, follow_redirects=False, proxy=proxy
+                )
+                self._clients[proxy] = client
+            return client
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str = "page",
+        max_bytes: int | None = None,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        follow_redirects: bool = True,
+        read_body: bool = True,
+    ) -> Reply:
+        """`method url`; redirects followed (as GET after a 303, or after a 301/302 of a POST,
+        as browsers do) only when `follow_redirects`. The body of a final 2xx answer is read
+        under `max_bytes` (the policy's cap for `kind` by default) unless `read_body` is off;
+        other answers come without their body."""
+        cap = self.policy.max_bytes(kind) if max_bytes is None else max_bytes
+        current, hops = url, 0
+        while True:
+            reply = self._hop(method, current, cap, headers, json, read_body)
+            if not (follow_redirects and reply.is_redirect):
+                return reply
+            current = self.policy.redirect(current, reply.headers["location"], hops)
+            hops += 1
+            if reply.status == 303 or (reply.status in (301, 302) and method == "POST"):
+                method, json = "GET", None
+
+    def _hop(
+        self,
+        method: str,
+        url: str,
+        cap: int,
+        headers: dict[str, str] | None,
+        json: Any,
+        read_body: bool,
+    ) -> Reply:
+        target = self.policy.target(url)
+        proxy, request_url, extra, extensions = self._connection(target)
+        sent = {"Accept-Encoding": "identity", **(headers or {}), **extra}
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._client(proxy).stream(
+                method, request_url, headers=sent, json=json, extensions=extensions
+            ) as resp:
+                reply = Reply(url, resp.status_code, resp.headers)
+                if read_body and 200 <= resp.status_code < 300:
+                    reply.body = _read(resp, cap, deadline)
+                return reply
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _connection(self, target: Target) -> tuple[str | None, str, dict[str, str], dict[str, Any]]:
+        """What to ask the HTTP client for: (proxy, URL, headers, extensions). The clear web:
+        no proxy and the pinned address. Tor: the URL itself through the proxy (which alone
+        resolves `.onion`), the proxy's own name resolved here like every other."""
+        if target.network != "clear":
+            host = self.policy.proxy_host
+            address = host if is_ip_literal(host) else self.resolver.addresses(host)[0]
+            proxy = self.policy.pinned_proxy_url(address)
+            return proxy, target.url.split("#", 1)[0], {}, {}
+        pin = self.policy.pin(target, self.resolver.addresses(target.host))
+        extensions = {"sni_hostname": pin.sni_hostname} if pin.sni_hostname else {}
+        return None, pin.url, pin.headers, extensions
+
+
+def _read(resp: httpx.Response, cap: int, deadline: float) -> bytes:
+    """The body, or FetchError once it passes `cap` bytes or the hop's time is up."""
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise FetchError(f"larger than {cap} bytes", resp.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise FetchError(f"larger than {cap} bytes", resp.status_code)
+        if time.monotonic() > deadline:
+            raise FetchError("took longer than the policy's timeout", resp.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class FetchResult:
+    """What one re-check saw: status and a digest of the bytes (the bytes are not kept)."""
+
+    url: str
+    status: int | None
+    sha256: str | None = None
+    body: bytes | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300 and self.sha256 is not None
+
+
+class GuardedFetcher:
+    """GET with the policy on every hop, for re-checks: the bytes' digest, and the bytes for
+    perceptual checks."""
+
+    def __init__(self, policy: NetworkPolicy, resolver: Resolver) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self.client = GuardedClient(policy, resolver)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get(self, url: str, kind: str = "media") -> FetchResult:
+        try:
+            reply = self.client.request("GET", url, kind=kind)
+        except (PolicyError, ResolveError) as exc:
+            return FetchResult(url, None, error=str(exc))
+        except FetchError as exc:
+            return FetchResult(url, exc.status, error=str(exc))
+        if reply.status >= 300:
+            return FetchResult(url, reply.status, error=f"HTTP {reply.status}")
+        digest = hashlib.sha256(reply.body).hexdigest()
+        return FetchResult(url, reply.status, digest, reply.body)
