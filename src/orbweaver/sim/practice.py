@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,8 +73,6 @@ def practice(name: str, escalate_after_rounds: int | None = None) -> Practice:
         raise ValueError(f"unknown practice {name!r}: one of {sorted(PRACTICES)}") from None
     if escalate_after_rounds is None or escalate_after_rounds == base.escalate_after_rounds:
         return base
-    from dataclasses import replace
-
     return replace(
         base,
         escalate_after_rounds=escalate_after_rounds,
