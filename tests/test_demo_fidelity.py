@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orbweaver.demo.run import DemoOptions, DemoResult, run_demo
+from orbweaver.demo.run import DemoOptions, DemoResult, practice_line, practice_of, run_demo
 from orbweaver.reports import kaplan_meier, load_notices, naive_stats
 from orbweaver.store import open_store
 
@@ -73,6 +73,21 @@ def test_demo_writes_contract_truth_and_keeps_its_store(demo: DemoResult) -> Non
             assert {"name", "service_type", "targeted", "removal_median_days"} <= set(row)
             assert {"removal_p90_days", "recidivism_rate", "censored"} <= set(row)
     assert demo.html.is_file() and "<html" in demo.html.read_text()[:2000].lower()
+    # which practice ran, and what the world was built to reproduce (issue 18)
+    for shape in (report, truth):
+        assert shape["practice"] == practice_of(DemoOptions(followup_interval_hours=24.0))
+        assert shape["practice"]["escalate_after_rounds"] == 3
+        assert not shape["practice"]["is_reference"]
+        figures = shape["world"]["providers"]
+        assert figures["Stubborn"] == {
+            "removal_median_days": 2.0,
+            "removal_p90_days": 6.0,
+            "recidivism_rate": 0.1,
+        }
+        assert set(figures) == {row["name"] for row in truth["providers"]} - {
+            row["name"] for row in truth["providers"] if row["service_type"] == "registrar"
+        }
+    assert "scenario median / p90 / recidivism" in demo.html.read_text()
     assert (demo.out / "orbweaver.db").is_file()
     # the whole chain ran: crawl rounds, analysts' verdicts, notices, re-checks
     assert demo.stats["crawl_rounds"] >= 10
@@ -155,3 +170,18 @@ def _step(curve: Any, at: np.ndarray) -> np.ndarray:
     """A Kaplan–Meier curve's survival at the given times (1 before its first event time)."""
     index = np.searchsorted(curve.times, at, side="right") - 1
     return np.where(index >= 0, curve.survival[np.clip(index, 0, None)], 1.0)
+
+
+def test_demo_says_which_practice_it_runs() -> None:
+    """The product's default (daily follow-ups, escalation after 3 rounds) is not the report's
+    practice; without escalation it is, and the line says so."""
+    default = practice_of(DemoOptions())
+    assert default["followup_interval_hours"] == 24.0 and default["escalate_after_rounds"] == 3
+    assert not default["is_reference"]
+    assert "escalation upstream after 3 unanswered rounds" in practice_line(DemoOptions())
+    plain = DemoOptions(escalate_after_rounds=0)
+    assert practice_of(plain)["is_reference"]
+    assert "no escalation (the report's)" in practice_line(plain)
+    assert not practice_of(DemoOptions(followup_interval_hours=72.0, escalate_after_rounds=0))[
+        "is_reference"
+    ]

@@ -25,7 +25,7 @@ def demo(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from orbweaver.demo.run import DemoOptions, run_demo
+    from orbweaver.demo.run import DemoOptions, practice_line, run_demo
     from orbweaver.reports import print_table
 
     console = Console(stderr=True)
@@ -61,6 +61,7 @@ def demo(
 
         result = run_demo(options, on_progress)
     print_table(result.report)
+    console.print(practice_line(options))
     stats = result.stats
     console.print(
         f"ran in {stats['seconds']}s ({stats['crawl_rounds']} crawl rounds, "

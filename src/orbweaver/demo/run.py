@@ -97,6 +97,56 @@ class DemoOptions:
     escalate_after_rounds: int = 3
 
 
+REFERENCE_PRACTICE = (
+    "a first notice, then one every 24 h until the content is gone, no escalation "
+    "(Project Arachnid's, which produced Table 1.0)"
+)
+
+
+def practice_of(options: DemoOptions) -> dict[str, Any]:
+    """The product's notice settings this run uses, and whether they are the report's practice
+    (the one the world is calibrated to reproduce its scenario under)."""
+    hours, rounds = options.followup_interval_hours, options.escalate_after_rounds
+    escalation = (
+        f"escalation upstream after {rounds} unanswered rounds" if rounds > 0 else "no escalation"
+    )
+    return {
+        "followup_interval_hours": hours,
+        "escalate_after_rounds": rounds,
+        "description": f"a first notice, then one every {hours:g} h until the content is gone, "
+        f"{escalation}",
+        "is_reference": hours == 24.0 and rounds <= 0,
+        "reference": REFERENCE_PRACTICE,
+    }
+
+
+def calibration_of(truth: dict[str, Any], scenario: str) -> dict[str, Any]:
+    """How the world was calibrated, with its scenario's own figures per provider."""
+    keys = ("removal_median_days", "removal_p90_days", "recidivism_rate")
+    return {
+        "scenario": scenario,
+        "calibrated_under": REFERENCE_PRACTICE,
+        "check": "orbweaver sim calibrate --scenario FILE --policy arachnid",
+        "providers": {
+            row["name"]: {k: row["scenario"][k] for k in keys}
+            for row in truth["providers"]
+            if row.get("scenario") and row["service_type"] != "registrar"
+        },
+    }
+
+
+def practice_line(options: DemoOptions) -> str:
+    """One line for the terminal: the practice this run uses, and the world's calibration."""
+    practice = practice_of(options)
+    return (
+        f"practice: {practice['description']}"
+        + (" (the report's)" if practice["is_reference"] else "")
+        + f". The world reproduces {options.scenario.stem}'s figures under the report's practice "
+        f"(every 24 h, no escalation) over years; this table departs from them where the "
+        f"practice or the {options.days:g} days differ."
+    )
+
+
 @dataclass
 class DemoResult:
     out: Path
@@ -392,9 +442,18 @@ def run_demo(
         truth = world.truth(images=True, now=now)
     inputs = load_inputs(store)  # the cadence comes from the store, as for `orbweaver report`
     report = build_report(inputs)
-    paths = write_all(report, out)
+    world_fields = {
+        "practice": practice_of(options),
+        "world": calibration_of(truth, options.scenario.stem),
+    }
+    paths = write_all(report, out, scenario=world_fields["world"]["providers"])
     report_json = out / "report.json"
     write_json(report, report_json)
+    # The demo's report says which practice produced it and what the world was built to show.
+    report_json.write_text(
+        json.dumps({**json.loads(report_json.read_text()), **world_fields}, indent=2) + "\n"
+    )
+    truth.update(world_fields)
     truth_json = out / "truth.json"
     truth_json.write_text(json.dumps(truth, indent=1))
     product.stats["seconds"] = round(time.monotonic() - started, 1)

@@ -9,6 +9,7 @@ import base64
 import csv
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +94,23 @@ def _environment() -> Environment:
     )
 
 
-def render_html(report: Report, *, title: str = "orbweaver removal report") -> str:
+# The figures a simulated world was built to reproduce, per provider name: removal median and p90
+# (days) and recidivism rate, as the world's ground truth gives them under `scenario`.
+ScenarioFigures = Mapping[str, Mapping[str, float | None]]
+
+
+def render_html(
+    report: Report,
+    *,
+    title: str = "orbweaver removal report",
+    scenario: ScenarioFigures | None = None,
+) -> str:
+    """The page; with `scenario` (a simulated world's own figures), Table 1.0 shows them beside
+    the measured ones."""
     chart = base64.b64encode(removal_curves_png(report)).decode()
     context: dict[str, Any] = {
         "title": title,
+        "scenario": scenario or {},
         "figure": report.figure_1_0(),
         "summary": report.summary(),
         "overall": report.overall.as_detail(),
@@ -110,8 +124,11 @@ def render_html(report: Report, *, title: str = "orbweaver removal report") -> s
     return _environment().get_template("report.html").render(**context)
 
 
-def write_all(report: Report, out_dir: Path) -> dict[str, Path]:
-    """report.json (contract), report-detail.json, table-1.0.csv and report.html in `out_dir`."""
+def write_all(
+    report: Report, out_dir: Path, *, scenario: ScenarioFigures | None = None
+) -> dict[str, Path]:
+    """report.json (contract), report-detail.json, table-1.0.csv and report.html in `out_dir`
+    (`scenario`: see `render_html`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "report.json",
@@ -122,5 +139,5 @@ def write_all(report: Report, out_dir: Path) -> dict[str, Path]:
     write_json(report, paths["json"])
     write_json(report, paths["detail"], detail=True)
     paths["csv"].write_text(table_csv(report.providers))
-    paths["html"].write_text(render_html(report))
+    paths["html"].write_text(render_html(report, scenario=scenario))
     return paths

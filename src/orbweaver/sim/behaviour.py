@@ -12,6 +12,7 @@ of 0 is taken as one hour, and p90 <= median gives a point mass at the median.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 import threading
@@ -92,6 +93,7 @@ class Ledger:
     forwards: list[tuple[datetime, str, str, str]] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_round(tags: tuple[str, ...]) -> tuple[int, bool]:
     """(round, escalation) from a report's tags: `orbweaver:round-N` (or `orbweaver:round:N`),
     and `orbweaver:escalation` (also `orbweaver:escalation-N`, the escalation level)."""
@@ -119,6 +121,7 @@ class Engine:
         self.rng = random.Random(seed * 7919 + 17)
         self._streams: dict[tuple[str, str], Stream] = {}
         self._seed = seed
+        self._by_url: dict[str, Item] = {}  # a URL names one placement for ever
 
     def stream(self, party: Party, purpose: str) -> Stream:
         key = (party.name, purpose)
@@ -152,14 +155,22 @@ class Engine:
             notice.outcome = self._react(notice, recipient)
             return notice
 
+    def item_at(self, url: str) -> Item | None:
+        item = self._by_url.get(url)
+        if item is None:
+            parts = urlsplit(url)
+            item = self.cat.item_at(parts.hostname or "", parts.path or "/")
+            if item is not None:
+                self._by_url[url] = item
+        return item
+
     def _react(self, notice: Notice, party: Party) -> str:
-        parts = urlsplit(notice.url)
-        item = self.cat.item_at(parts.hostname or "", parts.path or "/")
+        item = self.item_at(notice.url)
         if item is None:
             return "ignored:not-hosted-here"
         site = item.site
         if party is site.registrar or (site.host is not None and party is site.host.registrar):
-            return self._escalate(notice, party, item)
+            return self._escalate(notice, item)
         if party is not site.cdn and party is not site.host:
             return "ignored:not-hosted-here"
         role = "cdn" if party is site.cdn else "host"
@@ -169,17 +180,24 @@ class Engine:
         acting = party
         if role == "cdn" and self.cat.scenario.world.cdn_forward == "origin" and site.host:
             acting = site.host
-        key = (party.name, notice.url)
-        episode = self.ledger.episodes.get(key)
+        episode = self.ledger.episodes.get((party.name, notice.url))
         if episode is None:
             self._open_episode(notice, party, item)
-            if notice.escalation:
-                return self._escalate(notice, acting, item)
-            return self._first_notice(notice, acting, item, role)
-        episode.rounds += 1
+        else:
+            episode.rounds += 1
         if notice.escalation:
-            return self._escalate(notice, acting, item)
+            return self._escalate(notice, item)
+        if episode is None:
+            return self._first_notice(notice, acting, item, role)
         return self._follow_up(notice, acting, item)
+
+    def controller(self, item: Item) -> Party | None:
+        """Whose behaviour decides about this item: the party noticed first (the CDN or the
+        host), or the origin host behind a CDN when the scenario's `cdn_forward` is "origin"."""
+        site = item.site
+        if site.cdn is not None and self.cat.scenario.world.cdn_forward == "origin" and site.host:
+            return site.host
+        return site.frontline
 
     def _open_episode(self, notice: Notice, party: Party, item: Item) -> None:
         seen = self.ledger.noticed_images.setdefault(party.name, set())
@@ -190,46 +208,59 @@ class Engine:
         )
 
     def _first_notice(self, notice: Notice, party: Party, item: Item, role: str) -> str:
+        """The scenario's own draw: the removal delay under daily reminders (the baseline)."""
         now = notice.received_at
         if not item.online(now):
             return "already-offline" if item.uploaded_at <= now else "ignored:not-yet-online"
-        if item.removed_at is not None:
+        if item.removed_at is not None or item.due_at is not None:
             return f"{role}:removal-already-scheduled"
+        if item.never:
+            return f"{role}:will-not-act"
         b = party.behaviour
         if self.u(party, "never") < b.never_remove:
             item.never = True
             return f"{role}:will-not-act"
         days = lognormal_days(b.removal_median_days, b.removal_p90_days, self.u(party, "delay"))
-        self.schedule_removal(item, now + timedelta(days=days), party)
+        due = now + timedelta(days=days)
+        if days > b.reminder_window_days and self.u(party, "reminders") < b.reminder_dependence:
+            item.due_at = due
+            return f"{role}:awaiting-reminders"
+        self.schedule_removal(item, due, party)
         return f"{role}:removal-scheduled"
 
     def _follow_up(self, notice: Notice, party: Party, item: Item) -> str:
+        """A reminder changes nothing the baseline already counts; it only matters to a removal
+        that waits for one (`reminder_dependence`)."""
         now = notice.received_at
         if not item.online(now):
             return "already-offline"
-        b = party.behaviour
-        if item.removed_at is None and not item.never:
-            return self._first_notice(notice, party, item, "host")
-        chance = b.followup_converts_never if item.never else b.followup_speedup
-        if self.u(party, "followup") >= chance:
+        if item.due_at is None:
+            if item.removed_at is None and not item.never:  # its first notice found nothing yet
+                return self._first_notice(notice, party, item, "host")
             return "follow-up:no-change"
-        days = lognormal_days(
-            b.followup_delay_days, b.followup_delay_days * 3, self.u(party, "fdelay")
-        )
-        self.schedule_removal(item, now + timedelta(days=days), party)
-        return "follow-up:sped-up"
+        if now > item.due_at:  # reminded only after the due time: acts on this reminder
+            self.schedule_removal(item, now, party)
+            return "follow-up:acted-on-late-reminder"
+        if now >= item.due_at - timedelta(days=party.behaviour.reminder_window_days):
+            self.schedule_removal(item, item.due_at, party)
+            return "follow-up:removal-scheduled"
+        return "follow-up:noted"
 
-    def _escalate(self, notice: Notice, party: Party, item: Item) -> str:
+    def _escalate(self, notice: Notice, item: Item) -> str:
+        """An upstream (a registrar, or a notice tagged escalation) presses the controller: with
+        the controller's `escalation_effect`, removal within `escalation_delay_days` (median)."""
         now = notice.received_at
         if not item.online(now):
             return "already-offline"
-        b = party.behaviour
-        if self.u(party, "escalation") >= b.escalation_effect:
+        controller = self.controller(item)
+        if controller is None:
+            return "escalation:no-change"
+        b = controller.behaviour
+        if self.u(controller, "escalation") >= b.escalation_effect:
             return "escalation:no-change"
         days = lognormal_days(
-            b.escalation_delay_days, b.escalation_delay_days * 3, self.u(party, "edelay")
+            b.escalation_delay_days, b.escalation_delay_days * 3, self.u(controller, "edelay")
         )
-        controller = item.site.frontline or party
         self.schedule_removal(item, now + timedelta(days=days), controller)
         return "escalation:removal-scheduled"
 
@@ -244,6 +275,8 @@ class Engine:
         item.removed_at = when
         item.removed_by = party.name
         item.never = False
+        if item.due_at is not None and when <= item.due_at:
+            item.due_at = None
         if first:
             self._maybe_reupload(item, party)
         elif item.child is not None and item.reupload_gap is not None:

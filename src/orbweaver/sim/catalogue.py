@@ -88,6 +88,7 @@ class Item:
     removed_at: datetime | None = None
     removed_by: str | None = None
     never: bool = False  # the controller decided never to act on its own
+    due_at: datetime | None = None  # it acts then only if reminded in its window before
     parent: Item | None = None
     child: Item | None = None  # the re-upload this removal will cause
     reupload_gap: timedelta | None = None

@@ -18,19 +18,36 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from orbweaver.sim import truth
-from orbweaver.sim.clock import iso, parse_iso
+from orbweaver.sim.behaviour import Engine
+from orbweaver.sim.catalogue import Catalogue
+from orbweaver.sim.clock import WorldClock, iso, parse_iso
 from orbweaver.sim.http import Request, Response, json_response, not_found
 from orbweaver.sim.notices import reports_from_json
+from orbweaver.sim.smtp import Mailboxes
+from orbweaver.sim.web import MediaStore
 
-if TYPE_CHECKING:
-    from orbweaver.sim.world import World
+
+class WorldView(Protocol):
+    """What the admin API and the webhooks use of the world (the world passes itself), so this
+    module does not import `world`, which imports it."""
+
+    clock: WorldClock
+    engine: Engine
+    catalogue: Catalogue
+    media: MediaStore
+    mailboxes: Mailboxes
+    info: dict[str, Any]
+
+    def truth(self, images: bool = True) -> dict[str, Any]: ...
+
+    def stats(self) -> dict[str, Any]: ...
 
 
 class Control:
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldView) -> None:
         self.world = world
 
     async def handle(self, req: Request) -> Response:
@@ -78,7 +95,7 @@ class Control:
 class Webhooks:
     """Providers whose notice channel is a webhook take X-ARF JSON by POST here."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldView) -> None:
         self.world = world
 
     async def handle(self, req: Request) -> Response:

@@ -33,19 +33,22 @@ class ScenarioError(ValueError):
 class Behaviour:
     """How one provider reacts to notices. Times are in days of world time.
 
-    The removal delay is lognormal, fit to (median, p90); `never_remove` is the share of notices
-    the provider never acts on. Follow-ups and upstream escalation can speed a pending removal up.
-    `recidivism_rate` is the chance that removed content is re-uploaded to the same provider, which
-    makes it the share of later notices about an already-noticed image (a geometric chain).
+    The first three are the scenario's figures, measured under the reference practice (a first
+    notice, then one every 24 hours until the content is gone, no escalation: Project Arachnid's),
+    so that practice reproduces them as they are: the removal delay is lognormal, fit to (median,
+    p90), and the daily reminders are already in it. Everything else says how the provider departs
+    from that baseline when the practice differs (see the sim's README for each knob's source).
     """
 
     removal_median_days: float = 2.0
     removal_p90_days: float = 10.0
-    recidivism_rate: float = 0.1
-    never_remove: float = 0.0
-    followup_speedup: float = 0.5  # chance a follow-up round brings a pending removal forward
-    followup_delay_days: float = 1.0  # median delay after a successful follow-up
-    followup_converts_never: float = 0.25  # chance a follow-up makes a never-remover act
+    recidivism_rate: float = 0.1  # share of notices about an image already noticed to it
+    never_remove: float = 0.0  # share of notices it never acts on itself (escalation still can)
+    # A provider that ignores notices it is not reminded of: for this share of notices whose
+    # removal is due later than the window, it acts only if a notice reached it within the
+    # window before the due time (daily reminders always do), else at the next reminder.
+    reminder_dependence: float = 0.5
+    reminder_window_days: float = 2.0
     escalation_effect: float = 0.8  # chance an upstream escalation gets the content removed
     escalation_delay_days: float = 2.0  # median delay after a successful escalation
     reupload_delay_days: float = 20.0  # mean delay from removal to re-upload
@@ -280,6 +283,14 @@ def validate(scenario: Scenario) -> None:
         for share in (b.recidivism_rate, b.never_remove, b.move_share):
             if not 0.0 <= share < 1.0:
                 raise ScenarioError(f"{p.name}: shares must lie in [0, 1)")
+        for chance in (b.reminder_dependence, b.escalation_effect):
+            if not 0.0 <= chance <= 1.0:
+                raise ScenarioError(f"{p.name}: chances must lie in [0, 1]")
+        if b.reminder_window_days < 1.0:
+            raise ScenarioError(
+                f"{p.name}: reminder_window_days must be at least 1 (the reference practice "
+                "reminds every day, and its figures are the scenario's)"
+            )
     if scenario.world.cdn_forward not in ("cdn", "origin"):
         raise ScenarioError("world.cdn_forward must be 'cdn' or 'origin'")
 
