@@ -1,16 +1,17 @@
-"""Settings of the notices stage (env `ORBWEAVER_*`), kept here so stages do not edit one file."""
+"""Settings of the notices stage (env `ORBWEAVER_*`, TOML top level or `[notices]`), kept here
+so stages do not edit one file."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from orbweaver.config import OrbweaverSettings
 
 
-class NoticeSettings(BaseSettings):
+class NoticeSettings(OrbweaverSettings):
     """How notices are signed, delivered, followed up and escalated."""
 
-    model_config = SettingsConfigDict(env_prefix="ORBWEAVER_", extra="ignore")
+    section: ClassVar[str] = "notices"
 
     # Who the hotline is, as the X-ARF reporter/sender and the e-mail From.
     notice_from: str = "notices@hotline.example.org"
