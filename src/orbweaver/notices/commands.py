@@ -1,4 +1,5 @@
-"""`orbweaver notify` and `orbweaver notices [--json] | export --format xarf DIR`."""
+"""`orbweaver notify [--loop]` and `orbweaver notices [--json] | export --format xarf DIR |
+retry FAILED-ID...|--all-failed`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 import typer
 
-notices_app = typer.Typer(help="Removal notices: list and export.", invoke_without_command=True)
+notices_app = typer.Typer(
+    help="Removal notices: list, export, retry failed messages.", invoke_without_command=True
+)
 
 
 def _context() -> tuple[Any, Any]:
@@ -131,6 +134,49 @@ def export(
             (directory / name).write_text(json.dumps(row.xarf, indent=2) + "\n")
             count += 1
     typer.echo(f"wrote {count} X-ARF reports to {directory}")
+
+
+@notices_app.command("retry")
+def retry(
+    ids: list[int] | None = typer.Argument(
+        None, help="Failed outbox ids, as the ALERT line in the log gives them."
+    ),
+    all_failed: bool = typer.Option(False, "--all-failed", help="Every failed message."),
+) -> None:
+    """Put failed messages back in the queue: due now, with a fresh retry window; audited by an
+    `outbox.requeued` event. A member of a failed digest brings back its digest."""
+    from sqlalchemy import select
+
+    from orbweaver.notices.outbox import requeue_failed
+    from orbweaver.store.models import Outbox
+
+    if bool(ids) == all_failed:
+        raise typer.BadParameter("give FAILED-ID... or --all-failed (not both)")
+    store, clock = _context()
+    missing: list[int] = []
+    if ids:
+        with store.session() as session:
+            failed = set(
+                session.scalars(
+                    select(Outbox.id).where(Outbox.id.in_(ids), Outbox.status == "failed")
+                )
+            )
+        missing = sorted(set(ids) - failed)
+    wanted = None if all_failed else sorted(set(ids or []) - set(missing))
+    done = requeue_failed(store, clock, wanted, actor=f"cli:{_user()}") if wanted != [] else []
+    typer.echo(f"queued again: {', '.join(map(str, done)) or 'nothing'}")
+    if missing:
+        typer.echo(f"not failed, or no such message: {', '.join(map(str, missing))}", err=True)
+        raise typer.Exit(1)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def register(app: typer.Typer) -> None:

@@ -30,9 +30,15 @@ class NoticeSettings(OrbweaverSettings):
     # after this many unanswered rounds.
     followup_interval_hours: float = 24.0
     escalate_after_rounds: int = 3
-    # Delivery: attempts before a message is surfaced as failed, exponential backoff base.
-    delivery_max_attempts: int = 6
+    # Delivery: a message that fails for a transient reason (relay or endpoint unreachable,
+    # 4xx) is retried, backing off exponentially from `delivery_backoff_s` up to
+    # `delivery_backoff_max_s`, for `delivery_retry_hours` after its first failure; then it is
+    # surfaced as failed (`orbweaver notices retry` queues it again). `delivery_max_attempts`
+    # also caps the attempts when above 0 (off by default: an outage is measured in time).
+    delivery_retry_hours: float = 72.0
     delivery_backoff_s: float = 60.0
+    delivery_backoff_max_s: float = 3600.0
+    delivery_max_attempts: int = 0
     # A claimed message not sent within this lease is claimed again (after a crash).
     delivery_lease_s: float = 300.0
     notify_batch_size: int = 200
