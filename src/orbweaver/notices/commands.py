@@ -4,11 +4,19 @@ retry FAILED-ID...|--all-failed`."""
 from __future__ import annotations
 
 import json
-import time
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from orbweaver.clock import Clock
+    from orbweaver.notices.runner import PassStats
+    from orbweaver.notices.service import Attributor
+    from orbweaver.notices.settings import NoticeSettings
+    from orbweaver.store import Store
+    from orbweaver.supervise import Backoff
 
 notices_app = typer.Typer(
     help="Removal notices: list, export, retry failed messages.", invoke_without_command=True
@@ -27,24 +35,54 @@ def notify(
     loop: bool = typer.Option(False, "--loop", help="Keep going, one pass every --every s."),
     every: float = typer.Option(30.0, "--every", help="Seconds between passes with --loop."),
 ) -> None:
-    """Send what is due: new notices for new detections, follow-ups, escalations, retries."""
-    from orbweaver.notices.runner import default_attributor, notify_pass
+    """Send what is due: new notices for new detections, follow-ups, escalations, retries.
 
-    store, clock = _context()
-    attributor = default_attributor(clock)
-    while True:
-        stats = notify_pass(store, clock, attributor)
-        typer.echo(
-            f"notices {stats.plan.notices} (tor-only {stats.plan.tor_only}, recidivist "
-            f"{stats.plan.recidivist}, unattributed {stats.plan.unattributed}); rounds "
-            f"{stats.rounds}; sent {stats.delivery.sent}, retrying {stats.delivery.retried}, "
-            f"failed {stats.delivery.failed}"
-        )
-        for error in stats.plan.errors[:10] + stats.delivery.errors[:10]:
-            typer.echo(f"  {error}", err=True)
-        if not loop:
-            return
-        time.sleep(every)
+    With --loop it waits out database, DNS and SMTP outages (backing off, logged once)."""
+    from orbweaver.clock import clock_from_url
+    from orbweaver.config import get_settings
+    from orbweaver.notices.runner import default_attributor, notify_pass
+    from orbweaver.store import open_store
+    from orbweaver.supervise import ensure_logging, patiently
+
+    clock = clock_from_url(get_settings().clock_url or None)
+    if not loop:
+        store = open_store()
+        _echo_pass(notify_pass(store, clock, default_attributor(clock)))
+        return
+    ensure_logging()
+    store = patiently(open_store, name="notify: opening the store")
+    notify_loop(store, clock, default_attributor(clock), every_s=every)
+
+
+def notify_loop(
+    store: Store,
+    clock: Clock,
+    attributor: Attributor,
+    *,
+    every_s: float,
+    settings: NoticeSettings | None = None,
+    stop: threading.Event | None = None,
+    backoff: Backoff | None = None,
+) -> None:
+    """`notify --loop`: a pass every `every_s` seconds until `stop`, through outages."""
+    from orbweaver.notices.runner import notify_pass
+    from orbweaver.supervise import run_loop
+
+    def step() -> None:
+        _echo_pass(notify_pass(store, clock, attributor, settings))
+
+    run_loop(step, name="notify", every_s=every_s, backoff=backoff, stop=stop)
+
+
+def _echo_pass(stats: PassStats) -> None:
+    typer.echo(
+        f"notices {stats.plan.notices} (tor-only {stats.plan.tor_only}, recidivist "
+        f"{stats.plan.recidivist}, unattributed {stats.plan.unattributed}); rounds "
+        f"{stats.rounds}; sent {stats.delivery.sent}, retrying {stats.delivery.retried}, "
+        f"failed {stats.delivery.failed}"
+    )
+    for error in stats.plan.errors[:10] + stats.delivery.errors[:10]:
+        typer.echo(f"  {error}", err=True)
 
 
 def _rows(session: Any) -> list[dict[str, Any]]:
