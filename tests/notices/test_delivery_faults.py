@@ -27,7 +27,7 @@ from orbweaver.notices.runner import notify_pass
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import SmtpWebhookTransport
 from orbweaver.store import Store
-from orbweaver.store.models import Event, Notice, Outbox
+from orbweaver.store.models import Event, Notice, Outbox, Provider
 from takedown.helpers import FixedAttributor, SmtpSink, detect, provider
 
 HOSTS = ("one.test", "two.test", "three.test")
@@ -315,3 +315,30 @@ def test_the_toml_retry_age_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ORBWEAVER_CONFIG", str(path))
     settings = NoticeSettings()
     assert settings.delivery_retry_hours == 24 and backoff_delay(settings, 20) == 600
+
+
+def test_a_failed_digest_comes_back_with_its_members(store: Store, clock: SettableClock) -> None:
+    """Asking for a member of a failed digest queues the digest again, members and all."""
+    att = _world(store, clock)
+    with store.session() as s:
+        for p in s.scalars(select(Provider)):
+            p.digest = True
+    with SmtpSink() as sink:
+        sink.handler.refuse.update(f"abuse@{h}" for h in HOSTS)  # 550: fails at once
+        settings = _settings(sink.port)
+        stats = _pass(store, clock, att, settings).delivery
+        assert stats.failed == 3 and stats.sent == 0  # three digests, one per provider
+        with store.session() as s:
+            rows = s.scalars(select(Outbox).order_by(Outbox.id)).all()
+            members = [r.id for r in rows if r.kind == "notice"]
+            digests = [r.id for r in rows if r.kind == "digest"]
+            assert {r.status for r in rows} == {"failed"} and len(members) == 3
+        sink.handler.refuse.clear()
+        assert requeue_failed(store, clock, [members[0]]) == [digests[0]]
+        with store.session() as s:
+            assert s.get_one(Outbox, members[0]).status == "batched"
+        assert _pass(store, clock, att, settings).delivery.sent == 1
+        assert len(sink.messages) == 1
+    with store.session() as s:
+        assert s.get_one(Outbox, members[0]).status == "sent"
+    assert _first_sent(store) == [True, False, False]
