@@ -74,7 +74,7 @@ def test_toml_is_read_and_the_environment_overrides_it(
 def test_web_settings_from_shared_settings_keeps_the_web_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`web_settings(Settings())` took the web fields' defaults whatever the file said."""
+    """`web_settings(Settings())`: the shared values as given, the web ones from the file."""
     _config(tmp_path, monkeypatch, "suspect_key = 'k'\n[web]\nshield_url_enabled = true\n")
     web = web_settings(Settings(database_url="sqlite:///given.db"))
     assert web.shield_url_enabled is True

@@ -38,11 +38,9 @@ class WebSettings(Settings):
 
 
 def web_settings(settings: Settings | None = None) -> WebSettings:
-    """`settings` as WebSettings: the shared values as given, the web ones from the environment
-    and the TOML file (validating the shared values alone would leave the web ones at their
-    defaults whatever the deployment set)."""
+    """`settings` as WebSettings (environment and TOML filled in when none is given)."""
     if settings is None:
         return WebSettings()
     if isinstance(settings, WebSettings):
         return settings
-    return WebSettings(**settings.model_dump())
+    return WebSettings.model_validate(settings.model_dump())
