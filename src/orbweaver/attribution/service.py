@@ -11,12 +11,21 @@ Roles, from the site outwards:
 Recipient: an operator override if one matches the domain or an address, else the first link of
 the chain with a contact. Results are cached per host with a TTL (failures briefly), and a
 provider is one row however many addresses and domains point to it.
+
+Names and contacts are checked (`types.check_*`) where they enter, before any row is written:
+from RDAP, a bad abuse address is dropped (the next link with a contact gets the notice) and a
+bad name falls back to the entity's handle; in the operator's files, an entry with a bad name
+or contact is skipped whole (as if absent). Each refusal is logged with its reason and recorded
+as an `attribution.contact_refused` event.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,15 +35,80 @@ from sqlalchemy.orm import Session
 
 from orbweaver.attribution.rdap import Entity, RdapClient, RdapError
 from orbweaver.attribution.settings import AttributionSettings
-from orbweaver.attribution.types import Attribution, ChainLink
+from orbweaver.attribution.types import (
+    MAX_HANDLE,
+    Attribution,
+    ChainLink,
+    ContactError,
+    check_email,
+    check_name,
+    check_webhook,
+)
 from orbweaver.clock import Clock, ensure_utc
 from orbweaver.net import GuardedClient, NetworkPolicy, ResolveError, Resolver
 from orbweaver.store import record_event
 from orbweaver.store.models import AttributionCache, Provider, ProviderAlias, ProviderOverride
 
+log = logging.getLogger(__name__)
+
 
 def _naive(when: datetime) -> datetime:
     return ensure_utc(when).replace(tzinfo=None)
+
+
+def refuse_contact(session: Session, clock: Clock, source: str, exc: ContactError) -> None:
+    """Say once, in the log and the event log, what was refused and why."""
+    log.warning("attribution: refused from %s: %s", source, exc)
+    record_event(
+        session,
+        clock,
+        "attribution.contact_refused",
+        subject_type="provider",
+        payload={"source": source, "reason": str(exc)},
+    )
+
+
+def checked_entity(session: Session, clock: Clock, entity: Entity, source: str) -> Entity | None:
+    """An RDAP entity with its name, handle and abuse address checked: a bad address is
+    dropped, a bad name replaced by the handle; None when neither can name it."""
+    handle = ""
+    if entity.handle:
+        try:
+            handle = check_name(entity.handle, "RDAP handle", MAX_HANDLE)
+        except ContactError as exc:
+            refuse_contact(session, clock, source, exc)
+    try:
+        name = check_name(entity.name)
+    except ContactError as exc:
+        refuse_contact(session, clock, source, exc)
+        if not handle:
+            return None
+        name = handle
+    email = None
+    if entity.abuse_email is not None:
+        try:
+            email = check_email(entity.abuse_email)
+        except ContactError as exc:
+            refuse_contact(session, clock, source, exc)
+    domain = entity.domain if email else None
+    return dataclasses.replace(entity, handle=handle, name=name, abuse_email=email, domain=domain)
+
+
+_FILE_FIELDS: dict[str, Callable[[object], str]] = {
+    "abuse_email": check_email,
+    "webhook": check_webhook,
+}
+
+
+def checked_spec(spec: dict[str, Any], name_key: str) -> dict[str, Any]:
+    """An entry of the providers or overrides file with its name and contacts checked; raises
+    ContactError for the whole entry, so none of it is stored."""
+    out = dict(spec)
+    out[name_key] = check_name(spec.get(name_key))
+    for key, check in _FILE_FIELDS.items():
+        if spec.get(key):
+            out[key] = check(spec[key])
+    return out
 
 
 class Attributor:
@@ -81,11 +155,19 @@ class Attributor:
             return
         self._loaded = True
         if self.settings.providers_file:
-            for spec in json.loads(Path(self.settings.providers_file).read_text()):
-                self._known_provider(session, spec)
+            path = self.settings.providers_file
+            for i, spec in enumerate(json.loads(Path(path).read_text())):
+                try:
+                    self._known_provider(session, checked_spec(spec, "name"))
+                except ContactError as exc:
+                    refuse_contact(session, self.clock, f"{path} entry {i}", exc)
         if self.settings.overrides_file:
-            for spec in json.loads(Path(self.settings.overrides_file).read_text()):
-                add_override(session, self.clock, spec)
+            path = self.settings.overrides_file
+            for i, spec in enumerate(json.loads(Path(path).read_text())):
+                try:
+                    add_override(session, self.clock, spec)
+                except ContactError as exc:
+                    refuse_contact(session, self.clock, f"{path} entry {i}", exc)
 
     def _known_provider(self, session: Session, spec: dict[str, Any]) -> None:
         p = upsert_provider(session, self.clock, spec["name"], spec.get("abuse_email"))
@@ -164,9 +246,10 @@ class Attributor:
             return att
         links: list[ChainLink] = []
         for net in nets:
-            if net.owner is None:
+            owner = net.owner and checked_entity(session, self.clock, net.owner, f"RDAP {net.cidr}")
+            if owner is None:
                 continue
-            link = self._network_link(session, host, net.owner, net.asn, net.cidr, att)
+            link = self._network_link(session, host, owner, net.asn, net.cidr, att)
             if all(existing.provider_id != link.provider_id for existing in links):
                 links.append(link)
         links.sort(key=lambda link: link.role != "cdn")
@@ -210,9 +293,12 @@ class Attributor:
                 info = self.rdap.domain(name)
             except RdapError:
                 continue
-            if info.registrar is None:
+            registrar = info.registrar and checked_entity(
+                session, self.clock, info.registrar, f"RDAP domain {name}"
+            )
+            if registrar is None:
                 return None
-            p = self._provider_for(session, info.registrar, service_type="registrar")
+            p = self._provider_for(session, registrar, service_type="registrar")
             return ChainLink("registrar", p.id, p.name, p.webhook_url or p.abuse_email)
         return None
 
@@ -336,7 +422,9 @@ def add_alias(session: Session, p: Provider, kind: str, value: str) -> None:
 
 def add_override(session: Session, clock: Clock, spec: dict[str, Any]) -> ProviderOverride:
     """`{"domain": "x.test" | "network": "127.1.0.0/16", "provider": name, "abuse_email": ...,
-    "webhook": ..., "note": ...}`; replaces an earlier rule for the same pattern."""
+    "webhook": ..., "note": ...}`; replaces an earlier rule for the same pattern. Raises
+    ContactError (and stores nothing) for a bad provider name or contact."""
+    spec = checked_spec(spec, "provider")
     kind = "domain" if spec.get("domain") else "network"
     pattern = str(spec.get("domain") or spec["network"]).lower()
     p = upsert_provider(session, clock, spec["provider"], spec.get("abuse_email"))

@@ -1,18 +1,20 @@
-"""Settings of the attribution stage (env `ORBWEAVER_*`)."""
+"""Settings of the attribution stage (env `ORBWEAVER_*`, TOML top level or `[attribution]`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
+
+from orbweaver.config import OrbweaverSettings
 
 
-class AttributionSettings(BaseSettings):
+class AttributionSettings(OrbweaverSettings):
     """Where RDAP is, which networks are CDNs, where operators' decisions live, how long a
     resolved chain is trusted."""
 
-    model_config = SettingsConfigDict(env_prefix="ORBWEAVER_", extra="ignore")
+    section: ClassVar[str] = "attribution"
 
     # Base URL of RFC 9224 bootstrap files (ipv4.json, asn.json, dns.json); IANA's by default.
     rdap_bootstrap_url: str = "https://data.iana.org/rdap/"

@@ -1,21 +1,23 @@
-"""Settings of the monitor stage (env `ORBWEAVER_*`)."""
+"""Settings of the monitor stage (env `ORBWEAVER_*`, TOML top level or `[monitor]`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
+
+from orbweaver.config import OrbweaverSettings
 
 
-class MonitorSettings(BaseSettings):
+class MonitorSettings(OrbweaverSettings):
     """When noticed URLs are re-checked and what counts as removed.
 
     The removal-time estimate is accurate to within one re-check interval, so the cadence is the
     precision of every figure the reports publish; it is a setting, not a constant.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ORBWEAVER_", extra="ignore")
+    section: ClassVar[str] = "monitor"
 
     # Offsets (hours) after the first notice, then every `recheck_every_hours` while online.
     recheck_schedule_hours: Annotated[list[float], NoDecode] = Field(

@@ -1,15 +1,26 @@
-"""`orbweaver notify` and `orbweaver notices [--json] | export --format xarf DIR`."""
+"""`orbweaver notify [--loop]` and `orbweaver notices [--json] | export --format xarf DIR |
+retry FAILED-ID...|--all-failed`."""
 
 from __future__ import annotations
 
 import json
-import time
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-notices_app = typer.Typer(help="Removal notices: list and export.", invoke_without_command=True)
+if TYPE_CHECKING:
+    from orbweaver.clock import Clock
+    from orbweaver.notices.planning import Attributor
+    from orbweaver.notices.runner import PassStats
+    from orbweaver.notices.settings import NoticeSettings
+    from orbweaver.store import Store
+    from orbweaver.supervise import Backoff
+
+notices_app = typer.Typer(
+    help="Removal notices: list, export, retry failed messages.", invoke_without_command=True
+)
 
 
 def _context() -> tuple[Any, Any]:
@@ -24,24 +35,54 @@ def notify(
     loop: bool = typer.Option(False, "--loop", help="Keep going, one pass every --every s."),
     every: float = typer.Option(30.0, "--every", help="Seconds between passes with --loop."),
 ) -> None:
-    """Send what is due: new notices for new detections, follow-ups, escalations, retries."""
-    from orbweaver.notices.runner import default_attributor, notify_pass
+    """Send what is due: new notices for new detections, follow-ups, escalations, retries.
 
-    store, clock = _context()
-    attributor = default_attributor(clock)
-    while True:
-        stats = notify_pass(store, clock, attributor)
-        typer.echo(
-            f"notices {stats.plan.notices} (tor-only {stats.plan.tor_only}, recidivist "
-            f"{stats.plan.recidivist}, unattributed {stats.plan.unattributed}); rounds "
-            f"{stats.rounds}; sent {stats.delivery.sent}, retrying {stats.delivery.retried}, "
-            f"failed {stats.delivery.failed}"
-        )
-        for error in stats.plan.errors[:10] + stats.delivery.errors[:10]:
-            typer.echo(f"  {error}", err=True)
-        if not loop:
-            return
-        time.sleep(every)
+    With --loop it waits out database, DNS and SMTP outages (backing off, logged once)."""
+    from orbweaver.clock import clock_from_url
+    from orbweaver.config import get_settings
+    from orbweaver.notices.runner import default_attributor, notify_pass
+    from orbweaver.store import open_store
+    from orbweaver.supervise import ensure_logging, patiently
+
+    clock = clock_from_url(get_settings().clock_url or None)
+    if not loop:
+        store = open_store()
+        _echo_pass(notify_pass(store, clock, default_attributor(clock)))
+        return
+    ensure_logging()
+    store = patiently(open_store, name="notify: opening the store")
+    notify_loop(store, clock, default_attributor(clock), every_s=every)
+
+
+def notify_loop(
+    store: Store,
+    clock: Clock,
+    attributor: Attributor,
+    *,
+    every_s: float,
+    settings: NoticeSettings | None = None,
+    stop: threading.Event | None = None,
+    backoff: Backoff | None = None,
+) -> None:
+    """`notify --loop`: a pass every `every_s` seconds until `stop`, through outages."""
+    from orbweaver.notices.runner import notify_pass
+    from orbweaver.supervise import run_loop
+
+    def step() -> None:
+        _echo_pass(notify_pass(store, clock, attributor, settings))
+
+    run_loop(step, name="notify", every_s=every_s, backoff=backoff, stop=stop)
+
+
+def _echo_pass(stats: PassStats) -> None:
+    typer.echo(
+        f"notices {stats.plan.notices} (tor-only {stats.plan.tor_only}, recidivist "
+        f"{stats.plan.recidivist}, unattributed {stats.plan.unattributed}); rounds "
+        f"{stats.rounds}; sent {stats.delivery.sent}, retrying {stats.delivery.retried}, "
+        f"failed {stats.delivery.failed}"
+    )
+    for error in stats.plan.errors[:10] + stats.delivery.errors[:10]:
+        typer.echo(f"  {error}", err=True)
 
 
 def _rows(session: Any) -> list[dict[str, Any]]:
@@ -131,6 +172,49 @@ def export(
             (directory / name).write_text(json.dumps(row.xarf, indent=2) + "\n")
             count += 1
     typer.echo(f"wrote {count} X-ARF reports to {directory}")
+
+
+@notices_app.command("retry")
+def retry(
+    ids: list[int] | None = typer.Argument(
+        None, help="Failed outbox ids, as the ALERT line in the log gives them."
+    ),
+    all_failed: bool = typer.Option(False, "--all-failed", help="Every failed message."),
+) -> None:
+    """Put failed messages back in the queue: due now, with a fresh retry window; audited by an
+    `outbox.requeued` event. A member of a failed digest brings back its digest."""
+    from sqlalchemy import select
+
+    from orbweaver.notices.outbox import requeue_failed
+    from orbweaver.store.models import Outbox
+
+    if bool(ids) == all_failed:
+        raise typer.BadParameter("give FAILED-ID... or --all-failed (not both)")
+    store, clock = _context()
+    missing: list[int] = []
+    if ids:
+        with store.session() as session:
+            failed = set(
+                session.scalars(
+                    select(Outbox.id).where(Outbox.id.in_(ids), Outbox.status == "failed")
+                )
+            )
+        missing = sorted(set(ids) - failed)
+    wanted = None if all_failed else sorted(set(ids or []) - set(missing))
+    done = requeue_failed(store, clock, wanted, actor=f"cli:{_user()}") if wanted != [] else []
+    typer.echo(f"queued again: {', '.join(map(str, done)) or 'nothing'}")
+    if missing:
+        typer.echo(f"not failed, or no such message: {', '.join(map(str, missing))}", err=True)
+        raise typer.Exit(1)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def register(app: typer.Typer) -> None:

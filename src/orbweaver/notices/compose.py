@@ -8,6 +8,7 @@ It never contains media, only URLs and hashes.
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 from email.message import Message
 from email.mime.application import MIMEApplication
@@ -16,6 +17,7 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime
 from typing import Any
 
+from orbweaver.attribution import check_email
 from orbweaver.notices.xarf import ItemHashes, ReportInput
 
 WHAT = {
@@ -112,13 +114,15 @@ def build_email(
     each a complete X-ARF v4 document that validates on its own.
 
     Built with the `email.mime` classes: the modern `EmailMessage` API spends ~4 ms a message in
-    header policy machinery, ten times the rest of the send.
+    header policy machinery, ten times the rest of the send. Those classes do not refuse a line
+    break in a header, so this does (ValueError): the recipient must be one bare mailbox and no
+    header may hold a control character, whatever a stored row says.
     """
     msg = MIMEMultipart()
-    msg["From"] = sender
-    msg["To"] = recipient
-    msg["Subject"] = subject
-    msg["Message-ID"] = message_id
+    msg["From"] = _header("From", sender)
+    msg["To"] = check_email(recipient, "recipient")
+    msg["Subject"] = _header("Subject", subject)
+    msg["Message-ID"] = _header("Message-ID", message_id)
     msg["Date"] = format_datetime(date)
     msg["X-ARF"] = "PLEASE"
     msg.attach(MIMEText(body, "plain", "utf-8"))
@@ -130,6 +134,15 @@ def build_email(
         part.add_header("Content-Disposition", "attachment", filename=name)
         msg.attach(part)
     return msg
+
+
+def _header(name: str, value: str) -> str:
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if bad is not None:
+        raise ValueError(
+            f"{name} header holds a control character (U+{ord(bad):04X}): {value!r:.120}"
+        )
+    return value
 
 
 def digest_letter(provider_name: str, day: str, members: list[tuple[str, str]]) -> Letter:

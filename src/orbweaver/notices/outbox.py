@@ -18,27 +18,40 @@ Guarantees, and how:
   `batched` and adds one `digest` row (key unique per (provider, UTC day)) that lists them in
   `xarf["orbweaver_outbox_ids"]`. The digest is delivered like any row; in the commit that marks
   it `sent`, its members are marked `sent` too (and their notices updated), or `failed` with it.
+- **outages are waited out**: a transient failure (relay or endpoint unreachable, 4xx) is retried
+  with exponential backoff, capped, for `delivery_retry_hours` after the first failure of the
+  streak (an `outbox.failing` event marks it), not for a number of attempts; only then is the
+  row `failed`, with one alert line in the log and an `outbox.failed` event.
+  `requeue_failed` (`orbweaver notices retry`) puts failed rows back, audited.
+- **one bad row fails alone**: anything that is not a transient delivery error (a message that
+  cannot be composed, a header refused, a 5xx) fails that row at once, its error recorded, and
+  the pass goes on with the next row.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import Message
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from orbweaver.attribution import check_webhook
 from orbweaver.clock import Clock, ensure_utc
 from orbweaver.notices.compose import build_email
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import DeliveryError, Transport
 from orbweaver.store import Store, record_event
-from orbweaver.store.models import Outbox
+from orbweaver.store.models import Event, Outbox
+
+log = logging.getLogger(__name__)
 
 REPORT_NS = uuid.UUID("6f1d6c3e-3b8a-4f55-9a57-0b7e1c5a9d21")
 DUE_STATUSES = ("pending", "claimed", "sending")
@@ -185,9 +198,18 @@ def _deliver_one(
         row.status = "sending"
         row.attempts += 1
     try:
-        _send(transport, settings, row, clock)
+        message = _compose(settings, row, clock)
+    except Exception as exc:  # this row's data cannot make a message: it alone fails
+        _record_failure(store, clock, settings, row_id, _permanent(exc, "composing"), stats)
+        return
+    try:
+        _transmit(transport, row, message)
     except DeliveryError as exc:
         _record_failure(store, clock, settings, row_id, exc, stats)
+        return
+    except Exception as exc:  # not a delivery error the transport knows: permanent
+        transport.close()  # the exchange may have stopped half-way; the next row reconnects
+        _record_failure(store, clock, settings, row_id, _permanent(exc, "sending"), stats)
         return
     with store.session() as session:
         row = session.get_one(Outbox, row_id)
@@ -201,6 +223,10 @@ def _deliver_one(
             member.attempts = row.attempts
             _sent_event(session, clock, member, on_sent, digest_outbox_id=row.id)
     stats.sent += 1
+
+
+def _permanent(exc: Exception, step: str) -> DeliveryError:
+    return DeliveryError(f"{step}: {type(exc).__name__}: {exc}", permanent=True)
 
 
 def _sent_event(
@@ -238,38 +264,72 @@ def digest_members(session: Session, row: Outbox) -> list[Outbox]:
     return list(session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id)))
 
 
-def _send(transport: Transport, settings: NoticeSettings, row: Outbox, clock: Clock) -> None:
+@dataclass(frozen=True)
+class _Webhook:
+    url: str
+    report: dict[str, Any]
+    key: str
+
+
+def _compose(settings: NoticeSettings, row: Outbox, clock: Clock) -> Message | _Webhook:
+    """What goes out for `row`: a MIME message or a webhook POST. Raises on data that cannot
+    make one (a header with a line break, a recipient that is not one address)."""
+    xarf: dict[str, Any] | list[dict[str, Any]] = row.xarf
     if row.kind == "digest":
         # X-ARF reports only: the member ids are our bookkeeping, not the provider's business
-        reports: list[dict[str, Any]] = list(row.xarf["reports"])
+        xarf = list(row.xarf["reports"])
         if row.channel == "webhook":
             key = row.message_id.strip("<>").split("@")[0]
-            transport.post_webhook(row.recipient, {"reports": reports}, key)
-            return
-        msg = build_email(
-            sender=settings.notice_from,
-            recipient=row.recipient,
-            subject=row.subject,
-            body=row.body,
-            xarf=reports,
-            message_id=row.message_id,
-            date=ensure_utc(clock.now()),
-        )
-        transport.send_email(msg)
-        return
-    if row.channel == "webhook":
-        transport.post_webhook(row.recipient, row.xarf, row.xarf["report_id"])
-        return
-    msg = build_email(
+            return _Webhook(check_webhook(row.recipient), {"reports": xarf}, key)
+    elif row.channel == "webhook":
+        return _Webhook(check_webhook(row.recipient), row.xarf, row.xarf["report_id"])
+    return build_email(
         sender=settings.notice_from,
         recipient=row.recipient,
         subject=row.subject,
         body=row.body,
-        xarf=row.xarf,
+        xarf=xarf,
         message_id=row.message_id,
         date=ensure_utc(clock.now()),
     )
-    transport.send_email(msg)
+
+
+def _transmit(transport: Transport, row: Outbox, message: Message | _Webhook) -> None:
+    if isinstance(message, _Webhook):
+        transport.post_webhook(message.url, message.report, message.key)
+    else:
+        transport.send_email(message)
+
+
+def _failing_since(
+    session: Session, clock: Clock, row: Outbox, now: datetime, error: str
+) -> datetime:
+    """When this row's current run of failures began: now for its first failure (recorded as
+    `outbox.failing`), else the latest such event (read only once the row is old enough)."""
+    if row.last_error is None:
+        record_event(
+            session,
+            clock,
+            "outbox.failing",
+            subject_type="outbox",
+            subject_id=row.id,
+            payload={"notice_id": row.notice_id, "error": error},
+        )
+        return now
+    since = session.scalar(
+        select(func.max(Event.at)).where(
+            Event.kind == "outbox.failing",
+            Event.subject_type == "outbox",
+            Event.subject_id == row.id,
+        )
+    )
+    return since or row.created_at
+
+
+def backoff_delay(settings: NoticeSettings, attempts: int) -> float:
+    """Seconds before attempt `attempts + 1`: doubling from the base, never above the cap."""
+    exponent = min(max(attempts - 1, 0), 32)  # 2**32 × any base is past every cap
+    return float(min(settings.delivery_backoff_s * 2**exponent, settings.delivery_backoff_max_s))
 
 
 def _record_failure(
@@ -280,34 +340,115 @@ def _record_failure(
     exc: DeliveryError,
     stats: DeliveryStats,
 ) -> None:
-    """Back off exponentially; give up (and say so) after the configured attempts."""
+    """Back off while the failure is transient and young; else fail the row, and say so."""
     now = _naive(clock.now())
+    error = str(exc)[:2000]
+    window = timedelta(hours=settings.delivery_retry_hours)
     with store.session() as session:
         row = session.get_one(Outbox, row_id)
-        row.last_error = str(exc)[:2000]
-        give_up = exc.permanent or row.attempts >= settings.delivery_max_attempts
+        since: datetime | None = None  # when this run of transient failures began
+        if exc.permanent:
+            expired = False
+        elif row.last_error is not None and now - row.created_at < window:
+            expired = False  # it cannot have failed for longer than it has existed
+        else:
+            since = _failing_since(session, clock, row, now, error)
+            expired = now - since >= window
+        row.last_error = error
+        capped = 0 < settings.delivery_max_attempts <= row.attempts
+        give_up = exc.permanent or capped or expired
         if give_up:
             row.status = "failed"
             for member in digest_members(session, row):
                 member.status = "failed"
                 member.last_error = row.last_error
             stats.failed += 1
+            _alert(row, exc, since, now)
         else:
             row.status = "pending"
-            delay = settings.delivery_backoff_s * (2 ** (row.attempts - 1))
-            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.next_attempt_at = now + timedelta(seconds=backoff_delay(settings, row.attempts))
             stats.retried += 1
+        payload: dict[str, Any] = {
+            "outbox_id": row.id,
+            "attempts": row.attempts,
+            "error": row.last_error,
+            "permanent": exc.permanent,
+        }
+        if since is not None:
+            payload["failing_since"] = since.isoformat()
         record_event(
             session,
             clock,
             "outbox.failed" if give_up else "outbox.retry",
             subject_type="notice",
             subject_id=row.notice_id,
-            payload={
-                "outbox_id": row.id,
-                "attempts": row.attempts,
-                "error": row.last_error,
-                "permanent": exc.permanent,
-            },
+            payload=payload,
         )
     stats.errors.append(str(exc))
+
+
+def _alert(row: Outbox, exc: DeliveryError, since: datetime | None, now: datetime) -> None:
+    """The one log line an operator must see: a message will not go out without them."""
+    if exc.permanent:
+        why = "permanent error"
+    elif since is not None:
+        why = f"still failing after {now - since}"
+    else:
+        why = "attempts exhausted"
+    log.error(
+        "ALERT outbox %d failed (%s %s round %d to %s, notice %s, %d attempt(s), %s): %s; "
+        "`orbweaver notices retry %d` queues it again",
+        row.id,
+        row.kind,
+        row.channel,
+        row.round,
+        row.recipient.encode("unicode_escape").decode("ascii"),
+        row.notice_id,
+        row.attempts,
+        why,
+        str(exc).encode("unicode_escape").decode("ascii")[:500],
+        row.id,
+    )
+
+
+def requeue_failed(
+    store: Store, clock: Clock, ids: list[int] | None = None, *, actor: str = "operator"
+) -> list[int]:
+    """Put failed rows (these, or all when `ids` is None) back in the queue, due now, with a
+    fresh retry window; an `outbox.requeued` event says who did it. A failed digest takes its
+    failed members back to `batched`; asking for a member requeues the digest that carries it.
+    Returns the ids of the rows queued again."""
+    now = _naive(clock.now())
+    done: list[int] = []
+    with store.session() as session:
+        failed = list(
+            session.scalars(select(Outbox).where(Outbox.status == "failed").order_by(Outbox.id))
+        )
+        digests = [r for r in failed if r.kind == "digest"]
+        carried = {int(i): d for d in digests for i in d.xarf.get(DIGEST_IDS, [])}
+        wanted = failed if ids is None else [r for r in failed if r.id in set(ids)]
+        rows = {(carried.get(r.id) or r).id: carried.get(r.id) or r for r in wanted}
+        for row in sorted(rows.values(), key=lambda r: r.id):
+            record_event(
+                session,
+                clock,
+                "outbox.requeued",
+                subject_type="outbox",
+                subject_id=row.id,
+                actor=actor,
+                payload={
+                    "notice_id": row.notice_id,
+                    "attempts": row.attempts,
+                    "error": row.last_error,
+                },
+            )
+            row.status = "pending"
+            row.next_attempt_at = now
+            row.attempts = 0
+            row.last_error = None
+            for member in digest_members(session, row):
+                if member.status == "failed":
+                    member.status = "batched"
+                    member.last_error = None
+            done.append(row.id)
+    return done

@@ -1,16 +1,17 @@
-"""Settings of the notices stage (env `ORBWEAVER_*`), kept here so stages do not edit one file."""
+"""Settings of the notices stage (env `ORBWEAVER_*`, TOML top level or `[notices]`), kept here
+so stages do not edit one file."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from orbweaver.config import OrbweaverSettings
 
 
-class NoticeSettings(BaseSettings):
+class NoticeSettings(OrbweaverSettings):
     """How notices are signed, delivered, followed up and escalated."""
 
-    model_config = SettingsConfigDict(env_prefix="ORBWEAVER_", extra="ignore")
+    section: ClassVar[str] = "notices"
 
     # Who the hotline is, as the X-ARF reporter/sender and the e-mail From.
     notice_from: str = "notices@hotline.example.org"
@@ -29,9 +30,15 @@ class NoticeSettings(BaseSettings):
     # after this many unanswered rounds.
     followup_interval_hours: float = 24.0
     escalate_after_rounds: int = 3
-    # Delivery: attempts before a message is surfaced as failed, exponential backoff base.
-    delivery_max_attempts: int = 6
+    # Delivery: a message that fails for a transient reason (relay or endpoint unreachable,
+    # 4xx) is retried, backing off exponentially from `delivery_backoff_s` up to
+    # `delivery_backoff_max_s`, for `delivery_retry_hours` after its first failure; then it is
+    # surfaced as failed (`orbweaver notices retry` queues it again). `delivery_max_attempts`
+    # also caps the attempts when above 0 (off by default: an outage is measured in time).
+    delivery_retry_hours: float = 72.0
     delivery_backoff_s: float = 60.0
+    delivery_backoff_max_s: float = 3600.0
+    delivery_max_attempts: int = 0
     # A claimed message not sent within this lease is claimed again (after a crash).
     delivery_lease_s: float = 300.0
     notify_batch_size: int = 200

@@ -1,17 +1,20 @@
 """Review settings, kept apart from `orbweaver.config.Settings` so stages do not collide.
 
-Same `ORBWEAVER_` environment prefix, e.g. `ORBWEAVER_REVIEW_CONSENSUS=3`.
+Same `ORBWEAVER_` environment prefix, e.g. `ORBWEAVER_REVIEW_CONSENSUS=3`, and the same TOML
+file (top level or `[review]`).
 """
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
+
+from orbweaver.config import OrbweaverSettings
 
 
-class ReviewSettings(BaseSettings):
+class ReviewSettings(OrbweaverSettings):
     """Knobs of the queue, consensus, wellbeing and console sessions."""
 
-    model_config = SettingsConfigDict(env_prefix="ORBWEAVER_", extra="ignore")
+    section: ClassVar[str] = "review"
 
     # Agreeing assessments needed for a verdict; any disagreement goes to a senior analyst.
     review_consensus: int = 2

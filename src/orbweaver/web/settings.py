@@ -1,17 +1,21 @@
 """Settings of the web stage, on top of the shared `Settings`.
 
-They live here (env `ORBWEAVER_SHIELD_*`, same TOML file) so the web stage can grow its knobs
-without every stage editing one file; `WebSettings` is a `Settings`, so anything that takes the
-shared object still works.
+They live here (env `ORBWEAVER_SHIELD_*`, same TOML file, top level or `[web]`) so the web stage
+can grow its knobs without every stage editing one file; `WebSettings` is a `Settings`, so
+anything that takes the shared object still works.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from orbweaver.config import Settings
 
 
 class WebSettings(Settings):
     """The shared settings plus the Shield API's."""
+
+    section: ClassVar[str] = "web"
 
     # Largest upload /v1/media/ reads; bigger ones get 413 before decoding starts.
     shield_max_upload_bytes: int = 32 * 1024 * 1024
