@@ -227,18 +227,16 @@ class Matcher:
     def match_exact(self, signal_type: str, value: str) -> list[Match]:
         """Entries holding `value` itself (any type; a near type's at distance 0)."""
         found = self._type(signal_type)
-        if found is None:
-            return []
-        kind, index = found
-        try:
-            value = kind.normalize(value)
-        except ValueError:
+        return [] if found is None else self._exact(found[0], found[1], value)
+
+    def _exact(self, kind: SignalType, index: SignalIndex, value: str) -> list[Match]:
+        key = kind.query_key(value)
+        if key is None:
             return []  # not a value of this type: no entry holds it
         if isinstance(index, ExactIndex):
-            hits = [(i, 0) for i in index.lookup(value)]
-        else:
-            hits = [h for h in index.search([value], 0)[0] if h[1] == 0]
-        return self._matches(hits, kind)
+            ids = index.lookup(key)
+            return self._matches([(i, 0) for i in ids], kind) if ids else []
+        return self._matches([h for h in index.search([key], 0)[0] if h[1] == 0], kind)
 
     def match_near(self, signal_type: str, values: str | Sequence[str]) -> list[Match]:
         """Entries within their bank's threshold of the value (or of any of several variants),
@@ -302,7 +300,7 @@ class Matcher:
         if dihedral:
             wanted[PDQ.name] = dihedral
         result = MatchResult()
-        for kind in self._types:
+        for kind, index in zip(self._types, self._indexes, strict=True):
             query = kind.queries(media, self._quality_floor(kind))
             if query.skipped is not None:
                 result.skipped[kind.name] = query.skipped
@@ -311,7 +309,7 @@ class Matcher:
             values = wanted.get(kind.name) or query.values
             if kind.exact:
                 for value in values:
-                    result.matches.extend(self.match_exact(kind.name, value))
+                    result.matches.extend(self._exact(kind, index, value))
             else:
                 result.matches.extend(self.match_near(kind.name, values))
         return result

@@ -183,6 +183,15 @@ class SignalType(ABC):
         limit = 0 if self.exact else self.default_threshold if threshold is None else threshold
         return self.distance(a, b) <= limit
 
+    def query_key(self, value: str) -> str | None:
+        """The form an exact index is searched by for a query `value`; None when it cannot be a
+        value of this type (then nothing matches it). The normalised form by default; types
+        whose stored values are known-clean override it with something cheaper."""
+        try:
+            return self.normalize(value)
+        except ValueError:
+            return None
+
     def threshold_for_bank(self, bank_threshold: int) -> int:
         """The distance this type matches within in a bank whose threshold is `bank_threshold`
         (a bank's threshold is a PDQ distance; a type that does not use it keeps its own)."""

@@ -37,6 +37,11 @@ class CryptoSignalType(BytesSignalType):
     def compute_bytes(self, data: bytes) -> str:
         return exact_hashes(data, (self,))[self.name]
 
+    def query_key(self, value: str) -> str:
+        # banks hold normalised lower-case hex, so any other text simply finds nothing: the
+        # lookup of a crawled file's three hashes stays a dict `get` (no validation pass)
+        return value.lower()
+
     def normalize(self, value: str) -> str:
         text = value.strip().lower()
         if len(text) != self.hex_length or not _HEX.fullmatch(text):
