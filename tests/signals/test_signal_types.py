@@ -153,13 +153,14 @@ def test_thresholds_and_quality_floor() -> None:
 
 def test_queries_say_why_a_type_was_not_matched() -> None:
     media = MediaSignals("a" * 64, "b" * 40, "c" * 32, 10, None, pdq="d" * 64, pdq_quality=20)
-    assert PDQ.queries(media, 50).skipped == (
-        "PDQ quality 20 below 50: too little detail to match perceptually"
+    assert PDQ.queries(media, 50) == (
+        (),
+        "PDQ quality 20 below 50: too little detail to match perceptually",
     )
-    assert PDQ.queries(media, 10).values == ("d" * 64,)
+    assert PDQ.queries(media, 10) == (("d" * 64,), None)
     no_picture = MediaSignals("a" * 64, "b" * 40, "c" * 32, 10, None)
     assert PDQ.queries(no_picture, 50) == ((), "no PDQ hash (not a decodable image)")
-    assert SHA1.queries(no_picture).values == ("b" * 40,)
+    assert SHA1.queries(no_picture) == (("b" * 40,), None)
 
 
 def test_registry_refuses_bad_names_and_non_types() -> None:

@@ -93,6 +93,17 @@ class Matcher:
         self._types: tuple[SignalType, ...] = tuple(signal_types().values())
         self._codes = {t.name: code for code, t in enumerate(self._types)}
         self._indexes: tuple[SignalIndex, ...] = tuple(t.new_index() for t in self._types)
+        # what `match` walks for each media: type, index, quality floor, and the dict lookup
+        # of an exact index (the three crypto hashes of every crawled file take that path)
+        self._plan = tuple(
+            (
+                t,
+                index,
+                self._quality_floor(t),
+                index.lookup if isinstance(index, ExactIndex) else None,
+            )
+            for t, index in zip(self._types, self._indexes, strict=True)
+        )
         self._chunk_sql = _chunk_sql([t.name for t in self._types])
         # Per-entry facts in flat arrays indexed by entry id: a few bytes an entry, so a bank of
         # ten million PDQ hashes costs tens of MiB here rather than gigabytes of Python objects.
@@ -296,18 +307,24 @@ class Matcher:
         (`MediaSignals` does). `variants` replaces a type's value by several to search (closest
         kept); `dihedral`, the eight rotated/flipped PDQ hashes, finds mirrored copies as well.
         """
-        wanted = dict(variants or {})
+        wanted = variants
         if dihedral:
-            wanted[PDQ.name] = dihedral
+            wanted = {**(variants or {}), PDQ.name: dihedral}
         result = MatchResult()
-        for kind, index in zip(self._types, self._indexes, strict=True):
-            query = kind.queries(media, self._quality_floor(kind))
-            if query.skipped is not None:
-                result.skipped[kind.name] = query.skipped
-            if not query.values:
+        for kind, index, floor, lookup in self._plan:
+            found, skipped = kind.queries(media, floor)
+            if skipped is not None:
+                result.skipped[kind.name] = skipped
+            if not found:
                 continue
-            values = wanted.get(kind.name) or query.values
-            if kind.exact:
+            values = (wanted.get(kind.name) if wanted else None) or found
+            if lookup is not None:
+                for value in values:
+                    key = kind.query_key(value)
+                    ids = lookup(key) if key is not None else None
+                    if ids:
+                        result.matches.extend(self._matches([(i, 0) for i in ids], kind))
+            elif kind.exact:
                 for value in values:
                     result.matches.extend(self._exact(kind, index, value))
             else:

@@ -20,7 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -37,11 +37,9 @@ Hits = list[tuple[int, int]]
 Ids = Sequence[int] | np.ndarray
 
 
-class Query(NamedTuple):
-    """A media's values of one type to look up, or why that type was not matched."""
-
-    values: Sequence[str] = ()
-    skipped: str | None = None
+Query = tuple[Sequence[str], str | None]
+"""A media's values of one type to look up, and why that type was not matched (None: it was
+not skipped). A plain tuple: the matcher asks every type for every media."""
 
 
 class IndexLoader(Protocol):
@@ -206,16 +204,16 @@ class SignalType(ABC):
         after the type), or why not: no value, or a quality below `quality_floor`."""
         value = signal_value(media, self.name)
         if value is None:
-            return Query((), self.missing)
+            return (), self.missing
         if quality_floor is not None:
             quality = getattr(media, f"{self.name}_quality", None)
             if (quality or 0) < quality_floor:
-                return Query(
-                    (),
+                reason = (
                     f"{self.label} quality {quality} below {quality_floor}: "
-                    "too little detail to match perceptually",
+                    "too little detail to match perceptually"
                 )
-        return Query((value,))
+                return (), reason
+        return (value,), None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
