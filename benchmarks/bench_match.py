@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import pdqhash  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
-from orbweaver.banks.index import PDQIndex  # noqa: E402
+from orbweaver.signals.pdq_index import PDQIndex  # noqa: E402
 
 THRESHOLD = 31
 

@@ -1,4 +1,5 @@
-"""Banks (hash lists), their import/export, and the in-memory match index over them."""
+"""Banks (hash lists), their import/export, and the matcher over them (`banks.matcher`: one
+index per registered signal type, the indexes themselves being the signal types')."""
 
 from orbweaver.banks.service import (
     BankError,

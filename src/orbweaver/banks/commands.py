@@ -160,8 +160,8 @@ def match(
                 for m in result.matches
             ],
         }
-        if result.pdq_skipped:
-            record["pdq_skipped"] = result.pdq_skipped
+        for name, reason in result.skipped.items():  # `pdq_skipped`: low quality, no picture
+            record[f"{name}_skipped"] = reason
         typer.echo(json.dumps(record))
     if failed:
         raise typer.Exit(1)

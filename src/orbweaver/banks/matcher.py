@@ -8,21 +8,20 @@ banks being enabled, disabled or re-thresholded, so a serving process never need
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
-from orbweaver.banks.index import PDQIndex, pdq_hex_to_bytes
+from orbweaver.categories import CATEGORIES
+from orbweaver.signals import PDQ, SignalIndex, SignalType, signal_types
+from orbweaver.signals.base import ExactIndex, IndexLoader
 from orbweaver.store import Store
-from orbweaver.store.models import CATEGORIES, Bank, BankEntry
+from orbweaver.store.models import Bank, BankEntry
 
-CRYPTO_SIGNALS = ("sha256", "sha1", "md5")
 _LOAD_CHUNK = 200_000
-_PDQ_CODE = len(CRYPTO_SIGNALS)
 
 
 def _case(column: str, values: Sequence[str]) -> str:
@@ -30,45 +29,19 @@ def _case(column: str, values: Sequence[str]) -> str:
     return f"CASE {column} {whens} ELSE -1 END"
 
 
-# Constants only (the three integers are ours), so the text is safe to format; it runs on the
-# raw DB-API cursor, whose parameter style differs between SQLite and PostgreSQL.
-_CHUNK_SQL = (
-    f"SELECT id, bank_id, {_case('signal_type', (*CRYPTO_SIGNALS, 'pdq'))}, signal, "
-    f"{_case('category', CATEGORIES)} FROM bank_entry "
-    "WHERE id > {start:d} AND id <= {newest:d} ORDER BY id LIMIT {chunk:d}"
-)
+def _chunk_sql(type_names: Sequence[str]) -> str:
+    """The load query, signal types and categories coded by the database as their index in
+    `type_names` and `CATEGORIES` (-1: not known here).
 
-
-def _query_bytes(hashes: Sequence[str]) -> np.ndarray:
-    """A few query hashes as ``(n, 32)`` bytes: `bytes.fromhex` when they are clean hex (the
-    request path; a few microseconds), else the bank loader's decoder, which names a bad one."""
-    if all(isinstance(h, str) and len(h) == 64 for h in hashes):
-        try:
-            raw = bytes.fromhex("".join(hashes))
-        except ValueError:
-            raw = b""
-        if len(raw) == 32 * len(hashes):
-            return np.frombuffer(raw, dtype=np.uint8).reshape(len(hashes), 32)
-    return pdq_hex_to_bytes(list(hashes))
-
-
-def _chunk_query(start: int, newest: int) -> str:
-    return _CHUNK_SQL.format(start=int(start), newest=int(newest), chunk=_LOAD_CHUNK)
-
-
-class Fingerprints(Protocol):
-    """What matching needs from a media's signals (`orbweaver.signals.MediaSignals` fits)."""
-
-    @property
-    def sha256(self) -> str: ...
-    @property
-    def sha1(self) -> str: ...
-    @property
-    def md5(self) -> str: ...
-    @property
-    def pdq(self) -> str | None: ...
-    @property
-    def pdq_quality(self) -> int | None: ...
+    Built from the registry's names (lower case letters, digits and `_`, checked on
+    registration) and constants, so the text is safe to format; it runs on the raw DB-API
+    cursor, whose parameter style differs between SQLite and PostgreSQL.
+    """
+    return (
+        f"SELECT id, bank_id, {_case('signal_type', type_names)}, signal, "
+        f"{_case('category', CATEGORIES)} FROM bank_entry "
+        "WHERE id > {start:d} AND id <= {newest:d} ORDER BY id LIMIT {chunk:d}"
+    )
 
 
 @dataclass(frozen=True)
@@ -86,8 +59,13 @@ class Match:
 @dataclass
 class MatchResult:
     matches: list[Match] = field(default_factory=list)
-    # Why perceptual matching was not attempted, when it was not (e.g. low PDQ quality).
-    pdq_skipped: str | None = None
+    # Why a signal type was not matched, by type, when it was not (e.g. low PDQ quality).
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pdq_skipped(self) -> str | None:
+        """Why perceptual matching on PDQ was not attempted, when it was not."""
+        return self.skipped.get(PDQ.name)
 
 
 @dataclass(frozen=True)
@@ -98,21 +76,40 @@ class _BankState:
 
 
 class Matcher:
-    """Exact lookups for cryptographic signals and a PDQ range index, over all banks."""
+    """One index per registered signal type (a dict for exact types, PDQ's multi-index for
+    PDQ), over the entries of every bank.
 
-    def __init__(self, store: Store, *, quality_min: int = 50) -> None:
+    The types are those registered when the matcher is made; entries of any other type are
+    counted but not indexed. `quality_min` replaces the quality floor of the types that have
+    one (PDQ's 50; the settings' `pdq_quality_min`).
+    """
+
+    def __init__(self, store: Store, *, quality_min: int | None = None) -> None:
         self.store = store
         self.quality_min = quality_min
         self._lock = threading.RLock()
         self._refresh_lock = threading.Lock()
         self._banks: dict[int, _BankState] = {}
-        self._exact: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self._types: tuple[SignalType, ...] = tuple(signal_types().values())
+        self._codes = {t.name: code for code, t in enumerate(self._types)}
+        self._indexes: tuple[SignalIndex, ...] = tuple(t.new_index() for t in self._types)
+        # what `match` walks for each media: type, index, quality floor, and the dict lookup
+        # of an exact index (the three crypto hashes of every crawled file take that path)
+        self._plan = tuple(
+            (
+                t,
+                index,
+                self._quality_floor(t),
+                index.lookup if isinstance(index, ExactIndex) else None,
+            )
+            for t, index in zip(self._types, self._indexes, strict=True)
+        )
+        self._chunk_sql = _chunk_sql([t.name for t in self._types])
         # Per-entry facts in flat arrays indexed by entry id: a few bytes an entry, so a bank of
         # ten million PDQ hashes costs tens of MiB here rather than gigabytes of Python objects.
         self._entry_bank = np.zeros(0, dtype=np.int32)
         self._entry_category = np.zeros(0, dtype=np.int8)
         self._count = 0
-        self._pdq = PDQIndex()
         self._watermark = 0
         self._bank_fingerprint: tuple[object, ...] = ()
         self.loaded = False
@@ -120,6 +117,11 @@ class Matcher:
     @property
     def size(self) -> int:
         return self._count
+
+    @property
+    def signal_types(self) -> tuple[SignalType, ...]:
+        """The types this matcher indexes, in the order it reports matches."""
+        return self._types
 
     def refresh(self) -> bool:
         """Load what changed in the store since the last call; True if anything did."""
@@ -146,45 +148,40 @@ class Matcher:
         return changed
 
     def _load_entries(self, newest: int) -> None:
-        """Read entries in id order, chunk by chunk, and add their PDQ hashes in one batch.
+        """Read entries in id order, chunk by chunk, into each type's index loader.
 
         Rows come through the raw DB-API cursor as plain tuples (no ORM or Row objects), with
-        categories and signal types already coded by the database. PDQ hashes are decoded
-        straight into one preallocated array (untouched pages cost no memory, so sizing it by
-        the id range is free), and handed to the index as one `add`: one segment build, and
-        no list of per-chunk parts to concatenate next to it.
+        categories and signal types already coded by the database. Each type's loader takes its
+        rows chunk by chunk and publishes them when the load ends (PDQ's decodes them into one
+        preallocated array and adds it as one segment; exact types' go straight into a dict).
         """
         start = self._watermark
-        span = newest - start
-        pdq_hashes = np.empty((span, 32), dtype=np.uint8)
-        pdq_ids = np.empty(span, dtype=np.int64)
-        n_pdq = 0
+        loaders: dict[int, IndexLoader] = {}
         self._grow(newest + 1)
         with self.store.engine.connect() as conn:
             cursor = conn.connection.cursor()
             try:
                 while start < newest:
-                    cursor.execute(_chunk_query(start, newest))
+                    cursor.execute(self._chunk_query(start, newest))
                     rows = cursor.fetchall()
                     if not rows:
                         break
-                    hashes, ids = self._add_rows(rows)
-                    pdq_hashes[n_pdq : n_pdq + len(ids)] = hashes
-                    pdq_ids[n_pdq : n_pdq + len(ids)] = ids
-                    n_pdq += len(ids)
+                    self._add_rows(rows, loaders, newest - self._watermark)
                     start = int(rows[-1][0])
-                    del rows, hashes, ids
+                    del rows
             finally:
                 cursor.close()
-        if n_pdq:
-            # shrink in place (realloc, no copy) and hand the arrays to the index as they are
-            pdq_hashes.resize((n_pdq, 32), refcheck=False)
-            pdq_ids.resize(n_pdq, refcheck=False)
-            self._pdq.add(pdq_hashes, pdq_ids, copy=False)
+        for loader in loaders.values():
+            loader.finish()
         self._watermark = newest
 
-    def _add_rows(self, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Record the rows' banks and categories; returns their PDQ hashes and ids to index."""
+    def _chunk_query(self, start: int, newest: int) -> str:
+        return self._chunk_sql.format(start=int(start), newest=int(newest), chunk=_LOAD_CHUNK)
+
+    def _add_rows(
+        self, rows: Sequence[Any], loaders: dict[int, IndexLoader], capacity: int
+    ) -> None:
+        """Record the rows' banks and categories, and hand each type's rows to its loader."""
         ids, bank_ids, type_codes, signals, categories = zip(*rows, strict=True)
         n = len(rows)
         id_array = np.fromiter(ids, dtype=np.int64, count=n)
@@ -192,18 +189,18 @@ class Matcher:
         self._entry_bank[id_array] = np.fromiter(bank_ids, dtype=np.int32, count=n)
         self._entry_category[id_array] = np.fromiter(categories, dtype=np.int8, count=n)
         self._count += n
-        exact = np.flatnonzero(types != _PDQ_CODE)
-        if exact.size:
-            with self._lock:
-                for k in exact.tolist():
-                    code = int(types[k])
-                    if code >= 0:
-                        self._exact[(CRYPTO_SIGNALS[code], signals[k])].append(ids[k])
-        if exact.size == 0:
-            return pdq_hex_to_bytes(signals), id_array
-        pdq_rows = np.flatnonzero(types == _PDQ_CODE)
-        pdq_hex = [signals[k] for k in pdq_rows.tolist()]
-        return pdq_hex_to_bytes(pdq_hex), id_array[pdq_rows]
+        # slot 0 counts types not registered here (code -1): never indexed
+        counts = np.bincount(types.astype(np.intp) + 1, minlength=len(self._types) + 1)
+        present = np.flatnonzero(counts[1:]).tolist()
+        for code in present:
+            loader = loaders.get(code)
+            if loader is None:
+                loader = loaders[code] = self._indexes[code].loader(capacity)
+            if len(present) == 1 and counts[0] == 0:  # one type (a big PDQ list): no split
+                loader.extend(signals, id_array)
+            else:
+                rows_of = np.flatnonzero(types == code)
+                loader.extend([signals[k] for k in rows_of.tolist()], id_array[rows_of])
 
     def _grow(self, size: int) -> None:
         if size <= len(self._entry_bank):
@@ -215,69 +212,121 @@ class Matcher:
         category[: len(self._entry_category)] = self._entry_category
         self._entry_bank, self._entry_category = bank, category
 
-    def _max_threshold(self) -> int:
-        enabled = [b.threshold for b in self._banks.values() if b.enabled]
+    def _max_threshold(self, signal_type: SignalType) -> int:
+        """The widest distance any enabled bank accepts for the type; -1 with none enabled."""
+        enabled = [
+            signal_type.threshold_for_bank(b.threshold) for b in self._banks.values() if b.enabled
+        ]
         return max(enabled, default=-1)
 
-    def _as_match(self, entry_id: int, signal_type: str, distance: int) -> Match | None:
+    def _as_match(self, entry_id: int, signal_type: SignalType, distance: int) -> Match | None:
         if entry_id >= len(self._entry_bank) or self._entry_category[entry_id] < 0:
             return None
         bank_id = int(self._entry_bank[entry_id])
         bank = self._banks.get(bank_id)
         if bank is None or not bank.enabled:
             return None
-        if signal_type == "pdq" and distance > bank.threshold:
+        if not signal_type.exact and distance > signal_type.threshold_for_bank(bank.threshold):
             return None
         category = CATEGORIES[self._entry_category[entry_id]]
-        return Match(bank.name, bank_id, entry_id, category, signal_type, distance)
+        return Match(bank.name, bank_id, entry_id, category, signal_type.name, distance)
+
+    def _type(self, name: str) -> tuple[SignalType, SignalIndex] | None:
+        code = self._codes.get(name)
+        return None if code is None else (self._types[code], self._indexes[code])
 
     def match_exact(self, signal_type: str, value: str) -> list[Match]:
-        ids = self._exact.get((signal_type, value.lower()), [])
-        found = (self._as_match(i, signal_type, 0) for i in ids)
-        return [m for m in found if m is not None]
+        """Entries holding `value` itself (any type; a near type's at distance 0)."""
+        found = self._type(signal_type)
+        return [] if found is None else self._exact(found[0], found[1], value)
 
-    def match_pdq(self, pdq_hex: str | list[str]) -> list[Match]:
-        """Entries within their bank's threshold of the hash (or of any of several variants)."""
-        variants = [pdq_hex] if isinstance(pdq_hex, str) else pdq_hex
-        if not variants:
+    def _exact(self, kind: SignalType, index: SignalIndex, value: str) -> list[Match]:
+        key = kind.query_key(value)
+        if key is None:
+            return []  # not a value of this type: no entry holds it
+        if isinstance(index, ExactIndex):
+            ids = index.lookup(key)
+            return self._matches([(i, 0) for i in ids], kind) if ids else []
+        return self._matches([h for h in index.search([key], 0)[0] if h[1] == 0], kind)
+
+    def match_near(self, signal_type: str, values: str | Sequence[str]) -> list[Match]:
+        """Entries within their bank's threshold of the value (or of any of several variants),
+        each once at its best distance, closest first."""
+        found = self._type(signal_type)
+        variants = [values] if isinstance(values, str) else list(values)
+        if found is None or not variants:
             return []
-        threshold = self._max_threshold()
+        kind, index = found
+        threshold = self._max_threshold(kind)
         if threshold < 0:
             return []
         best: dict[int, int] = {}
-        for hits in self._pdq.search_batch(_query_bytes(variants), threshold):
+        for hits in index.search(variants, threshold):
             for entry_id, distance in hits:
-                if distance < best.get(entry_id, 257):
+                if distance < best.get(entry_id, 1 << 30):
                     best[entry_id] = distance
-        return self._matches(best)
+        return self._matches(sorted(best.items(), key=lambda x: x[1]), kind)
+
+    def match_many(self, signal_type: str, values: Sequence[str]) -> list[list[Match]]:
+        """One result list per value, searched as one batch (the Shield API's `/v1/pdq/`)."""
+        found = self._type(signal_type)
+        threshold = -1 if found is None else self._max_threshold(found[0])
+        if found is None or threshold < 0 or not values:
+            return [[] for _ in values]
+        kind, index = found
+        return [self._matches(hits, kind) for hits in index.search(values, threshold)]
+
+    def match_pdq(self, pdq_hex: str | list[str]) -> list[Match]:
+        """PDQ entries within their bank's threshold of the hash (or of any of its variants)."""
+        return self.match_near(PDQ.name, pdq_hex)
 
     def match_pdq_many(self, hashes: Sequence[str]) -> list[list[Match]]:
-        """One result list per hash, searched as one batch (the Shield API's `/v1/pdq/`)."""
-        threshold = self._max_threshold()
-        if threshold < 0 or not hashes:
-            return [[] for _ in hashes]
-        results = self._pdq.search_batch(_query_bytes(hashes), threshold)
-        return [self._matches(dict(hits)) for hits in results]
+        """One result list per PDQ hash, searched as one batch (the Shield API's `/v1/pdq/`)."""
+        return self.match_many(PDQ.name, hashes)
 
-    def _matches(self, best: dict[int, int]) -> list[Match]:
-        found = (self._as_match(i, "pdq", d) for i, d in sorted(best.items(), key=lambda x: x[1]))
+    def _matches(self, hits: Sequence[tuple[int, int]], kind: SignalType) -> list[Match]:
+        found = (self._as_match(i, kind, d) for i, d in hits)
         return [m for m in found if m is not None]
 
-    def match(self, signals: Fingerprints, *, dihedral: list[str] | None = None) -> MatchResult:
-        """Every bank entry the media matches: exact on any crypto signal, near on PDQ.
+    def _quality_floor(self, signal_type: SignalType) -> int | None:
+        if signal_type.quality_floor is None:
+            return None
+        return signal_type.quality_floor if self.quality_min is None else self.quality_min
 
-        `dihedral` (the eight rotated/flipped PDQ hashes) finds mirrored copies as well.
+    def match(
+        self,
+        media: object,
+        *,
+        dihedral: list[str] | None = None,
+        variants: Mapping[str, Sequence[str]] | None = None,
+    ) -> MatchResult:
+        """Every bank entry the media matches, type by type in registration order: exact on the
+        exact types (the cryptographic hashes), near on the others (PDQ).
+
+        `media` has an attribute (or an `extra` entry) named after each type it has a value of
+        (`MediaSignals` does). `variants` replaces a type's value by several to search (closest
+        kept); `dihedral`, the eight rotated/flipped PDQ hashes, finds mirrored copies as well.
         """
+        wanted = variants
+        if dihedral:
+            wanted = {**(variants or {}), PDQ.name: dihedral}
         result = MatchResult()
-        for signal_type in CRYPTO_SIGNALS:
-            result.matches.extend(self.match_exact(signal_type, getattr(signals, signal_type)))
-        if signals.pdq is None:
-            result.pdq_skipped = "no PDQ hash (not a decodable image)"
-        elif (signals.pdq_quality or 0) < self.quality_min:
-            result.pdq_skipped = (
-                f"PDQ quality {signals.pdq_quality} below {self.quality_min}: "
-                "too little detail to match perceptually"
-            )
-        else:
-            result.matches.extend(self.match_pdq(dihedral or signals.pdq))
+        for kind, index, floor, lookup in self._plan:
+            found, skipped = kind.queries(media, floor)
+            if skipped is not None:
+                result.skipped[kind.name] = skipped
+            if not found:
+                continue
+            values = (wanted.get(kind.name) if wanted else None) or found
+            if lookup is not None:
+                for value in values:
+                    key = kind.query_key(value)
+                    ids = lookup(key) if key is not None else None
+                    if ids:
+                        result.matches.extend(self._matches([(i, 0) for i in ids], kind))
+            elif kind.exact:
+                for value in values:
+                    result.matches.extend(self._exact(kind, index, value))
+            else:
+                result.matches.extend(self.match_near(kind.name, values))
         return result

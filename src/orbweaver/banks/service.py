@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -15,13 +14,13 @@ from typing import TextIO
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from orbweaver.categories import CATEGORIES
 from orbweaver.clock import Clock
+from orbweaver.signals import signal_types
 from orbweaver.store import Store, record_event
-from orbweaver.store.models import CATEGORIES, SIGNAL_TYPES, Bank, BankEntry
+from orbweaver.store.models import Bank, BankEntry
 
 CSV_HEADER = ("signal_type", "signal", "category", "source")
-SIGNAL_LENGTHS = {"sha256": 64, "sha1": 40, "md5": 32, "pdq": 64}
-_HEX = re.compile(r"^[0-9a-f]+$")
 _BATCH = 5000
 
 
@@ -39,14 +38,16 @@ class ImportReport:
 
 
 def normalise_signal(signal_type: str, signal: str) -> str:
-    """Lower-case hex of the right length for its type, or BankError saying what is wrong."""
-    if signal_type not in SIGNAL_LENGTHS:
-        raise BankError(f"unknown signal_type {signal_type!r} (one of {', '.join(SIGNAL_TYPES)})")
-    value = signal.strip().lower()
-    expected = SIGNAL_LENGTHS[signal_type]
-    if len(value) != expected or not _HEX.match(value):
-        raise BankError(f"{signal_type} must be {expected} hex characters, got {signal!r}")
-    return value
+    """The value in its type's canonical form (the registry's `normalize`: lower-case hex of the
+    right length for the hashes), or BankError saying what is wrong."""
+    known = signal_types()
+    kind = known.get(signal_type)
+    if kind is None:
+        raise BankError(f"unknown signal_type {signal_type!r} (one of {', '.join(known)})")
+    try:
+        return kind.normalize(signal)
+    except ValueError as exc:
+        raise BankError(str(exc)) from None
 
 
 def create_bank(

@@ -10,7 +10,6 @@ every `flush_interval` seconds and on close, so a stopped crawl loses no sightin
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -36,16 +35,9 @@ logger = logging.getLogger(__name__)
 def crypto_only(data: bytes) -> Any:
     """Signals of a file that cannot be decoded (a truncated JPEG, a video): the exact hashes
     still match banks, only the perceptual hash is missing."""
-    from orbweaver.signals import MediaSignals
-    from orbweaver.signals.sniff import sniff_mime
+    from orbweaver.signals import compute_exact_signals
 
-    return MediaSignals(
-        sha256=hashlib.sha256(data).hexdigest(),
-        sha1=hashlib.sha1(data).hexdigest(),
-        md5=hashlib.md5(data).hexdigest(),
-        size_bytes=len(data),
-        mime_type=sniff_mime(data),
-    )
+    return compute_exact_signals(data)
 
 
 class SignalsPipeline:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-CATEGORIES = ("csam_prepubescent", "csam_postpubescent", "harmful_abusive")
+from orbweaver.categories import ACTIONABLE, NOT_ACTIONABLE
 
 
 @dataclass
@@ -42,13 +42,13 @@ class SimulatedAnalyst:
         """What the world says the picture is; pictures the world never served are benign."""
         response = self.control.get(f"label/{sha256}")
         if response.status_code == 404:
-            return "not_actionable"
+            return NOT_ACTIONABLE
         response.raise_for_status()
         data = response.json()
         category = data.get("category")
-        if data.get("label") in ("known", "actionable") and category in CATEGORIES:
+        if data.get("label") in ("known", "actionable") and category in ACTIONABLE:
             return str(category)
-        return "not_actionable"
+        return NOT_ACTIONABLE
 
     def work(self, limit: int = 10_000) -> int:
         """Assess items until the queue has nothing more for this analyst; returns how many."""

@@ -18,13 +18,8 @@ from email.utils import format_datetime
 from typing import Any
 
 from orbweaver.attribution import check_email
+from orbweaver.categories import HARMFUL_ABUSIVE, LABELS
 from orbweaver.notices.xarf import ItemHashes, ReportInput
-
-WHAT = {
-    "csam_prepubescent": "child sexual abuse material (pre-pubescent)",
-    "csam_postpubescent": "child sexual abuse material (post-pubescent)",
-    "harmful_abusive": "harmful-abusive imagery of a child",
-}
 
 
 @dataclass(frozen=True)
@@ -34,7 +29,7 @@ class Letter:
 
 
 def _subject(data: ReportInput, recipient_name: str) -> str:
-    what = "harmful-abusive imagery" if data.category == "harmful_abusive" else "CSAM"
+    what = "harmful-abusive imagery" if data.category == HARMFUL_ABUSIVE else "CSAM"
     ref = data.report_id[:8]
     if data.escalation_level:
         return f"Escalation: {what} still online at {data.host}, hosted via you [ref {ref}]"
@@ -44,7 +39,7 @@ def _subject(data: ReportInput, recipient_name: str) -> str:
 
 
 def _ask(data: ReportInput, downstream: str | None) -> list[str]:
-    if data.category == "harmful_abusive":
+    if data.category == HARMFUL_ABUSIVE:
         ask = [
             "This material may not be illegal in every jurisdiction, but it depicts a child in",
             "an abusive or sexualised context. We ask you to remove it under your terms of",
@@ -69,7 +64,7 @@ def _item_lines(items: list[ItemHashes]) -> list[str]:
     lines = []
     for it in items:
         where = f"  {it.member_path}\n" if it.member_path else ""
-        lines.append(f"{where}  sha256 {it.sha256}\n  md5 {it.md5}  ({WHAT[it.category]})")
+        lines.append(f"{where}  sha256 {it.sha256}\n  md5 {it.md5}  ({LABELS[it.category]})")
     return lines
 
 
@@ -83,7 +78,7 @@ def compose_letter(data: ReportInput, recipient_name: str, downstream: str | Non
         f"  {data.url}",
         f"was found by automated crawling on {data.first_seen:%Y-%m-%d %H:%M} UTC and last seen",
         f"online on {data.last_seen:%Y-%m-%d %H:%M} UTC. It matches, by hash, material that",
-        "analysts verified as " + WHAT[data.category] + ".",
+        "analysts verified as " + LABELS[data.category] + ".",
         "",
         *_ask(data, downstream),
         "",

@@ -28,11 +28,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from orbweaver.categories import CSAM_POSTPUBESCENT, CSAM_PREPUBESCENT, HARMFUL_ABUSIVE
+
 SCHEMA_DIR = Path(__file__).parent / "xarf_schemas" / "v4"
 MASTER_ID = "https://xarf.org/schemas/v4/xarf-v4-master.json"
 XARF_VERSION = "4.2.0"
 DOMAIN_RE = re.compile(r"^([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}$")
-CSAM_CLASS = {"csam_prepubescent": "A", "csam_postpubescent": "B"}
+CSAM_CLASS = {CSAM_PREPUBESCENT: "A", CSAM_POSTPUBESCENT: "B"}
 
 
 class XarfInvalid(ValueError):
@@ -142,7 +144,7 @@ def _type_fields(data: ReportInput) -> dict[str, Any]:
             it = data.items[0]
             fields["hash_values"] = {"sha256": it.sha256, "sha1": it.sha1, "md5": it.md5}
         return fields
-    if data.category == "harmful_abusive":
+    if data.category == HARMFUL_ABUSIVE:
         return {
             "type": "csem",
             "exploitation_type": "distribution",
@@ -157,7 +159,7 @@ def _type_fields(data: ReportInput) -> dict[str, Any]:
 def _description(data: ReportInput) -> str:
     what = (
         "harmful-abusive imagery of children"
-        if data.category == "harmful_abusive"
+        if data.category == HARMFUL_ABUSIVE
         else "child sexual abuse material"
     )
     where = f"archive with {len(data.items)} matched file(s)" if data.kind == "archive" else "file"

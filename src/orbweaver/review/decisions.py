@@ -14,13 +14,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from orbweaver.banks.service import EntryRow, add_entries
+from orbweaver.categories import (
+    CATEGORIES,
+    CSAM,
+    CSAM_POSTPUBESCENT,
+    CSAM_PREPUBESCENT,
+    NOT_ACTIONABLE,
+)
 from orbweaver.clock import Clock
 from orbweaver.review.accounts import Principal
 from orbweaver.review.audit import audit
 from orbweaver.review.errors import Forbidden, NotFound, ReviewError
 from orbweaver.store import record_event
 from orbweaver.store.models import (
-    CATEGORIES,
     SEVERITIES,
     AllowListEntry,
     Assessment,
@@ -33,12 +39,11 @@ from orbweaver.store.models import (
     Verdict,
 )
 
-CSAM = ("csam_prepubescent", "csam_postpubescent")
 _XARF = {
-    ("csam_prepubescent", "sex_act"): "A1",
-    ("csam_prepubescent", "lascivious_exhibition"): "A2",
-    ("csam_postpubescent", "sex_act"): "B1",
-    ("csam_postpubescent", "lascivious_exhibition"): "B2",
+    (CSAM_PREPUBESCENT, "sex_act"): "A1",
+    (CSAM_PREPUBESCENT, "lascivious_exhibition"): "A2",
+    (CSAM_POSTPUBESCENT, "sex_act"): "B1",
+    (CSAM_POSTPUBESCENT, "lascivious_exhibition"): "B2",
 }
 
 
@@ -202,7 +207,7 @@ def decide(
         row.status, row.decided_at, row.updated_at = "decided", now, now
     media_ids = [item.media_id, *(m.media_id for m in members)]
     detections = 0
-    if category == "not_actionable":
+    if category == NOT_ACTIONABLE:
         allow(s, clock, media_ids, item.id)
     else:
         detections = confirm(s, clock, who, bank_id, media_ids, category, item.id)
@@ -350,7 +355,7 @@ def apply_existing_verdict(
 ) -> None:
     """New sightings of an already-decided media: same outcome, no second review."""
     verdict = s.scalar(sa.select(Verdict).where(Verdict.item_id == (item.group_id or item.id)))
-    if verdict is None or verdict.category == "not_actionable":
+    if verdict is None or verdict.category == NOT_ACTIONABLE:
         dismiss_suspects(s, suspect_ids)
         return
     media = s.get_one(Media, item.media_id)

@@ -57,6 +57,7 @@ def hash_record(path: Path) -> dict[str, Any]:
         "md5": signals.md5,
         "pdq": signals.pdq,
         "pdq_quality": signals.pdq_quality,
+        **signals.extra,  # any other registered type computed from the bytes or the picture
     }
 
 

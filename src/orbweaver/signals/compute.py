@@ -1,4 +1,5 @@
-"""All signals of one file: the cryptographic hashes of its bytes and, for pictures, PDQ.
+"""All signals of one file: the cryptographic hashes of its bytes and, for pictures, PDQ (and
+the value of every other registered type computed from bytes or pictures, in `extra`).
 
 The split between "not a picture" and "broken picture" is what the `hash` command and the matcher
 rely on:
@@ -12,15 +13,18 @@ rely on:
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, decode_image
+from orbweaver.signals.base import BytesSignalType, ImageSignalType
+from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import pdq_dihedral_from_image
-from orbweaver.signals.registry import MD5, PDQ, SHA1, SHA256
+from orbweaver.signals.registry import PDQ, signal_types
 from orbweaver.signals.sniff import sniff_mime
+from orbweaver.signals.types.crypto import BUILTIN, CryptoSignalType, exact_hashes
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Files above this size are refused unread: no web image needs more, and memory stays bounded."""
@@ -28,7 +32,12 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class MediaSignals:
-    """The fingerprints of one file (DESIGN.md: media and its signals)."""
+    """The fingerprints of one file (DESIGN.md: media and its signals).
+
+    The built-in types are fields (the `media` table's columns); the value of any other
+    registered type computed from the bytes or the picture is in `extra`, by type name, which is
+    where the matcher (`base.signal_value`) finds it.
+    """
 
     sha256: str
     sha1: str
@@ -39,13 +48,23 @@ class MediaSignals:
     pdq_quality: int | None = None
     width: int | None = None
     height: int | None = None
+    extra: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def is_image(self) -> bool:
         return self.pdq is not None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, with `extra`'s values beside the built-in ones."""
+        out = asdict(self)
+        out.update(out.pop("extra"))
+        return out
+
+
+def compute_exact_signals(data: bytes) -> MediaSignals:
+    """The signals of bytes that are not decoded (not a picture, a truncated one, a video):
+    every type computed from the bytes alone, so the exact hashes still match banks."""
+    return _exact(data, _Plugins.now())
 
 
 def compute_signals(
@@ -57,21 +76,12 @@ def compute_signals(
     """Fingerprint `data`; see the module docstring for what raises SignalError."""
     _check_size(len(data), max_bytes)
     decoded = decode_image(data, max_pixels=_or(max_pixels, DEFAULT_MAX_PIXELS))
-    sha256, sha1, md5 = (t.compute_bytes(data) for t in (SHA256, SHA1, MD5))
+    plugins = _Plugins.now()
+    exact = _exact(data, plugins)
     if decoded is None:
-        return MediaSignals(sha256, sha1, md5, size_bytes=len(data), mime_type=sniff_mime(data))
+        return exact
     pdq, quality = PDQ.compute_image(decoded)
-    return MediaSignals(
-        sha256,
-        sha1,
-        md5,
-        size_bytes=len(data),
-        mime_type=decoded.mime_type,
-        pdq=pdq,
-        pdq_quality=quality,
-        width=decoded.width,
-        height=decoded.height,
-    )
+    return _with_image(exact, decoded, pdq, quality, plugins)
 
 
 def compute_signals_dihedral(
@@ -85,23 +95,65 @@ def compute_signals_dihedral(
     the cost of one extra 16x16 coefficient transform. The hashes are None when not an image."""
     _check_size(len(data), max_bytes)
     decoded = decode_image(data, max_pixels=_or(max_pixels, DEFAULT_MAX_PIXELS))
-    sha256, sha1, md5 = (t.compute_bytes(data) for t in (SHA256, SHA1, MD5))
+    plugins = _Plugins.now()
+    exact = _exact(data, plugins)
     if decoded is None:
-        plain = MediaSignals(sha256, sha1, md5, size_bytes=len(data), mime_type=sniff_mime(data))
-        return plain, None
+        return exact, None
     hashes, quality = pdq_dihedral_from_image(decoded)
-    signals = MediaSignals(
-        sha256,
-        sha1,
-        md5,
-        size_bytes=len(data),
+    return _with_image(exact, decoded, hashes[0], quality, plugins), hashes
+
+
+@dataclass(frozen=True)
+class _Plugins:
+    """The registered types beyond the built-in fields, by what they are computed from (looked
+    up for every file: a few microseconds, and a type registered later is computed at once).
+    A hashing process has the types registered on import: a plug-in registers in its module."""
+
+    crypto: tuple[CryptoSignalType, ...]
+    from_bytes: tuple[BytesSignalType, ...]
+    from_image: tuple[ImageSignalType, ...]
+
+    @staticmethod
+    def now() -> _Plugins:
+        fields = {PDQ.name, *(t.name for t in BUILTIN)}
+        types = [t for t in signal_types().values() if t.name not in fields]
+        crypto = tuple(t for t in types if isinstance(t, CryptoSignalType))
+        return _Plugins(
+            crypto=(*BUILTIN, *crypto),
+            from_bytes=tuple(
+                t for t in types if isinstance(t, BytesSignalType) and t not in crypto
+            ),
+            from_image=tuple(t for t in types if isinstance(t, ImageSignalType)),
+        )
+
+
+def _exact(data: bytes, plugins: _Plugins) -> MediaSignals:
+    hashes = exact_hashes(data, plugins.crypto)
+    sha256, sha1, md5 = (hashes.pop(t.name) for t in BUILTIN)
+    extra = hashes | {t.name: t.compute_bytes(data) for t in plugins.from_bytes}
+    return MediaSignals(
+        sha256, sha1, md5, size_bytes=len(data), mime_type=sniff_mime(data), extra=extra
+    )
+
+
+def _with_image(
+    exact: MediaSignals, decoded: DecodedImage, pdq: str, quality: int, plugins: _Plugins
+) -> MediaSignals:
+    extra = dict(exact.extra)
+    for signal_type in plugins.from_image:
+        extra[signal_type.name], _ = signal_type.compute_image(decoded)
+    return MediaSignals(
+        exact.sha256,
+        exact.sha1,
+        exact.md5,
+        size_bytes=exact.size_bytes,
         mime_type=decoded.mime_type,
-        pdq=hashes[0],
+        pdq=pdq,
         pdq_quality=quality,
         width=decoded.width,
         height=decoded.height,
+        extra=extra,
     )
-    return signals, hashes
 
 
 def pdq_dihedral(data: bytes, *, max_pixels: int | None = None) -> list[str]:

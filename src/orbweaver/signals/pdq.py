@@ -26,6 +26,7 @@ The hex form is the one ThreatExchange and HMA exchange: the 256 bits in pdqhash
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -57,6 +58,7 @@ DIHEDRAL_NAMES = (
 """The order of `pdqhash.compute_dihedral`, which `pdq_dihedral` keeps."""
 
 _ZERO_HASH = "0" * PDQ_HEX_LENGTH
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def _dct_matrix() -> npt.NDArray[np.float32]:
@@ -220,7 +222,7 @@ def pdq_dihedral_from_luma(luma: Luma) -> tuple[list[str], int]:
 def normalize_pdq(value: str) -> str:
     """Lower-case, validated 64-hex PDQ; ValueError otherwise (bank imports rely on this)."""
     text = value.strip().lower()
-    if len(text) != PDQ_HEX_LENGTH or any(c not in "0123456789abcdef" for c in text):
+    if len(text) != PDQ_HEX_LENGTH or not _HEX.fullmatch(text):
         raise ValueError(f"not a PDQ hash (64 hex characters): {value!r}")
     return text
 

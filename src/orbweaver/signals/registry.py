@@ -1,112 +1,54 @@
-"""Fingerprint types, python-threatexchange style: a name, how to compute it, how to compare it.
+"""The signal-type registry: the one list of fingerprint types the product knows.
 
-Banks, the match index and bank import/export look signal types up here by name, so adding vPDQ or
-a licensed PhotoDNA plug-in is one `register_signal_type` call, not an edit across stages.
+Banks (CSV import and export), the matcher (one index per type), the crawl's and the Shield's
+signal computation all look types up here by name, never by spelling them out, so a new type
+(vPDQ, a licensed PhotoDNA plug-in) is one module and one `register_signal_type` call. The
+built-ins are registered on import, in the order matches are reported: sha256, sha1, md5, pdq.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
 
-from orbweaver.signals.decode import DecodedImage
-from orbweaver.signals.pdq import hamming, normalize_pdq, pdq_from_image
+from orbweaver.signals.base import NAME_RE, SignalType
+from orbweaver.signals.types.crypto import MD5, SHA1, SHA256, CryptoSignalType
+from orbweaver.signals.types.pdq import PDQ, PdqSignalType
 
-
-@runtime_checkable
-class SignalType(Protocol):
-    """What every fingerprint type offers."""
-
-    @property
-    def name(self) -> str: ...
-
-    def normalize(self, value: str) -> str:
-        """Canonical text form of a stored value; ValueError when it is not one."""
-        ...
-
-    def distance(self, a: str, b: str) -> int:
-        """0 for identical; for exact types any difference is 1."""
-        ...
-
-    def matches(self, a: str, b: str, threshold: int) -> bool:
-        """True when `a` and `b` are the same media under `threshold`."""
-        ...
-
-
-@runtime_checkable
-class BytesSignalType(SignalType, Protocol):
-    """A signal computed from the raw bytes (cryptographic hashes)."""
-
-    def compute_bytes(self, data: bytes) -> str: ...
-
-
-@runtime_checkable
-class ImageSignalType(SignalType, Protocol):
-    """A signal computed from the decoded picture; returns the value and its quality."""
-
-    def compute_image(self, image: DecodedImage) -> tuple[str, int]: ...
-
-
-@dataclass(frozen=True)
-class CryptoSignalType:
-    """An exact-match hash of the bytes (sha256, sha1, md5)."""
-
-    name: str
-    hex_length: int
-    factory: Callable[[bytes], hashlib._Hash]
-
-    def compute_bytes(self, data: bytes) -> str:
-        return self.factory(data).hexdigest()
-
-    def normalize(self, value: str) -> str:
-        text = value.strip().lower()
-        if len(text) != self.hex_length or any(c not in "0123456789abcdef" for c in text):
-            raise ValueError(
-                f"not a {self.name} hash ({self.hex_length} hex characters): {value!r}"
-            )
-        return text
-
-    def distance(self, a: str, b: str) -> int:
-        return 0 if self.normalize(a) == self.normalize(b) else 1
-
-    def matches(self, a: str, b: str, threshold: int = 0) -> bool:
-        return self.distance(a, b) == 0
-
-
-@dataclass(frozen=True)
-class PdqSignalType:
-    """PDQ: a 256-bit perceptual hash compared by Hamming distance."""
-
-    name: str = "pdq"
-    default_threshold: int = 31  # HMA's default
-    min_quality: int = 50  # below it HMA does not match perceptually
-
-    def compute_image(self, image: DecodedImage) -> tuple[str, int]:
-        return pdq_from_image(image)
-
-    def normalize(self, value: str) -> str:
-        return normalize_pdq(value)
-
-    def distance(self, a: str, b: str) -> int:
-        return hamming(normalize_pdq(a), normalize_pdq(b))
-
-    def matches(self, a: str, b: str, threshold: int = 31) -> bool:
-        return self.distance(a, b) <= threshold
-
-
-SHA256 = CryptoSignalType("sha256", 64, hashlib.sha256)
-SHA1 = CryptoSignalType("sha1", 40, hashlib.sha1)
-MD5 = CryptoSignalType("md5", 32, hashlib.md5)
-PDQ = PdqSignalType()
+__all__ = [
+    "MD5",
+    "PDQ",
+    "SHA1",
+    "SHA256",
+    "CryptoSignalType",
+    "PdqSignalType",
+    "get_signal_type",
+    "register_signal_type",
+    "signal_types",
+    "unregister_signal_type",
+]
 
 _REGISTRY: dict[str, SignalType] = {}
 
 
 def register_signal_type(signal_type: SignalType) -> None:
-    """Make a signal type known by its name (replacing one of the same name)."""
+    """Make a signal type known by its name (replacing one of the same name).
+
+    Register at start-up, before matchers are built: a matcher indexes the types registered
+    when it was created, and skips bank entries of any other type.
+    """
+    if not isinstance(signal_type, SignalType):
+        raise TypeError(f"{signal_type!r} is not a SignalType")
+    if not NAME_RE.fullmatch(signal_type.name):
+        raise ValueError(
+            f"signal type name {signal_type.name!r}: lower case letters, digits and _, "
+            "at most 16 characters, starting with a letter"
+        )
     _REGISTRY[signal_type.name] = signal_type
+
+
+def unregister_signal_type(name: str) -> None:
+    """Forget a type (tests, and a plug-in being unloaded); nothing if it was not known."""
+    _REGISTRY.pop(name, None)
 
 
 def get_signal_type(name: str) -> SignalType:
@@ -118,7 +60,7 @@ def get_signal_type(name: str) -> SignalType:
 
 
 def signal_types() -> Mapping[str, SignalType]:
-    """All registered types, by name, in registration order."""
+    """All registered types, by name, in registration order (a copy)."""
     return dict(_REGISTRY)
 
 

@@ -25,6 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# the category vocabulary's owner; re-exported for the modules that still import it from here
+from orbweaver.categories import CATEGORIES as CATEGORIES
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -36,8 +39,8 @@ NAMING = {
 # BigInteger ids on PostgreSQL, INTEGER (rowid alias) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
-SIGNAL_TYPES = ("sha256", "sha1", "md5", "pdq")
-CATEGORIES = ("csam_prepubescent", "csam_postpubescent", "harmful_abusive", "not_actionable")
+# `signal_type` columns are free text of at most 16 characters: the signal-type registry
+# (`orbweaver.signals`, above the store) owns the names and checks values before they are stored.
 NETWORKS = ("clear", "tor")
 
 

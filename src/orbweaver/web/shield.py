@@ -8,8 +8,6 @@ deployment turns retention on.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from orbweaver.access import ClientInfo
 from orbweaver.banks.matcher import Match
+from orbweaver.signals import MediaSignals, signal_types
 from orbweaver.store.models import BankEntry, Media, ShieldLookup
 from orbweaver.web.auth import charge, require_scope
 from orbweaver.web.context import WebContext, get_context
@@ -92,18 +91,6 @@ class ScanMediaFromUrl(BaseModel):
     url: str
 
 
-@dataclass(frozen=True)
-class Hashes:
-    """What matching and the answer need from an upload; satisfies `Fingerprints`."""
-
-    sha256: str
-    sha1: str
-    md5: str
-    pdq: str | None
-    pdq_quality: int | None
-    size_bytes: int
-
-
 def _ensure_loaded(ctx: WebContext) -> None:
     """Refuse rather than answer `no-known-match` from an index that is not there yet."""
     if not ctx.matcher.loaded:
@@ -170,40 +157,27 @@ def scan_bytes(
     )
 
 
-def _hash(ctx: WebContext, data: bytes, mime_type: str) -> tuple[Hashes, str | None]:
-    """Crypto hashes always; PDQ for images, decoded within the configured bounds.
+def _hash(ctx: WebContext, data: bytes, mime_type: str) -> tuple[MediaSignals, str | None]:
+    """Every registered signal type the upload has: those of its bytes always (the crypto
+    hashes), those of its picture (PDQ) for images, decoded within the configured bounds.
 
     A file that does not decode still gets exact matching (a truncated known file is still
     known); the decode error is returned for the caller to report when nothing matched.
     """
-    crypto = Hashes(
-        sha256=hashlib.sha256(data).hexdigest(),
-        sha1=hashlib.sha1(data, usedforsecurity=False).hexdigest(),
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        pdq=None,
-        pdq_quality=None,
-        size_bytes=len(data),
-    )
-    if not mime_type.startswith("image/"):
-        return crypto, None  # video signals (vPDQ) do not exist yet: exact matching only
-    from orbweaver.signals import SignalError, compute_signals
+    from orbweaver.signals import SignalError, compute_exact_signals, compute_signals
 
+    if not mime_type.startswith("image/"):
+        # video signals (vPDQ) do not exist yet: exact matching only
+        return compute_exact_signals(data), None
     try:
         signals = compute_signals(
             data, max_bytes=ctx.settings.max_image_bytes, max_pixels=ctx.settings.max_image_pixels
         )
     except SignalError as exc:
-        return crypto, str(exc)
-    if signals.pdq is None:
-        return crypto, "not an image"
-    return Hashes(
-        crypto.sha256,
-        crypto.sha1,
-        crypto.md5,
-        signals.pdq,
-        signals.pdq_quality,
-        crypto.size_bytes,
-    ), None
+        return compute_exact_signals(data), str(exc)
+    if not signals.is_image:
+        return signals, "not an image"
+    return signals, None
 
 
 # --- /v1/pdq/ ---------------------------------------------------------------------------------
@@ -265,9 +239,14 @@ def _pdq_answers(
         ctx,
         client,
         "pdq",
-        [(Hashes("", "", "", queries[s], None, 0), v) for s, v in verdicts.items()],
+        [(_pdq_only(queries[s]), v) for s, v in verdicts.items()],
     )
     return answers
+
+
+def _pdq_only(pdq_hex: str) -> MediaSignals:
+    """What the log keeps of a `/v1/pdq/` lookup: the hash, nothing else was sent."""
+    return MediaSignals(sha256="", sha1="", md5="", size_bytes=0, mime_type=None, pdq=pdq_hex)
 
 
 def _decode_hashes(sent: list[str]) -> dict[str, str]:
@@ -325,11 +304,12 @@ def _detail(match: Match, known: dict[int, tuple[str, str]]) -> NearMatchDetail:
 
 
 def _known_media(ctx: WebContext, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
-    """SHA-256 and SHA-1 of the media the hotline knows behind matched PDQ entries.
+    """SHA-256 and SHA-1 of the media the hotline knows behind matched near-type entries (PDQ),
+    found by the `media` column named after the entry's type.
 
     Only entries that matched are looked up, so nothing about other entries can leak. Two
-    indexed lookups (entries by primary key, then media by PDQ) rather than one join: without
-    table statistics SQLite planned the join as a walk over every PDQ entry of the banks
+    indexed lookups (entries by primary key, then media by the signal) rather than one join:
+    without table statistics SQLite planned the join as a walk over every PDQ entry of the banks
     (190 ms a lookup at 1M entries, growing with the banks).
     """
     if not entry_ids:
@@ -342,23 +322,41 @@ def _known_media(ctx: WebContext, entry_ids: list[int]) -> dict[int, tuple[str, 
                 BankEntry.id.in_(set(entry_ids))
             )
         ).all()
-        signals = [(entry_id, signal) for entry_id, kind, signal in rows if kind == "pdq"]
-        if not signals:
-            return {}
-        media = conn.execute(
-            sa.select(Media.pdq, Media.sha256, Media.sha1)
-            .where(Media.pdq.in_({signal for _, signal in signals}))
-            .order_by(Media.id)
-        ).all()
-    first: dict[str, tuple[str, str]] = {}
-    for pdq, sha256, sha1 in media:
-        if pdq is not None:
-            first.setdefault(pdq, (sha256, sha1))
-    return {entry_id: first[signal] for entry_id, signal in signals if signal in first}
+        traceable = _near_media_columns()
+        by_type: dict[str, list[tuple[int, str]]] = {}
+        for entry_id, kind, signal in rows:
+            if kind in traceable:
+                by_type.setdefault(kind, []).append((entry_id, signal))
+        known: dict[int, tuple[str, str]] = {}
+        for kind, signals in by_type.items():
+            column = Media.__table__.c[kind]
+            media = conn.execute(
+                sa.select(column, Media.sha256, Media.sha1)
+                .where(column.in_({signal for _, signal in signals}))
+                .order_by(Media.id)
+            ).all()
+            first: dict[str, tuple[str, str]] = {}
+            for value, sha256, sha1 in media:
+                if value is not None:
+                    first.setdefault(value, (sha256, sha1))
+            known.update(
+                (entry_id, first[signal]) for entry_id, signal in signals if signal in first
+            )
+    return known
+
+
+def _near_media_columns() -> set[str]:
+    """Near signal types that are also columns of `media` (PDQ): the ones a near match can be
+    traced back to a known file by."""
+    columns = Media.__table__.c
+    return {name for name, kind in signal_types().items() if not kind.exact and name in columns}
 
 
 def _retain(
-    ctx: WebContext, client: ClientInfo, endpoint: str, items: list[tuple[Hashes, Verdict]]
+    ctx: WebContext,
+    client: ClientInfo,
+    endpoint: str,
+    items: list[tuple[MediaSignals, Verdict]],
 ) -> None:
     """Write verdict log rows, only where the deployment turned retention on."""
     if not ctx.settings.shield_retention:

@@ -13,16 +13,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 from orbweaver.banks.matcher import Match
+from orbweaver.categories import (
+    CSAM_POSTPUBESCENT,
+    CSAM_PREPUBESCENT,
+    HARMFUL_ABUSIVE,
+    NOT_ACTIONABLE,
+)
+from orbweaver.signals import SignalType, signal_types
 
 Classification = Literal["csam", "harmful-abusive-material", "no-known-match"]
 MatchType = Literal["exact", "near"]
 
 NO_MATCH: Classification = "no-known-match"
 CLASSIFICATION_OF: dict[str, Classification] = {
-    "csam_prepubescent": "csam",
-    "csam_postpubescent": "csam",
-    "harmful_abusive": "harmful-abusive-material",
-    "not_actionable": NO_MATCH,
+    CSAM_PREPUBESCENT: "csam",
+    CSAM_POSTPUBESCENT: "csam",
+    HARMFUL_ABUSIVE: "harmful-abusive-material",
+    NOT_ACTIONABLE: NO_MATCH,
 }
 _SEVERITY: dict[Classification, int] = {"csam": 2, "harmful-abusive-material": 1, NO_MATCH: 0}
 PDQ_BYTES = 32
@@ -45,7 +52,8 @@ def classify(category: str) -> Classification:
 
 
 def decide(matches: Iterable[Match]) -> Verdict:
-    """The worst classification among the matches; `exact` when a crypto hash supports it.
+    """The worst classification among the matches; `exact` when an exact signal type (a crypto
+    hash, by the registry) supports it.
 
     Only the matches of that classification are kept as evidence, so a response never
     mentions an entry that did not decide it.
@@ -55,11 +63,16 @@ def decide(matches: Iterable[Match]) -> Verdict:
         return Verdict(NO_MATCH, None)
     worst = max(_SEVERITY[classify(m.category)] for m in actionable)
     evidence = [m for m in actionable if _SEVERITY[classify(m.category)] == worst]
-    exact = [m for m in evidence if m.signal_type != "pdq"]
+    types = signal_types()
+    exact = [m for m in evidence if _is_exact(types.get(m.signal_type))]
     if exact:
         return Verdict(classify(exact[0].category), "exact", tuple(exact))
     evidence.sort(key=lambda m: (m.distance, m.entry_id))
     return Verdict(classify(evidence[0].category), "near", tuple(evidence))
+
+
+def _is_exact(signal_type: SignalType | None) -> bool:
+    return signal_type is not None and signal_type.exact
 
 
 def sha1_base32(sha1_hex: str) -> str:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from orbweaver.categories import Category
 from orbweaver.review import ItemView, Principal
 from orbweaver.web.console.security import api_user, domain_errors, get_service
 
@@ -21,7 +22,6 @@ analyst = api_user("analyst")
 senior = api_user("senior_analyst")
 admin = api_user("administrator")
 
-Category = Literal["csam_prepubescent", "csam_postpubescent", "harmful_abusive", "not_actionable"]
 Severity = Literal["sex_act", "lascivious_exhibition"]
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from orbweaver.cli import app
 from orbweaver.signals import hash_path
 
-PDQ_IMAGES = Path(__file__).parent / "data" / "pdq" / "images"
+PDQ_IMAGES = Path(__file__).parents[1] / "data" / "pdq" / "images"
 KEYS = {"path", "sha256", "sha1", "md5", "pdq", "pdq_quality"}
 
 

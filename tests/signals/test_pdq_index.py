@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFilter
 
-from orbweaver.banks.index import PDQIndex, _Segment, choose_layout, pdq_hex_to_bytes
+from orbweaver.signals.pdq_index import PDQIndex, _Segment, choose_layout, pdq_hex_to_bytes
 
 Hits = list[tuple[int, int]]
 

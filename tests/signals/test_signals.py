@@ -31,7 +31,7 @@ from orbweaver.signals import (
 from orbweaver.signals.decode import to_luma_image
 from orbweaver.signals.registry import CryptoSignalType
 
-PDQ_DATA = Path(__file__).parent / "data" / "pdq"
+PDQ_DATA = Path(__file__).parents[1] / "data" / "pdq"
 EXPECTED = list(csv.DictReader((PDQ_DATA / "expected.csv").open()))
 DIH = sorted((PDQ_DATA / "images" / "dih").glob("*.jpg"))
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from orbweaver.banks import _mih_kernels as _kernels
+from orbweaver.signals import _mih_kernels as _kernels
 
 HASH_BYTES = 32
 HASH_BITS = 256
@@ -440,3 +440,67 @@ def _group(parts: list[tuple[np.ndarray, ...]], nq: int) -> list[list[tuple[int,
     bounds = np.searchsorted(qi, np.arange(nq + 1))
     pairs = list(zip(ids.tolist(), dist.tolist(), strict=True))
     return [pairs[bounds[k] : bounds[k + 1]] for k in range(nq)]
+
+
+# --- the PDQ signal type's index: hex values in, (id, distance) hits out ---------------------
+
+
+def query_bytes(hashes: Sequence[str]) -> np.ndarray:
+    """A few query hashes as ``(n, 32)`` bytes: `bytes.fromhex` when they are clean hex (the
+    request path; a few microseconds), else the bank loader's decoder, which names a bad one."""
+    if all(isinstance(h, str) and len(h) == 2 * HASH_BYTES for h in hashes):
+        try:
+            raw = bytes.fromhex("".join(hashes))
+        except ValueError:
+            raw = b""
+        if len(raw) == HASH_BYTES * len(hashes):
+            return np.frombuffer(raw, dtype=np.uint8).reshape(len(hashes), HASH_BYTES)
+    return pdq_hex_to_bytes(list(hashes))
+
+
+class PDQHexIndex:
+    """`PDQIndex` behind the interface every signal type's index offers (`SignalIndex`)."""
+
+    def __init__(self, index: PDQIndex | None = None) -> None:
+        self.index = PDQIndex() if index is None else index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def add(self, values: Sequence[str], ids: Sequence[int] | np.ndarray) -> None:
+        self.index.add(pdq_hex_to_bytes(values), np.asarray(ids, dtype=np.int64))
+
+    def loader(self, capacity: int) -> PDQBulkLoader:
+        return PDQBulkLoader(self.index, capacity)
+
+    def search(self, queries: Sequence[str], threshold: int) -> list[list[tuple[int, int]]]:
+        if not queries:
+            return []
+        return self.index.search_batch(query_bytes(queries), threshold)
+
+
+class PDQBulkLoader:
+    """A store load's PDQ hashes, decoded straight into one preallocated array (pages never
+    touched cost no memory, so sizing it by the id range is free) and handed to the index as
+    one `add` without a copy: one segment build, and no list of per-chunk parts to concatenate
+    next to it (0.3 GiB at 10M entries)."""
+
+    def __init__(self, index: PDQIndex, capacity: int) -> None:
+        self.index = index
+        self.hashes = np.empty((capacity, HASH_BYTES), dtype=np.uint8)
+        self.ids = np.empty(capacity, dtype=np.int64)
+        self.count = 0
+
+    def extend(self, values: Sequence[str], ids: Sequence[int] | np.ndarray) -> None:
+        n = len(values)
+        self.hashes[self.count : self.count + n] = pdq_hex_to_bytes(values)
+        self.ids[self.count : self.count + n] = ids
+        self.count += n
+
+    def finish(self) -> None:
+        if self.count:
+            # shrink in place (realloc, no copy) and hand the arrays to the index as they are
+            self.hashes.resize((self.count, HASH_BYTES), refcheck=False)
+            self.ids.resize(self.count, refcheck=False)
+            self.index.add(self.hashes, self.ids, copy=False)
+        self.count = 0
