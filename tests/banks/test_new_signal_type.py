@@ -20,8 +20,8 @@ from typing import Any, cast
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from orbweaver.web.apikeys import create_client
 
+from orbweaver.access import create_client
 from orbweaver.banks import create_bank, import_csv
 from orbweaver.banks.matcher import Matcher
 from orbweaver.banks.service import export_csv_text
