@@ -388,6 +388,9 @@ class CrawlRole:
 
         if stop.is_set():
             return
+        # Scrapy installs its own root log handler (its LOG_LEVEL, its format): the role's
+        # own would print every line twice.
+        logging.getLogger().handlers.clear()
         summary = run_crawl([], self.options, self.settings.core, store=self.store)
         log.info("crawl: ended (%s)", summary.stats.get("finish_reason"))
 

@@ -118,7 +118,10 @@ class Health:
 
             def run() -> None:
                 for probe in probes:
-                    results.append(probe())
+                    try:
+                        results.append(probe())
+                    except Exception as exc:  # a broken probe says no, it does not crash
+                        results.append(_failed(getattr(probe, "__name__", "probe"), exc))
 
             thread = threading.Thread(target=run, name=f"{self.role}-readyz", daemon=True)
             self._running = thread

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -32,6 +32,8 @@ from orbweaver.clock import Clock, ensure_utc
 
 log = logging.getLogger(__name__)
 PREFIX = "orbweaver"
+# No `<name>_created` series beside every counter: nothing here reads them.
+disable_created_metrics()
 
 _lock = threading.Lock()
 _counters: dict[str, Counter] = {}
@@ -128,7 +130,16 @@ def _rechecks(session: Any, now: datetime) -> QueueState:
     from orbweaver.store.models import Notice
 
     due = sa.and_(Notice.next_check_at <= now, Notice.status == "open")
-    return _state(session, sa.select(sa.func.count(), sa.func.min(Notice.next_check_at)), due)
+    scheduled = _state(session, sa.select(sa.func.count(), sa.func.min(Notice.next_check_at)), due)
+    # sent, and not yet given a first check by a monitor: due since it was sent
+    waiting = sa.and_(
+        Notice.next_check_at.is_(None), Notice.status == "open", Notice.first_sent_at <= now
+    )
+    unscheduled = _state(
+        session, sa.select(sa.func.count(), sa.func.min(Notice.first_sent_at)), waiting
+    )
+    oldest = [t for t in (scheduled.oldest_due, unscheduled.oldest_due) if t is not None]
+    return QueueState(scheduled.due + unscheduled.due, min(oldest) if oldest else None)
 
 
 def _followups(session: Any, now: datetime) -> QueueState:
