@@ -1,16 +1,26 @@
-"""Small worlds for the roles' tests: synthetic detections (labels only, no imagery) on hosts
-whose attribution is already in the store, so a role built from settings (DNS, RDAP) finds
-its recipient without asking any server."""
+"""Small worlds for the roles' tests, and `orbweaver run` in a subprocess: synthetic
+detections (labels only, no imagery) on hosts whose attribution is already in the store, so a
+role built from settings (DNS, RDAP) finds its recipient without asking any server; an SMTP
+sink that can hold a message unanswered; a clean environment with free ports."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -49,10 +59,21 @@ def notices_world(store: Store, clock: Clock, hosts: list[str]) -> FixedAttribut
     return FixedAttributor(chains, recipient)
 
 
-def utcnow_naive() -> datetime:
-    from datetime import UTC
+def synthetic_png(seed: int, size: int = 96) -> bytes:
+    """A benign generated picture: a gradient and a disc, different per seed."""
+    import io
 
-    return datetime.now(UTC).replace(tzinfo=None)
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (size, size))
+    draw = ImageDraw.Draw(img)
+    for y in range(size):
+        draw.line([(0, y), (size, y)], fill=((seed * 37 + y) % 256, (seed * 91) % 256, y * 2))
+    x = (seed * 29) % (size - 24)
+    draw.ellipse([x, 20, x + 24, 44], fill=(255 - seed * 40 % 256, 40, 200))
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
 
 
 class _Handler:
@@ -149,3 +170,89 @@ def role_env(database_url: str, data_dir: str, **settings: object) -> dict[str, 
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "orbweaver.cli", *args]
+
+
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with OPENER.open(url, timeout=timeout) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Service:
+    """`orbweaver run` in a subprocess, its log collected."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
+        self.env = env
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            cli("run", *args),
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        out = self.proc.stdout
+        self.reader = threading.Thread(
+            target=lambda: self.lines.extend(iter(out.readline, "")), daemon=True
+        )
+        self.reader.start()
+
+    def port(self, name: str) -> int:
+        return int(self.env[f"ORBWEAVER_{name.upper()}"])
+
+    def url(self, setting: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.port(setting)}{path}"
+
+    def roles(self) -> dict[str, dict[str, Any]]:
+        code, body = get(self.url("supervisor_health_port", "/roles"))
+        return {r["role"]: r for r in json.loads(body)} if code == 200 else {}
+
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def metric(self, setting: str, name: str) -> float:
+        code, body = get(self.url(setting, "/metrics"))
+        assert code == 200, body
+        for line in body.splitlines():
+            if line.startswith(f"{name} ") or line.startswith(f"{name}{{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def stop(self, timeout: float = 60) -> tuple[int, float]:
+        """SIGTERM, as a container runtime sends it; (exit status, seconds it took)."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self.reader.join(10)
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+
+@contextmanager
+def service(env: dict[str, str], cwd: Path, *args: str) -> Iterator[Service]:
+    svc = Service(env, cwd, *args)
+    try:
+        yield svc
+    finally:
+        svc.kill()
