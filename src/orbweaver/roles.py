@@ -420,7 +420,14 @@ class ServeRole:
         if stop.is_set():
             return
         run = self.settings.run
-        serve_app(self.settings, run.serve_host, run.serve_port, run.serve_workers, "info")
+        serve_app(
+            self.settings,
+            run.serve_host,
+            run.serve_port,
+            run.serve_workers,
+            "info",
+            store=self.store,
+        )
 
     def close(self) -> None:
         self.store.dispose()
@@ -431,13 +438,21 @@ def build_serve(s: ProductSettings, stop: threading.Event | None = None) -> Serv
     return ServeRole(s, store, build_clock(s))
 
 
-def serve_app(s: ProductSettings, host: str, port: int, workers: int, log_level: str) -> None:
-    """uvicorn on `host:port`: one app in this process, or `workers` processes each building
-    its own (`web_app_from_environment`) on one shared socket."""
+def serve_app(
+    s: ProductSettings,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    *,
+    store: Store | None = None,
+) -> None:
+    """uvicorn on `host:port`: one app in this process (on `store` when given), or `workers`
+    processes each building its own (`web_app_from_environment`) on one shared socket."""
     import uvicorn
 
     if workers <= 1:
-        store = open_store(s.core.resolved_database_url, upgrade=False)
+        store = store or open_store(s.core.resolved_database_url, upgrade=False)
         app = build_web_app(s, store)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
