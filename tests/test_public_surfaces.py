@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "orbweaver"
-STAGES = ("access", "attribution", "monitor", "notices", "reports", "review", "web")
+STAGES = ("access", "attribution", "crawl", "monitor", "notices", "ops", "reports", "review", "web")
 # Imports of a stage's submodule still to be removed, each entry naming the importing file.
 PENDING: set[tuple[str, str]] = set()
 

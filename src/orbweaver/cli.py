@@ -20,6 +20,7 @@ app = typer.Typer(
 # Stages that contribute commands, in the order they appear in --help.
 COMMAND_MODULES = (
     "orbweaver.config_commands",
+    "orbweaver.run_commands",
     "orbweaver.store.commands",
     "orbweaver.signals.commands",
     "orbweaver.banks.commands",

@@ -49,6 +49,7 @@ CONFIG_ENV = "ORBWEAVER_CONFIG"
 # Every module that defines a settings class, in the order `config show` prints them.
 SETTINGS_MODULES = (
     "orbweaver.config",
+    "orbweaver.crawl.settings",
     "orbweaver.attribution.settings",
     "orbweaver.notices.settings",
     "orbweaver.monitor.settings",
@@ -59,7 +60,6 @@ SETTINGS_MODULES = (
 OTHER_ENV = frozenset(
     {
         CONFIG_ENV,
-        "ORBWEAVER_CRAWL_PORT_MAP",
         "ORBWEAVER_RUNTIME",
         "ORBWEAVER_TEST_PG_URL",
         "ORBWEAVER_UPDATE_DOCS",
@@ -309,13 +309,22 @@ class Settings(OrbweaverSettings):
     crawl_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     dns_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tor_proxy: str = ""
+    # Connect to another port than a URL's ("80=44353"): only for a simulated internet whose
+    # sites share one high port; URLs, Host headers and sightings keep the real port.
+    crawl_port_map: str = ""
+    # Ranges the deployment's own services live at (an internal RDAP server, webhook
+    # endpoints on a private network): allowed for RDAP lookups and webhooks, never the crawl.
+    service_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dns_cache_ttl_s: float = 300.0
+    # How long one fetch may take (re-checks, RDAP); the crawl has its own (`crawl_timeout_s`).
+    fetch_timeout_s: float = 30.0
     redis_url: str = ""
     # Follow another clock (the simulated world's) instead of the system clock.
     clock_url: str = ""
     # Key for suspect bytes kept encrypted at rest; without it suspects are not kept.
     suspect_key: str = ""
 
-    @field_validator("crawl_allow_networks", "dns_servers", mode="before")
+    @field_validator("crawl_allow_networks", "dns_servers", "service_allow_networks", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -328,6 +337,54 @@ class Settings(OrbweaverSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'orbweaver.db'}"
+
+
+class RunSettings(OrbweaverSettings):
+    """How `orbweaver run` runs the roles: which ones, where each answers `/livez`, `/readyz`
+    and `/metrics`, how often the loops pass, how a dying role is restarted, how long a stop
+    may take, and whether roles migrate the store or wait for `orbweaver db upgrade`."""
+
+    section: ClassVar[str] = "run"
+
+    # The roles `orbweaver run` starts when `--roles` is not given; empty means every role.
+    roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Health and metrics listen here; loopback unless a scraper on another host needs them.
+    health_host: str = "127.0.0.1"
+    supervisor_health_port: int = 9400
+    crawl_health_port: int = 9401
+    notify_health_port: int = 9402
+    monitor_health_port: int = 9403
+    review_sync_health_port: int = 9404
+    # `serve` answers its health and metrics on its own app, on this address.
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    serve_workers: int = 1
+    notify_every_s: float = 30.0
+    monitor_every_s: float = 30.0
+    review_sync_every_s: float = 30.0
+    review_refresh_every_s: float = 3600.0
+    # A role that dies is started again after a wait doubling from `restart_backoff_s` up to
+    # `restart_backoff_max_s`; one that ran `restart_stable_s` starts from the first wait again.
+    # After `restart_alert_after` quick deaths in a row the supervisor logs an ALERT.
+    restart_backoff_s: float = 1.0
+    restart_backoff_max_s: float = 60.0
+    restart_stable_s: float = 60.0
+    restart_alert_after: int = 5
+    # SIGTERM: each role finishes or hands back its work within this, then it is killed.
+    stop_timeout_s: float = 30.0
+    # Roles migrate the store when they start (the embedded default). Off where a migration
+    # job (`orbweaver db upgrade`, with the schema owner's grants) does it: roles then wait,
+    # not ready, until the schema is current.
+    auto_migrate: bool = True
+    # A readiness probe that takes longer than this (a store that does not answer) says no.
+    health_timeout_s: float = 2.0
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -112,6 +112,9 @@ class Patience:
 
     def failed(self, exc: BaseException) -> float:
         """Note a transient failure; returns how long to wait before the next attempt."""
+        from orbweaver.ops import count_error
+
+        count_error(self.name.split(":")[0], f"outage_{type(exc).__name__}")
         self.failures += 1
         if self.failures == 1:
             self.since = self.clock()

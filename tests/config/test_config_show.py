@@ -74,6 +74,8 @@ def test_the_command_prints_every_class_and_no_secret(deployment: Path, as_json:
         assert report["file"] == str(deployment)
         assert set(report["settings"]) == {
             "core",
+            "run",
+            "crawl",
             "attribution",
             "notices",
             "monitor",

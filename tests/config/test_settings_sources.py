@@ -12,10 +12,12 @@ from orbweaver.attribution.settings import AttributionSettings
 from orbweaver.config import (
     ConfigError,
     OrbweaverSettings,
+    RunSettings,
     Settings,
     field_sections,
     settings_classes,
 )
+from orbweaver.crawl.settings import CrawlSettings
 from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.review.settings import ReviewSettings
@@ -25,6 +27,15 @@ from orbweaver.web.settings import WebSettings, web_settings
 # from the environment). The security-relevant ones where a silent default did harm first.
 CASES: list[tuple[type[OrbweaverSettings], str, str, Any, str, Any]] = [
     (Settings, "pdq_quality_min", "40", 40, "60", 60),
+    (
+        RunSettings,
+        "roles",
+        '["notify", "serve"]',
+        ["notify", "serve"],
+        "crawl,monitor",
+        ["crawl", "monitor"],
+    ),
+    (CrawlSettings, "crawl_concurrency", "16", 16, "32", 32),
     (AttributionSettings, "rdap_timeout_s", "2.5", 2.5, "4", 4.0),
     (NoticeSettings, "smtp_tls", '"tls"', "tls", "starttls", "starttls"),
     (MonitorSettings, "recheck_schedule_hours", "[2.0, 12.0]", [2.0, 12.0], "3,9", [3.0, 9.0]),

@@ -35,4 +35,33 @@ whose password is on the onion forum) takes about 6 s per round on a loaded 2-co
 which about 3 s is interpreter and Scrapy start-up; the crawl itself is ~2.5 s.
 `--no-jobdir` keeps the frontier in memory (a round re-fetches what a re-crawled page links,
 which is what finds re-uploads); keep the default JOBDIR for a long crawl that must resume.
+
+Public surface (other stages and the composition root import these from `orbweaver.crawl`):
+`run_crawl` and its `CrawlOptions`, `CrawlSettings`, `CrawlSummary`, and `index_loaded` (the
+crawl role's readiness). Nothing is imported until used (`orbweaver._lazy`): Scrapy loads with
+the first crawl, not with `orbweaver --help`.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orbweaver._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from orbweaver.crawl.metrics import index_loaded
+    from orbweaver.crawl.options import CrawlOptions
+    from orbweaver.crawl.runner import CrawlSummary, run_crawl
+    from orbweaver.crawl.settings import CrawlSettings
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".metrics": ["index_loaded"],
+            ".options": ["CrawlOptions"],
+            ".runner": ["CrawlSummary", "run_crawl"],
+            ".settings": ["CrawlSettings"],
+        },
+    )
+
+__all__ = ["CrawlOptions", "CrawlSettings", "CrawlSummary", "index_loaded", "run_crawl"]

@@ -19,27 +19,47 @@ def crawl(
     until_idle: bool = typer.Option(
         False, "--until-idle", help="Stop when nothing is left to fetch."
     ),
-    depth: int = typer.Option(8, help="Follow pages at most this many links from a seed."),
-    max_pages_per_site: int = typer.Option(20_000, help="Page cap per host (media not counted)."),
-    concurrency: int = typer.Option(64, help="Requests in flight in total."),
-    per_host: int = typer.Option(8, help="Requests in flight per host."),
-    delay: float = typer.Option(0.0, help="Seconds between requests to one host."),
-    autothrottle: bool = typer.Option(False, help="Adapt the per-host delay to server latency."),
+    depth: int = typer.Option(
+        None, help="Follow pages at most this many links from a seed [ORBWEAVER_CRAWL_DEPTH: 8]."
+    ),
+    max_pages_per_site: int = typer.Option(
+        None, help="Page cap per host, media not counted [ORBWEAVER_CRAWL_MAX_PAGES_PER_SITE]."
+    ),
+    concurrency: int = typer.Option(
+        None, help="Requests in flight in total [ORBWEAVER_CRAWL_CONCURRENCY: 64]."
+    ),
+    per_host: int = typer.Option(
+        None, help="Requests in flight per host [ORBWEAVER_CRAWL_PER_HOST: 8]."
+    ),
+    delay: float = typer.Option(
+        None, help="Seconds between requests to one host [ORBWEAVER_CRAWL_DELAY_S: 0]."
+    ),
+    autothrottle: bool = typer.Option(
+        None, help="Adapt the per-host delay to server latency [ORBWEAVER_CRAWL_AUTOTHROTTLE]."
+    ),
     recrawl_every: float = typer.Option(
-        86400.0, help="Seconds before a page with media is re-crawled."
+        None,
+        help="Seconds before a page with media is re-crawled "
+        "[ORBWEAVER_CRAWL_RECRAWL_EVERY_S: 86400].",
     ),
     jobdir: Path = typer.Option(
         None, help="Frontier on disk for stop/restart (default: DATA_DIR/crawl-job)."
     ),
     no_jobdir: bool = typer.Option(False, "--no-jobdir", help="Keep the frontier in memory only."),
     redis_prefix: str = typer.Option(
-        "orbweaver:crawl", help="Redis key prefix of the shared frontier."
+        None, help="Redis key prefix of the shared frontier [ORBWEAVER_CRAWL_REDIS_PREFIX]."
     ),
-    timeout: float = typer.Option(30.0, help="Seconds a whole download may take."),
-    max_media_per_page: int = typer.Option(5000, help="Media followed per page (more are logged)."),
+    timeout: float = typer.Option(
+        None, help="Seconds a whole download may take [ORBWEAVER_CRAWL_TIMEOUT_S: 30]."
+    ),
+    max_media_per_page: int = typer.Option(
+        None,
+        help="Media followed per page, more are logged [ORBWEAVER_CRAWL_MAX_MEDIA_PER_PAGE].",
+    ),
     hash_processes: int = typer.Option(
-        -1,
-        help="Processes that fingerprint media (-1: one per core; 0: threads in the crawler).",
+        None,
+        help="Processes that fingerprint media (-1: one per core; 0: threads in the crawler) "
+        "[ORBWEAVER_CRAWL_HASH_PROCESSES: -1].",
     ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Rich progress on stderr."
@@ -48,38 +68,41 @@ def crawl(
     log_file: str = typer.Option(None, help="Write the log here instead of stderr."),
 ) -> None:
     """Crawl from seeds (and pending reports and due re-crawls) into sightings, detections and
-    suspects. With ORBWEAVER_REDIS_URL, processes on several machines share one frontier."""
-    from orbweaver.config import get_settings
-    from orbweaver.crawl.options import CrawlOptions
+    suspects. With ORBWEAVER_REDIS_URL, processes on several machines share one frontier.
+    Flags override the crawl settings (`orbweaver config show`) for this run."""
     from orbweaver.crawl.runner import run_crawl
+    from orbweaver.roles import ProductSettings, build_crawl_options
 
-    app = get_settings()
+    s = ProductSettings.load()
+    app = s.core
     seed_urls = list(urls or [])
     source = "cli"
     if seeds is not None:
         seed_urls += _read_seed_file(seeds)
         source = "file" if not urls else "cli"
-    options = CrawlOptions(
+    flags = {
+        "depth_limit": depth,
+        "max_pages_per_site": max_pages_per_site,
+        "concurrency": concurrency,
+        "per_host_concurrency": per_host,
+        "download_delay_s": delay,
+        "autothrottle": autothrottle,
+        "recrawl_interval_s": recrawl_every,
+        "redis_prefix": redis_prefix,
+        "timeout_s": timeout,
+        "max_media_per_page": max_media_per_page,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if hash_processes is not None:
+        overrides["hash_processes"] = None if hash_processes < 0 else hash_processes
+    options = build_crawl_options(
+        s,
         until_idle=until_idle,
-        depth_limit=depth,
-        max_pages_per_site=max_pages_per_site,
-        concurrency=concurrency,
-        per_host_concurrency=per_host,
-        download_delay_s=delay,
-        autothrottle=autothrottle,
-        recrawl_interval_s=recrawl_every,
-        pdq_quality_min=app.pdq_quality_min,
-        max_media_bytes=app.max_image_bytes,
-        max_pixels=app.max_image_pixels,
         jobdir=None if no_jobdir or app.redis_url else (jobdir or app.data_dir / "crawl-job"),
-        redis_url=app.redis_url,
-        redis_prefix=redis_prefix,
         progress=progress,
-        timeout_s=timeout,
-        max_media_per_page=max_media_per_page,
-        hash_processes=None if hash_processes < 0 else hash_processes,
         log_level=log_level,
         log_file=log_file,
+        **overrides,
     )
     summary = run_crawl(seed_urls, options, app, seed_source=source)
     counts = {

@@ -75,6 +75,7 @@ class SignalsPipeline:
             logger.info("hashing in %d worker process(es)", self.pool.processes)
         self.matcher.refresh()
         logger.info("match index: %d bank entries", self.matcher.size)
+        self.crawler.stats.set_value("orbweaver/index_entries", self.matcher.size)
         self._refresher = task.LoopingCall(lambda: deferToThread(self.matcher.refresh))
         self._refresher.start(self.options.matcher_refresh_s, now=False)
 

@@ -38,6 +38,8 @@ def scrapy_settings(options: CrawlOptions, app: Settings, store: Any, clock: Any
                 suspect_key=app.suspect_key,
             ),
             "BOT_NAME": "orbweaver",
+            # Scrapy's stats, mirrored into the process' Prometheus metrics
+            "STATS_CLASS": "orbweaver.crawl.metrics.PrometheusStats",
             "USER_AGENT": "orbweaver/0.1 (child-protection hotline crawler)",
             "CONCURRENT_REQUESTS": options.concurrency,
             "CONCURRENT_REQUESTS_PER_DOMAIN": options.per_host_concurrency,
@@ -117,9 +119,12 @@ def run_crawl(
     app: Settings,
     *,
     seed_source: str = "cli",
+    store: Any = None,
 ) -> CrawlSummary:
     """Record the seeds, then crawl them plus every pending seed and due re-crawl, in this
-    process (the reactor is started and stopped here: once per process)."""
+    process (the reactor is started and stopped here: once per process). `store`: the one the
+    caller built (the crawl role's, which does not migrate without `auto_migrate`); else the
+    configured one, migrated."""
     from scrapy.crawler import CrawlerProcess
 
     from orbweaver.clock import clock_from_url
@@ -129,7 +134,7 @@ def run_crawl(
     from orbweaver.store import open_store
 
     limit_blas_threads(1)  # the hashing pool is the parallelism (see signals.blas)
-    store = open_store(app.resolved_database_url)
+    store = store or open_store(app.resolved_database_url)
     clock = clock_from_url(getattr(app, "clock_url", ""))
     if urls:
         add_seeds(store, clock, urls, source=seed_source)

@@ -35,12 +35,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from orbweaver.clock import RemoteClock, SettableClock
+from orbweaver.config import Settings
 from orbweaver.monitor import MonitorSettings
 from orbweaver.notices import NoticeSettings
+from orbweaver.roles import (
+    ProductSettings,
+    build_attributor,
+    build_fetcher,
+    build_resolver,
+    build_transport,
+    build_web_app,
+)
 from orbweaver.store import Store, open_store
 from orbweaver.store.models import Notice
 
@@ -172,6 +182,55 @@ def _fresh_out(out: Path) -> None:
     shutil.rmtree(out / "var", ignore_errors=True)
 
 
+def world_settings(info: dict[str, Any], database_url: str, data_dir: Path, key: str) -> Settings:
+    """The shared settings of a deployment whose internet is the world: its DNS, Tor proxy,
+    address ranges and port, its clock; its RDAP server and webhook endpoints allowed as a
+    deployment allows the services it configured itself (for RDAP and webhooks only)."""
+    endpoints = [info["rdap_bootstrap"], *info["webhooks"].values()]
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        suspect_key=key,
+        dns_servers=[info["dns"]],
+        tor_proxy=info["tor_proxy"],
+        crawl_allow_networks=list(info["allow_networks"]),
+        crawl_port_map=f"80={info['http_port']}",
+        clock_url=info["clock"],
+        redis_url="",
+        # the world's time runs fast: a DNS answer cached for 5 real minutes is days old
+        dns_cache_ttl_s=0.0,
+        fetch_timeout_s=10.0,
+        service_allow_networks=[f"{urlsplit(u).hostname}/32" for u in endpoints],
+    )
+
+
+# The shared settings a product process (a crawl round) is given through its environment.
+ENV_FIELDS = (
+    "database_url",
+    "data_dir",
+    "suspect_key",
+    "dns_servers",
+    "tor_proxy",
+    "crawl_allow_networks",
+    "crawl_port_map",
+    "clock_url",
+    "redis_url",
+    "dns_cache_ttl_s",
+    "fetch_timeout_s",
+    "service_allow_networks",
+)
+
+
+def settings_env(core: Settings) -> dict[str, str]:
+    """`core` as the `ORBWEAVER_*` variables of a product process (lists comma-joined)."""
+    env: dict[str, str] = {}
+    for name in ENV_FIELDS:
+        value = getattr(core, name)
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        env[f"ORBWEAVER_{name.upper()}"] = text
+    return env
+
+
 def product_env(
     info: dict[str, Any], database_url: str, data_dir: Path, key: str
 ) -> dict[str, str]:
@@ -179,20 +238,36 @@ def product_env(
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORBWEAVER_")}
     for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
         env.pop(proxy, None)
-    env.update(
-        {
-            "ORBWEAVER_DATABASE_URL": database_url,
-            "ORBWEAVER_DATA_DIR": str(data_dir),
-            "ORBWEAVER_SUSPECT_KEY": key,
-            "ORBWEAVER_DNS_SERVERS": info["dns"],
-            "ORBWEAVER_TOR_PROXY": info["tor_proxy"],
-            "ORBWEAVER_CRAWL_ALLOW_NETWORKS": ",".join(info["allow_networks"]),
-            "ORBWEAVER_CRAWL_PORT_MAP": f"80={info['http_port']}",
-            "ORBWEAVER_CLOCK_URL": info["clock"],
-            "ORBWEAVER_REDIS_URL": "",
-        }
-    )
+    env.update(settings_env(world_settings(info, database_url, data_dir, key)))
     return env
+
+
+def demo_settings(
+    options: DemoOptions, info: dict[str, Any], out: Path, database_url: str, key: str
+) -> ProductSettings:
+    """Every setting the product runs with against this world, as a deployment would write
+    them: the roles' builders (`orbweaver.roles`) make the stages from these."""
+    from orbweaver.attribution import AttributionSettings
+
+    host, port = info["smtp"].rsplit(":", 1)
+    return ProductSettings(
+        core=world_settings(info, database_url, out / "var", key),
+        attribution=AttributionSettings(
+            rdap_bootstrap_url=info["rdap_bootstrap"],
+            providers_file=str(out / "var" / "providers.json"),
+            attribution_cache_ttl_s=7 * 86400,
+        ),
+        notices=NoticeSettings(
+            smtp_host=host,
+            smtp_port=int(port),
+            notice_from="notices@hotline.test",
+            notice_org="orbweaver demo hotline",
+            notice_domain="hotline.test",
+            followup_interval_hours=options.followup_interval_hours,
+            escalate_after_rounds=options.escalate_after_rounds,
+        ),
+        monitor=options.monitor,
+    )
 
 
 @contextmanager
@@ -220,13 +295,6 @@ class Product:
     """orbweaver's stages against one world, talking through one store."""
 
     def __init__(self, options: DemoOptions, info: dict[str, Any], store: Store, out: Path) -> None:
-        import ipaddress
-        from urllib.parse import urlsplit
-
-        from orbweaver.attribution import AttributionSettings, Attributor
-        from orbweaver.net import GuardedClient, GuardedFetcher, NetworkPolicy, Resolver
-        from orbweaver.notices import SmtpWebhookTransport
-
         self.options = options
         self.store = store
         self.out = out
@@ -234,46 +302,19 @@ class Product:
         self.clock = SettableClock(self.remote.now())
         self.key = secrets.token_urlsafe(32)
         self.database_url = str(store.engine.url)
-        self.env = product_env(info, self.database_url, out / "var", self._vault_key())
+        self.settings = demo_settings(options, info, out, self.database_url, self._vault_key())
+        self.env = product_env(info, self.database_url, out / "var", self.settings.core.suspect_key)
         # The hotline's provider directory: names, contacts and channels RDAP does not carry
         # (webhook endpoints, which networks are CDNs), as an operator would maintain it.
-        directory = out / "var" / "providers.json"
+        directory = Path(self.settings.attribution.providers_file)
         directory.parent.mkdir(parents=True, exist_ok=True)
         directory.write_text(json.dumps(info["providers"], indent=1))
-        resolver = Resolver([info["dns"]], cache_ttl=0)
-        policy = NetworkPolicy(
-            allow_networks=[ipaddress.ip_network(n) for n in info["allow_networks"]],
-            port_map={80: info["http_port"]},
-            tor_proxy=info["tor_proxy"],
-            timeout=10,
-        )
-        # RDAP and webhooks go through the same policy, which allows the world's RDAP server
-        # and webhook endpoint as a deployment allows the services it configured itself.
-        endpoints = [info["rdap_bootstrap"], *info["webhooks"].values()]
-        services = policy.allowing(*(f"{urlsplit(u).hostname}/32" for u in endpoints))
-        self.attributor = Attributor(
-            self.clock,
-            resolver,
-            AttributionSettings(
-                rdap_bootstrap_url=info["rdap_bootstrap"],
-                providers_file=str(directory),
-                attribution_cache_ttl_s=7 * 86400,
-            ),
-            policy=services,
-        )
-        host, port = info["smtp"].rsplit(":", 1)
-        self.notice_settings = NoticeSettings(
-            smtp_host=host,
-            smtp_port=int(port),
-            notice_from="notices@hotline.test",
-            notice_org="orbweaver demo hotline",
-            notice_domain="hotline.test",
-            followup_interval_hours=options.followup_interval_hours,
-            escalate_after_rounds=options.escalate_after_rounds,
-        )
-        self.fetcher = GuardedFetcher(policy, resolver)
-        webhooks = GuardedClient(services, resolver, timeout=self.notice_settings.webhook_timeout_s)
-        self.transport = SmtpWebhookTransport(self.notice_settings, webhooks)
+        # The stages, built as every role builds them (one resolver shared, as in a role).
+        resolver = build_resolver(self.settings)
+        self.attributor = build_attributor(self.settings, self.clock, resolver)
+        self.notice_settings = self.settings.notices
+        self.fetcher = build_fetcher(self.settings, resolver)
+        self.transport = build_transport(self.settings, resolver)
         self.stats: dict[str, Any] = {
             "crawl_rounds": 0,
             "crawl_seconds": 0.0,
@@ -413,9 +454,7 @@ def run_demo(
         product.stats["known_entries"] = imported.added
 
         from orbweaver.access import create_client
-        from orbweaver.config import Settings
         from orbweaver.review import add_user
-        from orbweaver.web import create_app
 
         keys: dict[str, str] = {}
         for i in range(1, options.analysts + 1):
@@ -423,11 +462,7 @@ def run_demo(
             with store.session() as s:
                 add_user(s, clock, name, "analyst", secrets.token_urlsafe(16))
             keys[name] = create_client(store, clock, name, scopes=("review",), actor="demo")
-        app = create_app(
-            Settings(database_url=database_url, suspect_key=product.env["ORBWEAVER_SUSPECT_KEY"]),
-            store=store,
-            clock=clock,
-        )
+        app = build_web_app(product.settings, store=store, clock=clock)
         with serve_web(app, free_port()) as web_url:
             analysts = [
                 SimulatedAnalyst(name, key, web_url, info["control"]) for name, key in keys.items()

@@ -1,7 +1,8 @@
 """The monitor stage (docs/architecture.md): re-checks of noticed URLs, removal time, recidivism.
 
 Public surface (other stages import these from `orbweaver.monitor`, never from its modules):
-- re-checks: `check_due`, `claim_due_checks`, `MonitorStats`, the schedule (`due_after`,
+- re-checks: `check_due`, `check_all_due`, `monitor_loop` (the monitor role's loop),
+  `claim_due_checks`, `MonitorStats`, the schedule (`due_after`,
   `next_scheduled`) and `MonitorSettings`;
 - removal time, the definition every figure uses: `removal_seconds`, `removal_instant`;
 - the re-check cadence the figures were measured with: `CADENCE_EVENT`, `recorded_cadence`,
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
     from orbweaver.monitor.removal import removal_instant, removal_seconds
     from orbweaver.monitor.service import (
         MonitorStats,
+        check_all_due,
         check_due,
         claim_due_checks,
         due_after,
+        monitor_loop,
         next_scheduled,
     )
     from orbweaver.monitor.settings import MonitorSettings, cadence_of, cadence_text
@@ -38,9 +41,11 @@ else:
             ".removal": ["removal_instant", "removal_seconds"],
             ".service": [
                 "MonitorStats",
+                "check_all_due",
                 "check_due",
                 "claim_due_checks",
                 "due_after",
+                "monitor_loop",
                 "next_scheduled",
             ],
             ".settings": ["MonitorSettings", "cadence_of", "cadence_text"],
@@ -55,9 +60,11 @@ __all__ = [
     "RecidivismRow",
     "cadence_of",
     "cadence_text",
+    "check_all_due",
     "check_due",
     "claim_due_checks",
     "due_after",
+    "monitor_loop",
     "next_scheduled",
     "record_cadence",
     "recorded_cadence",

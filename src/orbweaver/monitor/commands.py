@@ -9,6 +9,7 @@ import typer
 
 if TYPE_CHECKING:
     from orbweaver.clock import Clock
+    from orbweaver.monitor.service import MonitorStats
     from orbweaver.monitor.settings import MonitorSettings
     from orbweaver.net import GuardedFetcher
     from orbweaver.store import Store
@@ -21,48 +22,50 @@ def monitor(
 ) -> None:
     """Re-check noticed URLs that are due, through the crawl's network policy.
 
-    With --loop it waits out database and network outages (backing off, logged once)."""
-    from orbweaver.clock import clock_from_url
-    from orbweaver.config import get_settings
-    from orbweaver.monitor.settings import MonitorSettings
-    from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
-    from orbweaver.store import open_store
-    from orbweaver.supervise import ensure_logging, patiently
+    With --loop it waits out database and network outages (backing off, logged once), and
+    SIGTERM ends it after the fetches in flight, the checks not started handed back."""
+    from orbweaver.roles import (
+        ProductSettings,
+        build_clock,
+        build_fetcher,
+        build_monitor,
+        build_store,
+        stop_on_signals,
+    )
+    from orbweaver.supervise import ensure_logging
 
-    settings = get_settings()
-    clock = clock_from_url(settings.clock_url or None)
-    if loop:
-        ensure_logging()
-        store = patiently(open_store, name="monitor: opening the store")
-    else:
-        store = open_store()
-    fetcher = GuardedFetcher(NetworkPolicy.from_settings(settings), Resolver(settings.dns_servers))
-    msettings = MonitorSettings()
+    s = ProductSettings.load()
+    if not loop:
+        store, fetcher = build_store(s), build_fetcher(s)
+        try:
+            check_all_due(store, build_clock(s), fetcher, s.monitor)
+        finally:
+            fetcher.close()
+        return
+    ensure_logging()
+    stop = threading.Event()
+    stop_on_signals(stop, "monitor")
+    role = build_monitor(s, stop)
     try:
-        if loop:
-            monitor_loop(store, clock, fetcher, msettings, every_s=every)
-        else:
-            check_all_due(store, clock, fetcher, msettings)
+        monitor_loop(role.store, role.clock, role.fetcher, s.monitor, every_s=every, stop=stop)
     finally:
-        fetcher.close()
+        role.close()
 
 
 def check_all_due(
     store: Store, clock: Clock, fetcher: GuardedFetcher, settings: MonitorSettings
 ) -> int:
-    """Re-check batches until nothing is due; returns how many were checked."""
-    from orbweaver.monitor.service import check_due
+    """Re-check batches until nothing is due, each batch printed; returns how many."""
+    from orbweaver.monitor.service import check_all_due as drain
 
-    total = 0
-    while True:
-        stats = check_due(store, clock, fetcher, settings)
-        if not stats.checked:
-            return total
-        total += stats.checked
-        typer.echo(
-            f"checked {stats.checked}: online {stats.online}, changed "
-            f"{stats.changed}, misses {stats.misses}, removed {stats.confirmed}"
-        )
+    return drain(store, clock, fetcher, settings, on_batch=_echo_batch)
+
+
+def _echo_batch(stats: MonitorStats) -> None:
+    typer.echo(
+        f"checked {stats.checked}: online {stats.online}, changed "
+        f"{stats.changed}, misses {stats.misses}, removed {stats.confirmed}"
+    )
 
 
 def monitor_loop(
@@ -76,15 +79,18 @@ def monitor_loop(
     backoff: Backoff | None = None,
 ) -> None:
     """`monitor --loop`: drain what is due every `every_s` seconds until `stop`, through
-    outages."""
-    from orbweaver.supervise import run_loop
+    outages, each batch printed (`monitor.monitor_loop`, which the monitor role runs, logs)."""
+    from orbweaver.monitor.service import monitor_loop as loop
 
-    run_loop(
-        lambda: check_all_due(store, clock, fetcher, settings),
-        name="monitor",
+    loop(
+        store,
+        clock,
+        fetcher,
+        settings,
         every_s=every_s,
-        backoff=backoff,
         stop=stop,
+        backoff=backoff,
+        on_batch=_echo_batch,
     )
 
 

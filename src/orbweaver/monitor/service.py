@@ -17,9 +17,12 @@ uses); both ends are stored on the notice so reports can also treat it as interv
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -40,6 +43,9 @@ from orbweaver.store.models import (
     NoticeItem,
 )
 
+if TYPE_CHECKING:
+    from orbweaver.supervise import Backoff
+
 log = logging.getLogger(__name__)
 
 
@@ -59,16 +65,22 @@ def due_after(first_sent: datetime, checks_done: int, settings: MonitorSettings)
 
 
 def schedule_new(session: Session, settings: MonitorSettings, limit: int = 10_000) -> int:
-    """Give a first check time to notices that were just sent."""
-    rows = session.scalars(
+    """Give a first check time to notices that were just sent. Rows another monitor is
+    scheduling at the same moment are skipped (on PostgreSQL), not waited for: two monitors
+    locking the same rows in different orders would deadlock."""
+    query = (
         select(Notice)
         .where(
             Notice.status == "open",
             Notice.first_sent_at.is_not(None),
             Notice.next_check_at.is_(None),
         )
+        .order_by(Notice.id)
         .limit(limit)
-    ).all()
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = session.scalars(query).all()
     for n in rows:
         assert n.first_sent_at is not None
         n.next_check_at = due_after(n.first_sent_at, 0, settings)
@@ -281,18 +293,126 @@ def check_due(
     settings: MonitorSettings,
     *,
     limit: int | None = None,
+    stop: threading.Event | None = None,
 ) -> MonitorStats:
-    """Claim due checks, fetch them concurrently, record the outcomes."""
+    """Claim due checks, fetch them concurrently, record the outcomes. When `stop` is set
+    meanwhile, fetches not yet started are cancelled, the finished ones recorded, and the
+    claims of the others handed back (due at once, for any monitor)."""
     stats = MonitorStats()
     ids = claim_due_checks(store, clock, settings, limit or settings.monitor_batch_size)
     if not ids:
         return stats
     with store.session() as session:
         targets = _targets(session, ids)
-    with ThreadPoolExecutor(max_workers=max(1, settings.monitor_concurrency)) as pool:
-        results = list(pool.map(lambda t: fetcher.get(t.url, t.kind), targets))
+    done = _fetch_all(fetcher, targets, max(1, settings.monitor_concurrency), stop)
     with store.session() as session:
-        for target, result in zip(targets, results, strict=True):
+        for target, result in zip(targets, done, strict=True):
+            if result is None:
+                continue
             outcome, detail = classify(target, result)
             record(session, clock, settings, target.notice_id, outcome, detail, result, stats)
+    unchecked = [t.notice_id for t, r in zip(targets, done, strict=True) if r is None]
+    if unchecked:
+        release_checks(store, clock, unchecked, settings)
+    count_checks(stats)
     return stats
+
+
+def _fetch_all(
+    fetcher: GuardedFetcher,
+    targets: list[Target],
+    workers: int,
+    stop: threading.Event | None,
+) -> list[FetchResult | None]:
+    """Each target's fetch result, or None for those cancelled because `stop` was set."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(fetcher.get, t.url, t.kind) for t in targets]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            if stop is not None and stop.is_set():
+                for future in pending:
+                    future.cancel()  # those already running finish (their timeout bounds it)
+                break
+    return [None if f.cancelled() else f.result() for f in futures]
+
+
+def release_checks(store: Store, clock: Clock, ids: list[int], settings: MonitorSettings) -> int:
+    """Hand back claimed checks that were not done: due now again (their claim set
+    `next_check_at` to the end of the lease, which only these rows still carry)."""
+    now = _naive(clock.now())
+    with store.session() as session:
+        res = session.execute(
+            update(Notice)
+            .where(Notice.id.in_(ids), Notice.status == "open", Notice.next_check_at > now)
+            .values(next_check_at=now)
+        )
+        released = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    log.info("handed back %d claimed re-check(s) undone (stopping)", released)
+    return released
+
+
+def count_checks(stats: MonitorStats) -> None:
+    """A batch's outcomes into the process' metrics (`orbweaver_monitor_*_total`)."""
+    from orbweaver.ops import count
+
+    doc = "Re-checks by outcome"
+    count("monitor", "checks", stats.online, doc=doc, outcome="online")
+    count("monitor", "checks", stats.changed, doc=doc, outcome="changed")
+    count("monitor", "checks", stats.misses - stats.changed, doc=doc, outcome="offline")
+    count("monitor", "removals", stats.confirmed, doc="Removals confirmed")
+
+
+def check_all_due(
+    store: Store,
+    clock: Clock,
+    fetcher: GuardedFetcher,
+    settings: MonitorSettings,
+    *,
+    stop: threading.Event | None = None,
+    on_batch: Callable[[MonitorStats], None] | None = None,
+) -> int:
+    """Re-check batches until nothing is due (or `stop`); returns how many were checked."""
+    total = 0
+    while stop is None or not stop.is_set():
+        stats = check_due(store, clock, fetcher, settings, stop=stop)
+        if not stats.checked:
+            return total
+        total += stats.checked
+        (on_batch or log_batch)(stats)
+    return total
+
+
+def log_batch(stats: MonitorStats) -> None:
+    log.info(
+        "monitor: checked %d: online %d, changed %d, misses %d, removed %d",
+        stats.checked,
+        stats.online,
+        stats.changed,
+        stats.misses,
+        stats.confirmed,
+    )
+
+
+def monitor_loop(
+    store: Store,
+    clock: Clock,
+    fetcher: GuardedFetcher,
+    settings: MonitorSettings,
+    *,
+    every_s: float,
+    stop: threading.Event | None = None,
+    backoff: Backoff | None = None,
+    on_batch: Callable[[MonitorStats], None] | None = None,
+) -> None:
+    """Drain what is due every `every_s` seconds until `stop`, through outages
+    (`supervise.run_loop`); a stop mid-batch hands back the checks not yet started."""
+    from orbweaver.supervise import run_loop
+
+    run_loop(
+        lambda: check_all_due(store, clock, fetcher, settings, stop=stop, on_batch=on_batch),
+        name="monitor",
+        every_s=every_s,
+        backoff=backoff,
+        stop=stop,
+    )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -133,8 +132,9 @@ class NetworkPolicy:
         nets = [ipaddress.ip_network(n, strict=False) for n in settings.crawl_allow_networks]
         values: dict[str, Any] = {
             "allow_networks": nets,
-            "port_map": parse_port_map(os.environ.get("ORBWEAVER_CRAWL_PORT_MAP", "")),
+            "port_map": parse_port_map(settings.crawl_port_map),
             "tor_proxy": settings.tor_proxy,
+            "timeout": settings.fetch_timeout_s,
             "media_max_bytes": settings.max_image_bytes,
         }
         values.update(overrides)

@@ -7,9 +7,10 @@ X-ARF v4 and as e-mail text), `outbox` + `transport` (delivery, exactly once as 
 protocol allows), `runner` (one notifier pass of all of them).
 
 Public surface (other stages import these from `orbweaver.notices`, never from its modules):
-`notify_pass`, `PassStats`, `default_attributor`, `plan_notices`, `PlanStats`, `Attributor`,
-`schedule_rounds`, `make_on_sent`, `build_digests`, `deliver_due`, `DeliveryStats`,
-`NoticeSettings`, `SmtpWebhookTransport`, `Transport`, `build_email`, `validation_errors`.
+`notify_pass`, `notify_loop` (the notify role's loop), `log_pass`, `PassStats`,
+`default_attributor`, `plan_notices`, `PlanStats`, `Attributor`, `schedule_rounds`,
+`make_on_sent`, `build_digests`, `deliver_due`, `DeliveryStats`, `NoticeSettings`,
+`SmtpWebhookTransport`, `Transport`, `build_email`, `validation_errors`.
 Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
 """
 
@@ -25,7 +26,13 @@ if TYPE_CHECKING:
     from orbweaver.notices.outbox import DeliveryStats, deliver_due
     from orbweaver.notices.planning import Attributor, PlanStats, plan_notices
     from orbweaver.notices.rounds import make_on_sent, schedule_rounds
-    from orbweaver.notices.runner import PassStats, default_attributor, notify_pass
+    from orbweaver.notices.runner import (
+        PassStats,
+        default_attributor,
+        log_pass,
+        notify_loop,
+        notify_pass,
+    )
     from orbweaver.notices.settings import NoticeSettings
     from orbweaver.notices.transport import SmtpWebhookTransport, Transport
     from orbweaver.notices.xarf import validation_errors
@@ -38,7 +45,13 @@ else:
             ".outbox": ["DeliveryStats", "deliver_due"],
             ".planning": ["Attributor", "PlanStats", "plan_notices"],
             ".rounds": ["make_on_sent", "schedule_rounds"],
-            ".runner": ["PassStats", "default_attributor", "notify_pass"],
+            ".runner": [
+                "PassStats",
+                "default_attributor",
+                "log_pass",
+                "notify_loop",
+                "notify_pass",
+            ],
             ".settings": ["NoticeSettings"],
             ".transport": ["SmtpWebhookTransport", "Transport"],
             ".xarf": ["validation_errors"],
@@ -57,7 +70,9 @@ __all__ = [
     "build_email",
     "default_attributor",
     "deliver_due",
+    "log_pass",
     "make_on_sent",
+    "notify_loop",
     "notify_pass",
     "plan_notices",
     "schedule_rounds",

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from orbweaver.notices.planning import Attributor
     from orbweaver.notices.runner import PassStats
     from orbweaver.notices.settings import NoticeSettings
+    from orbweaver.notices.transport import Transport
     from orbweaver.store import Store
     from orbweaver.supervise import Backoff
 
@@ -37,21 +38,49 @@ def notify(
 ) -> None:
     """Send what is due: new notices for new detections, follow-ups, escalations, retries.
 
-    With --loop it waits out database, DNS and SMTP outages (backing off, logged once)."""
-    from orbweaver.clock import clock_from_url
-    from orbweaver.config import get_settings
-    from orbweaver.notices.runner import default_attributor, notify_pass
-    from orbweaver.store import open_store
-    from orbweaver.supervise import ensure_logging, patiently
+    With --loop it waits out database, DNS and SMTP outages (backing off, logged once), and
+    SIGTERM ends it after the message in flight, the rest of its batch handed back."""
+    from orbweaver.notices.runner import notify_pass
+    from orbweaver.roles import (
+        ProductSettings,
+        build_attributor,
+        build_clock,
+        build_notify,
+        build_resolver,
+        build_store,
+        build_transport,
+        stop_on_signals,
+    )
+    from orbweaver.supervise import ensure_logging
 
-    clock = clock_from_url(get_settings().clock_url or None)
+    s = ProductSettings.load()
     if not loop:
-        store = open_store()
-        _echo_pass(notify_pass(store, clock, default_attributor(clock)))
+        clock, resolver = build_clock(s), build_resolver(s)
+        store = build_store(s)
+        attributor = build_attributor(s, clock, resolver)
+        transport = build_transport(s, resolver)
+        try:
+            _echo_pass(notify_pass(store, clock, attributor, s.notices, transport))
+        finally:
+            transport.close()
+            attributor.close()
         return
     ensure_logging()
-    store = patiently(open_store, name="notify: opening the store")
-    notify_loop(store, clock, default_attributor(clock), every_s=every)
+    stop = threading.Event()
+    stop_on_signals(stop, "notify")
+    role = build_notify(s, stop)
+    try:
+        notify_loop(
+            role.store,
+            role.clock,
+            role.attributor,
+            every_s=every,
+            settings=s.notices,
+            transport=role.transport,
+            stop=stop,
+        )
+    finally:
+        role.close()
 
 
 def notify_loop(
@@ -63,15 +92,23 @@ def notify_loop(
     settings: NoticeSettings | None = None,
     stop: threading.Event | None = None,
     backoff: Backoff | None = None,
+    transport: Transport | None = None,
 ) -> None:
-    """`notify --loop`: a pass every `every_s` seconds until `stop`, through outages."""
-    from orbweaver.notices.runner import notify_pass
-    from orbweaver.supervise import run_loop
+    """`notify --loop`: a pass every `every_s` seconds until `stop`, through outages, each
+    pass printed (`notices.notify_loop`, which the notify role runs, logs instead)."""
+    from orbweaver.notices.runner import notify_loop as loop
 
-    def step() -> None:
-        _echo_pass(notify_pass(store, clock, attributor, settings))
-
-    run_loop(step, name="notify", every_s=every_s, backoff=backoff, stop=stop)
+    loop(
+        store,
+        clock,
+        attributor,
+        every_s=every_s,
+        settings=settings,
+        transport=transport,
+        stop=stop,
+        backoff=backoff,
+        on_pass=_echo_pass,
+    )
 
 
 def _echo_pass(stats: PassStats) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -160,6 +161,7 @@ class DeliveryStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    released: int = 0  # claimed, then handed back unsent because the notifier was stopping
     errors: list[str] = field(default_factory=list)
 
 
@@ -174,12 +176,38 @@ def deliver_due(
     *,
     limit: int | None = None,
     on_sent: SentHook | None = None,
+    stop: threading.Event | None = None,
 ) -> DeliveryStats:
-    """Send every due message once; `on_sent` updates the notice in the same commit."""
+    """Send every due message once; `on_sent` updates the notice in the same commit. When
+    `stop` is set (the notifier is asked to stop), the message being sent is finished and the
+    rest of the batch is handed back (`release_claims`), due at once for any notifier."""
     stats = DeliveryStats()
-    for row_id in claim_due(store, clock, settings, limit or settings.notify_batch_size):
+    claimed = claim_due(store, clock, settings, limit or settings.notify_batch_size)
+    for i, row_id in enumerate(claimed):
+        if stop is not None and stop.is_set():
+            stats.released = release_claims(store, clock, claimed[i:])
+            break
         _deliver_one(store, clock, transport, settings, row_id, stats, on_sent)
     return stats
+
+
+def release_claims(store: Store, clock: Clock, ids: list[int]) -> int:
+    """Hand back rows this notifier claimed and did not start: pending and due now, so another
+    notifier (or this one restarted) sends them without waiting for the lease to run out.
+    Rows already `sending` are not touched: their outcome is the exchange's."""
+    if not ids:
+        return 0
+    now = _naive(clock.now())
+    with store.session() as session:
+        res = session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(ids), Outbox.status == "claimed")
+            .values(status="pending", next_attempt_at=now)
+        )
+        released = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    if released:
+        log.info("handed back %d claimed message(s) unsent (stopping)", released)
+    return released
 
 
 def _deliver_one(

@@ -8,7 +8,11 @@ where this one stopped.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orbweaver.clock import Clock
 from orbweaver.notices.digests import build_digests
@@ -18,6 +22,13 @@ from orbweaver.notices.rounds import make_on_sent, schedule_rounds
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import SmtpWebhookTransport, Transport
 from orbweaver.store import Store
+
+if TYPE_CHECKING:
+    from orbweaver.supervise import Backoff
+
+log = logging.getLogger(__name__)
+# Held by the one notifier planning notices, rounds and digests in a pass (see `notify_pass`).
+PLANNING_LOCK = "notices.planning"
 
 
 @dataclass
@@ -34,30 +45,98 @@ def notify_pass(
     attributor: Attributor,
     settings: NoticeSettings | None = None,
     transport: Transport | None = None,
+    *,
+    stop: threading.Event | None = None,
 ) -> PassStats:
+    """One pass. Planning, rounds and digests are done by one notifier at a time (the others
+    skip them for this pass: two planning the same detections at once would collide); delivery
+    is shared, every row claimed by one notifier. With `stop` set, delivery hands back what it
+    claimed and did not start (`outbox.deliver_due`) and the pass ends."""
     settings = settings or NoticeSettings()
+    plan, rounds, digests = PlanStats(), 0, 0
     with store.session() as session:
-        plan = plan_notices(session, clock, attributor, settings)
+        if store.try_lock(session, PLANNING_LOCK):
+            plan = plan_notices(session, clock, attributor, settings)
     with store.session() as session:
-        rounds = schedule_rounds(session, clock, settings)
+        if store.try_lock(session, PLANNING_LOCK):
+            rounds = schedule_rounds(session, clock, settings)
     with store.session() as session:
-        digests = build_digests(session, clock, settings)
+        if store.try_lock(session, PLANNING_LOCK):
+            digests = build_digests(session, clock, settings)
     own = transport is None
     t: Transport = transport or SmtpWebhookTransport(settings)
     try:
         total = DeliveryStats()
-        while True:
-            stats = deliver_due(store, clock, t, settings, on_sent=make_on_sent(settings))
+        while stop is None or not stop.is_set():
+            stats = deliver_due(
+                store, clock, t, settings, on_sent=make_on_sent(settings), stop=stop
+            )
             total.sent += stats.sent
             total.retried += stats.retried
             total.failed += stats.failed
+            total.released += stats.released
             total.errors += stats.errors
             if stats.sent + stats.retried + stats.failed == 0:
                 break
     finally:
         if own:
             t.close()
-    return PassStats(plan, rounds, total, digests)
+    passed = PassStats(plan, rounds, total, digests)
+    count_pass(passed)
+    return passed
+
+
+def count_pass(stats: PassStats) -> None:
+    """A pass's figures into the process' metrics (`orbweaver_notices_*_total`)."""
+    from orbweaver.ops import count, count_error
+
+    count("notices", "created", stats.plan.notices, doc="Notices created")
+    queued = stats.plan.enqueued + stats.rounds + stats.digests
+    count("notices", "messages_queued", queued, doc="Messages put in the outbox")
+    count("notices", "messages_sent", stats.delivery.sent, doc="Messages delivered")
+    count("notices", "messages_failed", stats.delivery.failed, doc="Messages failed for good")
+    count("notices", "messages_retried", stats.delivery.retried, doc="Deliveries to retry")
+    count("notices", "messages_released", stats.delivery.released, doc="Claims handed back")
+    count_error("notices", "unattributed", stats.plan.unattributed)
+    count_error("notices", "delivery_transient", stats.delivery.retried)
+    count_error("notices", "delivery_failed", stats.delivery.failed)
+
+
+def notify_loop(
+    store: Store,
+    clock: Clock,
+    attributor: Attributor,
+    *,
+    every_s: float,
+    settings: NoticeSettings | None = None,
+    transport: Transport | None = None,
+    stop: threading.Event | None = None,
+    backoff: Backoff | None = None,
+    on_pass: Callable[[PassStats], None] | None = None,
+) -> None:
+    """A pass every `every_s` seconds until `stop`, through outages (`supervise.run_loop`);
+    a stop during delivery hands back the claims not yet started."""
+    from orbweaver.supervise import run_loop
+
+    def step() -> None:
+        stats = notify_pass(store, clock, attributor, settings, transport, stop=stop)
+        (on_pass or log_pass)(stats)
+
+    run_loop(step, name="notify", every_s=every_s, backoff=backoff, stop=stop)
+
+
+def log_pass(stats: PassStats) -> None:
+    """One log line for a pass that did something (a role's log is not a terminal)."""
+    done = stats.plan.notices + stats.rounds + stats.delivery.sent + stats.delivery.retried
+    if done or stats.delivery.failed:
+        log.info(
+            "notify: notices %d, rounds %d, sent %d, retrying %d, failed %d",
+            stats.plan.notices,
+            stats.rounds,
+            stats.delivery.sent,
+            stats.delivery.retried,
+            stats.delivery.failed,
+        )
 
 
 def default_attributor(clock: Clock) -> Attributor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -63,15 +64,22 @@ def add(
         store.dispose()
 
 
+def _queue() -> tuple[Any, Any]:
+    """The review queue of the configured store, on the configured clock (the roles')."""
+    from orbweaver.review.queue import ReviewQueue
+    from orbweaver.roles import ProductSettings, build_clock, build_store
+
+    s = ProductSettings.load()
+    store = build_store(s)
+    return store, ReviewQueue(store, build_clock(s), s.review)
+
+
 @review_app.command("sync")
 def sync() -> None:
-    """Turn pending suspects into queue items (the console also does this as it serves)."""
-    from orbweaver.clock import SystemClock
-    from orbweaver.review.queue import ReviewQueue
-    from orbweaver.store import open_store
-
-    store = open_store()
-    report = ReviewQueue(store, SystemClock()).sync()
+    """Turn pending suspects into queue items (the review-sync role and the console also do
+    this as they run)."""
+    store, queue = _queue()
+    report = queue.sync()
     typer.echo(
         f"{report.suspects} suspects: {report.new_items} new items, {report.grouped} grouped, "
         f"{report.requeued} requeued, {report.decided} already decided, {report.allowed} allowed"
@@ -82,12 +90,8 @@ def sync() -> None:
 @review_app.command("refresh")
 def refresh() -> None:
     """Recompute every open item's priority (time passes; sites gain detections)."""
-    from orbweaver.clock import SystemClock
-    from orbweaver.review.queue import ReviewQueue
-    from orbweaver.store import open_store
-
-    store = open_store()
-    typer.echo(f"{ReviewQueue(store, SystemClock()).refresh_priorities()} items recomputed")
+    store, queue = _queue()
+    typer.echo(f"{queue.refresh_priorities()} items recomputed")
     store.dispose()
 
 

@@ -36,6 +36,7 @@ from orbweaver.store.models import (
 
 OPEN = ("open", "adjudication")
 _BATCH = 500
+SYNC_LOCK = "review.sync"
 
 
 @dataclass
@@ -48,6 +49,14 @@ class SyncReport:
     requeued: int = 0
     allowed: int = 0
     decided: int = 0
+
+
+def _count_sync(report: SyncReport) -> None:
+    """A sync's figures into the process' metrics (`orbweaver_review_*_total`)."""
+    from orbweaver.ops import count
+
+    count("review", "suspects_synced", report.suspects, doc="Suspects turned into items")
+    count("review", "items_created", report.new_items, doc="Review items created")
 
 
 class KnownPdqs:
@@ -102,13 +111,23 @@ class ReviewQueue:
     def sync(self, *, batch: int = _BATCH, max_batches: int | None = None) -> SyncReport:
         """Process pending suspects, in batches, each batch one transaction: all of them, or at
         most `max_batches` batches (the web path's bounded share; the CLI drains the rest)."""
+        report = self._sync(batch, max_batches)
+        _count_sync(report)
+        return report
+
+    def _sync(self, batch: int, max_batches: int | None) -> SyncReport:
         report = SyncReport()
         self.known.refresh()
-        self._load_open_items()
         batches = 0
         while max_batches is None or batches < max_batches:
             batches += 1
             with self.store.session() as s:
+                # One process syncs at a time (the review-sync role, `serve`'s share, other
+                # machines): two would make two items of one media, or miss a near-duplicate
+                # the other just queued. The one that finds the lock taken leaves it be.
+                if not self.store.try_lock(s, SYNC_LOCK):
+                    return report
+                self._load_open_items()  # items other processes queued meanwhile
                 rows = s.execute(
                     sa.select(Suspect.id, Suspect.media_id)
                     .where(Suspect.status == "pending")

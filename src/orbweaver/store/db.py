@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +100,48 @@ class Store:
         else:
             yield
 
+    def try_lock(self, session: Session, name: str) -> bool:
+        """Whether this session's transaction now holds the lock called `name`, without waiting.
+
+        For work that two processes must not do at once (planning notices, turning suspects
+        into queue items): the one that gets False skips it, the other does it. On PostgreSQL
+        a transaction-level advisory lock (released at commit or rollback); on SQLite always
+        True, since it has one writer at a time anyway."""
+        if self.dialect != "postgresql":
+            return True
+        digest = hashlib.sha256(f"orbweaver:{name}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
+
+    def ping(self) -> None:
+        """One round trip to the database (raises when it is unreachable)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def schema_revisions(self) -> tuple[set[str], set[str]]:
+        """(the revisions the database is at, the heads this code's migrations end at)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        return current, set(script_heads())
+
+    def schema_current(self) -> bool:
+        """True when the database is at every head of this code's migrations: a process of
+        a newer release started before `orbweaver db upgrade` ran gets False, not errors."""
+        current, heads = self.schema_revisions()
+        return current == heads
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@lru_cache(maxsize=1)
+def script_heads() -> tuple[str, ...]:
+    """The heads of the migrations shipped with this code (read once per process)."""
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()))
 
 
 def alembic_config(url: str) -> Any:

@@ -2,7 +2,8 @@
 API, dashboards, status), API-key authentication and per-client rate limits.
 
 Public surface (other stages and the composition root import these from `orbweaver.web`):
-`create_app` and `WebSettings`. API keys themselves live below web, in `orbweaver.access`.
+`create_app`, `WebSettings` and `web_settings`. API keys themselves live below web, in
+`orbweaver.access`.
 Nothing is imported until used (`orbweaver._lazy`): FastAPI loads with the app, not with
 `orbweaver --help`.
 """
@@ -15,10 +16,10 @@ from orbweaver._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from orbweaver.web.app import create_app
-    from orbweaver.web.settings import WebSettings
+    from orbweaver.web.settings import WebSettings, web_settings
 else:
     __getattr__, __dir__ = lazy_exports(
-        __name__, {".app": ["create_app"], ".settings": ["WebSettings"]}
+        __name__, {".app": ["create_app"], ".settings": ["WebSettings", "web_settings"]}
     )
 
-__all__ = ["WebSettings", "create_app"]
+__all__ = ["WebSettings", "create_app", "web_settings"]

@@ -70,7 +70,35 @@ def create_app(
     app.include_router(status.router)
     app.include_router(shield.router)
     app.include_router(console.router)
+    mount_health(app, ctx)
     return app
+
+
+def mount_health(app: FastAPI, ctx: WebContext) -> None:
+    """`/livez`, `/readyz` and `/metrics` of the serve role, on the app itself: ready when
+    the store answers, its schema is current and this worker's match index is loaded."""
+    from fastapi import Response
+
+    from orbweaver.config import RunSettings
+    from orbweaver.ops import Check, Health, respond, store_probes
+
+    health = Health("serve", timeout_s=RunSettings().health_timeout_s)
+
+    def index() -> Check:
+        state = ctx.matcher.readiness()
+        return Check("index", state.ready, state.state)
+
+    health.set_probes([*store_probes(ctx.store), index])
+
+    def endpoint(path: str) -> Callable[[], Response]:
+        def answer() -> Response:
+            code, content_type, body = respond(health, path)
+            return Response(body, status_code=code, media_type=content_type)
+
+        return answer
+
+    for path in ("/livez", "/readyz", "/metrics"):
+        app.add_api_route(path, endpoint(path), methods=["GET"], include_in_schema=False)
 
 
 def build_context(

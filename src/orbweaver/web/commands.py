@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 apikey_app = typer.Typer(help="API keys for the Shield API (and other machine clients).")
@@ -15,44 +13,28 @@ def _fail(message: str) -> None:
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(1, help="Worker processes; each holds its own match index."),
+    host: str = typer.Option(None, help="Address to listen on [default: ORBWEAVER_SERVE_HOST]."),
+    port: int = typer.Option(None, help="Port to listen on [default: ORBWEAVER_SERVE_PORT]."),
+    workers: int = typer.Option(
+        None, help="Worker processes, each with its own match index [default: 1]."
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
-    """Serve the web app (Shield API, status) with uvicorn."""
-    import uvicorn
+    """Serve the web app (Shield API, console, /livez, /readyz, /metrics) with uvicorn."""
+    from orbweaver.roles import ProductSettings, build_store, serve_app
 
-    from orbweaver.store import open_store
-
-    # Migrate once here, so workers starting side by side never race on the schema.
-    open_store().dispose()
-    target = "orbweaver.web.app:create_app"
-    if workers <= 1:
-        uvicorn.run(target, factory=True, host=host, port=port, log_level=log_level)
-        return
-    from uvicorn.supervisors import Multiprocess
-
-    config = uvicorn.Config(
-        target, factory=True, host=host, port=port, workers=workers, log_level=log_level
+    s = ProductSettings.load()
+    # Migrate once here (unless a migration job does it), so workers starting side by side
+    # never race on the schema.
+    build_store(s).dispose()
+    run = s.run
+    serve_app(
+        s,
+        host or run.serve_host,
+        port or run.serve_port,
+        workers or run.serve_workers,
+        log_level,
     )
-    Multiprocess(config, sockets=[_tcp_listener(host, port)]).run()
-
-
-def _tcp_listener(host: str, port: int) -> Any:
-    """The shared listening socket for `--workers N`, created with `proto=IPPROTO_TCP`.
-
-    uvicorn's own (0.54) leaves proto at 0, so asyncio never sets TCP_NODELAY on accepted
-    connections and every keep-alive request waits ~40 ms on delayed ACKs (Kludex/uvicorn#3149).
-    """
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
 
 
 @apikey_app.command("create")

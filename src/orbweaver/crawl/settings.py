@@ -1,0 +1,31 @@
+"""Settings of the crawl (env `ORBWEAVER_CRAWL_*`, TOML top level or `[crawl]`).
+
+The knobs a deployment sets once for its crawl role; `orbweaver crawl` takes the same values
+as its defaults and lets a flag override one for a run. Network limits shared with the other
+stages (allowed ranges, the Tor proxy, the port map) stay in the shared `Settings`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from orbweaver.config import OrbweaverSettings
+
+
+class CrawlSettings(OrbweaverSettings):
+    """How hard and how deep the crawl goes, and where its shared frontier lives in Redis."""
+
+    section: ClassVar[str] = "crawl"
+
+    crawl_concurrency: int = 64
+    crawl_per_host: int = 8
+    crawl_delay_s: float = 0.0
+    crawl_autothrottle: bool = False
+    crawl_depth: int = 8
+    crawl_max_pages_per_site: int = 20_000
+    crawl_max_media_per_page: int = 5_000
+    crawl_recrawl_every_s: float = 86_400.0
+    crawl_timeout_s: float = 30.0
+    # Processes that fingerprint media: -1 one per core, 0 threads in the crawler.
+    crawl_hash_processes: int = -1
+    crawl_redis_prefix: str = "orbweaver:crawl"
