@@ -77,3 +77,47 @@ def test_items_wait_and_fetching_pauses_while_a_batch_is_kept(tmp_path: Path) ->
     asyncio.run(store_comes_back())
     assert not crawler.engine.paused and not pipe.outage
     runtime.store.dispose()  # type: ignore[union-attr]
+
+
+def test_the_suspect_limbo_is_capped_by_bytes_and_keeps_the_newest(tmp_path: Path) -> None:
+    """Each waiting suspect holds its sealed bytes (up to a 64 MiB file): the byte budget, not
+    only the count, bounds the memory they take."""
+    import time
+
+    from orbweaver.crawl.pipelines import _Pending
+
+    options = CrawlOptions(suspect_limbo_max=100, suspect_limbo_max_bytes=10_000)
+    runtime = CrawlRuntime(
+        options=options,
+        policy=None,  # type: ignore[arg-type]
+        resolver=None,  # type: ignore[arg-type]
+        store=open_store(f"sqlite:///{tmp_path / 'o.db'}"),
+        clock=SystemClock(),
+        suspect_key="",
+    )
+    crawler = Crawler(runtime)
+    pipe = StoreWriterPipeline(crawler)
+    now = time.monotonic()
+    old = _Pending(now - 1000, {"h.test"}, 0, 0, b"x")  # waited past suspect_limbo_s
+    pipe.limbo = [old] + [_Pending(now, {"h.test"}, i, i, b"s" * 3000) for i in range(1, 6)]
+    pipe._expire_limbo()
+    assert [p.sighting_id for p in pipe.limbo] == [3, 4, 5]  # 9,000 bytes: the newest that fit
+    assert pipe.limbo_bytes == 9000
+    assert crawler.stats["orbweaver/suspect_limbo_dropped"] == 2
+
+    pipe.limbo.append(_Pending(now, {"h.test"}, 6, 6, b"s" * 20_000))  # alone over the budget
+    pipe._expire_limbo()
+    assert pipe.limbo == [] and pipe.limbo_bytes == 0
+
+    pipe.options = CrawlOptions(suspect_limbo_max=2, suspect_limbo_max_bytes=10_000)
+    pipe.limbo = [_Pending(now, {"h.test"}, i, i, b"s") for i in range(5)]
+    pipe._expire_limbo()
+    assert [p.sighting_id for p in pipe.limbo] == [3, 4]  # the count cap still holds
+    runtime.store.dispose()  # type: ignore[union-attr]
+
+
+def test_the_limbo_byte_budget_is_a_crawl_setting(monkeypatch: Any) -> None:
+    from orbweaver.roles import ProductSettings, build_crawl_options
+
+    monkeypatch.setenv("ORBWEAVER_CRAWL_SUSPECT_LIMBO_MAX_BYTES", "12345")
+    assert build_crawl_options(ProductSettings.load()).suspect_limbo_max_bytes == 12345

@@ -31,6 +31,7 @@ class CrawlOptions:
     # Unmatched media wait this long (sealed, in memory) for a first detection on their host.
     suspect_limbo_s: float = 120.0
     suspect_limbo_max: int = 10_000
+    suspect_limbo_max_bytes: int = 256 * 1024 * 1024
     pdq_quality_min: int = 50
     # Worker processes that fingerprint media: None = one per core; 0 = threads in this process.
     hash_processes: int | None = None

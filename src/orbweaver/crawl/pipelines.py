@@ -171,6 +171,8 @@ class StoreWriterPipeline:
         self._flusher: task.LoopingCall | None = None
         self._refused_warned = False
         self.limbo: list[_Pending] = []
+        self.limbo_bytes = 0
+        self._limbo_warned = False
         self.first_item: tuple[float, float] | None = None
         self.last_item: tuple[float, float] = (0.0, 0.0)
 
@@ -433,7 +435,7 @@ class StoreWriterPipeline:
             media_id = media_ids[item.signals.sha256]
             candidates.append(_Pending(time.monotonic(), hosts, sighting_id, media_id, sealed))
         self._expire_limbo()
-        waiting = candidates + self.limbo
+        waiting = self.limbo + candidates  # oldest first: the caps keep the newest
         if not waiting:
             return 0
         wanted = set().union(*(p.hosts for p in waiting))
@@ -472,11 +474,35 @@ class StoreWriterPipeline:
             )
         if kept:
             session.execute(sa.insert(Suspect), kept)
+        self._expire_limbo()
         return len(kept)
 
     def _expire_limbo(self) -> None:
+        """Forget what waited longer than `suspect_limbo_s`, then the oldest beyond the caps:
+        `suspect_limbo_max` entries and `suspect_limbo_max_bytes` of sealed bytes (an entry
+        can be a 64 MiB file, so a count alone does not bound memory)."""
         horizon = time.monotonic() - self.options.suspect_limbo_s
-        self.limbo = [p for p in self.limbo if p.at >= horizon][-self.options.suspect_limbo_max :]
+        fresh = [p for p in self.limbo if p.at >= horizon]
+        budget, kept = self.options.suspect_limbo_max_bytes, 0
+        start = len(fresh)
+        while start > 0 and len(fresh) - start < self.options.suspect_limbo_max:
+            size = len(fresh[start - 1].sealed)
+            if kept + size > budget:
+                break
+            kept += size
+            start -= 1
+        if start:
+            self.crawler.stats.inc_value("orbweaver/suspect_limbo_dropped", start)
+            if not self._limbo_warned:
+                self._limbo_warned = True
+                logger.warning(
+                    "suspect limbo full (%d entries, %d bytes sealed): the oldest unmatched "
+                    "media waiting for a first detection on their host are forgotten",
+                    len(fresh) - start,
+                    kept,
+                )
+        self.limbo = fresh[start:]
+        self.limbo_bytes = kept
 
 
 @dataclass
