@@ -216,6 +216,7 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
         progress=False,
         timeout_s=c.crawl_timeout_s,
         hash_processes=None if c.crawl_hash_processes < 0 else c.crawl_hash_processes,
+        suspect_limbo_max_bytes=c.crawl_suspect_limbo_max_bytes,
     )
     return dataclasses.replace(options, **overrides)
 

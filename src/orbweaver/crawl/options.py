@@ -24,10 +24,14 @@ class CrawlOptions:
     recrawl_interval_s: float = 24 * 3600.0
     flush_interval_s: float = 0.5
     flush_batch: int = 200
+    # A batch the store cannot take (down, restarting) is retried, waits doubling up to the cap.
+    store_retry_base_s: float = 0.5
+    store_retry_cap_s: float = 15.0
     matcher_refresh_s: float = 30.0
     # Unmatched media wait this long (sealed, in memory) for a first detection on their host.
     suspect_limbo_s: float = 120.0
     suspect_limbo_max: int = 10_000
+    suspect_limbo_max_bytes: int = 256 * 1024 * 1024
     pdq_quality_min: int = 50
     # Worker processes that fingerprint media: None = one per core; 0 = threads in this process.
     hash_processes: int | None = None

@@ -6,10 +6,17 @@ reactor while pictures are decoded on the other cores; matching runs in the reac
 (the index kernels release the GIL). The store writer batches rows (one transaction per batch),
 because one transaction per picture would make SQLite the crawl's bottleneck; the batch is flushed
 every `flush_interval` seconds and on close, so a stopped crawl loses no sighting.
+
+A store that is unreachable or restarting (a transient fault, `supervise.is_transient`) loses
+nothing either: the batch stays in hand and is written again with backoff (said once in the log,
+and once when it resumed), fetching pauses meanwhile and new items wait, so memory stays bounded
+by what was already in flight. Only a batch the store refuses for good (a bug, bad data) is
+dropped, with its traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -17,9 +24,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.defer import deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, deferred_to_future
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 
 from orbweaver.crawl.frontier import PageVisit, record_pages
 from orbweaver.crawl.hashing import HashPool, default_processes, fingerprint
@@ -28,6 +36,7 @@ from orbweaver.crawl.runtime import require_runtime
 from orbweaver.signals import SignalError
 from orbweaver.store import Store, record_event
 from orbweaver.store.models import Detection, Media, Sighting, Suspect
+from orbweaver.supervise import Backoff, Patience, is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +63,7 @@ class SignalsPipeline:
             raise NotConfigured("no store")
         self.matcher = Matcher(store, quality_min=self.options.pdq_quality_min)
         self._refresher: task.LoopingCall | None = None
+        self._refresh_patience = Patience("crawl: match index refresh", Backoff(), logger)
         self.pool: HashPool | None = None
         processes = self.options.hash_processes
         if processes is None:
@@ -76,8 +86,19 @@ class SignalsPipeline:
         self.matcher.refresh()
         logger.info("match index: %d bank entries", self.matcher.size)
         self.crawler.stats.set_value("orbweaver/index_entries", self.matcher.size)
-        self._refresher = task.LoopingCall(lambda: deferToThread(self.matcher.refresh))
+        self._refresher = task.LoopingCall(lambda: deferToThread(self._refresh))
         self._refresher.start(self.options.matcher_refresh_s, now=False)
+
+    def _refresh(self) -> None:
+        """A store outage skips a refresh (said once) instead of ending the refresh loop."""
+        try:
+            self.matcher.refresh()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self._refresh_patience.failed(exc)
+            return
+        self._refresh_patience.succeeded()
 
     def close_spider(self, spider: Any = None) -> None:
         if self._refresher is not None and self._refresher.running:
@@ -138,10 +159,20 @@ class StoreWriterPipeline:
         self.vault = self._vault(runtime.suspect_key)
         self.media: list[MediaItem] = []
         self.pages: list[PageVisit] = []
-        self.lock = defer.DeferredLock()
+        self._draining: defer.Deferred[None] | None = None
+        self._drained: list[defer.Deferred[None]] = []
+        self._store_back: list[defer.Deferred[None]] = []
+        self.outage = False
+        self.patience = Patience(
+            "crawl: store writer (batch kept, fetching paused)",
+            Backoff(self.options.store_retry_base_s, self.options.store_retry_cap_s),
+            logger,
+        )
         self._flusher: task.LoopingCall | None = None
         self._refused_warned = False
         self.limbo: list[_Pending] = []
+        self.limbo_bytes = 0
+        self._limbo_warned = False
         self.first_item: tuple[float, float] | None = None
         self.last_item: tuple[float, float] = (0.0, 0.0)
 
@@ -179,39 +210,119 @@ class StoreWriterPipeline:
             self.media.append(item)
         elif isinstance(item, PageItem):
             self.pages.append(item.visit)
-        if (
-            len(self.media) >= self.options.flush_batch
-            or len(self.pages) >= 10 * self.options.flush_batch
-        ):
+        if self._full():
             self.flush()
+            if self.outage:
+                # backpressure: the item waits (so its response's slot stays taken) until the
+                # store is back, rather than the buffer growing while the store is down
+                return self._store_is_back()
         return None
 
-    def flush(self) -> Any:
-        """Write what is buffered, one batch at a time (DeferredLock keeps batches in order)."""
+    async def _store_is_back(self) -> None:
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._store_back.append(waiter)
+        await deferred_to_future(waiter)
+
+    def _full(self) -> bool:
+        batch = self.options.flush_batch
+        return len(self.media) >= batch or len(self.pages) >= 10 * batch
+
+    def flush(self) -> defer.Deferred[None]:
+        """Write what is buffered, a batch at a time, in order; fires when the buffer is empty.
+
+        One drain runs at a time and takes what arrives while it writes, so flushes called
+        during a store outage add nothing to wait on but a callback."""
         if self.first_item is not None:
             stats = self.crawler.stats
             stats.set_value("orbweaver/first_item_at", self.first_item[0])
             stats.set_value("orbweaver/first_item_cpu", self.first_item[1])
             stats.set_value("orbweaver/last_item_at", self.last_item[0])
             stats.set_value("orbweaver/last_item_cpu", self.last_item[1])
-        if not self.media and not self.pages:
-            return defer.succeed(None)
-        media, self.media = self.media, []
-        pages, self.pages = self.pages, []
-        d = self.lock.run(deferToThread, self._write_with_retry, media, pages)
-        d.addErrback(lambda f: logger.error("store write failed: %s", f.getTraceback()))
-        return d
+        if self._draining is None:
+            if not self.media and not self.pages:
+                return defer.succeed(None)
+            self._draining = deferred_from_coro(self._drain())
+            self._draining.addBoth(self._drain_ended)
+        done: defer.Deferred[None] = defer.Deferred()
+        self._drained.append(done)
+        return done
+
+    def _drain_ended(self, result: Any) -> None:
+        self._draining = None
+        if isinstance(result, Failure):
+            logger.error("store writer failed: %s", result.getTraceback())
+        waiting, self._drained = self._drained, []
+        for done in waiting:
+            done.callback(None)
+
+    async def _drain(self) -> None:
+        batch = self.options.flush_batch
+        while self.media or self.pages:
+            media, self.media = self.media[:batch], self.media[batch:]
+            pages, self.pages = self.pages[: 10 * batch], self.pages[10 * batch :]
+            await self._store_batch(media, pages)
+
+    async def _store_batch(self, media: list[MediaItem], pages: list[PageVisit]) -> None:
+        """Write one batch; while the store is unreachable keep it, pause fetching, back off
+        and try again. A batch refused for another reason is logged and dropped."""
+        while True:
+            try:
+                await deferred_to_future(deferToThread(self._write_with_retry, media, pages))
+            except Exception as exc:
+                if not is_transient(exc):
+                    self.crawler.stats.inc_value("orbweaver/errors")
+                    logger.exception(
+                        "store write failed: %d media and %d page visit(s) not recorded",
+                        len(media),
+                        len(pages),
+                    )
+                    return
+                delay = self.patience.failed(exc)
+                self._pause()
+                await asyncio.sleep(delay)
+                continue
+            self.patience.succeeded()
+            self._resume()
+            return
+
+    def _pause(self) -> None:
+        if self.outage:
+            return
+        self.outage = True
+        self.crawler.stats.inc_value("orbweaver/store_outages")
+        engine = getattr(self.crawler, "engine", None)
+        if engine is not None:
+            engine.pause()
+
+    def _resume(self) -> None:
+        if not self.outage:
+            return
+        self.outage = False
+        engine = getattr(self.crawler, "engine", None)
+        if engine is not None:
+            engine.unpause()
+            slot = getattr(engine, "_slot", None)  # fetch again now, not at the next heartbeat
+            if slot is not None:
+                slot.nextcall.schedule()
+        waiting, self._store_back = self._store_back, []
+        for waiter in waiting:
+            waiter.callback(None)
 
     def _write_with_retry(self, media: list[MediaItem], pages: list[PageVisit]) -> None:
         """Another crawler process may insert the same media at the same moment: on a unique
         violation the batch is retried once, and then finds the other process's row."""
         for attempt in (1, 2):
+            limbo = list(self.limbo)
             try:
                 self._write(media, pages)
                 return
             except sa.exc.IntegrityError:
+                self.limbo = limbo  # the rolled-back transaction's sightings never existed
                 if attempt == 2:
                     raise
+            except Exception:
+                self.limbo = limbo
+                raise
 
     def _write(self, media: list[MediaItem], pages: list[PageVisit]) -> None:
         """One transaction a batch, rows inserted in bulk (one statement per table: the ORM's
@@ -324,7 +435,7 @@ class StoreWriterPipeline:
             media_id = media_ids[item.signals.sha256]
             candidates.append(_Pending(time.monotonic(), hosts, sighting_id, media_id, sealed))
         self._expire_limbo()
-        waiting = candidates + self.limbo
+        waiting = self.limbo + candidates  # oldest first: the caps keep the newest
         if not waiting:
             return 0
         wanted = set().union(*(p.hosts for p in waiting))
@@ -363,11 +474,35 @@ class StoreWriterPipeline:
             )
         if kept:
             session.execute(sa.insert(Suspect), kept)
+        self._expire_limbo()
         return len(kept)
 
     def _expire_limbo(self) -> None:
+        """Forget what waited longer than `suspect_limbo_s`, then the oldest beyond the caps:
+        `suspect_limbo_max` entries and `suspect_limbo_max_bytes` of sealed bytes (an entry
+        can be a 64 MiB file, so a count alone does not bound memory)."""
         horizon = time.monotonic() - self.options.suspect_limbo_s
-        self.limbo = [p for p in self.limbo if p.at >= horizon][-self.options.suspect_limbo_max :]
+        fresh = [p for p in self.limbo if p.at >= horizon]
+        budget, kept = self.options.suspect_limbo_max_bytes, 0
+        start = len(fresh)
+        while start > 0 and len(fresh) - start < self.options.suspect_limbo_max:
+            size = len(fresh[start - 1].sealed)
+            if kept + size > budget:
+                break
+            kept += size
+            start -= 1
+        if start:
+            self.crawler.stats.inc_value("orbweaver/suspect_limbo_dropped", start)
+            if not self._limbo_warned:
+                self._limbo_warned = True
+                logger.warning(
+                    "suspect limbo full (%d entries, %d bytes sealed): the oldest unmatched "
+                    "media waiting for a first detection on their host are forgotten",
+                    len(fresh) - start,
+                    kept,
+                )
+        self.limbo = fresh[start:]
+        self.limbo_bytes = kept
 
 
 @dataclass

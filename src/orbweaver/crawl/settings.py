@@ -29,3 +29,6 @@ class CrawlSettings(OrbweaverSettings):
     # Processes that fingerprint media: -1 one per core, 0 threads in the crawler.
     crawl_hash_processes: int = -1
     crawl_redis_prefix: str = "orbweaver:crawl"
+    # Sealed bytes of unmatched media held in memory while they wait (`suspect_limbo_s`) for a
+    # first detection on their host; beyond it the oldest are forgotten.
+    crawl_suspect_limbo_max_bytes: int = 256 * 1024 * 1024

@@ -28,6 +28,7 @@ from orbweaver.crawl.frontier import PageVisit, Start, pending_starts
 from orbweaver.crawl.items import MediaItem, PageItem
 from orbweaver.crawl.runtime import CrawlRuntime, require_runtime
 from orbweaver.crawl.sniff import sniff
+from orbweaver.supervise import Backoff, Patience, is_transient
 
 if TYPE_CHECKING:
     from orbweaver.crawl.options import CrawlOptions
@@ -62,6 +63,7 @@ class OrbSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.starts = starts
         self._idle_mark: int | None = None
+        self._store_patience = Patience("crawl: reading due re-crawls", Backoff(), logger)
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> OrbSpider:
@@ -116,7 +118,15 @@ class OrbSpider(scrapy.Spider):
         store, clock = self.runtime.store, self.runtime.clock
         if store is None or clock is None:
             return
-        for start in pending_starts(store, clock, limit=10_000):
+        try:
+            starts = pending_starts(store, clock, limit=10_000)
+        except Exception as exc:  # the store down: a daemon waits for it, it does not end
+            if not is_transient(exc):
+                raise
+            self._store_patience.failed(exc)
+            raise DontCloseSpider from None
+        self._store_patience.succeeded()
+        for start in starts:
             self.crawler.engine.crawl(self._start_request(start))
         raise DontCloseSpider
 
