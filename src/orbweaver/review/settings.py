@@ -40,7 +40,10 @@ class ReviewSettings(OrbweaverSettings):
     # analysts asking at the same time get different items.
     review_claim_minutes: float = 10.0
     review_session_hours: float = 12.0
-    review_cookie_secure: bool = False
+    # Session and login cookies are sent over HTTPS only. Development on plain-HTTP loopback
+    # (the demo, the browser tests) turns this off explicitly; `orbweaver serve` refuses
+    # that on any other address.
+    review_cookie_secure: bool = True
 
     @property
     def exposure_cap_seconds(self) -> int:

@@ -35,6 +35,9 @@ class WebSettings(Settings):
     shield_stale_after_s: float = 60.0
     # How long a worker trusts a cached API key before asking the store again (revocation delay).
     shield_auth_cache_s: float = 5.0
+    # Publish `/docs`, `/redoc` and `/openapi.json`. Off by default: the description names
+    # every route and parameter, which an attacker need not be handed.
+    web_api_docs: bool = False
 
 
 def web_settings(settings: Settings | None = None) -> WebSettings:

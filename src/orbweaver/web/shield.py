@@ -20,7 +20,7 @@ from orbweaver.access import ClientInfo
 from orbweaver.banks.matcher import Match
 from orbweaver.signals import MediaSignals, signal_types
 from orbweaver.store.models import BankEntry, Media, ShieldLookup
-from orbweaver.web.auth import charge, require_scope
+from orbweaver.web.auth import auth_first_route, charge, require_scope
 from orbweaver.web.context import WebContext, get_context
 from orbweaver.web.errors import ErrorDetail
 from orbweaver.web.verdict import (
@@ -34,7 +34,7 @@ from orbweaver.web.verdict import (
     sha1_base32,
 )
 
-router = APIRouter(prefix="/v1", tags=["shield"])
+router = APIRouter(prefix="/v1", tags=["shield"], route_class=auth_first_route("shield"))
 shield_client = require_scope("shield")
 NEAR_DETAILS_MAX = 10
 

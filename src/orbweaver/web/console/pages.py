@@ -21,6 +21,7 @@ from orbweaver.web.console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     PageAuth,
+    SessionFirstRoute,
     domain_errors,
     get_service,
     page_action,
@@ -31,7 +32,7 @@ from orbweaver.web.console.security import (
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=SessionFirstRoute)
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 STATIC = {
     "htmx.min.js": "text/javascript",
@@ -78,7 +79,14 @@ def login_form(request: Request, next: str = "/console/queue", failed: bool = Fa
     response = render(
         request, "login.html", None, next=_safe_next(next), token=token, failed=failed
     )
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/console")
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/console",
+        secure=get_service(request).settings.review_cookie_secure,
+    )
     return response
 
 
