@@ -46,8 +46,9 @@ class ReviewSettings(OrbweaverSettings):
     review_cookie_secure: bool = True
     # Login throttling: token buckets per account and per client address (shared through
     # Redis when ORBWEAVER_REDIS_URL is set). An attacker gets at most the burst, then
-    # `..._per_hour` guesses an hour against one account, whatever addresses they use.
-    review_login_account_per_hour: float = 10.0
+    # `..._per_hour` guesses an hour against one account, whatever addresses they use: at
+    # most 10 in any hour with the defaults.
+    review_login_account_per_hour: float = 5.0
     review_login_account_burst: int = 5
     review_login_address_per_hour: float = 60.0
     review_login_address_burst: int = 20
