@@ -3,6 +3,7 @@ security headers on every answer (issue 14, items 13 and 4)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,12 +11,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from httpx import Response
+from PIL import Image
+from test_web_shield import bank, make_client, wait_for
 
 from orbweaver.access import create_client
 from orbweaver.clock import SettableClock
 from orbweaver.store import Store
 from orbweaver.web.app import create_app
 from orbweaver.web.settings import WebSettings
+
+__all__ = ["bank"]  # the fixture, shared with test_web_shield
 
 
 def app_on(store: Store, clock: SettableClock, **settings: object) -> FastAPI:
@@ -113,3 +119,75 @@ def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
         assert answer.headers["strict-transport-security"].startswith("max-age=")
         assert answer.headers["x-frame-options"] == "DENY"
         assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+# --- the Shield's pixel budget (item 5) -------------------------------------------------------
+
+
+def picture(fmt: str, width: int, height: int) -> bytes:
+    """A flat grey synthetic picture: tiny as PNG, however many pixels it declares."""
+    out = io.BytesIO()
+    Image.new("L", (width, height), 128).save(out, fmt)
+    return out.getvalue()
+
+
+def upload(client: TestClient, auth: tuple[str, str], data: bytes, mime: str) -> Response:
+    return client.post("/v1/media/", content=data, headers={"content-type": mime}, auth=auth)
+
+
+def test_a_small_png_declaring_64_megapixels_is_refused_before_decoding(
+    bank: Store, clock: SettableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bomb = picture("PNG", 8000, 8000)
+    assert len(bomb) < 200_000
+    client, auth = make_client(bank, clock, shield_refresh_interval_s=0.05)
+    try:
+        wait_for(lambda: client.get("/status").status_code == 200)
+        answer = upload(client, auth, bomb, "image/png")
+        assert answer.status_code == 422, answer.text
+        assert "budget" in answer.json()["detail"]
+        # a 24-megapixel JPEG decodes at 1/8 scale: within the budget, and hashed
+        photo = upload(client, auth, picture("JPEG", 6000, 4000), "image/jpeg")
+        assert photo.status_code == 200, photo.text
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_uploads_are_charged_by_decoded_pixels(bank: Store, clock: SettableClock) -> None:
+    client, auth = make_client(
+        bank,
+        clock,
+        shield_refresh_interval_s=0.05,
+        shield_rate_burst=25,
+        shield_rate_per_minute=1,
+        shield_pixels_per_token=100_000,
+    )
+    try:
+        wait_for(lambda: client.get("/status").status_code == 200)
+        megapixel = picture("PNG", 1000, 1000)  # 1 + 10 tokens a request
+        answers = [upload(client, auth, megapixel, "image/png").status_code for _ in range(3)]
+        assert answers == [200, 200, 429]
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_concurrent_decodes_are_bounded(bank: Store, clock: SettableClock) -> None:
+    client, auth = make_client(
+        bank,
+        clock,
+        shield_refresh_interval_s=0.05,
+        shield_decode_concurrency=1,
+        shield_decode_wait_s=0.1,
+    )
+    try:
+        wait_for(lambda: client.get("/status").status_code == 200)
+        decodes = client.app.state.ctx.decodes  # type: ignore[attr-defined]
+        assert decodes.acquire(timeout=1)  # another request is decoding
+        try:
+            busy = upload(client, auth, picture("PNG", 300, 300), "image/png")
+        finally:
+            decodes.release()
+        assert busy.status_code == 503 and "Retry-After" in busy.headers
+        assert upload(client, auth, picture("PNG", 300, 300), "image/png").status_code == 200
+    finally:
+        client.__exit__(None, None, None)

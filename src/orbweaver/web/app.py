@@ -8,6 +8,7 @@ plugs in later as one more `app.include_router(...)` using `web.auth` and `web.c
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -136,6 +137,7 @@ def build_context(
         keys=KeyRegistry(store, clock, ttl_s=settings.shield_auth_cache_s),
         limiter=rate_limiter(settings.redis_url, settings.shield_rate_redis_prefix),
         url_fetcher=url_fetcher,
+        decodes=threading.BoundedSemaphore(max(1, settings.shield_decode_concurrency)),
     )
 
 
