@@ -182,7 +182,7 @@ def build_web_app(
     """The FastAPI app, with `/livez`, `/readyz` and `/metrics` on it."""
     from orbweaver.web import create_app
 
-    return create_app(s.web_settings, store=store, clock=clock or build_clock(s))
+    return create_app(s.web_settings, store=store, clock=clock or build_clock(s), review=s.review)
 
 
 def web_app_from_environment() -> Any:
@@ -439,6 +439,24 @@ def build_serve(s: ProductSettings, stop: threading.Event | None = None) -> Serv
     return ServeRole(s, store, build_clock(s))
 
 
+def refuse_plain_http_cookies(s: ProductSettings, host: str) -> None:
+    """Cookies without Secure are for development on loopback only: anywhere else a session
+    cookie sent over plain HTTP could be read on the way."""
+    import ipaddress
+
+    if s.review.review_cookie_secure:
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError(
+            f"review_cookie_secure is off (plain-HTTP development) but serve listens on "
+            f"{host}: turn it on, or listen on 127.0.0.1"
+        )
+
+
 def serve_app(
     s: ProductSettings,
     host: str,
@@ -452,6 +470,7 @@ def serve_app(
     processes each building its own (`web_app_from_environment`) on one shared socket."""
     import uvicorn
 
+    refuse_plain_http_cookies(s, host)
     if workers <= 1:
         store = store or open_store(s.core.resolved_database_url, upgrade=False)
         app = build_web_app(s, store)

@@ -39,7 +39,7 @@ CASES: list[tuple[type[OrbweaverSettings], str, str, Any, str, Any]] = [
     (AttributionSettings, "rdap_timeout_s", "2.5", 2.5, "4", 4.0),
     (NoticeSettings, "smtp_tls", '"tls"', "tls", "starttls", "starttls"),
     (MonitorSettings, "recheck_schedule_hours", "[2.0, 12.0]", [2.0, 12.0], "3,9", [3.0, 9.0]),
-    (ReviewSettings, "review_cookie_secure", "true", True, "false", False),
+    (ReviewSettings, "review_cookie_secure", "false", False, "true", True),
     (WebSettings, "shield_rate_burst", "7", 7, "9", 9),
 ]
 

@@ -313,7 +313,9 @@ def test_dashboard_screenshot(sqlite_world: World, screenshot_dir: Path) -> None
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(console_app(world), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        console_app(world, plain_http=True), host="127.0.0.1", port=port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

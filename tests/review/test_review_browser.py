@@ -54,7 +54,9 @@ def server(sqlite_world: World) -> Iterator[tuple[World, str]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(console_app(world), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        console_app(world, plain_http=True), host="127.0.0.1", port=port, log_level="warning"
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -248,6 +248,7 @@ def demo_settings(
     """Every setting the product runs with against this world, as a deployment would write
     them: the roles' builders (`orbweaver.roles`) make the stages from these."""
     from orbweaver.attribution import AttributionSettings
+    from orbweaver.review import ReviewSettings
 
     host, port = info["smtp"].rsplit(":", 1)
     return ProductSettings(
@@ -267,6 +268,8 @@ def demo_settings(
             escalate_after_rounds=options.escalate_after_rounds,
         ),
         monitor=options.monitor,
+        # The demo serves the console on plain-HTTP loopback: development cookies, said so.
+        review=ReviewSettings(review_cookie_secure=False),
     )
 
 

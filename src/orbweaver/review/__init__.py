@@ -4,7 +4,7 @@ into bank entries, analyst accounts and exposure limits.
 Public surface (other stages import these from `orbweaver.review`, never from its modules):
 `ReviewService` (what the console and its JSON API call) and its views (`ItemView`,
 `SightingView`), `ReviewQueue` and `SyncReport`, accounts (`Principal`, `add_user`,
-`principal_of`, `ROLE_RANK`), errors (`ReviewError`, `NotFound`, `Forbidden`) and
+`principal_of`, `ROLE_RANK`), errors (`ReviewError`, `NotFound`, `Forbidden`, `Busy`) and
 `ReviewSettings`. Nothing is imported until used (`orbweaver._lazy`).
 """
 
@@ -16,7 +16,7 @@ from orbweaver._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from orbweaver.review.accounts import ROLE_RANK, Principal, add_user, principal_of
-    from orbweaver.review.errors import Forbidden, NotFound, ReviewError
+    from orbweaver.review.errors import Busy, Forbidden, NotFound, ReviewError
     from orbweaver.review.queue import ReviewQueue, SyncReport
     from orbweaver.review.service import ItemView, ReviewService, SightingView
     from orbweaver.review.settings import ReviewSettings
@@ -25,7 +25,7 @@ else:
         __name__,
         {
             ".accounts": ["ROLE_RANK", "Principal", "add_user", "principal_of"],
-            ".errors": ["Forbidden", "NotFound", "ReviewError"],
+            ".errors": ["Busy", "Forbidden", "NotFound", "ReviewError"],
             ".queue": ["ReviewQueue", "SyncReport"],
             ".service": ["ItemView", "ReviewService", "SightingView"],
             ".settings": ["ReviewSettings"],
@@ -34,6 +34,7 @@ else:
 
 __all__ = [
     "ROLE_RANK",
+    "Busy",
     "Forbidden",
     "ItemView",
     "NotFound",

@@ -11,3 +11,7 @@ class NotFound(ReviewError):
 
 class Forbidden(ReviewError):
     """The user may not do this (role, own assessment, exposure cap)."""
+
+
+class Busy(ReviewError):
+    """Too many logins are being checked at once; retry in a moment."""

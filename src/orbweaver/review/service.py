@@ -20,7 +20,8 @@ from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
 from orbweaver.review.audit import audit, read_audit
-from orbweaver.review.errors import Forbidden, NotFound
+from orbweaver.review.errors import Busy, Forbidden, NotFound
+from orbweaver.review.logins import UNKNOWN, FailedLogins
 from orbweaver.review.queue import ReviewQueue, SyncReport, next_item_query
 from orbweaver.review.settings import ReviewSettings
 from orbweaver.store import Store
@@ -80,6 +81,10 @@ class ItemView:
 PRINCIPAL_TTL_S = 5.0
 
 
+def _at(address: str) -> dict[str, object]:
+    return {"address": address} if address else {}
+
+
 class ReviewService:
     """One per process: it holds the queue's in-memory PDQ sets and the vault key."""
 
@@ -102,18 +107,44 @@ class ReviewService:
         self._last_sync = float("-inf")
         self._principals: dict[str, tuple[float, Principal | None]] = {}
         self._bank_id: int | None = None
+        self._hashing = threading.BoundedSemaphore(
+            max(1, self.settings.review_login_hash_concurrency)
+        )
+        self._failures = FailedLogins()
 
     # --- accounts -----------------------------------------------------------------------
 
-    def login(self, username: str, password: str) -> tuple[str, str] | None:
-        """(session token, csrf token), or None; both outcomes are audited."""
+    def login(self, username: str, password: str, *, address: str = "") -> tuple[str, str] | None:
+        """(session token, csrf token), or None; both outcomes are audited (failures counted,
+        see `review.logins`). At most `review_login_hash_concurrency` passwords are checked
+        at once; past `review_login_wait_s` in line the login is refused with `Busy`."""
+        if not self._hashing.acquire(timeout=self.settings.review_login_wait_s):
+            raise Busy("too many logins at once; try again in a moment")
+        try:
+            with self.store.session() as s:
+                user = accounts.authenticate(s, username, password)
+                if user is None:
+                    self._failed_login(s, username, address)
+                    return None
+                audit(s, self.clock, accounts.principal_of(user), "login", detail=_at(address))
+                return accounts.open_session(
+                    s, self.clock, user, self.settings.review_session_hours
+                )
+        finally:
+            self._hashing.release()
+
+    def login_throttled(self, username: str, address: str) -> None:
+        """A login refused before its password was checked (too many tries): counted too."""
         with self.store.session() as s:
-            user = accounts.authenticate(s, username, password)
-            if user is None:
-                audit(s, self.clock, username[:200], "login.failed")
-                return None
-            audit(s, self.clock, accounts.principal_of(user), "login")
-            return accounts.open_session(s, self.clock, user, self.settings.review_session_hours)
+            self._failed_login(s, username, address, throttled=True)
+
+    def _failed_login(
+        self, s: Session, username: str, address: str, *, throttled: bool = False
+    ) -> None:
+        known = s.scalar(sa.select(ReviewUser.username).where(ReviewUser.username == username))
+        now = self.clock.now().replace(tzinfo=None)
+        for row in self._failures.record(known or UNKNOWN, address, now, throttled=throttled):
+            audit(s, self.clock, row.actor, "login.failed", detail=row.detail)
 
     def resolve(self, token: str) -> tuple[Principal, str] | None:
         with self.store.session() as s:

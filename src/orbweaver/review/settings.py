@@ -40,7 +40,22 @@ class ReviewSettings(OrbweaverSettings):
     # analysts asking at the same time get different items.
     review_claim_minutes: float = 10.0
     review_session_hours: float = 12.0
-    review_cookie_secure: bool = False
+    # Session and login cookies are sent over HTTPS only. Development on plain-HTTP loopback
+    # (the demo, the browser tests) turns this off explicitly; `orbweaver serve` refuses
+    # that on any other address.
+    review_cookie_secure: bool = True
+    # Login throttling: token buckets per account and per client address (shared through
+    # Redis when ORBWEAVER_REDIS_URL is set). An attacker gets at most the burst, then
+    # `..._per_hour` guesses an hour against one account, whatever addresses they use: at
+    # most 10 in any hour with the defaults.
+    review_login_account_per_hour: float = 5.0
+    review_login_account_burst: int = 5
+    review_login_address_per_hour: float = 60.0
+    review_login_address_burst: int = 20
+    # Password checks (argon2: ~64 MiB and ~0.1-0.2 s each) running at once in a process;
+    # a login waiting longer than `review_login_wait_s` for a slot is refused (503).
+    review_login_hash_concurrency: int = 2
+    review_login_wait_s: float = 5.0
 
     @property
     def exposure_cap_seconds(self) -> int:

@@ -1,7 +1,8 @@
 """The signals stage (docs/architecture.md): fingerprints of media, and the types they come in.
 
 Public surface: computing (`compute_signals`, `compute_exact_signals`, `exact_hashes`,
-`hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`), comparing (`hamming`), and the
+`hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`; `decode_cost`, what a decode will
+materialise, read from the header), comparing (`hamming`), and the
 signal-type registry every stage looks types up in (`get_signal_type`, `signal_types`,
 `register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the index
 interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). The PDQ index
@@ -26,7 +27,7 @@ from orbweaver.signals.compute import (
     hash_path,
     pdq_dihedral,
 )
-from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_MIN_SIDE
+from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_MIN_SIDE, DecodeCost, decode_cost
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
 from orbweaver.signals.registry import (
@@ -53,6 +54,7 @@ __all__ = [
     "SHA256",
     "BytesSignalType",
     "CryptoSignalType",
+    "DecodeCost",
     "ExactIndex",
     "ImageSignalType",
     "LinearIndex",
@@ -63,6 +65,7 @@ __all__ = [
     "SignalType",
     "compute_exact_signals",
     "compute_signals",
+    "decode_cost",
     "exact_hashes",
     "get_signal_type",
     "hamming",

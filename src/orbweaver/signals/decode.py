@@ -190,3 +190,31 @@ def _describe(exc: BaseException) -> str:
     """A one-line reason from a decoder exception (some carry no message)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return text or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class DecodeCost:
+    """What decoding a picture will materialise, read from its header alone."""
+
+    width: int
+    height: int
+    format: str
+    decoded_pixels: int  # after the decoder's own scale-down (JPEG draft); width × height else
+
+
+def decode_cost(data: bytes, *, min_side: int = PDQ_MIN_SIDE) -> DecodeCost | None:
+    """The decode's size before decoding (None when the header is not an allowed picture), so
+    a server can refuse, queue or charge by the pixels a request will really cost: a 182 KiB
+    PNG can declare 64 megapixels, a 5 MiB JPEG decodes at 1/8 scale."""
+    try:
+        im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except Exception:  # not a picture, or a header decode_image will refuse with its reason
+        return None
+    width, height = im.size
+    pixels = width * height
+    if im.format in ("JPEG", "MPO"):
+        scale = 1
+        while scale < 8 and math.ceil(min(width, height) / (2 * scale)) >= min_side:
+            scale *= 2
+        pixels = math.ceil(width / scale) * math.ceil(height / scale)
+    return DecodeCost(width, height, str(im.format), pixels)

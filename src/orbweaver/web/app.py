@@ -8,6 +8,7 @@ plugs in later as one more `app.include_router(...)` using `web.auth` and `web.c
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -17,11 +18,13 @@ from orbweaver.access import KeyRegistry
 from orbweaver.banks.matcher import Matcher
 from orbweaver.clock import Clock, SystemClock
 from orbweaver.config import Settings
+from orbweaver.review import ReviewSettings
 from orbweaver.signals.blas import limit_blas_threads
 from orbweaver.store import Store, open_store
 from orbweaver.web import console, shield, status
 from orbweaver.web.context import UrlFetcher, WebContext
 from orbweaver.web.errors import BodyLimit, ServerTiming, install_error_handlers
+from orbweaver.web.headers import SecurityHeaders
 from orbweaver.web.ratelimit import rate_limiter
 from orbweaver.web.serving import LiveMatcher
 from orbweaver.web.settings import WebSettings, web_settings
@@ -42,8 +45,12 @@ def create_app(
     store: Store | None = None,
     clock: Clock | None = None,
     url_fetcher: UrlFetcher | None = None,
+    review: ReviewSettings | None = None,
 ) -> FastAPI:
-    """The app; without arguments, configured from the environment (uvicorn's factory)."""
+    """The app; without arguments, configured from the environment (uvicorn's factory).
+
+    `review` gives the console's settings (sessions, cookies, login throttling); without it
+    they are read from the environment and the TOML file."""
     # /v1/media/ hashes uploads in the threadpool: each PDQ product on its caller's thread, as
     # in the crawler (a threaded OpenBLAS under concurrent callers cost ~10x, see signals.blas).
     limit_blas_threads(1)
@@ -57,16 +64,22 @@ def create_app(
         finally:
             ctx.matcher.stop()
 
+    docs = ctx.settings.web_api_docs
     app = FastAPI(
         title="orbweaver",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.ctx = ctx
+    app.state.review_settings = review
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit_for=_body_limit(ctx.settings))
     app.add_middleware(ServerTiming)
+    app.add_middleware(SecurityHeaders)
     app.include_router(status.router)
     app.include_router(shield.router)
     app.include_router(console.router)
@@ -124,6 +137,7 @@ def build_context(
         keys=KeyRegistry(store, clock, ttl_s=settings.shield_auth_cache_s),
         limiter=rate_limiter(settings.redis_url, settings.shield_rate_redis_prefix),
         url_fetcher=url_fetcher,
+        decodes=threading.BoundedSemaphore(max(1, settings.shield_decode_concurrency)),
     )
 
 

@@ -6,11 +6,14 @@ JSON API can use the same dependency with its own scope.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from orbweaver.access import ClientInfo
 from orbweaver.web.context import WebContext, get_context
@@ -39,6 +42,9 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ClientInfo]]:
     async def dependency(
         request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
     ) -> ClientInfo:
+        checked: ClientInfo | None = getattr(request.state, "client", None)
+        if checked is not None and scope in checked.scopes:
+            return checked  # already admitted by `auth_first_route`, before the body was read
         if credentials is None:
             raise unauthorized("authentication required: HTTP Basic with an API key")
         keys = get_context(request).keys
@@ -55,6 +61,37 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ClientInfo]]:
         return client
 
     return dependency
+
+
+def checked_first(check: Callable[[Request], Awaitable[None]]) -> type[APIRoute]:
+    """A route class that runs `check(request)` before FastAPI reads or parses the body.
+
+    FastAPI reads and decodes a body (JSON or form) before it solves a route's dependencies,
+    so an anonymous caller could make the server parse a megabyte, and a malformed body was
+    answered 422 where 401 was due. `check` raises the refusal; the route's own guard then
+    reuses what it found (see `request.state`)."""
+
+    class CheckedFirstRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            inner = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                await check(request)
+                return await inner(request)
+
+            return handler
+
+    return CheckedFirstRoute
+
+
+def auth_first_route(scope: str) -> type[APIRoute]:
+    """Routes whose API key is checked (as `require_scope(scope)` does) before the body."""
+    guard = require_scope(scope)
+
+    async def check(request: Request) -> None:
+        request.state.client = await guard(request, await basic(request))
+
+    return checked_first(check)
 
 
 def charge(ctx: WebContext, client: ClientInfo, cost: int = 1) -> None:

@@ -21,13 +21,17 @@ def serve(
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve the web app (Shield API, console, /livez, /readyz, /metrics) with uvicorn."""
-    from orbweaver.roles import ProductSettings, build_store, serve_app
+    from orbweaver.roles import ProductSettings, build_store, refuse_plain_http_cookies, serve_app
 
     s = ProductSettings.load()
+    run = s.run
+    try:
+        refuse_plain_http_cookies(s, host or run.serve_host)
+    except ValueError as exc:
+        _fail(str(exc))
     # Migrate once here (unless a migration job does it), so workers starting side by side
     # never race on the schema.
     build_store(s).dispose()
-    run = s.run
     serve_app(
         s,
         host or run.serve_host,

@@ -6,7 +6,8 @@ as one more router on the same app without globals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from fastapi import Request
@@ -41,6 +42,10 @@ class WebContext:
     keys: KeyRegistry
     limiter: Limiter
     url_fetcher: UrlFetcher | None = None
+    # Bounds the picture decodes of this worker (`shield_decode_concurrency`).
+    decodes: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(2)
+    )
 
 
 def get_context(request: Request) -> WebContext:

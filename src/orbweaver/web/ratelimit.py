@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class Limiter(Protocol):
-    def take(self, key: object, cost: int, *, rate_per_minute: int, burst: int) -> float | None:
+    def take(self, key: object, cost: int, *, rate_per_minute: float, burst: int) -> float | None:
         """Spend `cost` tokens; None if allowed, else the seconds to wait before retrying."""
 
 
@@ -46,7 +46,7 @@ class RateLimiter:
         self._buckets: dict[object, _Bucket] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: object, cost: int, *, rate_per_minute: int, burst: int) -> float | None:
+    def take(self, key: object, cost: int, *, rate_per_minute: float, burst: int) -> float | None:
         """Spend `cost` tokens; None if allowed, else the seconds to wait before retrying.
 
         A cost above `burst` is charged as `burst`, so a large batch is slowed, never locked out.
@@ -110,10 +110,10 @@ class SharedRateLimiter:
         self._monotonic = monotonic
         self._down_until = 0.0
 
-    def take(self, key: object, cost: int, *, rate_per_minute: int, burst: int) -> float | None:
+    def take(self, key: object, cost: int, *, rate_per_minute: float, burst: int) -> float | None:
         if rate_per_minute <= 0:
             return None
-        local = {"rate_per_minute": rate_per_minute, "burst": burst}
+        local: dict[str, Any] = {"rate_per_minute": rate_per_minute, "burst": burst}
         if self._monotonic() < self._down_until:
             return self._fallback.take(key, cost, **local)
         cost, burst = _clamp(cost, burst)

@@ -19,6 +19,15 @@ class WebSettings(Settings):
 
     # Largest upload /v1/media/ reads; bigger ones get 413 before decoding starts.
     shield_max_upload_bytes: int = 32 * 1024 * 1024
+    # Pixel budget of /v1/media/: pixels one decode may materialise (after a JPEG's DCT-domain
+    # scale-down, so a 50-megapixel photo decodes at 1/8 and passes; a PNG declaring 64
+    # megapixels in 182 KiB does not), decodes running at once per worker (a request waiting
+    # longer than `shield_decode_wait_s` for one gets 503), and the rate-limit charge: one
+    # token a request plus one per `shield_pixels_per_token` decoded pixels.
+    shield_max_decoded_pixels: int = 16_000_000
+    shield_decode_concurrency: int = 2
+    shield_decode_wait_s: float = 10.0
+    shield_pixels_per_token: int = 1_000_000
     # Most PDQ hashes in one /v1/pdq/ request.
     shield_pdq_batch_max: int = 1000
     # Default per-client token bucket (a PDQ batch costs one token per hash).
@@ -35,6 +44,9 @@ class WebSettings(Settings):
     shield_stale_after_s: float = 60.0
     # How long a worker trusts a cached API key before asking the store again (revocation delay).
     shield_auth_cache_s: float = 5.0
+    # Publish `/docs`, `/redoc` and `/openapi.json`. Off by default: the description names
+    # every route and parameter, which an attacker need not be handed.
+    web_api_docs: bool = False
 
 
 def web_settings(settings: Settings | None = None) -> WebSettings:

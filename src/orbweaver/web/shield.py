@@ -20,7 +20,7 @@ from orbweaver.access import ClientInfo
 from orbweaver.banks.matcher import Match
 from orbweaver.signals import MediaSignals, signal_types
 from orbweaver.store.models import BankEntry, Media, ShieldLookup
-from orbweaver.web.auth import charge, require_scope
+from orbweaver.web.auth import auth_first_route, charge, require_scope
 from orbweaver.web.context import WebContext, get_context
 from orbweaver.web.errors import ErrorDetail
 from orbweaver.web.verdict import (
@@ -34,7 +34,7 @@ from orbweaver.web.verdict import (
     sha1_base32,
 )
 
-router = APIRouter(prefix="/v1", tags=["shield"])
+router = APIRouter(prefix="/v1", tags=["shield"], route_class=auth_first_route("shield"))
 shield_client = require_scope("shield")
 NEAR_DETAILS_MAX = 10
 
@@ -123,7 +123,22 @@ async def scan_media(request: Request, client: ClientInfo = Depends(shield_clien
     if not data:
         raise HTTPException(400, "empty body: send the media's bytes")
     _ensure_loaded(ctx)
+    charge_pixels(ctx, client, data, mime_type)
     return await run_in_threadpool(scan_bytes, ctx, client, data, mime_type, "media")
+
+
+def charge_pixels(ctx: WebContext, client: ClientInfo, data: bytes, mime_type: str) -> None:
+    """Charge what the decode will cost beyond the request's token: one token per
+    `shield_pixels_per_token` pixels it will materialise (read from the header)."""
+    if not mime_type.startswith("image/"):
+        return
+    from orbweaver.signals import decode_cost
+
+    cost = decode_cost(data)
+    if cost is not None and cost.decoded_pixels <= ctx.settings.shield_max_decoded_pixels:
+        extra = cost.decoded_pixels // max(1, ctx.settings.shield_pixels_per_token)
+        if extra:
+            charge(ctx, client, extra)
 
 
 def _media_type(content_type: str) -> str:
@@ -164,17 +179,35 @@ def _hash(ctx: WebContext, data: bytes, mime_type: str) -> tuple[MediaSignals, s
     A file that does not decode still gets exact matching (a truncated known file is still
     known); the decode error is returned for the caller to report when nothing matched.
     """
-    from orbweaver.signals import SignalError, compute_exact_signals, compute_signals
+    from orbweaver.signals import (
+        SignalError,
+        compute_exact_signals,
+        compute_signals,
+        decode_cost,
+    )
 
     if not mime_type.startswith("image/"):
         # video signals (vPDQ) do not exist yet: exact matching only
         return compute_exact_signals(data), None
+    cost = decode_cost(data)
+    budget = ctx.settings.shield_max_decoded_pixels
+    if cost is not None and cost.decoded_pixels > budget:
+        return compute_exact_signals(data), (
+            f"{cost.format} of {cost.width}x{cost.height} would decode to "
+            f"{cost.decoded_pixels:,} pixels, over this server's budget of {budget:,}"
+        )
+    if not ctx.decodes.acquire(timeout=ctx.settings.shield_decode_wait_s):
+        raise HTTPException(
+            503, "too many uploads are being decoded; retry shortly", headers={"Retry-After": "5"}
+        )
     try:
         signals = compute_signals(
             data, max_bytes=ctx.settings.max_image_bytes, max_pixels=ctx.settings.max_image_pixels
         )
     except SignalError as exc:
         return compute_exact_signals(data), str(exc)
+    finally:
+        ctx.decodes.release()
     if not signals.is_image:
         return signals, "not an image"
     return signals, None
@@ -281,6 +314,7 @@ def scan_url(
     except ValueError as exc:  # refused by the network policy, or too large
         raise HTTPException(400, f"cannot fetch {body.url!r}: {exc}") from exc
     mime_type = _media_type(fetched.mime_type)
+    charge_pixels(ctx, client, fetched.content, mime_type)
     return scan_bytes(ctx, client, fetched.content, mime_type, "url")
 
 

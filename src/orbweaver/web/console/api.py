@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 from orbweaver.categories import Category
 from orbweaver.review import ItemView, Principal
-from orbweaver.web.console.security import api_user, domain_errors, get_service
+from orbweaver.web.auth import auth_first_route
+from orbweaver.web.console.security import API_SCOPE, api_user, domain_errors, get_service
 
-router = APIRouter(prefix="/api/review", tags=["review"])
+router = APIRouter(prefix="/api/review", tags=["review"], route_class=auth_first_route(API_SCOPE))
 analyst = api_user("analyst")
 senior = api_user("senior_analyst")
 admin = api_user("administrator")

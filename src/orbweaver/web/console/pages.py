@@ -7,6 +7,7 @@ that a click (a CSRF-checked POST) just issued.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,13 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from orbweaver.review import ReviewService
+from orbweaver.review import Busy, ReviewService
 from orbweaver.store.models import CATEGORIES, SEVERITIES
 from orbweaver.web.console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     PageAuth,
+    SessionFirstRoute,
     domain_errors,
     get_service,
     page_action,
@@ -28,10 +30,12 @@ from orbweaver.web.console.security import (
     reveal_ticket,
     ticket_valid,
 )
+from orbweaver.web.context import get_context
+from orbweaver.web.ratelimit import retry_after_header
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=SessionFirstRoute)
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 STATIC = {
     "htmx.min.js": "text/javascript",
@@ -49,11 +53,47 @@ senior_action = page_action("senior_analyst")
 admin_action = page_action("administrator")
 
 
-def render(request: Request, name: str, auth: PageAuth | None, **values: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    auth: PageAuth | None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **values: Any,
+) -> HTMLResponse:
     values.update(auth=auth, categories=CATEGORIES, severities=SEVERITIES)
-    response = templates.TemplateResponse(request, name, values)
+    response = templates.TemplateResponse(request, name, values, status_code=status_code)
     response.headers.update(NO_STORE)
+    response.headers.update(headers or {})
     return response
+
+
+def login_wait(request: Request, username: str, address: str) -> float | None:
+    """Seconds this login must wait (per client address, then per account), or None.
+
+    Every try is charged, right or wrong, before the password is hashed: a refused try costs
+    the server a token-bucket step, not an argon2 hash. The account's bucket is keyed by a
+    hash of the typed name, so a flood of made-up names keeps no attacker text in memory."""
+    settings = get_service(request).settings
+    limiter = get_context(request).limiter
+    account = hashlib.sha256(username.casefold().encode()).hexdigest()[:32]
+    for key, per_hour, burst in (
+        (
+            f"login:address:{address}",
+            settings.review_login_address_per_hour,
+            settings.review_login_address_burst,
+        ),
+        (
+            f"login:account:{account}",
+            settings.review_login_account_per_hour,
+            settings.review_login_account_burst,
+        ),
+    ):
+        wait = limiter.take(key, 1, rate_per_minute=per_hour / 60.0, burst=burst)
+        if wait is not None:
+            return wait
+    return None
 
 
 def _safe_next(target: str) -> str:
@@ -78,7 +118,14 @@ def login_form(request: Request, next: str = "/console/queue", failed: bool = Fa
     response = render(
         request, "login.html", None, next=_safe_next(next), token=token, failed=failed
     )
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/console")
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/console",
+        secure=get_service(request).settings.review_cookie_secure,
+    )
     return response
 
 
@@ -94,7 +141,26 @@ def login(
     if not cookie or not secrets.compare_digest(cookie, csrf_token):
         raise HTTPException(403, "CSRF token missing or wrong")
     service = get_service(request)
-    started = service.login(username, password)
+    address = request.client.host if request.client else ""
+    wait = login_wait(request, username, address)
+    if wait is not None:
+        service.login_throttled(username, address)
+        minutes = max(1, round(wait / 60))
+        return render(
+            request,
+            "login.html",
+            None,
+            next=_safe_next(next),
+            token=csrf_token,
+            failed=False,
+            throttled=minutes,
+            status_code=429,
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+    try:
+        started = service.login(username, password, address=address)
+    except Busy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
     if started is None:
         return RedirectResponse("/console/login?failed=1", status_code=303)
     response = RedirectResponse(_safe_next(next), status_code=303)

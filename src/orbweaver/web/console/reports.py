@@ -39,6 +39,7 @@ from orbweaver.web.context import get_context
 router = APIRouter(prefix="/console/reports", include_in_schema=False)
 reader = page_user("senior_analyst")
 CACHE_SECONDS = 30.0
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 
 VERSION_SQL = sa.text(
     "SELECT (SELECT MAX(id) FROM notice), (SELECT MAX(id) FROM recheck), "
@@ -101,6 +102,8 @@ def _store(request: Request) -> Store:
 def _download(body: bytes | str, media_type: str, filename: str) -> Response:
     headers = dict(NO_STORE)
     headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # The HTML report is a self-contained document (inline style, inline chart, no script).
+    headers["Content-Security-Policy"] = REPORT_CSP
     return Response(body, media_type=media_type, headers=headers)
 
 

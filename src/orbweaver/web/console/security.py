@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from orbweaver.access import ClientInfo
 from orbweaver.banks.service import BankError
@@ -27,13 +28,15 @@ from orbweaver.review import (
     ReviewService,
     ReviewSettings,
 )
-from orbweaver.web.auth import require_scope
+from orbweaver.web.auth import checked_first, require_scope
 from orbweaver.web.context import get_context
 
 SESSION_COOKIE = "ow_session"
 LOGIN_COOKIE = "ow_login"
 API_SCOPE = "review"
 ROLE_OF: dict[Callable[..., Any], str] = {}
+# Console POSTs an anonymous visitor may make (their bodies are read without a session).
+ANONYMOUS_POSTS = frozenset({"/console/login"})
 
 
 def get_service(request: Request) -> ReviewService:
@@ -41,9 +44,8 @@ def get_service(request: Request) -> ReviewService:
     service: ReviewService | None = getattr(request.app.state, "review", None)
     if service is None:
         ctx = get_context(request)
-        service = ReviewService(
-            ctx.store, ctx.clock, ReviewSettings(), vault_key=ctx.settings.suspect_key
-        )
+        settings = getattr(request.app.state, "review_settings", None) or ReviewSettings()
+        service = ReviewService(ctx.store, ctx.clock, settings, vault_key=ctx.settings.suspect_key)
         request.app.state.review = service
     return service
 
@@ -55,12 +57,32 @@ class PageAuth:
     token: str
 
 
+def _session(request: Request) -> tuple[Principal, str] | None:
+    """The session's user and CSRF token, looked up once per request."""
+    if hasattr(request.state, "session"):
+        cached: tuple[Principal, str] | None = request.state.session
+        return cached
+    token = request.cookies.get(SESSION_COOKIE, "")
+    found = get_service(request).resolve(token) if token else None
+    request.state.session = found
+    return found
+
+
+async def session_first(request: Request) -> None:
+    """Before any body is read: a state-changing console request needs a live session (the
+    login form, which starts one, excepted)."""
+    if request.method in ("GET", "HEAD") or request.url.path in ANONYMOUS_POSTS:
+        return
+    if await run_in_threadpool(_session, request) is None:
+        raise HTTPException(401, "login required")
+
+
 def page_user(role: str) -> Callable[[Request], PageAuth]:
     """Logged-in users holding `role`; anonymous GETs are sent to the login page."""
 
     def guard(request: Request) -> PageAuth:
         token = request.cookies.get(SESSION_COOKIE, "")
-        found = get_service(request).resolve(token) if token else None
+        found = _session(request)
         if found is None:
             if request.method == "GET":
                 target = quote(request.url.path)
@@ -134,3 +156,6 @@ def ticket_valid(ticket: str, csrf: str, item_id: int, user_id: int, now: int) -
         return False
     expected = reveal_ticket(csrf, item_id, user_id, int(expires_text))
     return hmac.compare_digest(expected, ticket)
+
+
+SessionFirstRoute = checked_first(session_first)

@@ -1,0 +1,205 @@
+"""The console against an attacker (issue 14): Secure cookies, a CSP the templates can live
+with, and (further down) login throttling and the second factor."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from datetime import timedelta
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from review_world import KEY, PASSWORD, World
+from web_helpers import console_app, https_client
+
+from orbweaver.review import ReviewSettings
+from orbweaver.roles import ProductSettings, refuse_plain_http_cookies
+from orbweaver.store.models import AuditEntry
+from orbweaver.web.app import create_app
+from orbweaver.web.settings import WebSettings
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+TEMPLATES = Path(__file__).parents[2] / "src/orbweaver/web/console/templates"
+
+
+def set_cookies(answer: object) -> dict[str, SimpleCookie]:
+    found: dict[str, SimpleCookie] = {}
+    for header in answer.headers.get_list("set-cookie"):  # type: ignore[attr-defined]
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(header)
+        for name in cookie:
+            found[name] = cookie
+    return found
+
+
+def login_once(world: World, **kwargs: object) -> tuple[dict[str, SimpleCookie], object]:
+    """The cookies the login form and then the login set (the form's, then the session's)."""
+    app = console_app(world, **kwargs)  # type: ignore[arg-type]
+    client = https_client(app, follow_redirects=False)
+    page = client.get("/console/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    answer = client.post(
+        "/console/login",
+        data={"username": "ana", "password": PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/queue"
+    cookies = set_cookies(answer)
+    cookies["ow_login"] = set_cookies(page)["ow_login"]
+    return cookies, answer
+
+
+def test_session_and_login_cookies_are_secure_by_default(world: World) -> None:
+    world.user("ana")
+    cookies, _ = login_once(world)
+    assert cookies["ow_login"]["ow_login"]["secure"]
+    assert cookies["ow_session"]["ow_session"]["secure"]
+    assert cookies["ow_session"]["ow_session"]["httponly"]
+    assert ReviewSettings().review_cookie_secure  # the default a deployment gets
+
+
+def test_plain_http_development_turns_secure_off_on_loopback_only(world: World) -> None:
+    world.user("ana")
+    cookies, _ = login_once(world, plain_http=True)
+    assert not cookies["ow_session"]["ow_session"]["secure"]
+    dev = ProductSettings(review=ReviewSettings(review_cookie_secure=False))
+    refuse_plain_http_cookies(dev, "127.0.0.1")
+    with pytest.raises(ValueError, match="review_cookie_secure"):
+        refuse_plain_http_cookies(dev, "0.0.0.0")
+    refuse_plain_http_cookies(ProductSettings(), "0.0.0.0")  # Secure cookies: anywhere
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATES.glob("*.html")))
+def test_templates_have_no_inline_script_or_style(template: str) -> None:
+    """The CSP allows only same-origin files: inline code would be blocked (and is a risk)."""
+    text = (TEMPLATES / template).read_text()
+    assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", text), "inline <script>"
+    assert "<style" not in text and not re.search(r"\sstyle=", text), "inline style"
+    assert not re.search(r"\son[a-z]+=", text), "inline event handler"
+    assert not re.search(r"\shx-on", text) and "javascript:" not in text
+
+
+# --- login throttling (item 2) ----------------------------------------------------------------
+
+
+def login_form_token(client: TestClient) -> str:
+    page = client.get("/console/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    return token.group(1)
+
+
+def try_login(client: TestClient, username: str, password: str) -> int:
+    answer = client.post(
+        "/console/login",
+        data={"username": username, "password": password, "csrf_token": login_form_token(client)},
+    )
+    if answer.status_code == 303 and answer.headers["location"] == "/console/queue":
+        return 200  # logged in
+    if answer.status_code == 303:
+        return 401  # back to the form: wrong password
+    return answer.status_code
+
+
+def attacker(app: FastAPI, address: str) -> TestClient:
+    return https_client(app, follow_redirects=False, client=(address, 40000))
+
+
+def test_thirty_wrong_passwords_then_the_right_one_is_refused(world: World) -> None:
+    world.user("ana")
+    app = console_app(world)
+    outcomes = [try_login(attacker(app, "203.0.113.7"), "ana", f"guess-{i}") for i in range(30)]
+    assert outcomes[:5] == [401] * 5  # the burst
+    assert set(outcomes[5:]) == {429}
+    assert try_login(attacker(app, "203.0.113.7"), "ana", PASSWORD) == 429
+    # another address is not blocked for other accounts, but is for this one
+    world.user("bob")
+    assert try_login(attacker(app, "198.51.100.9"), "bob", PASSWORD) == 200
+    assert try_login(attacker(app, "198.51.100.9"), "ana", PASSWORD) == 429
+
+
+def test_one_address_is_throttled_across_accounts(world: World) -> None:
+    app = console_app(world)
+    client = attacker(app, "203.0.113.8")
+    outcomes = [try_login(client, f"user{i}", "wrong password") for i in range(25)]
+    assert outcomes[:20] == [401] * 20 and set(outcomes[20:]) == {429}
+
+
+def test_the_throttle_is_shared_through_redis(world: World) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    world.user("ana")
+    prefix = f"test:{uuid.uuid4().hex}"
+    first, second = (
+        create_app(
+            WebSettings(suspect_key=KEY, redis_url=REDIS, shield_rate_redis_prefix=prefix),
+            world.store,
+            world.clock,
+            review=ReviewSettings(),
+        )
+        for _ in range(2)
+    )
+    assert [try_login(attacker(first, f"192.0.2.{i}"), "ana", "nope") for i in range(5)] == [
+        401
+    ] * 5
+    # the other worker (another machine, another address) sees the same account bucket
+    assert try_login(attacker(second, "192.0.2.99"), "ana", PASSWORD) == 429
+
+
+def test_failed_logins_are_aggregated_and_never_store_the_typed_name(world: World) -> None:
+    world.user("ana")
+    app = console_app(world)
+    typed = "=HYPERLINK(" + "x" * 180
+    for i in range(30):
+        try_login(attacker(app, f"198.51.100.{i}"), typed, "whatever password")
+        try_login(attacker(app, "203.0.113.50"), "ana", f"guess {i}")
+    with world.store.session() as s:
+        rows = s.scalars(sa.select(AuditEntry).where(AuditEntry.action == "login.failed")).all()
+        kept = [(r.actor, r.detail) for r in rows]
+    assert len(kept) <= 4, kept  # one per bucket and minute (the first at once)
+    assert {actor for actor, _ in kept} == {"", "ana"}
+    assert not any(typed[:20] in json.dumps(detail) for _, detail in kept)
+    # a minute later the counts land, with the next failure of any bucket
+    world.clock.advance(timedelta(minutes=2))
+    try_login(attacker(app, "192.0.2.1"), "nobody", "x")
+    with world.store.session() as s:
+        counted = s.scalars(
+            sa.select(AuditEntry.detail).where(AuditEntry.action == "login.failed")
+        ).all()
+    assert sum(int(d["count"]) for d in counted) == 61  # 30 + 30 + 1: none lost
+
+
+def test_password_hashing_is_bounded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent logins past the limit wait, then are refused (503), without hashing."""
+    from orbweaver.review import accounts
+
+    world.user("ana")
+    app = console_app(world, review_login_hash_concurrency=1, review_login_wait_s=0.2)
+    inside, release = threading.Event(), threading.Event()
+    real = accounts.authenticate
+
+    def slow(*args: object, **kwargs: object) -> object:
+        inside.set()
+        release.wait(10)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(accounts, "authenticate", slow)
+    first = threading.Thread(target=try_login, args=(attacker(app, "192.0.2.10"), "ana", PASSWORD))
+    first.start()
+    try:
+        assert inside.wait(10)
+        assert try_login(attacker(app, "192.0.2.11"), "ana", PASSWORD) == 503
+    finally:
+        release.set()
+        first.join(10)
