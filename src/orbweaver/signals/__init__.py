@@ -1,10 +1,11 @@
 """The signals stage (docs/architecture.md): fingerprints of media, and the types they come in.
 
 Public surface: computing (`compute_signals`, `compute_exact_signals`, `exact_hashes`,
-`hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`), comparing (`hamming`), and the
-signal-type registry every stage looks types up in (`get_signal_type`, `signal_types`,
-`register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the index
-interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). The PDQ index
+`hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`), what may be decoded at all
+(`ALLOWED_FORMATS`, `DEFAULT_MAX_PIXELS`, `probe_image` and its `ImageHeader`), comparing
+(`hamming`), and the signal-type registry every stage looks types up in (`get_signal_type`,
+`signal_types`, `register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the
+index interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). The PDQ index
 itself is `orbweaver.signals.pdq_index`, loaded with the first matcher (it brings numba).
 """
 
@@ -26,7 +27,13 @@ from orbweaver.signals.compute import (
     hash_path,
     pdq_dihedral,
 )
-from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_MIN_SIDE
+from orbweaver.signals.decode import (
+    ALLOWED_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    PDQ_MIN_SIDE,
+    ImageHeader,
+    probe_image,
+)
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
 from orbweaver.signals.registry import (
@@ -43,6 +50,7 @@ from orbweaver.signals.registry import (
 from orbweaver.signals.types.crypto import exact_hashes
 
 __all__ = [
+    "ALLOWED_FORMATS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "DIHEDRAL_NAMES",
@@ -54,6 +62,7 @@ __all__ = [
     "BytesSignalType",
     "CryptoSignalType",
     "ExactIndex",
+    "ImageHeader",
     "ImageSignalType",
     "LinearIndex",
     "MediaSignals",
@@ -68,6 +77,7 @@ __all__ = [
     "hamming",
     "hash_path",
     "pdq_dihedral",
+    "probe_image",
     "register_signal_type",
     "signal_types",
     "signal_value",
