@@ -3,12 +3,21 @@
 Public surface: computing (`compute_signals`, `compute_exact_signals`, `exact_hashes`,
 `hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`), what may be decoded at all
 (`ALLOWED_FORMATS`, `DEFAULT_MAX_PIXELS`, `probe_image` and its `ImageHeader`), comparing
-(`hamming`), and the signal-type registry every stage looks types up in (`get_signal_type`,
-`signal_types`, `register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the
-index interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). The PDQ index
+(`hamming`), archives (`unpack_archive` with its `ArchiveLimits` and errors), and the
+signal-type registry every stage looks types up in (`get_signal_type`, `signal_types`,
+`register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the index
+interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). The PDQ index
 itself is `orbweaver.signals.pdq_index`, loaded with the first matcher (it brings numba).
 """
 
+from orbweaver.signals.archives import (
+    ArchiveBomb,
+    ArchiveError,
+    ArchiveLimits,
+    ArchivePasswordError,
+    ToolTimeout,
+)
+from orbweaver.signals.archives import unpack as unpack_archive
 from orbweaver.signals.base import (
     BytesSignalType,
     ExactIndex,
@@ -59,6 +68,10 @@ __all__ = [
     "PDQ_MIN_SIDE",
     "SHA1",
     "SHA256",
+    "ArchiveBomb",
+    "ArchiveError",
+    "ArchiveLimits",
+    "ArchivePasswordError",
     "BytesSignalType",
     "CryptoSignalType",
     "ExactIndex",
@@ -70,6 +83,7 @@ __all__ = [
     "SignalError",
     "SignalIndex",
     "SignalType",
+    "ToolTimeout",
     "compute_exact_signals",
     "compute_signals",
     "exact_hashes",
@@ -81,5 +95,6 @@ __all__ = [
     "register_signal_type",
     "signal_types",
     "signal_value",
+    "unpack_archive",
     "unregister_signal_type",
 ]
