@@ -172,9 +172,10 @@ def _read_zip(
 ) -> UnpackResult:
     import pyzipper
 
+    errors: tuple[type[Exception], ...] = (*_zip_errors(), OSError, ValueError, EOFError)
     try:
         zf = pyzipper.AESZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except errors as exc:
         raise ArchiveError(f"corrupt zip: {exc}") from exc
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -202,14 +203,30 @@ def _read_zip(
     return result
 
 
+@functools.lru_cache(maxsize=1)
+def _zip_errors() -> tuple[type[Exception], ...]:
+    """zipfile's BadZipFile and pyzipper's, which is its own class (not a subclass): catching
+    only the first let a truncated or lying zip escape as a crash instead of an ArchiveError."""
+    import pyzipper
+
+    return (zipfile.BadZipFile, pyzipper.BadZipFile)
+
+
 def _zip_read(zf: Any, info: Any, pwd: bytes | None, limit: int) -> bytes:
     """One member, reading at most limit+1 bytes, so a lying header cannot inflate memory."""
+    errors: tuple[type[Exception], ...] = (
+        *_zip_errors(),
+        zlib.error,
+        OSError,
+        EOFError,
+        NotImplementedError,
+    )
     try:
         with zf.open(info, pwd=pwd) as handle:
             content: bytes = handle.read(limit + 1)
     except RuntimeError as exc:  # pyzipper/zipfile: bad or missing password
         raise ArchivePasswordError(str(exc)) from exc
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+    except errors as exc:
         if "password" in str(exc).lower() or ("crc" in str(exc).lower() and pwd):
             raise ArchivePasswordError(str(exc)) from exc
         raise ArchiveError(f"corrupt member: {exc}") from exc
