@@ -44,10 +44,10 @@ def csv_uncell(value: str) -> str:
     return value
 
 
-def plain_label(value: object, *, max_length: int = 60) -> str:
-    """One line of printable text for a chart label: control and format characters (bidi
-    overrides, zero-width) dropped, whitespace runs collapsed, long names cut with an ellipsis,
-    and a leading `_` (which matplotlib's legend takes as "hide me") kept visible."""
+def one_line(value: object, *, max_length: int = 200) -> str:
+    """One line of printable text: control and format characters (line breaks, escapes, bidi
+    overrides, zero-width) dropped, whitespace runs collapsed, long text cut with an ellipsis.
+    For names from outside on their way into a mail header, a letter, a report."""
     text = "".join(
         " " if ch.isspace() else ch
         for ch in str(value)
@@ -56,6 +56,13 @@ def plain_label(value: object, *, max_length: int = 60) -> str:
     text = " ".join(text.split())
     if len(text) > max_length:
         text = text[: max_length - 1] + "…"
+    return text
+
+
+def plain_label(value: object, *, max_length: int = 60) -> str:
+    """`one_line` for a chart label, with a leading `_` (which matplotlib's legend takes as
+    "hide me") kept visible."""
+    text = one_line(value, max_length=max_length)
     if text.startswith("_"):
         text = "\u2009" + text
     return text or "?"
