@@ -22,6 +22,7 @@ from whoisit.bootstrap import _BootstrapWrapper
 from whoisit.parser import parse
 
 from orbweaver.net import FetchError, GuardedClient, PolicyError, ResolveError
+from orbweaver.untrusted import one_line
 
 FILES = ("ipv4.json", "asn.json", "dns.json")
 # An RDAP answer is a few kilobytes; registries' largest (a network with many entities) stay
@@ -122,11 +123,23 @@ class RdapClient:
             raise RdapError(f"RDAP {url}: HTTP {reply.status}")
         try:
             data = json.loads(reply.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... nested deep
             raise RdapError(f"RDAP {url}: not JSON") from exc
         if not isinstance(data, dict):
             raise RdapError(f"RDAP {url}: not a JSON object")
         return data
+
+    def _parse(self, kind: str, value: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """whoisit's reading of an answer; RdapError for anything it cannot read. An RDAP
+        answer is the registry's (or an attacker's) JSON: whoisit raised AttributeError and
+        TypeError on entities that are not objects, past every handler."""
+        try:
+            parsed: dict[str, Any] = parse(self._wrapper, kind, value, raw)
+        except Exception as exc:
+            raise RdapError(
+                f"RDAP {kind} {value}: unreadable answer ({type(exc).__name__})"
+            ) from exc
+        return parsed
 
     def ip(self, address: str) -> IpNetwork:
         ip = ipaddress.ip_address(address)
@@ -134,15 +147,18 @@ class RdapClient:
         if base is None:
             raise RdapError(f"no RDAP service for {address}")
         raw = self._get(_join(base, "ip", address))
-        parsed = parse(self._wrapper, "ip", address, raw)
-        origin = raw.get("arin_originas0_originautnums") or []
-        cidr = str(parsed.get("network") or f"{raw.get('startAddress')}/32")
-        return IpNetwork(
-            handle=str(parsed.get("handle") or raw.get("handle") or ""),
-            cidr=cidr,
-            asn=int(origin[0]) if origin else None,
-            owner=_owner(parsed, ("registrant", "administrative", "technical")),
-        )
+        parsed = self._parse("ip", address, raw)
+        try:
+            origin = raw.get("arin_originas0_originautnums") or []
+            cidr = one_line(parsed.get("network") or f"{raw.get('startAddress')}/32", max_length=64)
+            return IpNetwork(
+                handle=one_line(parsed.get("handle") or raw.get("handle") or "", max_length=100),
+                cidr=cidr,
+                asn=int(origin[0]) if isinstance(origin, list) and origin else None,
+                owner=_owner(parsed, ("registrant", "administrative", "technical")),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            raise RdapError(f"RDAP ip {address}: unreadable answer ({exc})") from exc
 
     def domain(self, name: str) -> DomainInfo:
         labels = name.lower().rstrip(".").split(".")
@@ -155,12 +171,15 @@ class RdapClient:
         if base is None:
             raise RdapError(f"no RDAP service for {name}")
         raw = self._get(_join(base, "domain", name))
-        parsed = parse(self._wrapper, "domain", name, raw)
-        return DomainInfo(
-            name=name,
-            registrar=_owner(parsed, ("registrar",)),
-            registrant=_owner(parsed, ("registrant",)),
-        )
+        parsed = self._parse("domain", name, raw)
+        try:
+            return DomainInfo(
+                name=name,
+                registrar=_owner(parsed, ("registrar",)),
+                registrant=_owner(parsed, ("registrant",)),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            raise RdapError(f"RDAP domain {name}: unreadable answer ({exc})") from exc
 
 
 def _owner(parsed: dict[str, Any], roles: tuple[str, ...]) -> Entity | None:
@@ -169,9 +188,11 @@ def _owner(parsed: dict[str, Any], roles: tuple[str, ...]) -> Entity | None:
     owner = next((entities[r][0] for r in roles if entities.get(r)), None)
     if owner is None:
         return None
-    handle = str(owner.get("handle", ""))
-    abuse = [e for e in entities.get("abuse", []) if e.get("parent_handle") == handle]
+    handle = one_line(owner.get("handle", ""), max_length=100)
+    abuse = [e for e in entities.get("abuse", []) if e.get("parent_handle") == owner.get("handle")]
     email = next((e.get("email") for e in abuse if e.get("email")), None) or owner.get("email")
-    name = str(owner.get("name") or owner.get("organisation") or handle)
+    email = email if isinstance(email, str) and "@" in email else None
+    # the name becomes a provider's name: in mail subjects, letters, charts, CSV
+    name = one_line(owner.get("name") or owner.get("organisation") or handle, max_length=200)
     domain = email.split("@", 1)[1].lower() if email else None
     return Entity(handle=handle, name=name, abuse_email=email, domain=domain)

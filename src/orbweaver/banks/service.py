@@ -19,6 +19,7 @@ from orbweaver.clock import Clock
 from orbweaver.signals import signal_types
 from orbweaver.store import Store, record_event
 from orbweaver.store.models import Bank, BankEntry
+from orbweaver.untrusted import csv_row, csv_uncell
 
 CSV_HEADER = ("signal_type", "signal", "category", "source")
 _BATCH = 5000
@@ -193,7 +194,7 @@ def _parse_row(row: list[str]) -> EntryRow:
     category = row[2].strip()
     if category not in CATEGORIES:
         raise BankError(f"unknown category {category!r} (one of {', '.join(CATEGORIES)})")
-    source = row[3].strip() if len(row) > 3 else ""
+    source = csv_uncell(row[3].strip()) if len(row) > 3 else ""
     return EntryRow(signal_type, signal, category, source)
 
 
@@ -270,7 +271,10 @@ def import_csv(
 
 
 def export_csv(store: Store, name: str, out: TextIO) -> int:
-    """Write the bank as CSV (the import format); returns the number of entries written."""
+    """Write the bank as CSV (the import format); returns the number of entries written.
+
+    Sources are other hotlines' free text: a cell a spreadsheet would run as a formula is
+    neutralised (`orbweaver.untrusted.csv_cell`), and the import undoes that."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     count = 0
@@ -283,7 +287,7 @@ def export_csv(store: Store, name: str, out: TextIO) -> int:
             .execution_options(yield_per=10_000)
         )
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(csv_row(row))
             count += 1
     return count
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orbweaver.signals.archives import ArchiveLimits
+from orbweaver.signals import ArchiveLimits
 
 
 @dataclass
@@ -38,6 +38,8 @@ class CrawlOptions:
     max_media_bytes: int = 64 * 1024 * 1024
     max_pixels: int = 64_000_000
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    # Threads that unpack archives, apart from the reactor's pool (DNS, store writes).
+    archive_workers: int = 2
     jobdir: Path | None = None
     redis_url: str = ""
     redis_prefix: str = "orbweaver:crawl"

@@ -7,9 +7,11 @@ page that linked it, whether it was reached through Tor, and passwords offered n
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -18,9 +20,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.defer import deferred_to_future
 from scrapy.utils.request import RequestFingerprinter
-from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from orbweaver.crawl.extract import ARCHIVE_EXTENSIONS, MEDIA_EXTENSIONS, extension, extract
@@ -64,6 +64,7 @@ class OrbSpider(scrapy.Spider):
         self.starts = starts
         self._idle_mark: int | None = None
         self._store_patience = Patience("crawl: reading due re-crawls", Backoff(), logger)
+        self._archive_pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> OrbSpider:
@@ -71,7 +72,22 @@ class OrbSpider(scrapy.Spider):
         spider.runtime = require_runtime(crawler)
         spider.options = spider.runtime.options
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider._close_archive_pool, signal=signals.spider_closed)
         return spider
+
+    def _archives(self) -> ThreadPoolExecutor:
+        """Archives unpack on their own few threads: `unar` and big inflations used to share
+        the reactor's thread pool with DNS look-ups and store writes, and could starve them."""
+        if self._archive_pool is None:
+            self._archive_pool = ThreadPoolExecutor(
+                max_workers=max(1, self.options.archive_workers),
+                thread_name_prefix="orbweaver-archive",
+            )
+        return self._archive_pool
+
+    def _close_archive_pool(self, spider: scrapy.Spider) -> None:
+        if self._archive_pool is not None:
+            self._archive_pool.shutdown(wait=False, cancel_futures=True)
 
     async def start(self) -> AsyncIterator[Any]:
         for start in self.starts:
@@ -234,14 +250,16 @@ class OrbSpider(scrapy.Spider):
             logger.info("page %s: %d unusable link(s) skipped", url, links.bad_urls)
 
     async def _archive(self, response: Response, mime: str) -> list[Any]:
-        from orbweaver.signals.archives import ArchiveError, unpack
+        from orbweaver.signals import ArchiveError, unpack_archive
 
         passwords = list(response.meta.get("passwords") or [])
         self.crawler.stats.inc_value("orbweaver/archives")
         limits = self.options.archive_limits
         try:
-            result = await deferred_to_future(
-                deferToThread(unpack, response.body, passwords=passwords, limits=limits)
+            result = await asyncio.wrap_future(
+                self._archives().submit(
+                    unpack_archive, response.body, passwords=passwords, limits=limits
+                )
             )
         except ArchiveError as exc:
             self.crawler.stats.inc_value("orbweaver/errors")

@@ -11,7 +11,9 @@ go through it. `.onion` URLs go through the Tor proxy, which resolves them itsel
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -80,8 +82,14 @@ class GuardedClient:
             client = self._clients.get(proxy)
             if client is None:
                 # No proxy from the environment, no redirects behind the policy's back.
+                # No keep-alive: every hop's connection is its own, so the watchdog that
+                # ends a hop at its deadline (`_Watchdog`) sees the socket it must cut.
                 client = httpx.Client(
-                    timeout=self.timeout, trust_env=False, follow_redirects=False, proxy=proxy
+                    timeout=self.timeout,
+                    trust_env=False,
+                    follow_redirects=False,
+                    proxy=proxy,
+                    limits=httpx.Limits(max_keepalive_connections=0),
                 )
                 self._clients[proxy] = client
             return client
@@ -126,15 +134,25 @@ class GuardedClient:
         proxy, request_url, extra, extensions = self._connection(target)
         sent = {"Accept-Encoding": "identity", **(headers or {}), **extra}
         deadline = time.monotonic() + self.timeout
+        watchdog = _Watchdog(self.timeout)
         try:
-            with self._client(proxy).stream(
-                method, request_url, headers=sent, json=json, extensions=extensions
-            ) as resp:
+            with (
+                watchdog,
+                self._client(proxy).stream(
+                    method,
+                    request_url,
+                    headers=sent,
+                    json=json,
+                    extensions={**extensions, "trace": watchdog.trace},
+                ) as resp,
+            ):
                 reply = Reply(url, resp.status_code, resp.headers)
                 if read_body and 200 <= resp.status_code < 300:
                     reply.body = _read(resp, cap, deadline)
                 return reply
         except httpx.HTTPError as exc:
+            if watchdog.fired:
+                raise FetchError("took longer than the policy's timeout") from exc
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
 
     def _connection(self, target: Target) -> tuple[str | None, str, dict[str, str], dict[str, Any]]:
@@ -149,6 +167,55 @@ class GuardedClient:
         pin = self.policy.pin(target, self.resolver.addresses(target.host))
         extensions = {"sni_hostname": pin.sni_hostname} if pin.sni_hostname else {}
         return None, pin.url, pin.headers, extensions
+
+
+class _Watchdog:
+    """Ends a hop at its deadline whatever the server does.
+
+    httpx's timeouts are per read: a server that sends one header line a second, forever, never
+    trips them (a hostile RDAP server or re-checked host held a thread for good). The client's
+    trace hook hands over each socket the hop connects; a timer shuts them down at the deadline,
+    which wakes the blocked read with an error."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._sockets.append(sock)
+                    late = self.fired
+                if late:
+                    self._cut(sock)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer = threading.Timer(self.seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._cut(sock)
+
+    @staticmethod
+    def _cut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # already closed: nothing to cut
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _read(resp: httpx.Response, cap: int, deadline: float) -> bytes:

@@ -193,22 +193,36 @@ def export(
     directory: Path = typer.Argument(..., help="Where to write one JSON file per message."),
     fmt: str = typer.Option("xarf", "--format", help="Only xarf for now."),
 ) -> None:
-    """Write the X-ARF report of every message sent (or queued) to DIR."""
+    """Write the X-ARF report of every message sent (or queued) to DIR.
+
+    One file per outbox row, named after the row (unique), never overwriting: a file already
+    there with the same report is left as it is, one with different content is an error."""
     from sqlalchemy import select
 
+    from orbweaver.notices.export import export_name, write_new
     from orbweaver.store.models import Outbox
 
     if fmt != "xarf":
         raise typer.BadParameter("only --format xarf is supported")
     store, _ = _context()
     directory.mkdir(parents=True, exist_ok=True)
-    count = 0
+    written = kept = 0
+    clashes: list[str] = []
     with store.session() as session:
         for row in session.scalars(select(Outbox).order_by(Outbox.id)):
-            name = f"notice-{row.notice_id}-{row.kind}-{row.round}-{row.provider_id}.json"
-            (directory / name).write_text(json.dumps(row.xarf, indent=2) + "\n")
-            count += 1
-    typer.echo(f"wrote {count} X-ARF reports to {directory}")
+            name = export_name(row.id, row.notice_id, row.kind, row.round, row.provider_id)
+            outcome = write_new(directory / name, json.dumps(row.xarf, indent=2) + "\n")
+            if outcome == "written":
+                written += 1
+            elif outcome == "same":
+                kept += 1
+            else:
+                clashes.append(name)
+    typer.echo(f"wrote {written} X-ARF reports to {directory} ({kept} already there)")
+    for name in clashes:
+        typer.echo(f"not overwritten, a different file is there: {name}", err=True)
+    if clashes:
+        raise typer.Exit(1)
 
 
 @notices_app.command("retry")

@@ -17,6 +17,7 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from orbweaver.reports.tables import GroupRow, Report
+from orbweaver.untrusted import csv_cell, plain_label
 
 TABLE_FIELDS = (
     "name",
@@ -41,23 +42,32 @@ def write_json(report: Report, path: Path, *, detail: bool = False) -> None:
 
 
 def table_csv(rows: list[GroupRow]) -> str:
+    """Table 1.0 as CSV; provider names come from RDAP, so formula-like cells are neutralised."""
     out = io.StringIO()
     writer = csv.DictWriter(
         out, fieldnames=TABLE_FIELDS, extrasaction="ignore", lineterminator="\n"
     )
     writer.writeheader()
     for row in rows:
-        writer.writerow(row.as_detail())
+        writer.writerow({k: csv_cell(v) for k, v in row.as_detail().items()})
     return out.getvalue()
 
 
 def removal_curves_png(report: Report, *, top: int = 12) -> bytes:
-    """Share of noticed content still online against days since the first notice."""
+    """Share of noticed content still online against days since the first notice.
+
+    Provider names are RDAP's, so whatever a registry entry says: every label is plain text
+    (mathtext off: `$...$` made matplotlib raise), on one line, of bounded length."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _draw_removal_curves(plt, report, top)
+
+
+def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
     from orbweaver.reports.survival import kaplan_meier
 
     notices = report.inputs.notices
@@ -70,7 +80,7 @@ def removal_curves_png(report: Report, *, top: int = 12) -> bytes:
         )
         times = np.concatenate([[0.0], curve.times])
         survival = np.concatenate([[1.0], curve.survival])
-        ax.step(times, survival, where="post", label=f"{row.name} (n={row.targeted})")
+        ax.step(times, survival, where="post", label=f"{plain_label(row.name)} (n={row.targeted})")
     ax.set_xlabel("days since first notice")
     ax.set_ylabel("share still online (Kaplan–Meier)")
     ax.set_ylim(0, 1.02)

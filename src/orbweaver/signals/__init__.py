@@ -2,13 +2,23 @@
 
 Public surface: computing (`compute_signals`, `compute_exact_signals`, `exact_hashes`,
 `hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`; `decode_cost`, what a decode will
-materialise, read from the header), comparing (`hamming`), and the
+materialise, read from the header), what may be decoded at all (`ALLOWED_FORMATS`,
+`DEFAULT_MAX_PIXELS`, `probe_image` and its `ImageHeader`), comparing (`hamming`), archives
+(`unpack_archive` with its `ArchiveLimits` and errors), and the
 signal-type registry every stage looks types up in (`get_signal_type`, `signal_types`,
 `register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the index
 interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). The PDQ index
 itself is `orbweaver.signals.pdq_index`, loaded with the first matcher (it brings numba).
 """
 
+from orbweaver.signals.archives import (
+    ArchiveBomb,
+    ArchiveError,
+    ArchiveLimits,
+    ArchivePasswordError,
+    ToolTimeout,
+)
+from orbweaver.signals.archives import unpack as unpack_archive
 from orbweaver.signals.base import (
     BytesSignalType,
     ExactIndex,
@@ -27,7 +37,15 @@ from orbweaver.signals.compute import (
     hash_path,
     pdq_dihedral,
 )
-from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_MIN_SIDE, DecodeCost, decode_cost
+from orbweaver.signals.decode import (
+    ALLOWED_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    PDQ_MIN_SIDE,
+    DecodeCost,
+    ImageHeader,
+    decode_cost,
+    probe_image,
+)
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
 from orbweaver.signals.registry import (
@@ -44,6 +62,7 @@ from orbweaver.signals.registry import (
 from orbweaver.signals.types.crypto import exact_hashes
 
 __all__ = [
+    "ALLOWED_FORMATS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "DIHEDRAL_NAMES",
@@ -52,10 +71,15 @@ __all__ = [
     "PDQ_MIN_SIDE",
     "SHA1",
     "SHA256",
+    "ArchiveBomb",
+    "ArchiveError",
+    "ArchiveLimits",
+    "ArchivePasswordError",
     "BytesSignalType",
     "CryptoSignalType",
     "DecodeCost",
     "ExactIndex",
+    "ImageHeader",
     "ImageSignalType",
     "LinearIndex",
     "MediaSignals",
@@ -63,6 +87,7 @@ __all__ = [
     "SignalError",
     "SignalIndex",
     "SignalType",
+    "ToolTimeout",
     "compute_exact_signals",
     "compute_signals",
     "decode_cost",
@@ -71,8 +96,10 @@ __all__ = [
     "hamming",
     "hash_path",
     "pdq_dihedral",
+    "probe_image",
     "register_signal_type",
     "signal_types",
     "signal_value",
+    "unpack_archive",
     "unregister_signal_type",
 ]

@@ -17,8 +17,10 @@ import hmac
 import io
 import json
 import os
+import selectors
 import shutil
 import subprocess
+import time
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -57,6 +59,8 @@ class ArchiveLimits:
     ratio_floor_bytes: int = 4 * 1024 * 1024
     max_depth: int = 3
     max_password_tries: int = 8
+    # Wall-clock seconds one run of an archive tool (lsar, unar) may take before it is killed.
+    tool_timeout_s: float = 60.0
 
     def budget(self, archive_size: int) -> int:
         by_ratio = max(int(archive_size * self.max_ratio), self.ratio_floor_bytes)
@@ -168,9 +172,10 @@ def _read_zip(
 ) -> UnpackResult:
     import pyzipper
 
+    errors: tuple[type[Exception], ...] = (*_zip_errors(), OSError, ValueError, EOFError)
     try:
         zf = pyzipper.AESZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except errors as exc:
         raise ArchiveError(f"corrupt zip: {exc}") from exc
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -198,14 +203,30 @@ def _read_zip(
     return result
 
 
+@functools.lru_cache(maxsize=1)
+def _zip_errors() -> tuple[type[Exception], ...]:
+    """zipfile's BadZipFile and pyzipper's, which is its own class (not a subclass): catching
+    only the first let a truncated or lying zip escape as a crash instead of an ArchiveError."""
+    import pyzipper
+
+    return (zipfile.BadZipFile, pyzipper.BadZipFile)
+
+
 def _zip_read(zf: Any, info: Any, pwd: bytes | None, limit: int) -> bytes:
     """One member, reading at most limit+1 bytes, so a lying header cannot inflate memory."""
+    errors: tuple[type[Exception], ...] = (
+        *_zip_errors(),
+        zlib.error,
+        OSError,
+        EOFError,
+        NotImplementedError,
+    )
     try:
         with zf.open(info, pwd=pwd) as handle:
             content: bytes = handle.read(limit + 1)
     except RuntimeError as exc:  # pyzipper/zipfile: bad or missing password
         raise ArchivePasswordError(str(exc)) from exc
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+    except errors as exc:
         if "password" in str(exc).lower() or ("crc" in str(exc).lower() and pwd):
             raise ArchivePasswordError(str(exc)) from exc
         raise ArchiveError(f"corrupt member: {exc}") from exc
@@ -221,7 +242,7 @@ def _find_password(passwords: list[str], attempt: Any) -> str:
             attempt(password)
         except ArchivePasswordError:
             continue
-        except ArchiveBomb:
+        except (ArchiveBomb, ToolTimeout):
             raise
         except ArchiveError:
             continue
@@ -394,36 +415,152 @@ def _read_libarchive(data: bytes, fmt: str, limits: ArchiveLimits, budget: _Budg
 def _read_unar(
     data: bytes, passwords: list[str], limits: ArchiveLimits, budget: _Budget
 ) -> UnpackResult:
-    """unar reads the archive from a memfd (RAM, no disk) and writes each member to stdout."""
+    """unar reads the archive from a memfd (RAM, no disk) and writes every member to stdout.
+
+    One extraction per archive, not one per member: the listing first (again per password only
+    while the headers themselves are encrypted), then, when members are encrypted, each
+    password tried on the smallest of them alone, then every member in one run, cut by the
+    listed sizes; the size and CRC of each say whether it is sound."""
     fd = os.memfd_create("orbweaver-archive")
     try:
         os.write(fd, data)
         path = f"/proc/self/fd/{fd}"
-        for password in [None, *passwords][: limits.max_password_tries + 1]:
-            entries = _lsar(path, fd, password)
-            if entries is None:
-                continue
-            result = UnpackResult(RAR, password=password)
-            files = [e for e in entries if not e.get("XADIsDirectory")]
-            declared = sum(int(e.get("XADFileSize", 0)) for e in files)
-            _check_directory(len(files), declared, budget, limits)
-            try:
-                for entry in files:
-                    content = _unar_member(path, fd, entry["XADIndex"], password, budget)
-                    name = str(entry.get("XADFileName", entry["XADIndex"]))
-                    if not _crc_ok(entry, content, name, password):
-                        result.problems.append(f"{name}: corrupt (CRC mismatch), skipped")
-                        continue
-                    budget.take(name, len(content))
-                    result.members.append(Member(name, content))
-            except ArchivePasswordError:
-                continue
-            return result
-        raise ArchivePasswordError(
-            f"encrypted; none of {len(passwords)} password(s) from the page opened it"
-        )
+        tries = [None, *passwords][: limits.max_password_tries + 1]
+        listed = _list_unar(path, fd, tries, limits)
+        if listed is None:
+            raise ArchivePasswordError(
+                f"encrypted; none of {len(passwords)} password(s) from the page opened it"
+            )
+        files, header_password = listed
+        declared = sum(int(e.get("XADFileSize", 0)) for e in files)
+        _check_directory(len(files), declared, budget, limits)
+        password = header_password
+        locked = [e for e in files if e.get("XADIsEncrypted")]
+        if locked and header_password is None:
+            probe = min(locked, key=lambda e: int(e.get("XADFileSize", 0)))
+            password = _find_password(
+                passwords, lambda pw: _unar_probe(path, fd, probe, pw, budget, limits)
+            )
+        return _unar_all(path, fd, files, password, budget, limits)
     finally:
         os.close(fd)
+
+
+def _list_unar(
+    path: str, fd: int, tries: list[str | None], limits: ArchiveLimits
+) -> tuple[list[dict[str, Any]], str | None] | None:
+    """The file entries and the password the listing needed (None: it needed none)."""
+    for password in tries:
+        entries = _lsar(path, fd, password, limits)
+        if entries is not None:
+            return [e for e in entries if not e.get("XADIsDirectory")], password
+    return None
+
+
+def _unar_probe(
+    path: str,
+    fd: int,
+    entry: dict[str, Any],
+    password: str,
+    budget: _Budget,
+    limits: ArchiveLimits,
+) -> None:
+    """Whether `password` opens one encrypted member (ArchivePasswordError when not)."""
+    index = str(entry["XADIndex"])
+    args = ["unar", "-q", "-o", "-", "-i", "-p", password, path, index]
+    limit = budget.member_limit()
+    content, _err, _code = run_bounded(args, fd, limit=limit, timeout=limits.tool_timeout_s)
+    name = str(entry.get("XADFileName", index))
+    if not _crc_ok(entry, content, name, password):
+        raise ArchivePasswordError(f"member {name!r} does not decrypt with this password")
+
+
+def _unar_all(
+    path: str,
+    fd: int,
+    files: list[dict[str, Any]],
+    password: str | None,
+    budget: _Budget,
+    limits: ArchiveLimits,
+) -> UnpackResult:
+    """One `unar` run for every member, its output cut by the listed sizes."""
+    limit = min(budget.left, sum(int(e.get("XADFileSize", 0)) for e in files))
+    args = ["unar", "-q", "-o", "-", *(["-p", password] if password else []), path]
+    out, err, code = run_bounded(args, fd, limit=limit, timeout=limits.tool_timeout_s)
+    if code != 0 and not out:
+        raise ArchiveError(f"unar ended with status {code}: {err[-200:]!r}")
+    result = UnpackResult(RAR, password=password)
+    offset = 0
+    for entry in files:
+        size = int(entry.get("XADFileSize", 0))
+        content = out[offset : offset + size]
+        offset += size
+        name = str(entry.get("XADFileName", entry.get("XADIndex")))
+        try:
+            sound = _crc_ok(entry, content, name, password)
+        except ArchivePasswordError as exc:
+            result.problems.append(f"{name}: {exc}, skipped")
+            continue
+        if not sound:
+            result.problems.append(f"{name}: corrupt (CRC mismatch), skipped")
+            continue
+        budget.take(name, len(content))
+        result.members.append(Member(name, content))
+    return result
+
+
+class ToolTimeout(ArchiveError):
+    """An archive tool ran past its time and was killed."""
+
+
+def run_bounded(
+    args: list[str], fd: int, *, limit: int, timeout: float
+) -> tuple[bytes, bytes, int]:
+    """(stdout, stderr tail, exit status) of a tool reading the archive from `fd`.
+
+    Both pipes are drained as the tool writes (a full stderr pipe would block it forever);
+    stdout over `limit` bytes kills it (ArchiveBomb), so does running past `timeout` seconds
+    (ToolTimeout): the process is killed and reaped either way, never left behind."""
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=(fd,),
+        start_new_session=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = bytearray(), bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ, out)
+            selector.register(proc.stderr, selectors.EVENT_READ, err)
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ToolTimeout(f"{args[0]} ran over {timeout:g} s, killed")
+                for key, _ in selector.select(timeout=min(left, 1.0)):
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                        continue
+                    sink: bytearray = key.data
+                    sink += chunk
+                    if sink is err and len(err) > 1 << 16:
+                        del err[: len(err) - (1 << 15)]  # keep the tail only
+                    if sink is out and len(out) > limit:
+                        raise ArchiveBomb(f"{args[0]} output inflates past {limit:,} bytes")
+            code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired as exc:
+        raise ToolTimeout(f"{args[0]} ran over {timeout:g} s, killed") from exc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    return bytes(out), bytes(err[-4096:]), code
 
 
 def _crc_ok(entry: dict[str, Any], content: bytes, name: str, password: str | None) -> bool:
@@ -469,40 +606,19 @@ def _rar5_mac(crc: int, password: str, salt: bytes, strength: int) -> int:
     return folded
 
 
-def _lsar(path: str, fd: int, password: str | None) -> list[dict[str, Any]] | None:
+def _lsar(
+    path: str, fd: int, password: str | None, limits: ArchiveLimits
+) -> list[dict[str, Any]] | None:
     args = ["lsar", "-j", *(["-p", password] if password else []), path]
-    done = subprocess.run(args, capture_output=True, pass_fds=(fd,), timeout=30, check=False)
+    # a listing of max_members entries is well under 4 KiB each
+    out, err, _ = run_bounded(
+        args, fd, limit=4096 * (limits.max_members + 16), timeout=limits.tool_timeout_s
+    )
     try:
-        listing = json.loads(done.stdout)
+        listing = json.loads(out)
     except ValueError as exc:
-        raise ArchiveError(f"lsar could not list the archive: {done.stderr[:200]!r}") from exc
-    if listing.get("lsarError"):
+        raise ArchiveError(f"lsar could not list the archive: {err[:200]!r}") from exc
+    if not isinstance(listing, dict) or listing.get("lsarError"):
         return None
     entries: list[dict[str, Any]] = listing.get("lsarContents", [])
     return entries
-
-
-def _unar_member(path: str, fd: int, index: int, password: str | None, budget: _Budget) -> bytes:
-    args = [
-        "unar",
-        "-q",
-        "-o",
-        "-",
-        "-i",
-        *(["-p", password] if password else []),
-        path,
-        str(index),
-    ]
-    with subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(fd,)
-    ) as proc:
-        assert proc.stdout is not None
-        limit = budget.member_limit()
-        content = proc.stdout.read(limit + 1)
-        if len(content) > limit:
-            proc.kill()
-            raise ArchiveBomb(f"member {index} inflates past the budget")
-        proc.wait(timeout=60)
-        if proc.returncode != 0:
-            raise ArchivePasswordError(f"unar failed on member {index}")
-    return content

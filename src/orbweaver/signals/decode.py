@@ -87,6 +87,28 @@ def decode_image(
     )
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """What a picture's header declares, read without decoding a pixel."""
+
+    format: str
+    width: int
+    height: int
+
+
+def probe_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader | None:
+    """Read only the header, through the allow-listed plug-ins: None when the bytes are no
+    picture we open (EPS, PDF, SVG, video...), SignalError when the header is broken or declares
+    more than `max_pixels`. What the crawler refuses, nobody else should decode either."""
+    im = _open(data)
+    if im is None:
+        return None
+    with im:
+        width, height = im.size
+        _check_dimensions(width, height, max_pixels)
+        return ImageHeader(str(im.format), width, height)
+
+
 def _open(data: bytes) -> Image.Image | None:
     """Parse the header only; decide between image, broken image and not-an-image."""
     try:
