@@ -198,3 +198,13 @@ def test_removal_instant_rule() -> None:
     assert removal_instant(sent, None, miss) == sent + timedelta(hours=24)
     # an online sighting from before the notice does not move the lower end below the notice
     assert removal_instant(sent, sent - timedelta(days=2), miss) == sent + timedelta(hours=24)
+
+
+def test_a_notice_still_online_has_no_removal_time() -> None:
+    """Right-censored, never dropped: no removal time while online, and none for a notice that
+    was never sent (it has no start)."""
+    sent = datetime(2024, 3, 1, 12, 0)
+    assert removal_seconds(Notice(first_sent_at=sent, removed_at=None)) is None
+    assert removal_seconds(Notice(first_sent_at=None, removed_at=sent)) is None
+    gone = Notice(first_sent_at=sent, removed_at=sent + timedelta(hours=36))
+    assert removal_seconds(gone) == 36 * 3600
