@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit docs sysdeps bench clean
+.PHONY: demo test lint typecheck unit docs sysdeps bench clean mutate
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,12 @@ unit: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: $(STAMP) sysdeps lint typecheck unit
+
+# Mutation testing of the rules that decide figures, notices and guards (TESTING.md); slow,
+# not part of `make test`. MODULES="monitor-removal banks-matcher" runs some (--list: all).
+MODULES ?=
+mutate: $(STAMP)
+	$(PY) scripts/mutate.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .grimp_cache .import_linter_cache

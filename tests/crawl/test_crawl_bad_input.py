@@ -99,8 +99,14 @@ def test_hostile_site(http: LoopbackHTTP, crawler) -> None:
         dns.stop()
     log = run.log
     assert run.returncode == 0, run.stderr[-2000:] + log[-3000:]
-    # nothing ever reached the address outside the allowed range
+    # nothing ever reached the address outside the allowed range, on any of the five paths,
+    # and each path was really taken (shown by the servers, not by log text): both redirects
+    # were fetched from the allowed server, every forbidden name was looked up, and nothing
+    # behind a refused address was recorded
     assert internal.connections == 0 and internal.hits == {}
+    assert http.hits.get("/ssrf-redirect.png") == 1
+    assert {"evil.test", "evil-hop.test", "mixed.test"} <= set(dns.queries)
+    assert http.hits.get("/good.png") == 1  # mixed.test: refused, not fetched from its .1
     assert f"policy refused http://127.0.0.2:{ip2}/secret.png" in log
     assert f"policy refused {hop}" in log
     assert "policy refused evil.test: resolves to 127.0.0.2" in log
@@ -117,6 +123,7 @@ def test_hostile_site(http: LoopbackHTTP, crawler) -> None:
         urls = set(s.scalars(sa.select(Sighting.url)))
     assert http.url("/good.png") in urls and http.url("/good2.png") in urls
     assert http.url("/truncated.jpg") in urls
+    assert not any("127.0.0.2" in u or "evil" in u or "mixed.test" in u for u in urls), urls
     assert http.hits.get("/many/49.png") == 1 and "/many/50.png" not in http.hits
 
 

@@ -29,7 +29,7 @@ from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import SmtpWebhookTransport
 from orbweaver.notices.xarf import validation_errors
 from orbweaver.store import Store, open_store
-from orbweaver.store.models import Check, Event, Notice, Outbox, Provider
+from orbweaver.store.models import Check, Event, Notice, NoticeItem, Outbox, Provider
 from orbweaver.store.vault import new_key
 from takedown.helpers import world_policy, world_services
 
@@ -226,7 +226,6 @@ def _truth_removal_days(world: object, provider: str, url: str) -> float | None:
 
 
 def _assert_measured(world: object, store: Store, *, archives: bool) -> None:
-    info = world.info  # type: ignore[attr-defined]
     with store.session() as s:
         notices = s.scalars(select(Notice)).all()
         names = {p.id: p.name for p in s.scalars(select(Provider))}
@@ -263,7 +262,71 @@ def _assert_measured(world: object, store: Store, *, archives: bool) -> None:
     assert kinds.count("notice.escalated") > 0
     assert any("orbweaver:escalation" in n.tags for n in ledger)
     assert any(n.recidivist for n in notices), "no re-upload was flagged"
-    assert info["providers"]
+    _assert_rules_hold(store)
+
+
+def _assert_rules_hold(store: Store) -> None:
+    """The outcomes the product computed, checked against its own stored facts: removal time
+    is the midpoint of the stored checks, escalations come exactly after every second
+    unanswered round and go up the chain, and recidivism is counted at the same provider only
+    (every notice sharing a file with an earlier notice to its provider is flagged)."""
+    with store.session() as s:
+        notices = {n.id: n for n in s.scalars(select(Notice))}
+        checks: dict[int, list[Check]] = {}
+        for c in s.scalars(select(Check).order_by(Check.id)):
+            checks.setdefault(c.notice_id, []).append(c)
+        sent: dict[int, list[Outbox]] = {}
+        for row in s.scalars(select(Outbox).where(Outbox.status == "sent").order_by(Outbox.id)):
+            if row.notice_id is not None:
+                sent.setdefault(row.notice_id, []).append(row)
+        media: dict[int, set[int]] = {}
+        for item in s.scalars(select(NoticeItem)):
+            media.setdefault(item.notice_id, set()).add(item.media_id)
+        s.expunge_all()
+    removed = 0
+    for n in notices.values():
+        if n.status != "removed":
+            continue
+        outcomes = checks[n.id]
+        streak = len(outcomes)
+        while streak > 0 and outcomes[streak - 1].outcome != "online":
+            streak -= 1
+        first_miss = outcomes[streak].at
+        assert n.first_sent_at is not None
+        lower = outcomes[streak - 1].at if streak else n.first_sent_at
+        assert n.removed_at == lower + (first_miss - lower) / 2, n.url
+        removed += 1
+    assert removed >= 3
+    escalated = 0
+    for notice_id, rows in sent.items():
+        rows.sort(key=lambda r: (r.sent_at, r.id))
+        rounds = 0
+        for row in rows:
+            if row.kind == "escalation":
+                assert rounds == 2 * row.round, [(r.kind, r.round) for r in rows]
+                assert row.provider_id != notices[notice_id].provider_id
+                escalated += 1
+            elif row.kind in ("notice", "followup"):
+                rounds += 1
+                assert row.round == rounds
+    assert escalated > 0
+    flagged = 0
+    for n in notices.values():
+        if n.recidivist:
+            first = notices[n.recidivist_of_id or 0]
+            assert first.provider_id == n.provider_id and first.id < n.id, n.url
+            flagged += 1
+        shared = [
+            m.id
+            for m in notices.values()
+            if m.id < n.id
+            and m.provider_id == n.provider_id
+            and n.provider_id is not None
+            and media.get(m.id, set()) & media.get(n.id, set())
+        ]
+        if shared:
+            assert n.recidivist and (n.recidivist_of_id or 0) <= min(shared), n.url
+    assert flagged > 0
 
 
 @pytest.mark.slow

@@ -1,0 +1,319 @@
+"""Mutation testing of the rules that decide figures, notices and guards (`make mutate`).
+
+Cosmic Ray (https://cosmic-ray.readthedocs.io) mutates one module at a time, in place, runs that
+module's own fast test selection against every mutant, and restores the file. Each module's
+session (an SQLite file) and a summary land in `var/mutation/`; TESTING.md holds the scores and
+the survivors judged equivalent.
+
+    .venv/bin/python scripts/mutate.py                  # every module below
+    .venv/bin/python scripts/mutate.py monitor-removal banks-matcher
+    .venv/bin/python scripts/mutate.py --list           # the modules and their tests
+    .venv/bin/python scripts/mutate.py --report NAME    # the survivors of a finished session
+
+Too slow for CI (minutes to an hour a module on a loaded machine). The working tree must have no
+uncommitted change in a module under test: the mutants are written over it, and the file is
+restored from git if the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "var" / "mutation"
+PYTEST = [str(ROOT / ".venv" / "bin" / "pytest"), "-x", "-q", "-p", "no:cacheprovider"]
+PYTEST += ["-m", "not postgres and not slow"]
+
+# Operators left out, and why (the rest of Cosmic Ray's core set runs):
+# - arithmetic/bitwise replacements beyond the one realistic slip per operator (`+`<->`-`,
+#   `*`<->`/`, `//`->`/`, `|`<->`&`): `a + b` -> `a ** b`, `a >> b`, `a % b`... are caught by
+#   the same tests as `a - b` and multiply the run time by ten;
+# - comparisons replaced by an unrelated one (`==` -> `<`): the boundary (`<`<->`<=`), negated
+#   (`==`<->`!=`, `is`<->`is not`, `in`<->`not in`) and flipped (`<`<->`>`) ones stay;
+# - removing a decorator: `@dataclass`, `@property` gone fails on import, every time.
+EXCLUDED_OPERATORS = [
+    r"core/ReplaceBinaryOperator_(?!(Add_Sub|Sub_Add|Mul_Div|Div_Mul|FloorDiv_Div|BitOr_BitAnd|BitAnd_BitOr)$).*",
+    r"core/ReplaceComparisonOperator_(Eq|NotEq)_(Lt|LtE|Gt|GtE)$",
+    r"core/ReplaceComparisonOperator_(Lt|LtE|Gt|GtE)_(Eq|NotEq)$",
+    r"core/ReplaceComparisonOperator_(Eq|NotEq)_(Is|IsNot)$",
+    r"core/ReplaceComparisonOperator_(Is|IsNot)_(Eq|NotEq)$",
+    r"core/ReplaceComparisonOperator_Lt_GtE$",
+    r"core/ReplaceComparisonOperator_LtE_Gt$",
+    r"core/ReplaceComparisonOperator_Gt_LtE$",
+    r"core/ReplaceComparisonOperator_GtE_Lt$",
+    r"core/RemoveDecorator$",
+]
+
+
+@dataclass(frozen=True)
+class Module:
+    """A set of source files whose rules one fast test selection pins."""
+
+    files: tuple[str, ...]
+    tests: tuple[str, ...]
+    what: str
+
+
+MODULES: dict[str, Module] = {
+    "monitor-removal": Module(
+        ("src/orbweaver/monitor/removal.py",),
+        ("tests/monitor/test_removal_instant.py", "tests/monitor/test_monitor.py"),
+        "removal instant and removal time",
+    ),
+    "monitor-recidivism": Module(
+        ("src/orbweaver/monitor/recidivism.py",),
+        ("tests/monitor/test_recidivism.py",),
+        "recidivism: same provider, first earlier notice, PDQ within the bank threshold",
+    ),
+    "monitor-service": Module(
+        ("src/orbweaver/monitor/service.py", "src/orbweaver/monitor/cadence.py"),
+        ("tests/monitor",),
+        "re-check schedule, outcomes, miss streak and confirmation, the cadence recorded",
+    ),
+    "reports-survival": Module(
+        ("src/orbweaver/reports/survival.py",),
+        ("tests/reports/test_reports.py",),
+        "survival statistics of removal times (censoring, medians)",
+    ),
+    "notices-rounds": Module(
+        ("src/orbweaver/notices/rounds.py",),
+        ("tests/notices/test_rounds_order.py", "tests/notices/test_notices.py"),
+        "follow-ups, escalations, miss streaks",
+    ),
+    "notices-outbox": Module(
+        ("src/orbweaver/notices/outbox.py",),
+        ("tests/notices",),
+        "outbox keys, claims, retries",
+    ),
+    "banks-matcher": Module(
+        ("src/orbweaver/banks/matcher.py",),
+        ("tests/banks",),
+        "bank thresholds, enabled banks, exact and near matches",
+    ),
+    "signals-pdq-index": Module(
+        ("src/orbweaver/signals/pdq_index.py",),
+        ("tests/signals/test_pdq_index_bound.py", "tests/signals/test_pdq_index.py"),
+        "exact PDQ range search (pigeonhole bound, segments, merges)",
+    ),
+    "net-policy": Module(
+        ("src/orbweaver/net/policy.py", "src/orbweaver/net/fetch.py"),
+        ("tests/net",),
+        "address ranges, pinning, redirects, caps, Tor routing",
+    ),
+    "signals-archives": Module(
+        ("src/orbweaver/signals/archives.py",),
+        ("tests/crawl/test_crawl_units.py", "tests/signals/test_signal_types.py"),
+        "archive limits (bombs, member counts, sizes)",
+    ),
+    "review-decisions": Module(
+        ("src/orbweaver/review/decisions.py", "src/orbweaver/review/exposure.py"),
+        ("tests/review/test_review_domain.py", "tests/review/test_review_api_exposure.py"),
+        "review consensus and daily exposure",
+    ),
+    "store-vault": Module(
+        ("src/orbweaver/store/vault.py",),
+        ("tests/store/test_vault.py", "tests/test_vault.py"),
+        "the vault: sealed media, keys, contexts",
+    ),
+    "web-verdict": Module(
+        ("src/orbweaver/web/verdict.py", "src/orbweaver/web/shield.py"),
+        ("tests/web/test_web_shield.py",),
+        "Shield verdicts",
+    ),
+}
+
+
+def _tests(module: Module) -> list[str]:
+    """The module's tests that exist (a test file may have moved to its stage folder)."""
+    found = [t for t in module.tests if (ROOT / t).exists()]
+    if not found:
+        raise SystemExit(f"none of {module.tests} exists")
+    return found
+
+
+def test_command(module: Module) -> str:
+    env = "env PYTHONDONTWRITEBYTECODE=1"
+    return f"{env} {shlex.join([*PYTEST, *_tests(module)])}"
+
+
+def _config(name: str, module: Module, timeout: float) -> Path:
+    path = OUT / f"{name}.toml"
+    files = ", ".join(json.dumps(f) for f in module.files)
+    path.write_text(
+        "[cosmic-ray]\n"
+        f"module-path = [{files}]\n"
+        f"timeout = {timeout:.0f}\n"
+        "excluded-modules = []\n"
+        f"test-command = {json.dumps(test_command(module))}\n"
+        "\n[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+    )
+    return path
+
+
+def _annotation_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) of every annotation: with `from __future__ import annotations` they are
+    never evaluated, so a mutant inside one (`str | None` -> `str & None`) is equivalent."""
+    spans = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        notes = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            notes.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
+            notes.append(node.returns)
+        for n in notes:
+            assert n.end_lineno is not None and n.end_col_offset is not None
+            spans.append(((n.lineno, n.col_offset), (n.end_lineno, n.end_col_offset)))
+    return spans
+
+
+def _skip(session: Path) -> tuple[int, int]:
+    """Mark as skipped the excluded operators and mutants inside annotations."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    excluded = re.compile("|".join(f"(?:{e})" for e in EXCLUDED_OPERATORS))
+    spans: dict[Path, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
+    by_operator = in_annotation = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            for m in item.mutations:
+                path = ROOT / m.module_path
+                if path not in spans:
+                    spans[path] = _annotation_spans(path)
+                start = tuple(m.start_pos)
+                if excluded.match(m.operator_name):
+                    why, by_operator = "excluded operator", by_operator + 1
+                elif any(a <= start < b for a, b in spans[path]):
+                    why, in_annotation = "in an annotation", in_annotation + 1
+                else:
+                    continue
+                db.set_result(
+                    item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=why)
+                )
+                break
+    return by_operator, in_annotation
+
+
+def _clean(files: tuple[str, ...]) -> bool:
+    return subprocess.run(["git", "diff", "--quiet", "--", *files], cwd=ROOT).returncode == 0
+
+
+def summary(name: str) -> dict[str, object]:
+    """Counts and survivors of a session, read from its database."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    counts = {"killed": 0, "survived": 0, "incompetent": 0, "skipped": 0, "pending": 0}
+    survivors = []
+    with use_db(str(OUT / f"{name}.sqlite"), WorkDB.Mode.open) as db:
+        done = {job: result for job, result in db.results}
+        for item in db.work_items:
+            result = done.get(item.job_id)
+            if result is None:
+                counts["pending"] += 1
+            elif result.worker_outcome == WorkerOutcome.SKIPPED:
+                counts["skipped"] += 1
+            elif result.test_outcome == TestOutcome.SURVIVED:
+                counts["survived"] += 1
+                m = item.mutations[0]
+                survivors.append(
+                    {
+                        "file": str(m.module_path),
+                        "line": m.start_pos[0],
+                        "operator": m.operator_name,
+                        "occurrence": m.occurrence,
+                        "diff": result.diff,
+                    }
+                )
+            elif result.test_outcome == TestOutcome.INCOMPETENT:
+                counts["incompetent"] += 1  # timed out or crashed: counted as killed
+            else:
+                counts["killed"] += 1
+    run = counts["killed"] + counts["survived"] + counts["incompetent"]
+    killed = counts["killed"] + counts["incompetent"]
+    return {
+        "module": name,
+        "counts": counts,
+        "score": f"{killed}/{run}",
+        "survivors": sorted(survivors, key=lambda s: (s["file"], s["line"])),
+    }
+
+
+def run(name: str) -> dict[str, object]:
+    module = MODULES[name]
+    if not _clean(module.files):
+        raise SystemExit(f"{name}: uncommitted changes in {module.files}; commit or stash first")
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    baseline = subprocess.run(shlex.split(test_command(module)), cwd=ROOT, capture_output=True)
+    took = time.monotonic() - started
+    if baseline.returncode != 0:
+        raise SystemExit(f"{name}: the tests fail unmutated\n{baseline.stdout.decode()[-3000:]}")
+    config = _config(name, module, timeout=max(60.0, 4 * took))
+    session = OUT / f"{name}.sqlite"
+    session.unlink(missing_ok=True)
+    cosmic = str(ROOT / ".venv" / "bin" / "cosmic-ray")
+    subprocess.run([cosmic, "init", str(config), str(session)], cwd=ROOT, check=True)
+    skipped = _skip(session)
+    print(
+        f"{name}: baseline {took:.1f} s; skipped {skipped[0]} by operator, "
+        f"{skipped[1]} in annotations",
+        flush=True,
+    )
+    try:
+        subprocess.run([cosmic, "exec", str(config), str(session)], cwd=ROOT, check=True)
+    finally:
+        if not _clean(module.files):  # interrupted inside a mutant: put the file back
+            subprocess.run(["git", "checkout", "--", *module.files], cwd=ROOT, check=True)
+    result = summary(name)
+    result["seconds"] = round(time.monotonic() - started)
+    result["load"] = os.getloadavg()
+    result["tests"] = _tests(module)
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="names from --list (default: all)")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--report", metavar="NAME")
+    args = parser.parse_args()
+    if args.list:
+        for name, m in MODULES.items():
+            pad = " " * 20
+            print(
+                f"{name:20} {m.what}\n{pad} {' '.join(m.files)}\n{pad} tests: {' '.join(m.tests)}"
+            )
+        return
+    if args.report:
+        print(json.dumps(summary(args.report), indent=1))
+        return
+    names = args.modules or list(MODULES)
+    unknown = [n for n in names if n not in MODULES]
+    if unknown:
+        raise SystemExit(f"unknown modules {unknown}; see --list")
+    for name in names:
+        result = run(name)
+        print(
+            f"{name}: killed {result['score']} ({result['counts']}), {result['seconds']} s",
+            flush=True,
+        )
+        for s in result["survivors"]:  # type: ignore[union-attr]
+            print(f"  survived {s['file']}:{s['line']} {s['operator']}")  # type: ignore[index]
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
