@@ -16,7 +16,7 @@ import dns.rrset
 import pytest
 from sqlalchemy import select
 
-from monitor.test_monitor import SETTINGS, Site, _noticed, _picture, site  # noqa: F401
+from monitor.test_monitor import SETTINGS, Site, _noticed, _picture
 from orbweaver.clock import SettableClock
 from orbweaver.monitor import check_due
 from orbweaver.net import GuardedFetcher, NetworkPolicy, ResolveError, Resolver, ResolverUnavailable
@@ -56,6 +56,13 @@ class Dns:
 
 
 @pytest.fixture(scope="module")
+def web() -> Iterator[Site]:
+    s = Site()
+    yield s
+    s.server.shutdown()
+
+
+@pytest.fixture(scope="module")
 def nameserver() -> Iterator[Dns]:
     server = Dns()
     yield server
@@ -71,14 +78,14 @@ def _fetcher(ns: Dns) -> GuardedFetcher:
 def test_an_hour_without_dns_is_no_removal(
     store: Store,
     clock: SettableClock,
-    site: Site,
+    web: Site,
     nameserver: Dns,
-    mode: str,  # noqa: F811
+    mode: str,
 ) -> None:
     body = _picture(11)
     path = f"/dns-{mode}-{store.dialect}.jpg"
-    site.content[path] = (200, body)
-    url = f"http://pics.test:{site.server.server_port}{path}"
+    web.content[path] = (200, body)
+    url = f"http://pics.test:{web.server.server_port}{path}"
     nid = _noticed(store, clock, url, body)
     fetcher = _fetcher(nameserver)
     clock.advance(timedelta(hours=1))
