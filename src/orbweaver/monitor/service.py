@@ -162,7 +162,10 @@ def _targets(session: Session, ids: list[int]) -> list[Target]:
 
 
 def classify(target: Target, result: FetchResult) -> tuple[str, str]:
-    """(`online` | `changed` | `offline`, detail) for one fetch."""
+    """(`online` | `changed` | `offline` | `unknown`, detail) for one fetch. `unknown`:
+    our own resolver gave no answer (a DNS outage), which says nothing about the content."""
+    if result.inconclusive:
+        return "unknown", result.error or "no DNS answer"
     if not result.ok:
         return "offline", result.error or f"HTTP {result.status}"
     if target.kind == "archive":
@@ -199,6 +202,7 @@ class MonitorStats:
     changed: int = 0
     misses: int = 0
     confirmed: int = 0
+    unknown: int = 0
 
 
 def record(
@@ -227,6 +231,10 @@ def record(
     session.add(check)
     stats.checked += 1
     n.checks_done += 1
+    if outcome == "unknown":  # neither online nor a miss: try again a little later
+        stats.unknown += 1
+        n.next_check_at = now + timedelta(minutes=settings.offline_confirm_spacing_minutes)
+        return
     if outcome == "online":
         stats.online += 1
         n.miss_count = 0
@@ -360,6 +368,7 @@ def count_checks(stats: MonitorStats) -> None:
     count("monitor", "checks", stats.online, doc=doc, outcome="online")
     count("monitor", "checks", stats.changed, doc=doc, outcome="changed")
     count("monitor", "checks", stats.misses - stats.changed, doc=doc, outcome="offline")
+    count("monitor", "checks", stats.unknown, doc=doc, outcome="unknown")
     count("monitor", "removals", stats.confirmed, doc="Removals confirmed")
 
 
@@ -385,12 +394,13 @@ def check_all_due(
 
 def log_batch(stats: MonitorStats) -> None:
     log.info(
-        "monitor: checked %d: online %d, changed %d, misses %d, removed %d",
+        "monitor: checked %d: online %d, changed %d, misses %d, removed %d, unknown %d",
         stats.checked,
         stats.online,
         stats.changed,
         stats.misses,
         stats.confirmed,
+        stats.unknown,
     )
 
 

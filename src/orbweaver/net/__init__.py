@@ -26,6 +26,7 @@ from orbweaver.net.resolver import (
     Nameserver,
     ResolveError,
     Resolver,
+    ResolverUnavailable,
     is_ip_literal,
     parse_server,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Reply",
     "ResolveError",
     "Resolver",
+    "ResolverUnavailable",
     "Target",
     "is_ip_literal",
     "normalise_host",

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from orbweaver.net.policy import NetworkPolicy, PolicyError, Target
-from orbweaver.net.resolver import ResolveError, Resolver, is_ip_literal
+from orbweaver.net.resolver import ResolveError, Resolver, ResolverUnavailable, is_ip_literal
 
 
 class FetchError(Exception):
@@ -244,6 +244,9 @@ class FetchResult:
     sha256: str | None = None
     body: bytes | None = None
     error: str | None = None
+    # Nothing was learnt about the URL: our resolver could not answer (a DNS outage), so the
+    # content may well be there. A re-check counts this neither as online nor as a miss.
+    inconclusive: bool = False
 
     @property
     def ok(self) -> bool:
@@ -266,7 +269,8 @@ class GuardedFetcher:
         try:
             reply = self.client.request("GET", url, kind=kind)
         except (PolicyError, ResolveError) as exc:
-            return FetchResult(url, None, error=str(exc))
+            unavailable = isinstance(exc, ResolverUnavailable)
+            return FetchResult(url, None, error=str(exc), inconclusive=unavailable)
         except FetchError as exc:
             return FetchResult(url, exc.status, error=str(exc))
         if reply.status >= 300:

@@ -26,6 +26,12 @@ class ResolveError(LookupError):
     """The name does not resolve (NXDOMAIN, no address, timeout), with a message for the log."""
 
 
+class ResolverUnavailable(ResolveError):
+    """The resolver gave no answer (SERVFAIL, timeout, network error): the name may well
+    exist. A re-check that meets this has learnt nothing about the content (a DNS outage is not
+    a removal), where an NXDOMAIN or an empty answer says the name is gone."""
+
+
 @dataclass(frozen=True)
 class Nameserver:
     ip: str
@@ -71,7 +77,7 @@ class Resolver:
         self.timeout = timeout
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[float, list[str] | str]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, list[str] | ResolveError]] = OrderedDict()
         self._lock = threading.Lock()
         self._dns: dns.resolver.Resolver | None = None
         if self.servers:
@@ -95,7 +101,7 @@ class Resolver:
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         except (dns.exception.DNSException, OSError) as exc:
-            raise ResolveError(f"DNS {rdtype} lookup of {name} failed: {exc}") from exc
+            raise ResolverUnavailable(f"DNS {rdtype} lookup of {name} failed: {exc}") from exc
         return [r.to_text() for r in answer]
 
     def addresses(self, host: str) -> list[str]:
@@ -105,18 +111,18 @@ class Resolver:
             return [str(ipaddress.ip_address(host))]
         cached = self._cached(host)
         if cached is not None:
-            if isinstance(cached, str):
-                raise ResolveError(cached)
+            if isinstance(cached, ResolveError):
+                raise type(cached)(str(cached))  # the same kind: unavailable stays unavailable
             return cached
         try:
             found = self._lookup(host)
         except ResolveError as exc:
-            self._store(host, str(exc), ttl=min(self.cache_ttl, 5.0))
+            self._store(host, exc, ttl=min(self.cache_ttl, 5.0))
             raise
         if not found:
-            message = f"{host} has no A or AAAA record"
-            self._store(host, message, ttl=min(self.cache_ttl, 5.0))
-            raise ResolveError(message)
+            error = ResolveError(f"{host} has no A or AAAA record")
+            self._store(host, error, ttl=min(self.cache_ttl, 5.0))
+            raise error
         self._store(host, found, ttl=self.cache_ttl)
         return found
 
@@ -125,7 +131,8 @@ class Resolver:
             try:
                 infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
             except OSError as exc:
-                raise ResolveError(f"cannot resolve {host}: {exc}") from exc
+                kind = ResolverUnavailable if exc.errno == socket.EAI_AGAIN else ResolveError
+                raise kind(f"cannot resolve {host}: {exc}") from exc
             return list(dict.fromkeys(str(info[4][0]) for info in infos))
         return self.query(host, "A") + self.query(host, "AAAA")
 
@@ -133,7 +140,7 @@ class Resolver:
         """True when `addresses(host)` would answer without a network round trip."""
         return self._cached(host.strip("[]").rstrip(".").lower()) is not None
 
-    def _cached(self, host: str) -> list[str] | str | None:
+    def _cached(self, host: str) -> list[str] | ResolveError | None:
         with self._lock:
             hit = self._cache.get(host)
             if hit is None:
@@ -145,7 +152,7 @@ class Resolver:
             self._cache.move_to_end(host)
             return value
 
-    def _store(self, host: str, value: list[str] | str, *, ttl: float) -> None:
+    def _store(self, host: str, value: list[str] | ResolveError, *, ttl: float) -> None:
         if ttl <= 0:
             return
         with self._lock:

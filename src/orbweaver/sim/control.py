@@ -11,6 +11,9 @@ Routes on the control address:
   GET  /control/notices             every notice received
   GET  /control/mailbox/{address}   messages received by one abuse mailbox
   GET  /control/info                the world.json dictionary
+  GET  /control/faults              which services are down, until when (see faults.py)
+  POST /control/faults              {"service": "smtp"|"webhooks"|"dns", "hours": h, "mode"?}
+                                    takes one down for that much world time; {"clear": name|true}
 Webhooks, on the webhooks address: POST /hooks/{provider-slug} with an X-ARF report (or a list).
 """
 
@@ -24,6 +27,7 @@ from orbweaver.sim import truth
 from orbweaver.sim.behaviour import Engine
 from orbweaver.sim.catalogue import Catalogue
 from orbweaver.sim.clock import WorldClock, iso, parse_iso
+from orbweaver.sim.faults import Faults, outage_from_json
 from orbweaver.sim.http import Request, Response, json_response, not_found
 from orbweaver.sim.notices import reports_from_json
 from orbweaver.sim.smtp import Mailboxes
@@ -39,6 +43,7 @@ class WorldView(Protocol):
     catalogue: Catalogue
     media: MediaStore
     mailboxes: Mailboxes
+    faults: Faults
     info: dict[str, Any]
 
     def truth(self, images: bool = True) -> dict[str, Any]: ...
@@ -68,6 +73,8 @@ class Control:
         if path == "/control/labels" and req.method == "POST":
             shas = (req.json() or {}).get("sha256", [])
             return json_response({"labels": {s: self.world.media.label(s) for s in shas}})
+        if path == "/control/faults":
+            return self.faults(req)
         if path == "/control/notices":
             return json_response([truth.notice_row(n) for n in self.world.engine.ledger.notices])
         if path.startswith("/control/mailbox/"):
@@ -91,6 +98,14 @@ class Control:
             return json_response({"error": str(exc)}, 400)
         return json_response({"now": iso(now)})
 
+    def faults(self, req: Request) -> Response:
+        if req.method != "POST":
+            return json_response(self.world.faults.state())
+        try:
+            return json_response(outage_from_json(self.world.faults, req.json() or {}))
+        except (ValueError, TypeError, json.JSONDecodeError) as exc:
+            return json_response({"error": str(exc)}, 400)
+
 
 class Webhooks:
     """Providers whose notice channel is a webhook take X-ARF JSON by POST here."""
@@ -105,6 +120,11 @@ class Webhooks:
         party = next((p for p in self.world.catalogue.parties if p.slug == slug), None)
         if party is None:
             return not_found()
+        failing = self.world.faults.failing("webhooks")
+        if failing == "timeout":
+            await self._hold()
+        if failing is not None:
+            return json_response({"error": "service unavailable"}, 503)
         if req.method != "POST":
             return json_response({"error": "POST an X-ARF report"}, 405)
         try:
@@ -125,3 +145,13 @@ class Webhooks:
         return json_response(
             {"accepted": len(reports), "report_ids": [r.report_id for r in reports]}, 202
         )
+
+    async def _hold(self, limit_s: float = 120.0) -> None:
+        """Say nothing while the outage lasts (world time), so the client's timeout decides;
+        never longer than `limit_s` of real time."""
+        import asyncio
+
+        waited = 0.0
+        while self.world.faults.mode("webhooks") == "timeout" and waited < limit_s:
+            await asyncio.sleep(0.1)
+            waited += 0.1

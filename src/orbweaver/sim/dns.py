@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import dns.flags
@@ -76,12 +77,24 @@ class Zone:
             out.append((dns.rdatatype.NS, ["ns1.sim.test."]))
         return out
 
-    def reply_wire(self, wire: bytes) -> bytes | None:
+    def reply_wire(self, wire: bytes, failing: str | None = None) -> bytes | None:
+        """The answer to one query; while the DNS is down (`failing`): SERVFAIL, or nothing at
+        all for `timeout`."""
+        if failing == "timeout":
+            return None
         try:
             query = dns.message.from_wire(wire)
         except Exception:
             return None
+        if failing is not None:
+            resp = dns.message.make_response(query)
+            resp.set_rcode(dns.rcode.SERVFAIL)
+            return resp.to_wire()
         return self.answer(query).to_wire()
+
+
+def _up() -> str | None:
+    return None
 
 
 def site_ip_or_infra(party: object) -> str:
@@ -93,8 +106,9 @@ def site_ip_or_infra(party: object) -> str:
 
 
 class UdpServer(asyncio.DatagramProtocol):
-    def __init__(self, zone: Zone) -> None:
+    def __init__(self, zone: Zone, failing: Callable[[], str | None] = _up) -> None:
         self.zone = zone
+        self.failing = failing
         self.transport: asyncio.DatagramTransport | None = None
         self.queries = 0
 
@@ -103,18 +117,27 @@ class UdpServer(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.queries += 1
-        reply = self.zone.reply_wire(data)
+        reply = self.zone.reply_wire(data, self.failing())
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 
 
-async def serve_tcp(zone: Zone, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def serve_tcp(
+    zone: Zone,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    failing: Callable[[], str | None] = _up,
+) -> None:
     """DNS over TCP: two-byte length prefix per message (RFC 7766)."""
     try:
         while True:
             size = struct.unpack("!H", await reader.readexactly(2))[0]
-            reply = zone.reply_wire(await reader.readexactly(size))
+            wire = await reader.readexactly(size)
+            mode = failing()
+            reply = zone.reply_wire(wire, mode)
             if reply is None:
+                if mode == "timeout":  # hold the connection, say nothing
+                    await reader.read()
                 return
             writer.write(struct.pack("!H", len(reply)) + reply)
             await writer.drain()

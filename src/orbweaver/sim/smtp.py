@@ -8,6 +8,8 @@ to the behaviour engine, one notice per report.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,3 +86,33 @@ def deliver(
                 "raw": raw.decode("utf-8", "replace"),
             },
         )
+
+
+class Unavailable(asyncio.Protocol):
+    """The MX while the sink is down: `refuse` greets 421 and hangs up (RFC 5321 4.2.2: the
+    service is not available, try later), `timeout` accepts and never speaks."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.mode == "refuse":
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(b"421 4.3.2 mx.sim.test service not available, try again later\r\n")
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        pass  # `timeout`: silence until the client gives up
+
+
+def smtp_factory(
+    make: Callable[[], asyncio.BaseProtocol], failing: Callable[[], str | None]
+) -> Callable[[], asyncio.BaseProtocol]:
+    """A protocol factory that answers as `make` does while the sink is up, as `Unavailable`
+    while `failing()` names a mode."""
+
+    def factory() -> asyncio.BaseProtocol:
+        mode = failing()
+        return Unavailable(mode) if mode else make()
+
+    return factory

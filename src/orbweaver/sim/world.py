@@ -35,9 +35,10 @@ from orbweaver.sim.catalogue import Site
 from orbweaver.sim.clock import WorldClock, iso
 from orbweaver.sim.control import Control, Webhooks
 from orbweaver.sim.dns import UdpServer, Zone, serve_tcp
+from orbweaver.sim.faults import Faults
 from orbweaver.sim.http import Handler, Request, Response, not_found, serve_connection
 from orbweaver.sim.rdap import Rdap
-from orbweaver.sim.smtp import AbuseHandler, Mailboxes
+from orbweaver.sim.smtp import AbuseHandler, Mailboxes, smtp_factory
 from orbweaver.sim.tor import TorGateway
 from orbweaver.sim.web import MediaStore, Sites
 
@@ -69,6 +70,7 @@ class World:
         for addr in self.catalogue.by_ip:
             net.require_loopback(addr)
         self.clock = WorldClock(self.scenario.world.start, speed)
+        self.faults = Faults(self.clock)
         self.engine = Engine(self.catalogue, builder, self.clock, seed)
         self.media = MediaStore(self.engine, cache_bytes)
         self.mailboxes = Mailboxes()
@@ -197,19 +199,26 @@ class World:
         self._zone = zone
         self._servers.append(
             await asyncio.start_server(
-                lambda r, w: serve_tcp(zone, r, w), sock=socks[self.addresses["dns"]]
+                lambda r, w: serve_tcp(zone, r, w, self._dns_failing),
+                sock=socks[self.addresses["dns"]],
             )
         )
-        self._dns = UdpServer(zone)
+        self._dns = UdpServer(zone, self._dns_failing)
         transport, _ = await loop.create_datagram_endpoint(lambda: self._dns, sock=socks["udp"])
         self._servers.append(transport)
         abuse = AbuseHandler(self.engine, self.mailboxes)
         self._servers.append(
             await loop.create_server(
-                lambda: SMTP(abuse, hostname="mx.sim.test", data_size_limit=16 * 1024 * 1024),
+                smtp_factory(
+                    lambda: SMTP(abuse, hostname="mx.sim.test", data_size_limit=16 * 1024 * 1024),
+                    lambda: self.faults.failing("smtp"),
+                ),
                 sock=socks[self.addresses["smtp"]],
             )
         )
+
+    def _dns_failing(self) -> str | None:
+        return self.faults.failing("dns")
 
     async def _close_all(self) -> None:
         for server in self._servers:
