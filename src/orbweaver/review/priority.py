@@ -1,15 +1,33 @@
-"""The priority of a queue item: one sortable integer plus the reasons a person can read.
+"""The rank of a queue item under the queue's order: one sortable integer plus the reasons.
 
-The order the issue asks for is lexicographic: still online first, then sites with many
-detections, then a PDQ close to (but outside) a known entry, then the number of sightings; age
-breaks ties in the query (oldest first). Counts enter as log2 buckets so that 41 against 42
-detections does not outrank a much closer PDQ.
+Every order is one integer stored on the item (`ReviewItem.priority`), so serving the next item
+stays one index scan on (status, priority DESC, first_seen_at, id) whatever the order:
+
+- `fifo`: 0 for every item, so age alone decides (oldest first).
+- `priority` (lexicographic): still online first, then the classifier's score (when a classifier
+  is plugged in), then sites with many detections, then a PDQ close to (but outside) a known
+  entry, then the number of sightings; age breaks ties. Counts enter as log2 buckets so that 41
+  against 42 detections does not outrank a much closer PDQ.
+- `urgency`: what waiting costs. An item is worth reviewing while it is online and actionable;
+  its host removes content after a lognormal time fitted to the host's observed removal times
+  (median, p90), counted from when the item was first seen. The rank is P(actionable) x f(age) /
+  S(age at last sighting): the density of going offline now, given it was online when last seen.
+  Items whose host removes fast are served while still young; items probably gone already, and
+  items on hosts that keep content for months, wait. Issue 18's backlog benchmark measures it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from statistics import NormalDist
+from typing import Literal
+
+QueueOrder = Literal["fifo", "priority", "urgency"]
+ORDERS: tuple[str, ...] = ("fifo", "priority", "urgency")
+_Z90 = NormalDist().inv_cdf(0.9)
+_HOUR = 1.0 / 24.0
 
 
 @dataclass(frozen=True)
@@ -25,6 +43,10 @@ class PriorityInputs:
     host_detections: int
     pdq_distance: int | None
     pdq_threshold: int | None
+    # The plugged-in classifier's score in [0, 1] (None: no classifier, or it abstained).
+    classifier_score: float | None = None
+    # The top host's observed removal times (median, p90, days), None when none measured.
+    removal_days: tuple[float, float] | None = None
 
 
 def bucket(count: int) -> int:
@@ -40,12 +62,57 @@ def closeness(distance: int | None, near: int) -> int:
 
 
 def score(p: PriorityInputs, *, near: int) -> int:
+    """The `priority` order: lexicographic over its components (module docstring)."""
+    classifier = 0 if p.classifier_score is None else 1 + round(98 * _unit(p.classifier_score))
     return (
-        int(p.online) * 10**10
+        int(p.online) * 10**12
+        + classifier * 10**10
         + min(99, bucket(p.host_detections)) * 10**8
         + closeness(p.pdq_distance, near) * 10**4
         + min(9999, p.sightings)
     )
+
+
+def _unit(x: float) -> float:
+    return min(1.0, max(0.0, x)) if math.isfinite(x) else 0.0
+
+
+def _lognormal(median: float, p90: float) -> NormalDist:
+    """The normal law of ln(days) for a lognormal with this median and p90."""
+    median = max(median, _HOUR)
+    sigma = max((math.log(max(p90, median)) - math.log(median)) / _Z90, 0.05)
+    return NormalDist(math.log(median), sigma)
+
+
+def urgency(p: PriorityInputs, now: datetime, default_days: tuple[float, float]) -> float:
+    """P(actionable) x the density of the host removing it now, given it was online when last
+    seen (the `urgency` order). The prior is 0.5 without a classifier."""
+    median, p90 = p.removal_days or default_days
+    law = _lognormal(median, p90)
+    age = max((now - p.first_seen_at).total_seconds() / 86400, _HOUR)
+    seen = max((p.last_seen_at - p.first_seen_at).total_seconds() / 86400, 0.0)
+    density = law.pdf(math.log(age)) / age  # of ln T at ln(age), per day
+    alive_when_seen = 1.0 if seen <= _HOUR else max(1.0 - law.cdf(math.log(seen)), 1e-12)
+    prior = 0.5 if p.classifier_score is None else _unit(p.classifier_score)
+    return prior * density / alive_when_seen
+
+
+def order_key(
+    order: str,
+    p: PriorityInputs,
+    now: datetime,
+    *,
+    near: int,
+    default_days: tuple[float, float] = (7.0, 60.0),
+) -> int:
+    """The integer the queue sorts on (descending) under `order`."""
+    if order == "fifo":
+        return 0
+    if order == "priority":
+        return score(p, near=near)
+    if order == "urgency":
+        return min(2**62, round(urgency(p, now, default_days) * 1e12))
+    raise ValueError(f"unknown queue order {order!r} (one of {', '.join(ORDERS)})")
 
 
 def _ago(delta: timedelta) -> str:
@@ -57,6 +124,11 @@ def explain(p: PriorityInputs, now: datetime, *, near: int) -> list[str]:
     """One line per component, in the order they weigh."""
     seen = _ago(now - p.last_seen_at)
     reasons = [f"still online: last seen {seen}" if p.online else f"may be gone: last seen {seen}"]
+    if p.classifier_score is not None:
+        reasons.append(f"classifier score {_unit(p.classifier_score):.2f}")
+    if p.removal_days is not None:
+        median, p90 = p.removal_days
+        reasons.append(f"host removes in {median:.1f} days (median), {p90:.1f} (p90)")
     if p.host_detections:
         reasons.append(f"site {p.top_host} has {p.host_detections} detections")
     if p.pdq_distance is not None and closeness(p.pdq_distance, near):
