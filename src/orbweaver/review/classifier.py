@@ -5,7 +5,7 @@ None ships with orbweaver. A hotline names its own in `review_classifier`: eithe
 The factory is called once with the `ReviewSettings` and returns the classifier: a callable
 taking a `ClassifierInput` and returning a score in [0, 1] (how likely the suspect is
 actionable) or None to abstain. The score is asked once per queue item and media, kept in
-memory by the queue, and used by the queue orders (`priority` and `urgency`).
+memory by the queue, and used by the queue orders (`priority` and `expected`).
 
 A classifier that raises or returns something else than a number abstains for that item: the
 item is ranked without a score and the error is logged, never lost in flight.

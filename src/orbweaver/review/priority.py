@@ -8,12 +8,15 @@ stays one index scan on (status, priority DESC, first_seen_at, id) whatever the 
   is plugged in), then sites with many detections, then a PDQ close to (but outside) a known
   entry, then the number of sightings; age breaks ties. Counts enter as log2 buckets so that 41
   against 42 detections does not outrank a much closer PDQ.
-- `urgency`: what waiting costs. An item is worth reviewing while it is online and actionable;
-  its host removes content after a lognormal time fitted to the host's observed removal times
-  (median, p90), counted from when the item was first seen. The rank is P(actionable) x f(age) /
-  S(age at last sighting): the density of going offline now, given it was online when last seen.
-  Items whose host removes fast are served while still young; items probably gone already, and
-  items on hosts that keep content for months, wait. Issue 18's backlog benchmark measures it.
+- `expected`: the actionable notices a review now is expected to give: P(actionable) (the
+  classifier's score; 0.5 without one) x P(still online when the verdict comes | online when last
+  seen). Its host removes content after a lognormal time fitted to the host's observed removal
+  times (median, p90) from when the item was first seen, so the chance is S(age + h) / S(age at
+  the last sighting), h the time from serving to verdict (`review_verdict_hours`); an item not
+  seen within the online window counts a tenth. When analysts cannot keep up, most items are
+  never reviewed whatever the order, so what counts is that the ones reviewed are actionable
+  and still there: items on hosts that remove within hours wait, the classifier leads.
+  `benchmarks/bench_backlog.py` measured this against `fifo` and `priority` (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ from datetime import datetime, timedelta
 from statistics import NormalDist
 from typing import Literal
 
-QueueOrder = Literal["fifo", "priority", "urgency"]
-ORDERS: tuple[str, ...] = ("fifo", "priority", "urgency")
+QueueOrder = Literal["fifo", "priority", "expected"]
+# Added to the key of an item some analyst has assessed and the consensus still waits for: it is
+# served before any fresh item under every order, since its first assessment (an image already
+# shown) gives nothing until the second, and ranks move between the two. Keys stay below it.
+AWAITING_CONSENSUS = 10**17
+ORDERS: tuple[str, ...] = ("fifo", "priority", "expected")
 _Z90 = NormalDist().inv_cdf(0.9)
 _HOUR = 1.0 / 24.0
 
@@ -47,6 +54,8 @@ class PriorityInputs:
     classifier_score: float | None = None
     # The top host's observed removal times (median, p90, days), None when none measured.
     removal_days: tuple[float, float] | None = None
+    # Assessments the item already has (a verdict still waiting for the consensus).
+    assessments: int = 0
 
 
 def bucket(count: int) -> int:
@@ -84,17 +93,18 @@ def _lognormal(median: float, p90: float) -> NormalDist:
     return NormalDist(math.log(median), sigma)
 
 
-def urgency(p: PriorityInputs, now: datetime, default_days: tuple[float, float]) -> float:
-    """P(actionable) x the density of the host removing it now, given it was online when last
-    seen (the `urgency` order). The prior is 0.5 without a classifier."""
+def expected(
+    p: PriorityInputs, now: datetime, default_days: tuple[float, float], verdict_hours: float
+) -> float:
+    """P(actionable) x P(online when the verdict comes | online when last seen): the `expected`
+    order. The prior is 0.5 without a classifier."""
     median, p90 = p.removal_days or default_days
     law = _lognormal(median, p90)
-    age = max((now - p.first_seen_at).total_seconds() / 86400, _HOUR)
-    seen = max((p.last_seen_at - p.first_seen_at).total_seconds() / 86400, 0.0)
-    density = law.pdf(math.log(age)) / age  # of ln T at ln(age), per day
-    alive_when_seen = 1.0 if seen <= _HOUR else max(1.0 - law.cdf(math.log(seen)), 1e-12)
+    seen = max((p.last_seen_at - p.first_seen_at).total_seconds() / 86400, _HOUR)
+    then = max((now - p.first_seen_at).total_seconds() / 86400, 0.0) + verdict_hours / 24
+    alive = (1.0 - law.cdf(math.log(max(then, _HOUR)))) / max(1.0 - law.cdf(math.log(seen)), 1e-12)
     prior = 0.5 if p.classifier_score is None else _unit(p.classifier_score)
-    return prior * density / alive_when_seen
+    return prior * min(1.0, alive) * (1.0 if p.online else 0.1)
 
 
 def order_key(
@@ -104,15 +114,18 @@ def order_key(
     *,
     near: int,
     default_days: tuple[float, float] = (7.0, 60.0),
+    verdict_hours: float = 24.0,
 ) -> int:
     """The integer the queue sorts on (descending) under `order`."""
     if order == "fifo":
-        return 0
-    if order == "priority":
-        return score(p, near=near)
-    if order == "urgency":
-        return min(2**62, round(urgency(p, now, default_days) * 1e12))
-    raise ValueError(f"unknown queue order {order!r} (one of {', '.join(ORDERS)})")
+        key = 0
+    elif order == "priority":
+        key = score(p, near=near)
+    elif order == "expected":
+        key = round(expected(p, now, default_days, verdict_hours) * 1e15)
+    else:
+        raise ValueError(f"unknown queue order {order!r} (one of {', '.join(ORDERS)})")
+    return key + (AWAITING_CONSENSUS if p.assessments > 0 else 0)
 
 
 def _ago(delta: timedelta) -> str:

@@ -268,6 +268,7 @@ class ReviewQueue:
             pdq_threshold=threshold,
             classifier_score=self.classifier_score(s, item.media_id),
             removal_days=removal,
+            assessments=item.assessments,
         )
 
     def classifier_score(self, s: Session, media_id: int) -> float | None:
@@ -328,7 +329,12 @@ class ReviewQueue:
         near = self.settings.review_near_distance
         defaults = (self.settings.review_removal_median_days, self.settings.review_removal_p90_days)
         item.priority = order_key(
-            self.settings.review_queue_order, p, self.clock.now(), near=near, default_days=defaults
+            self.settings.review_queue_order,
+            p,
+            self.clock.now(),
+            near=near,
+            default_days=defaults,
+            verdict_hours=self.settings.review_verdict_hours,
         )
         item.reasons = explain(p, self.clock.now(), near=near)
         item.sightings, item.host_detections = p.sightings, p.host_detections
