@@ -143,3 +143,28 @@ class World:
             ReviewSettings(**overrides),  # type: ignore[arg-type]
             vault_key=KEY,
         )
+
+
+# Classifier plug-ins for the tests (named in `review_classifier` as `review_world:...`).
+SCORES: dict[str, float] = {}
+CALLS: list[str] = []
+
+
+def scored_classifier(settings: ReviewSettings) -> object:
+    """A plug-in whose scores the test sets in SCORES (by sha256); it records each call."""
+
+    def classify(item: object) -> float | None:
+        sha = item.sha256  # type: ignore[attr-defined]
+        CALLS.append(sha)
+        return SCORES.get(sha)
+
+    return classify
+
+
+def broken_classifier(settings: ReviewSettings) -> object:
+    """A plug-in that fails on every suspect."""
+
+    def classify(item: object) -> float:
+        raise RuntimeError("model server down")
+
+    return classify

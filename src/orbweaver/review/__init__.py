@@ -4,8 +4,10 @@ into bank entries, analyst accounts and exposure limits.
 Public surface (other stages import these from `orbweaver.review`, never from its modules):
 `ReviewService` (what the console and its JSON API call) and its views (`ItemView`,
 `SightingView`), `ReviewQueue` and `SyncReport`, accounts (`Principal`, `add_user`,
-`principal_of`, `ROLE_RANK`), errors (`ReviewError`, `NotFound`, `Forbidden`, `Busy`) and
-`ReviewSettings`. Nothing is imported until used (`orbweaver._lazy`).
+`principal_of`, `ROLE_RANK`), the classifier plug-in point (`ClassifierInput`, `Classifier`,
+`load_classifier`, `ENTRY_POINT_GROUP`), the queue orders (`ORDERS`, `order_key`,
+`PriorityInputs`), errors (`ReviewError`, `NotFound`, `Forbidden`, `Busy`) and `ReviewSettings`.
+Nothing is imported until used (`orbweaver._lazy`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from orbweaver._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from orbweaver.review.accounts import ROLE_RANK, Principal, add_user, principal_of
+    from orbweaver.review.classifier import (
+        ENTRY_POINT_GROUP,
+        Classifier,
+        ClassifierInput,
+        load_classifier,
+    )
     from orbweaver.review.errors import Busy, Forbidden, NotFound, ReviewError
+    from orbweaver.review.priority import ORDERS, PriorityInputs, order_key
     from orbweaver.review.queue import ReviewQueue, SyncReport
     from orbweaver.review.service import ItemView, ReviewService, SightingView
     from orbweaver.review.settings import ReviewSettings
@@ -25,6 +34,14 @@ else:
         __name__,
         {
             ".accounts": ["ROLE_RANK", "Principal", "add_user", "principal_of"],
+            ".classifier": [
+                "ENTRY_POINT_GROUP",
+                "Busy",
+    "Classifier",
+                "ClassifierInput",
+                "load_classifier",
+            ],
+            ".priority": ["ORDERS", "PriorityInputs", "order_key"],
             ".errors": ["Busy", "Forbidden", "NotFound", "ReviewError"],
             ".queue": ["ReviewQueue", "SyncReport"],
             ".service": ["ItemView", "ReviewService", "SightingView"],
@@ -33,12 +50,17 @@ else:
     )
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "ORDERS",
     "ROLE_RANK",
     "Busy",
+    "Classifier",
+    "ClassifierInput",
     "Forbidden",
     "ItemView",
     "NotFound",
     "Principal",
+    "PriorityInputs",
     "ReviewError",
     "ReviewQueue",
     "ReviewService",
@@ -46,5 +68,7 @@ __all__ = [
     "SightingView",
     "SyncReport",
     "add_user",
+    "load_classifier",
+    "order_key",
     "principal_of",
 ]

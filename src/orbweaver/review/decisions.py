@@ -25,6 +25,7 @@ from orbweaver.clock import Clock
 from orbweaver.review.accounts import Principal
 from orbweaver.review.audit import audit
 from orbweaver.review.errors import Forbidden, NotFound, ReviewError
+from orbweaver.review.priority import AWAITING_CONSENSUS
 from orbweaver.store import record_event
 from orbweaver.store.models import (
     SEVERITIES,
@@ -109,6 +110,8 @@ def assess(
         )
     )
     item.assessments += 1
+    if item.priority < AWAITING_CONSENSUS:  # the second assessment comes before fresh items
+        item.priority += AWAITING_CONSENSUS
     if item.claimed_by == who.id:  # done with it: the next analyst may have it at once
         item.claimed_by = item.claimed_until = None
     audit(

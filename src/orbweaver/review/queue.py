@@ -4,12 +4,14 @@ Suspects arrive from the crawl as `pending` rows (one per sighting). `ReviewQueu
 them into items: a media already on the allow-list is dismissed at once (bytes deleted), one
 already decided gets its verdict applied, one near an open item joins that item's group, and
 anything else becomes a new item with its priority computed. Serving the next item is then a
-single index scan on (status, priority DESC, first_seen_at, id).
+single index scan on (status, priority DESC, first_seen_at, id), whatever the queue's order
+(`review_queue_order`): the order decides the integer stored in `priority` (review/priority.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock, ensure_utc
 from orbweaver.review import decisions
+from orbweaver.review.classifier import Classifier, ClassifierInput, load_classifier, safe_score
 from orbweaver.review.pdqscan import PdqSet
-from orbweaver.review.priority import PriorityInputs, explain, score
+from orbweaver.review.priority import PriorityInputs, explain, order_key
 from orbweaver.review.settings import ReviewSettings
 from orbweaver.store import Store
 from orbweaver.store.models import (
@@ -29,6 +32,7 @@ from orbweaver.store.models import (
     BankEntry,
     Detection,
     Media,
+    Notice,
     ReviewItem,
     Sighting,
     Suspect,
@@ -37,6 +41,8 @@ from orbweaver.store.models import (
 OPEN = ("open", "adjudication")
 _BATCH = 500
 SYNC_LOCK = "review.sync"
+# How long (the clock's time) the hosts' observed removal times are kept before a re-read.
+_REMOVAL_TTL = timedelta(hours=1)
 
 
 @dataclass
@@ -98,13 +104,28 @@ class KnownPdqs:
 class ReviewQueue:
     """Ingests suspects and serves items. Holds two in-memory PDQ sets, so keep one per process."""
 
-    def __init__(self, store: Store, clock: Clock, settings: ReviewSettings | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: ReviewSettings | None = None,
+        *,
+        classifier: Classifier | None = None,
+        open_bytes: Callable[[int], bytes | None] | None = None,
+    ) -> None:
+        """`classifier`: the plug-in (None: the one `review_classifier` names, if any);
+        `open_bytes`: media id -> its decrypted bytes, for a classifier that asks for them."""
         self.store = store
         self.clock = clock
         self.settings = settings or ReviewSettings()
         self.known = KnownPdqs(store)
         self._open = PdqSet()
         self._open_watermark = 0
+        self.classifier = classifier or load_classifier(self.settings)
+        self._open_bytes = open_bytes
+        self._scores: dict[int, float | None] = {}
+        self._removal: dict[str, tuple[float, float]] = {}
+        self._removal_read: datetime | None = None
 
     # --- ingest -------------------------------------------------------------------------
 
@@ -234,6 +255,7 @@ class ReviewQueue:
         top_host, detections = self._busiest_host(s, media_ids)
         distance, threshold = self.known.nearest(s.get_one(Media, item.media_id).pdq)
         window = timedelta(hours=self.settings.review_online_window_hours)
+        removal = self.host_removal_days(s).get(top_host) if top_host else None
         return PriorityInputs(
             online=now - last <= window,
             last_seen_at=last,
@@ -244,7 +266,48 @@ class ReviewQueue:
             host_detections=detections,
             pdq_distance=distance,
             pdq_threshold=threshold,
+            classifier_score=self.classifier_score(s, item.media_id),
+            removal_days=removal,
+            assessments=item.assessments,
         )
+
+    def classifier_score(self, s: Session, media_id: int) -> float | None:
+        """The plugged-in classifier's score of one media, asked once and kept."""
+        if self.classifier is None:
+            return None
+        if media_id not in self._scores:
+            media = s.get_one(Media, media_id)
+            urls = s.scalars(
+                sa.select(Sighting.url).where(Sighting.media_id == media_id).limit(20)
+            ).all()
+            opener = self._open_bytes
+
+            def load() -> bytes | None:
+                return opener(media_id) if opener is not None else None
+
+            view = ClassifierInput(media_id, media.sha256, media.pdq, tuple(urls), load)
+            self._scores[media_id] = safe_score(self.classifier, view)
+        return self._scores[media_id]
+
+    def host_removal_days(self, s: Session) -> dict[str, tuple[float, float]]:
+        """Each host's observed removal times (median, p90, days) over its removed notices,
+        read again at most hourly (the clock's hours). Notices still online are left out, so a
+        slow host looks faster than it is until its content goes: good to rank, not to report."""
+        now = self.clock.now()
+        if self._removal_read is not None and now - self._removal_read < _REMOVAL_TTL:
+            return self._removal
+        rows = s.execute(
+            sa.select(Notice.host, Notice.first_sent_at, Notice.removed_at).where(
+                Notice.removed_at.is_not(None), Notice.first_sent_at.is_not(None)
+            )
+        ).all()
+        by_host: dict[str, list[float]] = defaultdict(list)
+        for host, sent, removed in rows:
+            if sent is not None and removed is not None:
+                by_host[host].append(max((removed - sent).total_seconds(), 0.0) / 86400)
+        self._removal = {h: _median_p90(days) for h, days in by_host.items() if len(days) >= 3}
+        self._removal_read = now
+        return self._removal
 
     @staticmethod
     def _busiest_host(s: Session, media_ids: list[int]) -> tuple[str, int]:
@@ -264,7 +327,15 @@ class ReviewQueue:
         item = s.get_one(ReviewItem, item_id)
         p = self.inputs(s, item)
         near = self.settings.review_near_distance
-        item.priority = score(p, near=near)
+        defaults = (self.settings.review_removal_median_days, self.settings.review_removal_p90_days)
+        item.priority = order_key(
+            self.settings.review_queue_order,
+            p,
+            self.clock.now(),
+            near=near,
+            default_days=defaults,
+            verdict_hours=self.settings.review_verdict_hours,
+        )
         item.reasons = explain(p, self.clock.now(), near=near)
         item.sightings, item.host_detections = p.sightings, p.host_detections
         item.pdq_distance, item.online = p.pdq_distance, p.online
@@ -277,6 +348,7 @@ class ReviewQueue:
         """Recompute every open item: for time passing (online window) and new detections on
         their sites, which arrive without touching the item. Run it periodically."""
         self.known.refresh()
+        self._removal_read = None
         done, last = 0, 0
         while True:
             with self.store.session() as s:
@@ -326,6 +398,13 @@ def next_item_query(user_id: int, now: datetime | None = None) -> sa.Select[Revi
     return query.order_by(
         ReviewItem.priority.desc(), ReviewItem.first_seen_at, ReviewItem.id
     ).limit(1)
+
+
+def _median_p90(days: list[float]) -> tuple[float, float]:
+    ordered = sorted(days)
+    n = len(ordered)
+    median = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+    return median, ordered[min(n - 1, int(0.9 * n))]
 
 
 def group_media_ids(s: Session, item: ReviewItem) -> list[int]:

@@ -100,8 +100,8 @@ class ReviewService:
         self.store = store
         self.clock = clock
         self.settings = settings or ReviewSettings()
-        self.queue = ReviewQueue(store, clock, self.settings)
         self.vault = Vault(vault_key) if vault_key else None
+        self.queue = ReviewQueue(store, clock, self.settings, open_bytes=self._media_bytes)
         self._sync_lock = threading.Lock()
         self._monotonic = monotonic
         self._last_sync = float("-inf")
@@ -381,6 +381,14 @@ class ReviewService:
             .limit(1)
         ).first()
         return None if row is None or row[0] is None else (row[0], row[1])
+
+    def _media_bytes(self, media_id: int) -> bytes | None:
+        """A media's decrypted bytes for the classifier plug-in, or None when none are kept."""
+        if self.vault is None:
+            return None
+        with self.store.session() as s:
+            sealed = self._sealed(s, media_id)
+        return None if sealed is None else self.vault.open(sealed[0], context=sealed[1].encode())
 
     def _open_bytes(self, s: Session, item: ReviewItem) -> bytes:
         sealed = self._sealed(s, item.media_id)

@@ -6,7 +6,7 @@ file (top level or `[review]`).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from orbweaver.config import OrbweaverSettings
 
@@ -31,6 +31,24 @@ class ReviewSettings(OrbweaverSettings):
     review_group_distance: int = 31
     # PDQ distances to a known entry up to this count as "close" for priority.
     review_near_distance: int = 90
+    # The order "next" serves open items in (`queue_order` in docs/architecture.md): `fifo`
+    # (oldest first), `priority` (the lexicographic score: still online, busy sites, close to a
+    # known entry, many sightings) or `expected` (the actionable notices a review now is
+    # expected to give: classifier score x the chance it is still online at the verdict, from
+    # the host's observed removal times). Changing it re-ranks on the next `refresh_priorities`.
+    review_queue_order: Literal["fifo", "priority", "expected"] = "priority"
+    # The classifier plug-in: `package.module:factory` or the name of an entry point in the
+    # `orbweaver.classifiers` group; the factory gets these settings and returns a callable
+    # scoring one suspect in [0, 1] (`orbweaver.review.ClassifierInput`). Empty: none.
+    review_classifier: str = ""
+    # A free option for the classifier's factory (e.g. its model server's URL).
+    review_classifier_url: str = ""
+    # A host's removal times when the monitor has measured none yet (median and p90, days).
+    review_removal_median_days: float = 7.0
+    review_removal_p90_days: float = 60.0
+    # Hours from serving an item to its verdict (the consensus' last assessment), for `expected`:
+    # about the queue's own latency (longer when analysts are few).
+    review_verdict_hours: float = 24.0
     # Serving the next item ingests pending suspects at most this often, and then at most
     # this many batches of 500 (a big backlog is `orbweaver review sync`'s job, not a
     # request's); an analyst who finds nothing waiting triggers a full ingest at once.

@@ -122,6 +122,23 @@ class Engine:
         self._streams: dict[tuple[str, str], Stream] = {}
         self._seed = seed
         self._by_url: dict[str, Item] = {}  # a URL names one placement for ever
+        self.own_removal_factor = cat.scenario.world.own_removal_factor
+        if self.own_removal_factor > 0:
+            for item in cat.items:
+                self.set_gone(item)
+
+    def set_gone(self, item: Item) -> None:
+        """When the placement goes offline on its own: its provider's removal delay (from
+        upload) times `own_removal_factor`, drawn from the provider's own stream."""
+        party = item.site.frontline
+        if party is None or self.own_removal_factor <= 0:
+            return
+        b = party.behaviour
+        f = self.own_removal_factor
+        days = lognormal_days(
+            b.removal_median_days * f, b.removal_p90_days * f, self.u(party, "own")
+        )
+        item.gone_at = item.uploaded_at + timedelta(days=days)
 
     def stream(self, party: Party, purpose: str) -> Stream:
         key = (party.name, purpose)
@@ -319,6 +336,7 @@ class Engine:
         else:
             child = self.builder.place_image(site, images[0], self._variant(frontline, item), when)
         child.parent = item
+        self.set_gone(child)
         return child
 
     def _variant(self, party: Party, item: Item) -> Variant:

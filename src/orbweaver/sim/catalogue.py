@@ -92,9 +92,17 @@ class Item:
     parent: Item | None = None
     child: Item | None = None  # the re-upload this removal will cause
     reupload_gap: timedelta | None = None
+    gone_at: datetime | None = None  # offline on its own, noticed or not (own_removal_factor)
 
     def online(self, now: datetime) -> bool:
-        return self.uploaded_at <= now and (self.removed_at is None or now < self.removed_at)
+        end = self.ended_at
+        return self.uploaded_at <= now and (end is None or now < end)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When it went (or goes) offline: removed after a notice, or gone on its own."""
+        ends = [t for t in (self.removed_at, self.gone_at) if t is not None]
+        return min(ends) if ends else None
 
     @property
     def url(self) -> str:

@@ -8,6 +8,7 @@ Routes on the control address:
   GET  /control/stats               counters
   GET  /control/label/{sha256}      the analysts' label for bytes the world served
   POST /control/labels              {"sha256": [...]} -> {"labels": {sha: label-or-null}}
+  GET  /control/classifier/{sha256}?auc=0.9  {"score": s}: the oracle classifier (oracle.py)
   GET  /control/notices             every notice received
   GET  /control/mailbox/{address}   messages received by one abuse mailbox
   GET  /control/info                the world.json dictionary
@@ -30,6 +31,7 @@ from orbweaver.sim.clock import WorldClock, iso, parse_iso
 from orbweaver.sim.faults import Faults, outage_from_json
 from orbweaver.sim.http import Request, Response, json_response, not_found
 from orbweaver.sim.notices import reports_from_json
+from orbweaver.sim.oracle import oracle_score
 from orbweaver.sim.smtp import Mailboxes
 from orbweaver.sim.web import MediaStore
 
@@ -70,6 +72,8 @@ class Control:
         if path.startswith("/control/label/"):
             label = self.world.media.label(path.rsplit("/", 1)[-1])
             return json_response(label) if label else json_response({"error": "unknown bytes"}, 404)
+        if path.startswith("/control/classifier/"):
+            return self.classify(path.rsplit("/", 1)[-1], req.arg("auc", "0.9"))
         if path == "/control/labels" and req.method == "POST":
             shas = (req.json() or {}).get("sha256", [])
             return json_response({"labels": {s: self.world.media.label(s) for s in shas}})
@@ -81,6 +85,22 @@ class Control:
             address = path.rsplit("/", 1)[-1].lower()
             return json_response(self.world.mailboxes.boxes.get(address, []))
         return not_found()
+
+    def classify(self, sha256: str, auc_text: str) -> Response:
+        """The oracle's score of bytes the world served, at the asked AUC (0.5 to 1)."""
+        try:
+            auc = float(auc_text)
+        except ValueError:
+            return json_response({"error": f"auc {auc_text!r} is not a number"}, 400)
+        if not 0.5 <= auc <= 1.0:
+            return json_response({"error": "auc must lie in [0.5, 1]"}, 400)
+        label = self.world.media.label(sha256)
+        if label is None:
+            return json_response({"error": "unknown bytes"}, 404)
+        image_id = int(str(label["image_id"]))
+        actionable = label["label"] != "benign"
+        seed = int(self.world.info.get("seed", 1))
+        return json_response({"score": oracle_score(seed, image_id, actionable, auc), "auc": auc})
 
     def advance(self, req: Request) -> Response:
         try:

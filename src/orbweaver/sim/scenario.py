@@ -113,6 +113,11 @@ class WorldSpec:
     registrars: int = 3
     cdn_forward: str = "cdn"  # whose behaviour a notice forwarded by a CDN follows: "cdn"|"origin"
     page_size: int = 30
+    # Content also goes offline on its own (its uploader deletes it, others report it, the site
+    # prunes): each placement after its provider's removal delay (median and p90 from upload)
+    # times this factor, noticed or not. 0: never (the scenario's figures are notice-driven).
+    # An assumption of the backlog experiment (issue 18), not a figure of the report.
+    own_removal_factor: float = 0.0
     bad: BadServers = BadServers()
 
 

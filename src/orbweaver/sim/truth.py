@@ -48,8 +48,9 @@ def episode_durations(
     out = []
     for ep in episodes:
         item = engine.cat.items[ep.item_id]
-        if item.removed_at is not None and item.removed_at <= now:
-            secs = max(0.0, (item.removed_at - ep.first_notice_at).total_seconds())
+        end = item.ended_at  # removed after notices, or gone on its own (own_removal_factor)
+        if end is not None and end <= now:
+            secs = max(0.0, (end - ep.first_notice_at).total_seconds())
             out.append((secs / DAY, True))
         else:
             out.append(((now - ep.first_notice_at).total_seconds() / DAY, False))
@@ -152,14 +153,16 @@ def image_rows(engine: Engine, now: datetime) -> list[dict[str, Any]]:
     for item in engine.cat.items:
         if item.uploaded_at > now:
             continue
-        removed = item.removed_at is not None and item.removed_at <= now
+        end = item.ended_at
+        removed = end is not None and end <= now
         for pos, image_id in enumerate(item.image_ids):
             row = {
                 "url": item.url,
                 "member": item.members[pos].name if item.members else None,
                 "provider": item.site.frontline.name if item.site.frontline else None,
                 "uploaded_at": iso(item.uploaded_at),
-                "removed_at": iso(item.removed_at) if removed and item.removed_at else None,
+                "removed_at": iso(end) if removed and end else None,
+                "gone_on_its_own": removed and end == item.gone_at,
                 "reupload_of": item.parent.url if item.parent else None,
                 "variant": (item.members[pos].variant if item.members else item.variant).kind,
             }
