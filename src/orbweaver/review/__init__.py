@@ -37,7 +37,7 @@ else:
             ".classifier": [
                 "ENTRY_POINT_GROUP",
                 "Busy",
-    "Classifier",
+                "Classifier",
                 "ClassifierInput",
                 "load_classifier",
             ],
