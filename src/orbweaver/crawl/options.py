@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orbweaver.signals.archives import ArchiveLimits
+from orbweaver.signals import ArchiveLimits
 
 
 @dataclass

@@ -224,7 +224,7 @@ class OrbSpider(scrapy.Spider):
             logger.info("page %s: %d unusable link(s) skipped", url, links.bad_urls)
 
     async def _archive(self, response: Response, mime: str) -> list[Any]:
-        from orbweaver.signals.archives import ArchiveError, unpack
+        from orbweaver.signals import ArchiveError, unpack
 
         passwords = list(response.meta.get("passwords") or [])
         self.crawler.stats.inc_value("orbweaver/archives")

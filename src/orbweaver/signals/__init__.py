@@ -4,43 +4,103 @@ Public surface: computing (`compute_signals`, `compute_exact_signals`, `exact_ha
 `hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`), comparing (`hamming`), and the
 signal-type registry every stage looks types up in (`get_signal_type`, `signal_types`,
 `register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the index
-interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). The PDQ index
-itself is `orbweaver.signals.pdq_index`, loaded with the first matcher (it brings numba).
+interface `SignalIndex` with `ExactIndex`, `LinearIndex` and `IndexLoader`, `signal_value`),
+the PDQ index (`PDQIndex`: it brings numba, so it loads with the first matcher), archives
+(`unpack`, `ArchiveLimits`, `ArchiveError`), the crawl's dihedral hashing
+(`compute_signals_dihedral`) and `limit_blas_threads`.
+
+Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
 """
 
-from orbweaver.signals.base import (
-    BytesSignalType,
-    ExactIndex,
-    ImageSignalType,
-    LinearIndex,
-    Query,
-    SignalIndex,
-    SignalType,
-    signal_value,
-)
-from orbweaver.signals.compute import (
-    DEFAULT_MAX_BYTES,
-    MediaSignals,
-    compute_exact_signals,
-    compute_signals,
-    hash_path,
-    pdq_dihedral,
-)
-from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_MIN_SIDE
-from orbweaver.signals.errors import SignalError
-from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
-from orbweaver.signals.registry import (
-    MD5,
-    PDQ,
-    SHA1,
-    SHA256,
-    CryptoSignalType,
-    get_signal_type,
-    register_signal_type,
-    signal_types,
-    unregister_signal_type,
-)
-from orbweaver.signals.types.crypto import exact_hashes
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orbweaver._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from orbweaver.signals.archives import ArchiveError, ArchiveLimits, unpack
+    from orbweaver.signals.base import (
+        BytesSignalType,
+        ExactIndex,
+        ImageSignalType,
+        IndexLoader,
+        LinearIndex,
+        Query,
+        SignalIndex,
+        SignalType,
+        signal_value,
+    )
+    from orbweaver.signals.blas import limit_blas_threads
+    from orbweaver.signals.compute import (
+        DEFAULT_MAX_BYTES,
+        MediaSignals,
+        compute_exact_signals,
+        compute_signals,
+        compute_signals_dihedral,
+        hash_path,
+        pdq_dihedral,
+    )
+    from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, PDQ_MIN_SIDE
+    from orbweaver.signals.errors import SignalError
+    from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
+    from orbweaver.signals.pdq_index import PDQIndex
+    from orbweaver.signals.registry import (
+        MD5,
+        PDQ,
+        SHA1,
+        SHA256,
+        CryptoSignalType,
+        get_signal_type,
+        register_signal_type,
+        signal_types,
+        unregister_signal_type,
+    )
+    from orbweaver.signals.types.crypto import exact_hashes
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".archives": ["ArchiveError", "ArchiveLimits", "unpack"],
+            ".base": [
+                "BytesSignalType",
+                "ExactIndex",
+                "ImageSignalType",
+                "IndexLoader",
+                "LinearIndex",
+                "Query",
+                "SignalIndex",
+                "SignalType",
+                "signal_value",
+            ],
+            ".blas": ["limit_blas_threads"],
+            ".compute": [
+                "DEFAULT_MAX_BYTES",
+                "MediaSignals",
+                "compute_exact_signals",
+                "compute_signals",
+                "compute_signals_dihedral",
+                "hash_path",
+                "pdq_dihedral",
+            ],
+            ".decode": ["DEFAULT_MAX_PIXELS", "PDQ_MIN_SIDE"],
+            ".errors": ["SignalError"],
+            ".pdq": ["DIHEDRAL_NAMES", "hamming"],
+            ".pdq_index": ["PDQIndex"],
+            ".registry": [
+                "MD5",
+                "PDQ",
+                "SHA1",
+                "SHA256",
+                "CryptoSignalType",
+                "get_signal_type",
+                "register_signal_type",
+                "signal_types",
+                "unregister_signal_type",
+            ],
+            ".types.crypto": ["exact_hashes"],
+        },
+    )
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -51,25 +111,32 @@ __all__ = [
     "PDQ_MIN_SIDE",
     "SHA1",
     "SHA256",
+    "ArchiveError",
+    "ArchiveLimits",
     "BytesSignalType",
     "CryptoSignalType",
     "ExactIndex",
     "ImageSignalType",
+    "IndexLoader",
     "LinearIndex",
     "MediaSignals",
+    "PDQIndex",
     "Query",
     "SignalError",
     "SignalIndex",
     "SignalType",
     "compute_exact_signals",
     "compute_signals",
+    "compute_signals_dihedral",
     "exact_hashes",
     "get_signal_type",
     "hamming",
     "hash_path",
+    "limit_blas_threads",
     "pdq_dihedral",
     "register_signal_type",
     "signal_types",
     "signal_value",
+    "unpack",
     "unregister_signal_type",
 ]

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request
 
 from orbweaver.access import ClientInfo
-from orbweaver.banks.service import BankError
+from orbweaver.banks import BankError
 from orbweaver.review import (
     Forbidden,
     NotFound,
