@@ -28,6 +28,7 @@ from typing import Any
 
 from orbweaver.sim import practice
 from orbweaver.sim import scenario as scenario_mod
+from orbweaver.sim.scenario import SCENARIO_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,7 +159,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenario", default=str(REPO / "scenarios" / "table-1.0.toml"))
+    parser.add_argument("--scenario", default=str(SCENARIO_DIR / "table-1.0.toml"))
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--days", type=float, default=1095.0)
     parser.add_argument("--seeds", default="1,2,3")

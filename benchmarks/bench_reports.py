@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from orbweaver.sim.scenario import SCENARIO_DIR
 from orbweaver.store import Store, open_store
 
-SEED_TABLE = Path(__file__).resolve().parents[1] / "scenarios" / "table-1.0.csv"
+SEED_TABLE = SCENARIO_DIR / "table-1.0.csv"
 T0 = datetime(2019, 1, 1)
 DETECTIONS = 5_416_713
 NOTICES = 626_110

@@ -20,9 +20,8 @@ import multiprocessing
 import platform
 import resource
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from orbweaver.sim.scenario import SCENARIO_DIR
 
 
 async def _worker(host: str, port: int, request: bytes, deadline: float, counts: list[int]) -> None:
@@ -105,7 +104,7 @@ def baseline(seconds: float, concurrency: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", default=str(REPO / "scenarios" / "table-1.0.toml"))
+    parser.add_argument("--scenario", default=str(SCENARIO_DIR / "table-1.0.toml"))
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=4.0)

@@ -11,8 +11,8 @@ stage package. A stage therefore declares its surface twice in one file: the imp
     else:
         __getattr__, __dir__ = lazy_exports(__name__, {".removal": ["removal_seconds"]})
 
-`tests/test_public_surfaces.py` holds the two lists equal and checks that importing a package
-loads nothing beyond the standard library and orbweaver's package modules.
+`tests/architecture/test_public_surfaces.py` holds the two lists equal and checks that importing
+a package loads nothing beyond the standard library and orbweaver's package modules.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rar4 import rar4
 
-from orbweaver.signals import ArchiveLimits, ToolTimeout, unpack_archive
+from orbweaver.signals import ArchiveLimits, ToolTimeout, unpack
 
 RAR5_PSW = Path(__file__).parents[1] / "data" / "rar" / "rar5-psw.rar"
 LINES = "".join(f"{i:03d}\n" for i in range(512)).encode()
@@ -50,7 +50,7 @@ def test_a_hung_unar_flooding_stderr_is_killed_at_its_timeout(
     locked = rar4({"a.png": b"x" * 100, "b.png": b"y" * 50}, password="secret")
     started = time.monotonic()
     with pytest.raises(ToolTimeout, match="unar ran over 2 s, killed"):
-        unpack_archive(locked, passwords=["secret"], limits=ArchiveLimits(tool_timeout_s=2))
+        unpack(locked, passwords=["secret"], limits=ArchiveLimits(tool_timeout_s=2))
     assert time.monotonic() - started < 30
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
@@ -63,7 +63,7 @@ def test_one_extraction_per_archive_and_one_probe_per_password(
     log = tmp_path / "unar.log"
     real_unar = shutil.which("unar", path="/usr/bin:/bin") or "/usr/bin/unar"
     _shim(bin_dir, "unar", f'echo "$*" >> {log}\nexec {real_unar} "$@"\n')
-    result = unpack_archive(RAR5_PSW.read_bytes(), passwords=["wrong", "also-wrong", "password"])
+    result = unpack(RAR5_PSW.read_bytes(), passwords=["wrong", "also-wrong", "password"])
     assert result.password == "password"
     assert {m.path: m.data for m in result.members} == {"stest1.txt": LINES, "stest2.txt": LINES}
     runs = log.read_text().splitlines()

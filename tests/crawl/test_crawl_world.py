@@ -4,23 +4,21 @@ an .onion forum behind the Tor proxy with archive passwords in its posts."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from orbweaver.banks import create_bank, import_csv
 from orbweaver.clock import SystemClock
+from orbweaver.sim.scenario import SCENARIO_DIR
 from orbweaver.store.models import CrawlPage, Detection, Sighting, Suspect
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def world():
     from orbweaver.sim import World
 
-    w = World.start(ROOT / "scenarios" / "small.toml", scale=0.2, seed=5)
+    w = World.start(SCENARIO_DIR / "small.toml", scale=0.2, seed=5)
     yield w
     w.stop()
 

@@ -34,3 +34,21 @@ def test_the_documented_layers_are_the_checked_ones() -> None:
     documented = documented_layers()
     assert documented, "no layer table in docs/architecture.md"
     assert documented == contract_layers()
+
+
+def test_the_package_and_every_stage_point_to_the_design() -> None:
+    """The design lives in the repository: the package's and every stage's docstring name it,
+    and none names a design document from outside it."""
+    import ast
+
+    src = ROOT / "src" / "orbweaver"
+    inits = [src / "__init__.py", *sorted(src.glob("*/__init__.py"))]
+    assert len(inits) > 10
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in inits
+        if "docs/architecture.md" not in (ast.get_docstring(ast.parse(p.read_text())) or "")
+    ]
+    assert missing == []
+    outside = [p for p in src.rglob("*.py") if "DESIGN.md" in p.read_text()]
+    assert outside == []

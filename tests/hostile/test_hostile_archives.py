@@ -13,7 +13,7 @@ from orbweaver.signals import (
     ArchiveBomb,
     ArchiveError,
     ArchivePasswordError,
-    unpack_archive,
+    unpack,
 )
 
 ERRORS = {"bomb": ArchiveBomb, "password": ArchivePasswordError, "error": ArchiveError}
@@ -23,7 +23,7 @@ def _unpack_batch(items: list[bytes]) -> list[object]:
     out: list[object] = []
     for data in items:
         try:
-            out.append(unpack_archive(data, passwords=["wrong"]))
+            out.append(unpack(data, passwords=["wrong"]))
         except ArchiveError as exc:
             out.append(exc)
     return out

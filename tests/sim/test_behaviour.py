@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,10 @@ from orbweaver.sim import catalogue, practice, scenario
 from orbweaver.sim.behaviour import Engine, lognormal_days
 from orbweaver.sim.catalogue import Item, Party
 from orbweaver.sim.clock import WorldClock
-from orbweaver.sim.scenario import SiteSpec
+from orbweaver.sim.scenario import SCENARIO_DIR, SiteSpec
 from orbweaver.sim.truth import export, km_quantile
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIOS = SCENARIO_DIR
 DETECT = timedelta(days=1)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from typer.testing import CliRunner
 
 from orbweaver.sim import practice, scenario
 from orbweaver.sim.commands import sim_app
+from orbweaver.sim.scenario import SCENARIO_DIR
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIOS = SCENARIO_DIR
 TABLE = SCENARIOS / "table-1.0.csv"
 YEARS_3 = 1095.0
 # The scale `sim calibrate` runs at by default: ~4,600 originals, the smallest provider (OVHcloud)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from orbweaver.sim import World
+from orbweaver.sim.scenario import SCENARIO_DIR
 
 
 def resolve(world: World, name: str) -> str | None:
@@ -171,9 +172,8 @@ def test_stopping_with_idle_keep_alive_connections_logs_no_error(
     """The world cancels open connections when it stops; that is their normal end, not an
     error for asyncio to print (it did, once per connection, at the end of every demo)."""
     import socket
-    from pathlib import Path
 
-    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "small.toml"
+    scenario = SCENARIO_DIR / "small.toml"
     with World.start(scenario, scale=0.2, seed=4) as small:
         ip = resolve(small, "pixvenue.test")
         assert ip is not None

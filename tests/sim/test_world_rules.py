@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from orbweaver.sim import World, catalogue, media, net, scenario
+from orbweaver.sim.scenario import SCENARIO_DIR
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIOS = SCENARIO_DIR
 SEED_TABLE = Path(__file__).resolve().parents[1] / "data" / "seed" / "table-1.0.csv"
 
 

@@ -28,6 +28,7 @@ from orbweaver.notices.runner import notify_pass
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import SmtpWebhookTransport
 from orbweaver.notices.xarf import validation_errors
+from orbweaver.sim.scenario import SCENARIO_DIR
 from orbweaver.store import Store, open_store
 from orbweaver.store.models import Check, Event, Notice, NoticeItem, Outbox, Provider
 from orbweaver.store.vault import new_key
@@ -49,7 +50,7 @@ def world() -> Iterator[object]:
     own (none lost, none sent twice), which a world shared with another test would break."""
     from orbweaver.sim import World
 
-    w = World.start(ROOT / "scenarios" / "small.toml", scale=0.5, seed=11)
+    w = World.start(SCENARIO_DIR / "small.toml", scale=0.5, seed=11)
     yield w
     w.stop()
 

@@ -19,6 +19,7 @@ from orbweaver.net import GuardedClient, Resolver
 from orbweaver.notices.runner import notify_pass
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import SmtpWebhookTransport
+from orbweaver.sim.scenario import SCENARIO_DIR
 from orbweaver.store import Store
 from orbweaver.store.models import Outbox
 from takedown.helpers import detect, world_services
@@ -31,7 +32,7 @@ XARF = ROOT / "tests" / "data" / "xarf" / "schemas" / "v4"
 def world() -> Iterator[object]:
     from orbweaver.sim import World
 
-    with World.start(ROOT / "scenarios" / "small.toml", scale=0.5, seed=11) as w:
+    with World.start(SCENARIO_DIR / "small.toml", scale=0.5, seed=11) as w:
         yield w
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from orbweaver.clock import Clock
-from orbweaver.store import Store, record_event
+from orbweaver.store import EventKind, Store, record_event, store_now
 from orbweaver.store.models import ApiClient
 
 DEFAULT_SCOPES = ("shield",)
@@ -85,14 +85,14 @@ def create_client(
             enabled=True,
             rate_per_minute=rate_per_minute,
             rate_burst=rate_burst,
-            created_at=clock.now().replace(tzinfo=None),
+            created_at=clock.now(),
         )
         session.add(row)
         session.flush()
         record_event(
             session,
             clock,
-            "apikey.created",
+            EventKind.APIKEY_CREATED,
             subject_type="api_client",
             subject_id=row.id,
             actor=actor,
@@ -125,11 +125,11 @@ def revoke_client(
         if row is None:
             raise ApiKeyError(f"no API client {name_or_username!r}")
         row.enabled = False
-        row.revoked_at = clock.now().replace(tzinfo=None)
+        row.revoked_at = clock.now()
         record_event(
             session,
             clock,
-            "apikey.revoked",
+            EventKind.APIKEY_REVOKED,
             subject_type="api_client",
             subject_id=row.id,
             actor=actor,
@@ -222,5 +222,5 @@ class KeyRegistry:
             session.execute(
                 sa.update(ApiClient)
                 .where(ApiClient.id == client_id)
-                .values(last_used_at=self.clock.now().replace(tzinfo=None))
+                .values(last_used_at=store_now(self.clock))
             )

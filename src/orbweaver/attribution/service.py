@@ -26,7 +26,7 @@ import ipaddress
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +44,12 @@ from orbweaver.attribution.types import (
     check_name,
     check_webhook,
 )
-from orbweaver.clock import Clock, ensure_utc
+from orbweaver.clock import Clock
 from orbweaver.net import GuardedClient, NetworkPolicy, ResolveError, Resolver
-from orbweaver.store import record_event
+from orbweaver.store import EventKind, record_event, store_now
 from orbweaver.store.models import AttributionCache, Provider, ProviderAlias, ProviderOverride
 
 log = logging.getLogger(__name__)
-
-
-def _naive(when: datetime) -> datetime:
-    return ensure_utc(when).replace(tzinfo=None)
 
 
 def refuse_contact(session: Session, clock: Clock, source: str, exc: ContactError) -> None:
@@ -62,7 +58,7 @@ def refuse_contact(session: Session, clock: Clock, source: str, exc: ContactErro
     record_event(
         session,
         clock,
-        "attribution.contact_refused",
+        EventKind.ATTRIBUTION_CONTACT_REFUSED,
         subject_type="provider",
         payload={"source": source, "reason": str(exc)},
     )
@@ -200,7 +196,7 @@ class Attributor:
         host = host.lower().rstrip(".")
         if network == "tor" or host.endswith(".onion"):
             return Attribution(host=host, tor_only=True, error="onion service: no provider")
-        now = _naive(self.clock.now())
+        now = store_now(self.clock)
         cached = session.scalar(select(AttributionCache).where(AttributionCache.host == host))
         if cached is not None and cached.expires_at > now:
             return _from_cache(cached)
@@ -225,7 +221,7 @@ class Attributor:
         record_event(
             session,
             self.clock,
-            "attribution.resolved",
+            EventKind.ATTRIBUTION_RESOLVED,
             subject_type="host",
             payload={
                 "host": host,
@@ -396,7 +392,7 @@ def upsert_provider(
     *,
     service_type: str = "hosting_provider",
 ) -> Provider:
-    now = _naive(clock.now())
+    now = clock.now()
     p = session.scalar(select(Provider).where(Provider.name == name))
     if p is None:
         p = Provider(
@@ -439,13 +435,13 @@ def add_override(session: Session, clock: Clock, spec: dict[str, Any]) -> Provid
     )
     if rule is None:
         rule = ProviderOverride(
-            kind=kind, pattern=pattern, provider_id=p.id, created_at=_naive(clock.now())
+            kind=kind, pattern=pattern, provider_id=p.id, created_at=clock.now()
         )
         session.add(rule)
     rule.provider_id = p.id
     rule.note = spec.get("note", "")
     session.execute(  # the cached chains no longer hold
-        update(AttributionCache).values(expires_at=_naive(clock.now()))
+        update(AttributionCache).values(expires_at=store_now(clock))
     )
     session.flush()
     return rule

@@ -1,21 +1,63 @@
-"""Banks (hash lists), their import/export, and the matcher over them (`banks.matcher`: one
-index per registered signal type, the indexes themselves being the signal types')."""
+"""The banks stage (docs/architecture.md): banks (hash lists), their import/export, and the
+matcher over them.
 
-from orbweaver.banks.service import (
-    BankError,
-    ImportReport,
-    create_bank,
-    ensure_bank,
-    export_csv,
-    import_csv,
-    list_banks,
-    set_enabled,
-    set_threshold,
-)
+Public surface: banks and their entries (`create_bank`, `ensure_bank`, `list_banks`,
+`set_enabled`, `set_threshold`, `add_entries` with `EntryRow`, `import_csv` with `ImportReport`,
+`export_csv`, `BankError`) and matching (`Matcher`: one index per registered signal type, the
+indexes themselves being the signal types'; `Match`, one hit).
+
+Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orbweaver._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from orbweaver.banks.matcher import Match, Matcher
+    from orbweaver.banks.service import (
+        BankError,
+        EntryRow,
+        ImportReport,
+        add_entries,
+        create_bank,
+        ensure_bank,
+        export_csv,
+        import_csv,
+        list_banks,
+        set_enabled,
+        set_threshold,
+    )
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".matcher": ["Match", "Matcher"],
+            ".service": [
+                "BankError",
+                "EntryRow",
+                "ImportReport",
+                "add_entries",
+                "create_bank",
+                "ensure_bank",
+                "export_csv",
+                "import_csv",
+                "list_banks",
+                "set_enabled",
+                "set_threshold",
+            ],
+        },
+    )
 
 __all__ = [
     "BankError",
+    "EntryRow",
     "ImportReport",
+    "Match",
+    "Matcher",
+    "add_entries",
     "create_bank",
     "ensure_bank",
     "export_csv",

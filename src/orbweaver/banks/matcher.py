@@ -16,8 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from orbweaver.categories import CATEGORIES
-from orbweaver.signals import PDQ, SignalIndex, SignalType, signal_types
-from orbweaver.signals.base import ExactIndex, IndexLoader
+from orbweaver.signals import PDQ, ExactIndex, IndexLoader, SignalIndex, SignalType, signal_types
 from orbweaver.store import Store
 from orbweaver.store.models import Bank, BankEntry
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from orbweaver.categories import CATEGORIES
 from orbweaver.clock import Clock
 from orbweaver.signals import signal_types
-from orbweaver.store import Store, record_event
+from orbweaver.store import EventKind, Store, record_event
 from orbweaver.store.models import Bank, BankEntry
 from orbweaver.untrusted import csv_row, csv_uncell
 
@@ -72,14 +72,14 @@ def create_bank(
             pdq_threshold=threshold,
             description=description,
             enabled=True,
-            created_at=clock.now().replace(tzinfo=None),
+            created_at=clock.now(),
         )
         session.add(bank)
         session.flush()
         record_event(
             session,
             clock,
-            "bank.created",
+            EventKind.BANK_CREATED,
             subject_type="bank",
             subject_id=bank.id,
             actor=actor,
@@ -134,7 +134,7 @@ def set_enabled(
         record_event(
             session,
             clock,
-            "bank.enabled" if enabled else "bank.disabled",
+            EventKind.BANK_ENABLED if enabled else EventKind.BANK_DISABLED,
             subject_type="bank",
             subject_id=bank.id,
             actor=actor,
@@ -152,7 +152,7 @@ def set_threshold(
         record_event(
             session,
             clock,
-            "bank.threshold_changed",
+            EventKind.BANK_THRESHOLD_CHANGED,
             subject_type="bank",
             subject_id=bank.id,
             actor=actor,
@@ -202,7 +202,7 @@ def add_entries(
     session: Session, bank_id: int, rows: Iterable[EntryRow], clock: Clock
 ) -> tuple[int, int]:
     """Insert rows not already in the bank; returns (added, duplicates). Idempotent."""
-    now = clock.now().replace(tzinfo=None)
+    now = clock.now()
     added = duplicates = 0
     batch: dict[tuple[str, str], EntryRow] = {}
     for row in rows:
@@ -261,7 +261,7 @@ def import_csv(
         record_event(
             session,
             clock,
-            "bank.imported",
+            EventKind.BANK_IMPORTED,
             subject_type="bank",
             subject_id=bank.id,
             actor=actor,

@@ -1,4 +1,5 @@
-"""The crawl stage (see DESIGN.md): seeds → Scrapy → sightings, detections, suspects in the store.
+"""The crawl stage (docs/architecture.md): seeds → Scrapy → sightings, detections, suspects in
+the store.
 
 One crawl round against the simulated world
 -------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from orbweaver.clock import Clock, ensure_utc
-from orbweaver.store import Store, record_event
+from orbweaver.store import EventKind, Store, record_event, store_time
 from orbweaver.store.models import CrawlPage, CrawlSeed
 
 SOURCES = ("cli", "file", "report")
@@ -65,7 +65,7 @@ def _add_seeds(
 ) -> int:
     if source not in SOURCES:
         raise ValueError(f"unknown seed source {source!r}")
-    now = clock.now().replace(tzinfo=None)
+    now = clock.now()
     wanted = {url_hash(u): u for u in (u.strip() for u in urls) if u}
     added = 0
     with store.session() as session:
@@ -90,7 +90,7 @@ def _add_seeds(
                 record_event(
                     session,
                     clock,
-                    "crawl.report",
+                    EventKind.CRAWL_REPORT,
                     subject_type="crawl_seed",
                     subject_id=seed.id,
                     actor=reporter or "public",
@@ -102,7 +102,7 @@ def _add_seeds(
 def pending_starts(store: Store, clock: Clock, *, limit: int = 100_000) -> list[Start]:
     """Seeds never fetched, then pages whose re-crawl is due (each with its schedule epoch, so
     several crawler processes fetch a due page once, not once each)."""
-    now = clock.now().replace(tzinfo=None)
+    now = clock.now()
     with store.session() as session:
         seeds = session.scalars(
             sa.select(CrawlSeed.url)
@@ -143,7 +143,7 @@ def record_pages(
     """Mark seeds fetched and put pages that linked media on the re-crawl schedule."""
     from datetime import timedelta
 
-    naive = now.replace(tzinfo=None)
+    naive = store_time(now)
     seeds = [url_hash(v.url) for v in visits if v.seed]
     if seeds:
         session.execute(

@@ -40,15 +40,17 @@ def default_processes() -> int:
 
 
 def _init_worker() -> None:
-    from orbweaver.signals import compute  # noqa: F401  (NumPy, Pillow: loaded before work)
-    from orbweaver.signals.blas import limit_blas_threads
+    from orbweaver.signals import (
+        compute_signals_dihedral,  # noqa: F401  (NumPy, Pillow: loaded before work)
+        limit_blas_threads,
+    )
 
     limit_blas_threads(1)  # the pool is the parallelism (see signals.blas)
 
 
 def fingerprint(data: bytes, max_bytes: int, max_pixels: int) -> Fingerprint:
     """Signals and the eight dihedral PDQ hashes (None when not a picture), one decode."""
-    from orbweaver.signals.compute import compute_signals_dihedral
+    from orbweaver.signals import compute_signals_dihedral
 
     return compute_signals_dihedral(data, max_bytes=max_bytes, max_pixels=max_pixels)
 

@@ -34,7 +34,7 @@ from orbweaver.crawl.hashing import HashPool, default_processes, fingerprint
 from orbweaver.crawl.items import MediaItem, PageItem
 from orbweaver.crawl.runtime import require_runtime
 from orbweaver.signals import SignalError
-from orbweaver.store import Store, record_event
+from orbweaver.store import EventKind, Store, record_event, store_time
 from orbweaver.store.models import Detection, Media, Sighting, Suspect
 from orbweaver.supervise import Backoff, Patience, is_transient
 
@@ -53,7 +53,7 @@ class SignalsPipeline:
     """Media → signals → matches, off the reactor thread."""
 
     def __init__(self, crawler: Any) -> None:
-        from orbweaver.banks.matcher import Matcher
+        from orbweaver.banks import Matcher
 
         self.crawler = crawler
         runtime = require_runtime(crawler)
@@ -183,7 +183,7 @@ class StoreWriterPipeline:
                 "no ORBWEAVER_SUSPECT_KEY: suspects will not be kept (bytes never stored in clear)"
             )
             return None
-        from orbweaver.store.vault import Vault
+        from orbweaver.store import Vault
 
         return Vault(key)
 
@@ -328,7 +328,7 @@ class StoreWriterPipeline:
         """One transaction a batch, rows inserted in bulk (one statement per table: the ORM's
         unit of work cost more than the SQL itself, a sixth of a crawler's CPU per picture)."""
         now = self.clock.now()
-        naive = now.replace(tzinfo=None)
+        naive = store_time(now)
         stats = {"detections": 0, "suspects": 0, "sightings": len(media)}
         with self.store.session() as session:
             sighting_ids: list[int] = []
@@ -353,7 +353,7 @@ class StoreWriterPipeline:
                 stats["suspects"] = self._suspects(session, media, sighting_ids, ids, naive)
             record_pages(session, pages, now, self.options.recrawl_interval_s)
             if stats["detections"] or stats["suspects"]:
-                record_event(session, self.clock, "crawl.batch", payload=dict(stats))
+                record_event(session, self.clock, EventKind.CRAWL_BATCH, payload=dict(stats))
         for item in media:
             item.data = None  # the bytes go now; only a sealed copy (suspects) remains
         for key, value in stats.items():

@@ -130,7 +130,7 @@ def run_crawl(
     from orbweaver.clock import clock_from_url
     from orbweaver.crawl.frontier import add_seeds, pending_starts
     from orbweaver.crawl.spider import OrbSpider
-    from orbweaver.signals.blas import limit_blas_threads
+    from orbweaver.signals import limit_blas_threads
     from orbweaver.store import open_store
 
     limit_blas_threads(1)  # the hashing pool is the parallelism (see signals.blas)

@@ -250,16 +250,14 @@ class OrbSpider(scrapy.Spider):
             logger.info("page %s: %d unusable link(s) skipped", url, links.bad_urls)
 
     async def _archive(self, response: Response, mime: str) -> list[Any]:
-        from orbweaver.signals import ArchiveError, unpack_archive
+        from orbweaver.signals import ArchiveError, unpack
 
         passwords = list(response.meta.get("passwords") or [])
         self.crawler.stats.inc_value("orbweaver/archives")
         limits = self.options.archive_limits
         try:
             result = await asyncio.wrap_future(
-                self._archives().submit(
-                    unpack_archive, response.body, passwords=passwords, limits=limits
-                )
+                self._archives().submit(unpack, response.body, passwords=passwords, limits=limits)
             )
         except ArchiveError as exc:
             self.crawler.stats.inc_value("orbweaver/errors")

@@ -1,4 +1,5 @@
-"""`orbweaver demo`: the whole product against the simulated world, end to end (issue 8)."""
+"""`orbweaver demo` (docs/architecture.md): the whole product against the simulated world, end
+to end."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ from orbweaver.roles import (
     build_transport,
     build_web_app,
 )
-from orbweaver.store import Store, open_store
+from orbweaver.store import Store, open_store, store_time
 from orbweaver.store.models import Notice
 
 # A shipped scenario (package data): `orbweaver.sim.scenario.find` resolves the name from any
@@ -331,7 +331,7 @@ class Product:
         }
 
     def _vault_key(self) -> str:
-        from orbweaver.store.vault import new_key
+        from orbweaver.store import new_key
 
         return new_key()
 
@@ -428,10 +428,6 @@ class Product:
         return by_status
 
 
-def _naive(when: datetime) -> datetime:
-    return when.replace(tzinfo=None) if when.tzinfo else when
-
-
 def run_demo(
     options: DemoOptions, on_progress: Callable[[float, dict[str, Any]], None] | None = None
 ) -> DemoResult:
@@ -518,13 +514,13 @@ def _drive(
     on_progress: Callable[[float, dict[str, Any]], None] | None,
 ) -> None:
     """Fast-forward the world from one due event to the next until `days` have passed."""
-    start = _naive(product.sync_clock())
+    start = store_time(product.sync_clock())
     end = start + timedelta(days=options.days)
     crawl_every = timedelta(days=options.crawl_every_days)
     next_crawl = start
     seeds: list[str] = list(world.info["seeds"])
     while True:
-        now = _naive(product.sync_clock())
+        now = store_time(product.sync_clock())
         if now >= next_crawl and now < end:
             product.crawl(seeds, crawl_every.total_seconds() - 3600)
             seeds = []

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock
 from orbweaver.monitor.settings import MonitorSettings, cadence_of
-from orbweaver.store import record_event
+from orbweaver.store import EventKind, record_event
 from orbweaver.store.models import Event
 
-CADENCE_EVENT = "monitor.cadence"
+CADENCE_EVENT = EventKind.MONITOR_CADENCE
 
 
 def recorded_cadence(conn: Connection | Session) -> dict[str, Any] | None:

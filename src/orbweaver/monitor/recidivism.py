@@ -1,8 +1,8 @@
 """Recidivism: a new notice whose media was already noticed to the same provider before.
 
-The rule (DESIGN.md's vocabulary, Table 1.0's recidivism column): a notice is recidivist when one
-of its items is the same media as an item of an earlier notice *to the same provider*, where
-"the same" is any of
+The rule (docs/architecture.md's vocabulary, Table 1.0's recidivism column): a notice is
+recidivist when one of its items is the same media as an item of an earlier notice *to the same
+provider*, where "the same" is any of
 - the same file (sha256),
 - a detection of the same bank entry,
 - a PDQ within the bank's threshold (distance <= threshold) of an earlier item's PDQ, comparing
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock
 from orbweaver.signals import hamming
-from orbweaver.store import record_event
+from orbweaver.store import EventKind, record_event
 from orbweaver.store.models import Bank, BankEntry, Detection, Media, Notice, NoticeItem
 
 # One item of a notice: (sha256, PDQ, bank entry id, the bank's PDQ threshold, the entry's
@@ -79,7 +79,7 @@ class RecidivismCheck:
         record_event(
             session,
             clock,
-            "notice.recidivist",
+            EventKind.NOTICE_RECIDIVIST,
             subject_type="notice",
             subject_id=notice.id,
             payload={"earlier_notice_id": prev},

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from orbweaver.clock import Clock, ensure_utc
+from orbweaver.clock import Clock
 from orbweaver.monitor.cadence import record_cadence
 from orbweaver.monitor.removal import removal_instant
 from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.net import FetchResult, GuardedFetcher
-from orbweaver.store import Store, record_event
+from orbweaver.store import EventKind, Store, record_event, store_now
 from orbweaver.store.models import (
     Bank,
     BankEntry,
@@ -47,10 +47,6 @@ if TYPE_CHECKING:
     from orbweaver.supervise import Backoff
 
 log = logging.getLogger(__name__)
-
-
-def _naive(when: datetime) -> datetime:
-    return ensure_utc(when).replace(tzinfo=None)
 
 
 def due_after(first_sent: datetime, checks_done: int, settings: MonitorSettings) -> datetime:
@@ -91,7 +87,7 @@ def claim_due_checks(
     store: Store, clock: Clock, settings: MonitorSettings, limit: int
 ) -> list[int]:
     """Claim due notices for this worker (SKIP LOCKED on PostgreSQL, compare-and-set everywhere)."""
-    now = _naive(clock.now())
+    now = store_now(clock)
     lease = now + timedelta(seconds=settings.monitor_lease_s)
     with store.session() as session:
         if schedule_new(session, settings):
@@ -216,7 +212,7 @@ def record(
     stats: MonitorStats,
 ) -> None:
     """Apply one outcome to the notice: schedule, miss streak, confirmation, removal time."""
-    now = _naive(clock.now())
+    now = store_now(clock)
     n = session.get_one(Notice, notice_id)
     if n.status != "open":
         return
@@ -283,7 +279,7 @@ def _confirm_removal(
     record_event(
         session,
         clock,
-        "notice.removed",
+        EventKind.NOTICE_REMOVED,
         subject_type="notice",
         subject_id=n.id,
         payload={
@@ -348,7 +344,7 @@ def _fetch_all(
 def release_checks(store: Store, clock: Clock, ids: list[int], settings: MonitorSettings) -> int:
     """Hand back claimed checks that were not done: due now again (their claim set
     `next_check_at` to the end of the lease, which only these rows still carry)."""
-    now = _naive(clock.now())
+    now = store_now(clock)
     with store.session() as session:
         res = session.execute(
             update(Notice)

@@ -1,4 +1,4 @@
-"""The network layer (see DESIGN.md): what every stage fetches through.
+"""The network layer (docs/architecture.md): what every stage fetches through.
 
 - `NetworkPolicy` decides, with no I/O: which URLs may be fetched and through which network
   (`.onion` only through the Tor proxy), which addresses may be contacted (the SSRF guard) and

@@ -20,11 +20,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock
-from orbweaver.notices._time import store_now
 from orbweaver.notices.compose import digest_letter
 from orbweaver.notices.outbox import DIGEST_IDS, NewMessage, enqueue, outbox_key, report_id_for
 from orbweaver.notices.settings import NoticeSettings
-from orbweaver.store import record_event
+from orbweaver.store import EventKind, record_event, store_now
 from orbweaver.store.models import Notice, Outbox, Provider
 
 
@@ -67,7 +66,7 @@ def _open_members(session: Session, clock: Clock, rows: list[Outbox]) -> list[Ou
         record_event(
             session,
             clock,
-            "outbox.dropped",
+            EventKind.OUTBOX_DROPPED,
             subject_type="notice",
             subject_id=row.notice_id,
             payload={"outbox_id": row.id, "reason": f"notice {notice.status} before the digest"},
@@ -118,7 +117,7 @@ def _enqueue_digest(
     record_event(
         session,
         clock,
-        "digest.enqueued",
+        EventKind.DIGEST_ENQUEUED,
         subject_type="provider",
         subject_id=provider_id,
         payload={"outbox_id": row.id, "day": day, "outbox_ids": ids},

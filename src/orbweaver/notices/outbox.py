@@ -49,7 +49,7 @@ from orbweaver.clock import Clock, ensure_utc
 from orbweaver.notices.compose import build_email
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import DeliveryError, Transport
-from orbweaver.store import Store, record_event
+from orbweaver.store import EventKind, Store, record_event, store_now
 from orbweaver.store.models import Event, Outbox
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,6 @@ def report_id_for(key: str) -> str:
     return str(uuid.uuid5(REPORT_NS, key))
 
 
-def _naive(when: datetime) -> datetime:
-    return ensure_utc(when).replace(tzinfo=None)
-
-
 @dataclass
 class NewMessage:
     key: str
@@ -96,7 +92,7 @@ def enqueue(session: Session, clock: Clock, msg: NewMessage) -> Outbox | None:
     """Add the message unless its key exists; returns the new row, or None if it existed."""
     if session.scalar(select(Outbox.id).where(Outbox.key == msg.key)) is not None:
         return None
-    now = _naive(clock.now())
+    now = store_now(clock)
     row = Outbox(
         key=msg.key,
         notice_id=msg.notice_id,
@@ -124,7 +120,7 @@ def enqueue(session: Session, clock: Clock, msg: NewMessage) -> Outbox | None:
 
 def claim_due(store: Store, clock: Clock, settings: NoticeSettings, limit: int) -> list[int]:
     """Claim up to `limit` due rows for this worker under a lease; returns their ids."""
-    now = _naive(clock.now())
+    now = store_now(clock)
     lease_until = now + timedelta(seconds=settings.delivery_lease_s)
     with store.session() as session:
         query = (
@@ -141,7 +137,7 @@ def claim_due(store: Store, clock: Clock, settings: NoticeSettings, limit: int) 
                 record_event(
                     session,
                     clock,
-                    "outbox.uncertain_resend",
+                    EventKind.OUTBOX_UNCERTAIN_RESEND,
                     subject_type="outbox",
                     subject_id=row_id,
                     payload={"reason": "worker died during the exchange; resending same ids"},
@@ -197,7 +193,7 @@ def release_claims(store: Store, clock: Clock, ids: list[int]) -> int:
     Rows already `sending` are not touched: their outcome is the exchange's."""
     if not ids:
         return 0
-    now = _naive(clock.now())
+    now = store_now(clock)
     with store.session() as session:
         res = session.execute(
             update(Outbox)
@@ -242,7 +238,7 @@ def _deliver_one(
     with store.session() as session:
         row = session.get_one(Outbox, row_id)
         row.status = "sent"
-        row.sent_at = _naive(clock.now())
+        row.sent_at = store_now(clock)
         row.last_error = None
         _sent_event(session, clock, row, on_sent)
         for member in digest_members(session, row):
@@ -275,7 +271,7 @@ def _sent_event(
     record_event(
         session,
         clock,
-        f"{row.kind}.sent",
+        EventKind.sent(row.kind),
         subject_type="notice",
         subject_id=row.notice_id,
         payload=payload,
@@ -338,7 +334,7 @@ def _failing_since(
         record_event(
             session,
             clock,
-            "outbox.failing",
+            EventKind.OUTBOX_FAILING,
             subject_type="outbox",
             subject_id=row.id,
             payload={"notice_id": row.notice_id, "error": error},
@@ -346,7 +342,7 @@ def _failing_since(
         return now
     since = session.scalar(
         select(func.max(Event.at)).where(
-            Event.kind == "outbox.failing",
+            Event.kind == EventKind.OUTBOX_FAILING,
             Event.subject_type == "outbox",
             Event.subject_id == row.id,
         )
@@ -369,7 +365,7 @@ def _record_failure(
     stats: DeliveryStats,
 ) -> None:
     """Back off while the failure is transient and young; else fail the row, and say so."""
-    now = _naive(clock.now())
+    now = store_now(clock)
     error = str(exc)[:2000]
     window = timedelta(hours=settings.delivery_retry_hours)
     with store.session() as session:
@@ -407,7 +403,7 @@ def _record_failure(
         record_event(
             session,
             clock,
-            "outbox.failed" if give_up else "outbox.retry",
+            EventKind.OUTBOX_FAILED if give_up else EventKind.OUTBOX_RETRY,
             subject_type="notice",
             subject_id=row.notice_id,
             payload=payload,
@@ -446,7 +442,7 @@ def requeue_failed(
     fresh retry window; an `outbox.requeued` event says who did it. A failed digest takes its
     failed members back to `batched`; asking for a member requeues the digest that carries it.
     Returns the ids of the rows queued again."""
-    now = _naive(clock.now())
+    now = store_now(clock)
     done: list[int] = []
     with store.session() as session:
         failed = list(
@@ -460,7 +456,7 @@ def requeue_failed(
             record_event(
                 session,
                 clock,
-                "outbox.requeued",
+                EventKind.OUTBOX_REQUEUED,
                 subject_type="outbox",
                 subject_id=row.id,
                 actor=actor,

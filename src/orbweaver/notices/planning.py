@@ -25,11 +25,10 @@ from orbweaver.attribution import Attribution, ChainLink
 from orbweaver.categories import ACTIONABLE, most_severe
 from orbweaver.clock import Clock
 from orbweaver.monitor import RecidivismCheck
-from orbweaver.notices._time import store_now
 from orbweaver.notices.outbox import outbox_key, report_id_for
 from orbweaver.notices.rounds import enqueue_round
 from orbweaver.notices.settings import NoticeSettings
-from orbweaver.store import record_event
+from orbweaver.store import EventKind, record_event, store_now
 from orbweaver.store.models import (
     Bank,
     BankEntry,
@@ -128,7 +127,7 @@ def plan_notices(
             record_event(
                 session,
                 clock,
-                "notice.created",
+                EventKind.NOTICE_CREATED,
                 subject_type="notice",
                 subject_id=notice.id,
                 payload={
@@ -196,7 +195,7 @@ def _record_tor_only(session: Session, clock: Clock, group: _Group, stats: PlanS
         record_event(
             session,
             clock,
-            "notice.tor_only",
+            EventKind.NOTICE_TOR_ONLY,
             subject_type="notice",
             subject_id=notice.id,
             payload={"url": group.url},

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from orbweaver.attribution import Attribution, ChainLink
 from orbweaver.clock import Clock
-from orbweaver.notices._time import store_now
 from orbweaver.notices.compose import compose_letter
 from orbweaver.notices.outbox import (
     UNSENT_STATUSES,
@@ -30,7 +29,7 @@ from orbweaver.notices.outbox import (
 from orbweaver.notices.report_input import ItemRow, report_input, reporter_of
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.xarf import compose_report
-from orbweaver.store import record_event
+from orbweaver.store import EventKind, record_event, store_now
 from orbweaver.store.models import Notice, Outbox, Provider
 
 
@@ -59,7 +58,7 @@ def enqueue_round(
         record_event(
             session,
             clock,
-            "notice.no_contact",
+            EventKind.NOTICE_NO_CONTACT,
             subject_type="notice",
             subject_id=notice.id,
             payload={"provider_id": provider.id},
@@ -121,7 +120,7 @@ def _after_send(
         record_event(
             session,
             clock,
-            "notice.escalated",
+            EventKind.NOTICE_ESCALATED,
             subject_type="notice",
             subject_id=notice.id,
             payload={"to_provider_id": row.provider_id, "level": row.round},

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orbweaver.categories import CSAM_POSTPUBESCENT, CSAM_PREPUBESCENT, HARMFUL_ABUSIVE
+from orbweaver.clock import ensure_utc
 
 SCHEMA_DIR = Path(__file__).parent / "xarf_schemas" / "v4"
 MASTER_ID = "https://xarf.org/schemas/v4/xarf-v4-master.json"
@@ -96,7 +97,7 @@ def classification(category: str, severity: int | None = None) -> str:
 
 
 def _iso(when: datetime) -> str:
-    return when.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _tags(data: ReportInput) -> list[str]:

@@ -224,7 +224,9 @@ class QueueCollector(Collector):
         return []  # collected on demand: never at registration
 
     def read(self) -> dict[str, QueueState]:
-        now = ensure_utc(self.clock.now()).replace(tzinfo=None)
+        from orbweaver.store import store_now
+
+        now = store_now(self.clock)
         with self.store.session() as session:
             return {name: QUEUES[name](session, now) for name in self.queues}
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock
 from orbweaver.review.errors import ReviewError
+from orbweaver.store import store_now
 from orbweaver.store.models import REVIEW_ROLES, ReviewUser, WebSession
 
 ROLE_RANK = {role: rank for rank, role in enumerate(REVIEW_ROLES)}
@@ -69,7 +70,7 @@ def add_user(session: Session, clock: Clock, username: str, role: str, password:
         blur=True,
         greyscale=True,
         mute_video=True,
-        created_at=clock.now().replace(tzinfo=None),
+        created_at=clock.now(),
     )
     session.add(user)
     session.flush()
@@ -98,7 +99,7 @@ def open_session(session: Session, clock: Clock, user: ReviewUser, hours: float)
     """Start a login; returns (cookie token, csrf token). Only the token's hash is stored."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    now = clock.now().replace(tzinfo=None)
+    now = clock.now()
     session.add(
         WebSession(
             token_sha256=token_hash(token),
@@ -116,7 +117,7 @@ def resolve_session(
     session: Session, clock: Clock, token: str
 ) -> tuple[ReviewUser, WebSession] | None:
     """The user behind a cookie token, if the session is live and the user enabled."""
-    now = clock.now().replace(tzinfo=None)
+    now = store_now(clock)
     row = session.scalar(sa.select(WebSession).where(WebSession.token_sha256 == token_hash(token)))
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
@@ -129,7 +130,7 @@ def resolve_session(
 def close_session(session: Session, clock: Clock, token: str) -> None:
     row = session.scalar(sa.select(WebSession).where(WebSession.token_sha256 == token_hash(token)))
     if row is not None and row.revoked_at is None:
-        row.revoked_at = clock.now().replace(tzinfo=None)
+        row.revoked_at = clock.now()
 
 
 def set_wellbeing(

@@ -28,7 +28,7 @@ def audit(
 ) -> AuditEntry:
     actor, role = (who.username, who.role) if isinstance(who, Principal) else (who, "")
     row = AuditEntry(
-        at=clock.now().replace(tzinfo=None),
+        at=clock.now(),
         actor=actor,
         role=role,
         action=action,

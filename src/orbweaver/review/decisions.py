@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks.service import EntryRow, add_entries
+from orbweaver.banks import EntryRow, add_entries
 from orbweaver.categories import (
     CATEGORIES,
     CSAM,
@@ -26,7 +26,7 @@ from orbweaver.review.accounts import Principal
 from orbweaver.review.audit import audit
 from orbweaver.review.errors import Forbidden, NotFound, ReviewError
 from orbweaver.review.priority import AWAITING_CONSENSUS
-from orbweaver.store import record_event
+from orbweaver.store import EventKind, record_event
 from orbweaver.store.models import (
     SEVERITIES,
     AllowListEntry,
@@ -106,7 +106,7 @@ def assess(
             user_id=who.id,
             category=category,
             severity=severity,
-            created_at=clock.now().replace(tzinfo=None),
+            created_at=clock.now(),
         )
     )
     item.assessments += 1
@@ -193,7 +193,7 @@ def decide(
     bank_id: int,
 ) -> Outcome:
     """Write the verdict and carry it out for the item and its grouped near-duplicates."""
-    now = clock.now().replace(tzinfo=None)
+    now = clock.now()
     decided_by = who.username if via == "adjudication" else "consensus"
     s.add(
         Verdict(
@@ -226,7 +226,7 @@ def decide(
     record_event(
         s,
         clock,
-        "review.verdict",
+        EventKind.REVIEW_VERDICT,
         subject_type="review_item",
         subject_id=item.id,
         actor=decided_by,
@@ -263,7 +263,7 @@ def confirm(
     record_event(
         s,
         clock,
-        "bank.entries_added",
+        EventKind.BANK_ENTRIES_ADDED,
         subject_type="bank",
         subject_id=bank_id,
         actor=who.username,
@@ -300,7 +300,7 @@ def detect_sightings(
     query = sa.select(Sighting.id).where(Sighting.media_id == media_id, Sighting.id.not_in(already))
     if sighting_ids is not None:
         query = query.where(Sighting.id.in_(sighting_ids))
-    now = clock.now().replace(tzinfo=None)
+    now = clock.now()
     rows = [
         {
             "sighting_id": sid,
@@ -319,7 +319,7 @@ def detect_sightings(
 
 def allow(s: Session, clock: Clock, media_ids: list[int], item_id: int) -> None:
     """Put the hashes on the allow-list and delete the bytes."""
-    now = clock.now().replace(tzinfo=None)
+    now = clock.now()
     for m in s.scalars(sa.select(Media).where(Media.id.in_(media_ids))):
         keys = [("sha256", m.sha256)] + ([("pdq", m.pdq)] if m.pdq else [])
         for signal_type, signal in keys:

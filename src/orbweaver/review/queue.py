@@ -186,7 +186,7 @@ class ReviewQueue:
             r.new_items += item.status != "grouped"
 
     def _new_item(self, s: Session, media: Media) -> ReviewItem:
-        now = self.clock.now().replace(tzinfo=None)
+        now = self.clock.now()
         item = ReviewItem(
             media_id=media.id,
             status="open",
@@ -339,9 +339,9 @@ class ReviewQueue:
         item.reasons = explain(p, self.clock.now(), near=near)
         item.sightings, item.host_detections = p.sightings, p.host_detections
         item.pdq_distance, item.online = p.pdq_distance, p.online
-        item.first_seen_at = p.first_seen_at.replace(tzinfo=None)
-        item.last_seen_at = p.last_seen_at.replace(tzinfo=None)
-        item.updated_at = self.clock.now().replace(tzinfo=None)
+        item.first_seen_at = p.first_seen_at
+        item.last_seen_at = p.last_seen_at
+        item.updated_at = self.clock.now()
         return item
 
     def refresh_priorities(self, *, batch: int = 1000) -> int:
@@ -391,7 +391,7 @@ def next_item_query(user_id: int, now: datetime | None = None) -> sa.Select[Revi
         query = query.where(
             sa.or_(
                 ReviewItem.claimed_until.is_(None),
-                ReviewItem.claimed_until <= now.replace(tzinfo=None),
+                ReviewItem.claimed_until <= now,
                 ReviewItem.claimed_by == user_id,
             )
         )

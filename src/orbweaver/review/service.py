@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks.service import ensure_bank, list_banks, set_enabled
+from orbweaver.banks import ensure_bank, list_banks, set_enabled
 from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
@@ -24,7 +24,7 @@ from orbweaver.review.errors import Busy, Forbidden, NotFound
 from orbweaver.review.logins import UNKNOWN, FailedLogins
 from orbweaver.review.queue import ReviewQueue, SyncReport, next_item_query
 from orbweaver.review.settings import ReviewSettings
-from orbweaver.store import Store
+from orbweaver.store import Store, Vault
 from orbweaver.store.models import (
     Assessment,
     AuditEntry,
@@ -36,7 +36,6 @@ from orbweaver.store.models import (
     Suspect,
     Verdict,
 )
-from orbweaver.store.vault import Vault
 
 
 @dataclass(frozen=True)
@@ -216,7 +215,7 @@ class ReviewService:
         """The next item with everything the item resource shows, claimed for this analyst for
         `review_claim_minutes`: one transaction of three queries (the item with its media,
         verdict and stored-bytes flag; near-duplicates; sightings) and the claim's update."""
-        now = self.clock.now().replace(tzinfo=None)
+        now = self.clock.now()
         query = _with_details(next_item_query(who.id, now))
         with self.store.session() as s:
             # Rows another analyst's "next" is claiming right now are skipped, not waited for.

@@ -4,62 +4,136 @@ Public surface: computing (`compute_signals`, `compute_exact_signals`, `exact_ha
 `hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`; `decode_cost`, what a decode will
 materialise, read from the header), what may be decoded at all (`ALLOWED_FORMATS`,
 `DEFAULT_MAX_PIXELS`, `probe_image` and its `ImageHeader`), comparing (`hamming`), archives
-(`unpack_archive` with its `ArchiveLimits` and errors), and the
+(`unpack` with its `ArchiveLimits` and errors), and the
 signal-type registry every stage looks types up in (`get_signal_type`, `signal_types`,
 `register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the index
-interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). The PDQ index
-itself is `orbweaver.signals.pdq_index`, loaded with the first matcher (it brings numba).
+interface `SignalIndex` with `ExactIndex`, `LinearIndex` and `IndexLoader`, `signal_value`),
+the PDQ index (`PDQIndex`: it brings numba, so it loads with the first matcher), the crawl's
+dihedral hashing (`compute_signals_dihedral`) and `limit_blas_threads`.
+
+Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
 """
 
-from orbweaver.signals.archives import (
-    ArchiveBomb,
-    ArchiveError,
-    ArchiveLimits,
-    ArchivePasswordError,
-    ToolTimeout,
-)
-from orbweaver.signals.archives import unpack as unpack_archive
-from orbweaver.signals.base import (
-    BytesSignalType,
-    ExactIndex,
-    ImageSignalType,
-    LinearIndex,
-    Query,
-    SignalIndex,
-    SignalType,
-    signal_value,
-)
-from orbweaver.signals.compute import (
-    DEFAULT_MAX_BYTES,
-    MediaSignals,
-    compute_exact_signals,
-    compute_signals,
-    hash_path,
-    pdq_dihedral,
-)
-from orbweaver.signals.decode import (
-    ALLOWED_FORMATS,
-    DEFAULT_MAX_PIXELS,
-    PDQ_MIN_SIDE,
-    DecodeCost,
-    ImageHeader,
-    decode_cost,
-    probe_image,
-)
-from orbweaver.signals.errors import SignalError
-from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
-from orbweaver.signals.registry import (
-    MD5,
-    PDQ,
-    SHA1,
-    SHA256,
-    CryptoSignalType,
-    get_signal_type,
-    register_signal_type,
-    signal_types,
-    unregister_signal_type,
-)
-from orbweaver.signals.types.crypto import exact_hashes
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orbweaver._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from orbweaver.signals.archives import (
+        ArchiveBomb,
+        ArchiveError,
+        ArchiveLimits,
+        ArchivePasswordError,
+        ToolTimeout,
+        unpack,
+    )
+    from orbweaver.signals.base import (
+        BytesSignalType,
+        ExactIndex,
+        ImageSignalType,
+        IndexLoader,
+        LinearIndex,
+        Query,
+        SignalIndex,
+        SignalType,
+        signal_value,
+    )
+    from orbweaver.signals.blas import limit_blas_threads
+    from orbweaver.signals.compute import (
+        DEFAULT_MAX_BYTES,
+        MediaSignals,
+        compute_exact_signals,
+        compute_signals,
+        compute_signals_dihedral,
+        hash_path,
+        pdq_dihedral,
+    )
+    from orbweaver.signals.decode import (
+        ALLOWED_FORMATS,
+        DEFAULT_MAX_PIXELS,
+        PDQ_MIN_SIDE,
+        DecodeCost,
+        ImageHeader,
+        decode_cost,
+        probe_image,
+    )
+    from orbweaver.signals.errors import SignalError
+    from orbweaver.signals.pdq import DIHEDRAL_NAMES, hamming
+    from orbweaver.signals.pdq_index import PDQIndex
+    from orbweaver.signals.registry import (
+        MD5,
+        PDQ,
+        SHA1,
+        SHA256,
+        CryptoSignalType,
+        get_signal_type,
+        register_signal_type,
+        signal_types,
+        unregister_signal_type,
+    )
+    from orbweaver.signals.types.crypto import exact_hashes
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".archives": [
+                "ArchiveBomb",
+                "ArchiveError",
+                "ArchiveLimits",
+                "ArchivePasswordError",
+                "ToolTimeout",
+                "unpack",
+            ],
+            ".base": [
+                "BytesSignalType",
+                "ExactIndex",
+                "ImageSignalType",
+                "IndexLoader",
+                "LinearIndex",
+                "Query",
+                "SignalIndex",
+                "SignalType",
+                "signal_value",
+            ],
+            ".blas": ["limit_blas_threads"],
+            ".compute": [
+                "DEFAULT_MAX_BYTES",
+                "MediaSignals",
+                "compute_exact_signals",
+                "compute_signals",
+                "compute_signals_dihedral",
+                "decode_cost",
+                "hash_path",
+                "pdq_dihedral",
+            ],
+            ".decode": [
+                "ALLOWED_FORMATS",
+                "DEFAULT_MAX_PIXELS",
+                "PDQ_MIN_SIDE",
+                "DecodeCost",
+                "ImageHeader",
+                "decode_cost",
+                "probe_image",
+            ],
+            ".errors": ["SignalError"],
+            ".pdq": ["DIHEDRAL_NAMES", "hamming"],
+            ".pdq_index": ["PDQIndex"],
+            ".registry": [
+                "MD5",
+                "PDQ",
+                "SHA1",
+                "SHA256",
+                "CryptoSignalType",
+                "get_signal_type",
+                "register_signal_type",
+                "signal_types",
+                "unregister_signal_type",
+            ],
+            ".types.crypto": ["exact_hashes"],
+        },
+    )
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -81,8 +155,10 @@ __all__ = [
     "ExactIndex",
     "ImageHeader",
     "ImageSignalType",
+    "IndexLoader",
     "LinearIndex",
     "MediaSignals",
+    "PDQIndex",
     "Query",
     "SignalError",
     "SignalIndex",
@@ -90,16 +166,18 @@ __all__ = [
     "ToolTimeout",
     "compute_exact_signals",
     "compute_signals",
+    "compute_signals_dihedral",
     "decode_cost",
     "exact_hashes",
     "get_signal_type",
     "hamming",
     "hash_path",
+    "limit_blas_threads",
     "pdq_dihedral",
     "probe_image",
     "register_signal_type",
     "signal_types",
     "signal_value",
-    "unpack_archive",
+    "unpack",
     "unregister_signal_type",
 ]

@@ -32,7 +32,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class MediaSignals:
-    """The fingerprints of one file (DESIGN.md: media and its signals).
+    """The fingerprints of one file (docs/architecture.md, vocabulary: media and its signals).
 
     The built-in types are fields (the `media` table's columns); the value of any other
     registered type computed from the bytes or the picture is in `extra`, by type name, which is

@@ -1,4 +1,5 @@
-"""The simulated internet (see README.md here): another world, reached only over the network.
+"""The simulated internet (docs/architecture.md, and README.md here): another world, reached
+only over the network.
 
 Nothing here imports the rest of orbweaver, and the product never imports this package.
 """

@@ -1,9 +1,33 @@
-"""The store: SQLAlchemy models, migrations, sessions and the append-only event log.
+"""The store (docs/architecture.md): SQLAlchemy models, migrations, sessions, the UTC datetime
+column type, the append-only event log with its catalogue of event kinds, and the suspect vault.
 
 Stages talk to each other through these rows and events, never through each other's internals.
+Public surface: `Store`, `open_store`; `record_event`, `EventKind`, `CATALOGUE`; `UtcDateTime`,
+`store_now`, `store_time`; the vault (`Vault`, `new_key`, loaded on first use: it brings the
+cryptography package); and the schema, `orbweaver.store.models`.
 """
 
-from orbweaver.store.db import Store, open_store
-from orbweaver.store.events import record_event
+from typing import TYPE_CHECKING
 
-__all__ = ["Store", "open_store", "record_event"]
+from orbweaver._lazy import lazy_exports
+from orbweaver.store.db import Store, open_store
+from orbweaver.store.events import CATALOGUE, EventKind, record_event
+from orbweaver.store.times import UtcDateTime, store_now, store_time
+
+if TYPE_CHECKING:
+    from orbweaver.store.vault import Vault, new_key
+else:
+    __getattr__, __dir__ = lazy_exports(__name__, {".vault": ["Vault", "new_key"]})
+
+__all__ = [
+    "CATALOGUE",
+    "EventKind",
+    "Store",
+    "UtcDateTime",
+    "Vault",
+    "new_key",
+    "open_store",
+    "record_event",
+    "store_now",
+    "store_time",
+]

@@ -1,19 +1,18 @@
-"""Tables for the vocabulary of DESIGN.md. Later stages add their own tables here.
+"""Tables for the vocabulary of docs/architecture.md. Later stages add their own tables here.
 
-Times are stored as timezone-naive UTC (SQLite has no zone); `orbweaver.clock.ensure_utc`
-turns them back into aware datetimes.
+Times are `UtcDateTime` columns (`orbweaver.store.times`): any datetime goes in, naive UTC is
+stored and comes back; `orbweaver.clock.ensure_utc` turns it back into an aware datetime.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -27,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # the category vocabulary's owner; re-exported for the modules that still import it from here
 from orbweaver.categories import CATEGORIES as CATEGORIES
+from orbweaver.store.times import UtcDateTime, convert_on_assignment
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -46,6 +46,11 @@ NETWORKS = ("clear", "tor")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # every datetime column is the store's UTC type, declared or inferred from `Mapped[datetime]`
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime}
+
+
+convert_on_assignment(Base)
 
 
 class Media(Base):
@@ -61,7 +66,7 @@ class Media(Base):
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     mime_type: Mapped[str | None] = mapped_column(String(100))
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Bank(Base):
@@ -74,7 +79,7 @@ class Bank(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     pdq_threshold: Mapped[int] = mapped_column(Integer, default=31)
     description: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     entries: Mapped[list[BankEntry]] = relationship(back_populates="bank")
 
 
@@ -90,7 +95,7 @@ class BankEntry(Base):
     signal: Mapped[str] = mapped_column(String(128))
     category: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(200), default="")
-    added_at: Mapped[datetime] = mapped_column(DateTime)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
     bank: Mapped[Bank] = relationship(back_populates="entries")
 
 
@@ -111,7 +116,7 @@ class Sighting(Base):
     reached_from_tor: Mapped[bool] = mapped_column(Boolean, default=False)
     archive_url: Mapped[str | None] = mapped_column(Text)
     member_path: Mapped[str | None] = mapped_column(Text)
-    seen_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     media: Mapped[Media] = relationship()
 
 
@@ -127,7 +132,7 @@ class Detection(Base):
     signal_type: Mapped[str] = mapped_column(String(16))
     distance: Mapped[int] = mapped_column(Integer, default=0)
     category: Mapped[str] = mapped_column(String(32))
-    detected_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     sighting: Mapped[Sighting] = relationship()
     bank_entry: Mapped[BankEntry] = relationship()
 
@@ -148,7 +153,7 @@ class Suspect(Base):
     media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     sighting: Mapped[Sighting] = relationship()
     media: Mapped[Media] = relationship()
 
@@ -159,7 +164,7 @@ class Event(Base):
     __tablename__ = "event"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
     subject_type: Mapped[str] = mapped_column(String(32), default="")
     subject_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -186,9 +191,9 @@ class ApiClient(Base):
     # Per-client rate limit overrides; None means the deployment's default.
     rate_per_minute: Mapped[int | None] = mapped_column(Integer)
     rate_burst: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ShieldLookup(Base):
@@ -202,7 +207,7 @@ class ShieldLookup(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("api_client.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     endpoint: Mapped[str] = mapped_column(String(16))
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     sha1: Mapped[str | None] = mapped_column(String(40))
@@ -233,8 +238,8 @@ class Provider(Base):
     digest: Mapped[bool] = mapped_column(Boolean, default=False)
     rdap_handle: Mapped[str | None] = mapped_column(String(100))
     asn: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class ProviderAlias(Base):
@@ -257,8 +262,8 @@ class AttributionCache(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     host: Mapped[str] = mapped_column(String(255), unique=True)
-    resolved_at: Mapped[datetime] = mapped_column(DateTime)
-    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    resolved_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
     # [{"role": ..., "provider_id": ..., "contact": ...}, ...] from the site outwards.
     chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -278,7 +283,7 @@ class ProviderOverride(Base):
     pattern: Mapped[str] = mapped_column(String(255))
     provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"), index=True)
     note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Notice(Base):
@@ -308,17 +313,17 @@ class Notice(Base):
     recidivist_of_id: Mapped[int | None] = mapped_column(BigInteger)
     rounds_sent: Mapped[int] = mapped_column(Integer, default=0)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    first_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
-    last_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
-    next_followup_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    first_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_followup_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     checks_done: Mapped[int] = mapped_column(Integer, default=0)
     miss_count: Mapped[int] = mapped_column(Integer, default=0)
-    last_online_at: Mapped[datetime | None] = mapped_column(DateTime)
-    first_offline_at: Mapped[datetime | None] = mapped_column(DateTime)
-    offline_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_online_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_offline_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    offline_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     provider: Mapped[Provider | None] = relationship()
     items: Mapped[list[NoticeItem]] = relationship(back_populates="notice")
 
@@ -358,10 +363,10 @@ class Outbox(Base):
     xarf: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Check(Base):
@@ -372,7 +377,7 @@ class Check(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("notice.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     outcome: Mapped[str] = mapped_column(String(8))
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     http_status: Mapped[int | None] = mapped_column(Integer)
@@ -402,8 +407,8 @@ class ReviewUser(Base):
     blur: Mapped[bool] = mapped_column(Boolean, default=True)
     greyscale: Mapped[bool] = mapped_column(Boolean, default=True)
     mute_video: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class WebSession(Base):
@@ -416,9 +421,9 @@ class WebSession(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("review_user.id"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    expires_at: Mapped[datetime] = mapped_column(DateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ReviewItem(Base):
@@ -443,14 +448,14 @@ class ReviewItem(Base):
     pdq_distance: Mapped[int | None] = mapped_column(Integer)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
     assessments: Mapped[int] = mapped_column(Integer, default=0)
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # A short lease: the analyst "next" last served this item to (a review_user id), until
     # when; others are served the following item meanwhile. Advisory, so no foreign key.
     claimed_by: Mapped[int | None] = mapped_column(Integer)
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     media: Mapped[Media] = relationship()
 
 
@@ -474,7 +479,7 @@ class Assessment(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("review_user.id"), index=True)
     category: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Verdict(Base):
@@ -488,7 +493,7 @@ class Verdict(Base):
     severity: Mapped[str | None] = mapped_column(String(32))
     via: Mapped[str] = mapped_column(String(16))
     decided_by: Mapped[str] = mapped_column(String(64))
-    decided_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class AllowListEntry(Base):
@@ -501,7 +506,7 @@ class AllowListEntry(Base):
     signal_type: Mapped[str] = mapped_column(String(16))
     signal: Mapped[str] = mapped_column(String(128))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("review_item.id"))
-    added_at: Mapped[datetime] = mapped_column(DateTime)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class ExposureDay(Base):
@@ -522,7 +527,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32), default="")
     action: Mapped[str] = mapped_column(String(64), index=True)
@@ -547,8 +552,8 @@ class CrawlSeed(Base):
     source: Mapped[str] = mapped_column(String(16), default="cli", index=True)
     reporter: Mapped[str] = mapped_column(String(200), default="")
     note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    fetched_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
 class CrawlPage(Base):
@@ -565,6 +570,6 @@ class CrawlPage(Base):
     depth: Mapped[int] = mapped_column(Integer, default=0)
     media_links: Mapped[int] = mapped_column(Integer, default=0)
     crawl_count: Mapped[int] = mapped_column(Integer, default=1)
-    first_crawled_at: Mapped[datetime] = mapped_column(DateTime)
-    last_crawled_at: Mapped[datetime] = mapped_column(DateTime)
-    next_crawl_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    first_crawled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_crawled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_crawl_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)

@@ -15,11 +15,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from orbweaver.access import KeyRegistry
-from orbweaver.banks.matcher import Matcher
+from orbweaver.banks import Matcher
 from orbweaver.clock import Clock, SystemClock
 from orbweaver.config import Settings
 from orbweaver.review import ReviewSettings
-from orbweaver.signals.blas import limit_blas_threads
+from orbweaver.signals import limit_blas_threads
 from orbweaver.store import Store, open_store
 from orbweaver.web import console, shield, status
 from orbweaver.web.context import UrlFetcher, WebContext

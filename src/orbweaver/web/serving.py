@@ -16,9 +16,9 @@ from datetime import datetime
 
 import numpy as np
 
-from orbweaver.banks.matcher import Matcher
+from orbweaver.banks import Matcher
 from orbweaver.clock import Clock
-from orbweaver.signals.pdq_index import PDQIndex
+from orbweaver.signals import PDQIndex
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from orbweaver.access import ClientInfo
-from orbweaver.banks.matcher import Match
+from orbweaver.banks import Match
 from orbweaver.signals import MediaSignals, signal_types
 from orbweaver.store.models import BankEntry, Media, ShieldLookup
 from orbweaver.web.auth import auth_first_route, charge, require_scope
@@ -395,7 +395,7 @@ def _retain(
     """Write verdict log rows, only where the deployment turned retention on."""
     if not ctx.settings.shield_retention:
         return
-    at = ctx.clock.now().replace(tzinfo=None)
+    at = ctx.clock.now()
     with ctx.store.session() as session:
         session.add_all(
             ShieldLookup(

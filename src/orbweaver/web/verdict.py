@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from orbweaver.banks.matcher import Match
+from orbweaver.banks import Match
 from orbweaver.categories import (
     CSAM_POSTPUBESCENT,
     CSAM_PREPUBESCENT,

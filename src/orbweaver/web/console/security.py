@@ -19,7 +19,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from orbweaver.access import ClientInfo
-from orbweaver.banks.service import BankError
+from orbweaver.banks import BankError
 from orbweaver.review import (
     Forbidden,
     NotFound,

@@ -15,11 +15,12 @@ from orbweaver.attribution.settings import AttributionSettings
 from orbweaver.clock import SettableClock
 from orbweaver.net import Resolver
 from orbweaver.sim import World
+from orbweaver.sim.scenario import SCENARIO_DIR
 from orbweaver.store import Store
 from orbweaver.store.models import Provider, ProviderAlias
 from takedown.helpers import world_services
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = SCENARIO_DIR
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ one would get by dropping the notices still online (censoring is really handled)
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +17,9 @@ import pytest
 
 from orbweaver.demo.run import DemoOptions, DemoResult, practice_line, practice_of, run_demo
 from orbweaver.reports import kaplan_meier, load_notices, naive_stats
+from orbweaver.sim.scenario import SCENARIO_DIR
 from orbweaver.store import open_store
 
-ROOT = Path(__file__).resolve().parents[1]
 MIN_NOTICES = 30
 
 
@@ -35,7 +34,7 @@ def days_close(reported: float | None, truth: float | None) -> bool:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     out = tmp_path_factory.mktemp("demo")
     options = DemoOptions(
-        scenario=ROOT / "scenarios" / "fidelity.toml",
+        scenario=SCENARIO_DIR / "fidelity.toml",
         scale=1.0,
         days=30,
         seed=7,

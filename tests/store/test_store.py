@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from orbweaver.clock import SettableClock
-from orbweaver.store import Store, record_event
+from orbweaver.store import EventKind, Store, record_event
 from orbweaver.store.models import Bank, Event, Media, Sighting
 
 
@@ -27,7 +27,7 @@ def test_sqlite_uses_wal(sqlite_store: Store) -> None:
 
 def test_events_are_append_only(store: Store, clock: SettableClock) -> None:
     with store.session() as session:
-        record_event(session, clock, "bank.created", subject_type="bank", payload={"n": 1})
+        record_event(session, clock, EventKind.BANK_CREATED, subject_type="bank", payload={"n": 1})
     with store.session() as session:
         event = session.scalars(sa.select(Event)).one()
         assert event.kind == "bank.created" and event.payload == {"n": 1}
@@ -41,7 +41,7 @@ def test_events_are_append_only(store: Store, clock: SettableClock) -> None:
 
 def test_event_rolls_back_with_its_transaction(store: Store, clock: SettableClock) -> None:
     with pytest.raises(RuntimeError), store.session() as session:
-        record_event(session, clock, "notice.sent")
+        record_event(session, clock, EventKind.NOTICE_SENT)
         raise RuntimeError("crash before commit")
     with store.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0
