@@ -7,7 +7,7 @@ for 6 simulated hours, its DNS down for 1 simulated hour. Prints the faults inje
 by kind, and what the faulted run lost against the fault-free one (the harness and the rules of
 the comparison are in tests/faults/campaign.py).
 
-Usage: .venv/bin/python benchmarks/bench_faults.py [--days 6] [--kills-per-role 4] [--each 3]
+Usage: .venv/bin/python benchmarks/bench_faults.py [--days 4] [--kills-per-role 4] [--each 3]
        [--pg-down-s 30] [--scale 0.5] [--seed 5] [--json OUT]
 Everything is synthetic (the simulated world's generated pictures), on loopback only.
 """
@@ -70,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--scale", type=float, default=0.5)
-    parser.add_argument("--days", type=float, default=6.0)
+    parser.add_argument("--days", type=float, default=4.0)
     parser.add_argument("--crawl-every-days", type=float, default=2.0)
     parser.add_argument("--kills-per-role", type=int, default=4)
     parser.add_argument("--each", type=int, default=3, help="outages of every other kind")
