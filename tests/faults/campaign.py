@@ -224,6 +224,7 @@ class RunResult:
     restarts: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)  # requests the world's faults failed
     unknown_checks: int = 0  # re-checks that met the DNS outage
+    recrawls_overdue: int = 0  # pages whose re-crawl time passed long ago (see `_busy`)
     log_tail: str = ""
 
 
@@ -242,6 +243,7 @@ class Run:
         days: float,
         crawl_every_days: float,
         max_step_h: float = 12.0,
+        scenario: Path = SMALL,
     ) -> None:
         from orbweaver.sim import World
 
@@ -251,7 +253,7 @@ class Run:
         self.work.mkdir(parents=True, exist_ok=True)
         self.url = _database(pg, name)
         self.prefix = f"orbweaver:{name}"
-        self.world = World.start(SMALL, scale=scale, seed=seed)
+        self.world = World.start(scenario, scale=scale, seed=seed)
         self.store = open_store(self.url)
         self._prepare()
         self.svc: Service | None = None
@@ -453,7 +455,12 @@ class Run:
             self.world.faults.down("dns", timedelta(hours=fault.hours))
         fault.injected = True
 
-    def drive(self, faults: list[Fault], progress: Callable[[str], None] | None = None) -> None:
+    def drive(
+        self,
+        faults: list[Fault],
+        progress: Callable[[str], None] | None = None,
+        on_step: Callable[[Run], None] | None = None,
+    ) -> None:
         """Start every role, move the world to the end, injecting `faults` on the way."""
         started = time.monotonic()
         start = self.now()
@@ -483,6 +490,8 @@ class Run:
             self.settle(previous)
             previous = now
             self.steps += 1
+            if on_step is not None:
+                on_step(self)
             if now >= end:
                 break
             targets = [now + self.max_step, end]
@@ -513,6 +522,14 @@ class Run:
             unknown_checks = int(
                 s.scalar(sa.select(sa.func.count()).where(Check.outcome == "unknown")) or 0
             )
+            overdue = int(
+                s.scalar(
+                    sa.select(sa.func.count()).where(
+                        CrawlPage.next_crawl_at < self.now() - timedelta(days=1)
+                    )
+                )
+                or 0
+            )
             in_doubt = int(
                 s.scalar(sa.select(sa.func.count()).where(Event.kind == "outbox.uncertain_resend"))
                 or 0
@@ -540,6 +557,7 @@ class Run:
             restarts=restarts,
             refused=dict(self.world.faults.state()["refused"]),
             unknown_checks=unknown_checks,
+            recrawls_overdue=overdue,
             log_tail=self.svc.log_tail(),
         )
 

@@ -1,7 +1,8 @@
 """A DNS outage is not a removal: while our resolver gets no answer (SERVFAIL, timeout), a
 re-check learns nothing (`unknown`), counts no miss and tries again a few minutes later; a name
-that does not exist (NXDOMAIN) is still a miss. Found by the fault campaign (tests/faults): a
-one-hour outage of the world's DNS confirmed every re-check due in it as a removal."""
+that does not exist (NXDOMAIN) is still a miss. Before, a one-hour outage of the world's DNS
+(the fault campaign's, tests/faults) confirmed every re-check due in it as a removal: found while
+building the campaign, by reading the monitor against that fault."""
 
 from __future__ import annotations
 

@@ -150,6 +150,35 @@ def test_the_work_moves_the_counters_and_the_queues_come_from_the_store(
     assert depth("followups")[0] == 3 and depth("followups")[1] > 0
 
 
+def test_follow_ups_held_back_on_purpose_are_not_due(store: Store, clock: SettableClock) -> None:
+    """A notice awaiting confirmation of a miss, or whose last round is still undelivered (an
+    SMTP outage), gets no follow-up (`schedule_rounds`): the queue says the same, so its gauge
+    does not report a backlog nobody will drain (the fault campaign's settle waited on it)."""
+    att = notices_world(store, clock, HOSTS)
+    with SmtpSink() as sink:
+        assert notify_pass(store, clock, att, _settings(sink.port)).delivery.sent == 3
+    clock.advance(timedelta(hours=30))
+    queues = QueueCollector(store, clock, ["followups"])
+    assert queues.read()["followups"].due == 3
+    now = clock.now().replace(tzinfo=None)
+    with store.session() as s:
+        first, second, _ = s.scalars(select(Notice).order_by(Notice.id)).all()
+        first.miss_count = 1  # a miss, its confirmation due in minutes
+        held = s.scalars(select(Outbox).where(Outbox.notice_id == second.id)).first()
+        assert held is not None
+        held.status, held.next_attempt_at = "pending", now + timedelta(minutes=10)  # retrying
+    assert queues.read()["followups"].due == 1
+    notify_pass(store, clock, att, _settings(free_port()))  # schedules the one it may, SMTP down
+    assert queues.read()["followups"].due == 0
+
+
+def test_the_queues_know_the_unsent_statuses_of_the_outbox() -> None:
+    from orbweaver.notices.outbox import UNSENT_STATUSES
+    from orbweaver.ops.metrics import UNSENT
+
+    assert set(UNSENT) == set(UNSENT_STATUSES)
+
+
 def test_the_queue_collector_says_so_when_the_store_is_unreadable(
     tmp_path: Any, clock: SettableClock
 ) -> None:

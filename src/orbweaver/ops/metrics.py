@@ -142,12 +142,26 @@ def _rechecks(session: Any, now: datetime) -> QueueState:
     return QueueState(scheduled.due + unscheduled.due, min(oldest) if oldest else None)
 
 
+# An outbox row in one of these has not gone yet (`orbweaver.notices` UNSENT_STATUSES).
+UNSENT = ("pending", "claimed", "sending", "held", "batched")
+
+
 def _followups(session: Any, now: datetime) -> QueueState:
+    """Follow-ups the notifier would enqueue now: as `schedule_rounds` picks them, so a notice
+    held back on purpose (a miss awaiting confirmation, or its last round not delivered yet,
+    as through an SMTP outage) is not work due, and its wait no alarm."""
     import sqlalchemy as sa
 
-    from orbweaver.store.models import Notice
+    from orbweaver.store.models import Notice, Outbox
 
-    due = sa.and_(Notice.next_followup_at <= now, Notice.status == "open")
+    unsent = sa.exists().where(Outbox.notice_id == Notice.id, Outbox.status.in_(UNSENT))
+    due = sa.and_(
+        Notice.next_followup_at <= now,
+        Notice.status == "open",
+        Notice.first_sent_at.is_not(None),
+        Notice.miss_count == 0,
+        ~unsent,
+    )
     return _state(session, sa.select(sa.func.count(), sa.func.min(Notice.next_followup_at)), due)
 
 
