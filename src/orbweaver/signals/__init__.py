@@ -1,6 +1,7 @@
 """The signals stage (docs/architecture.md): fingerprints of media, and the types they come in.
 
-Public surface: computing (`compute_signals`, `compute_exact_signals`, `exact_hashes`,
+Public surface: archives (`unpack` with `ArchiveLimits`, `ArchiveError`), computing
+(`compute_signals`, `compute_exact_signals`, `exact_hashes`,
 `hash_path`, `pdq_dihedral`, `MediaSignals`, `SignalError`), comparing (`hamming`), and the
 signal-type registry every stage looks types up in (`get_signal_type`, `signal_types`,
 `register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the index
@@ -8,6 +9,7 @@ interface `SignalIndex` with `ExactIndex` and `LinearIndex`, `signal_value`). Th
 itself is `orbweaver.signals.pdq_index`, loaded with the first matcher (it brings numba).
 """
 
+from orbweaver.signals.archives import ArchiveError, ArchiveLimits, unpack
 from orbweaver.signals.base import (
     BytesSignalType,
     ExactIndex,
@@ -51,6 +53,8 @@ __all__ = [
     "PDQ_MIN_SIDE",
     "SHA1",
     "SHA256",
+    "ArchiveError",
+    "ArchiveLimits",
     "BytesSignalType",
     "CryptoSignalType",
     "ExactIndex",
@@ -71,5 +75,6 @@ __all__ = [
     "register_signal_type",
     "signal_types",
     "signal_value",
+    "unpack",
     "unregister_signal_type",
 ]
