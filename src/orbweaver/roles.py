@@ -217,6 +217,8 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
         timeout_s=c.crawl_timeout_s,
         hash_processes=None if c.crawl_hash_processes < 0 else c.crawl_hash_processes,
         suspect_limbo_max_bytes=c.crawl_suspect_limbo_max_bytes,
+        media_workers=None if c.crawl_media_workers < 0 else c.crawl_media_workers,
+        media_in_flight=c.crawl_media_in_flight,
     )
     return dataclasses.replace(options, **overrides)
 

@@ -84,7 +84,7 @@ def test_the_suspect_limbo_is_capped_by_bytes_and_keeps_the_newest(tmp_path: Pat
     only the count, bounds the memory they take."""
     import time
 
-    from orbweaver.crawl.pipelines import _Pending
+    from orbweaver.crawl.writer import _Pending
 
     options = CrawlOptions(suspect_limbo_max=100, suspect_limbo_max_bytes=10_000)
     runtime = CrawlRuntime(
@@ -96,23 +96,23 @@ def test_the_suspect_limbo_is_capped_by_bytes_and_keeps_the_newest(tmp_path: Pat
         suspect_key="",
     )
     crawler = Crawler(runtime)
-    pipe = StoreWriterPipeline(crawler)
+    w = StoreWriterPipeline(crawler).writer
     now = time.monotonic()
     old = _Pending(now - 1000, {"h.test"}, 0, 0, b"x")  # waited past suspect_limbo_s
-    pipe.limbo = [old] + [_Pending(now, {"h.test"}, i, i, b"s" * 3000) for i in range(1, 6)]
-    pipe._expire_limbo()
-    assert [p.sighting_id for p in pipe.limbo] == [3, 4, 5]  # 9,000 bytes: the newest that fit
-    assert pipe.limbo_bytes == 9000
+    w.limbo = [old] + [_Pending(now, {"h.test"}, i, i, b"s" * 3000) for i in range(1, 6)]
+    w._expire_limbo()
+    assert [p.sighting_id for p in w.limbo] == [3, 4, 5]  # 9,000 bytes: the newest that fit
+    assert w.limbo_bytes == 9000
     assert crawler.stats["orbweaver/suspect_limbo_dropped"] == 2
 
-    pipe.limbo.append(_Pending(now, {"h.test"}, 6, 6, b"s" * 20_000))  # alone over the budget
-    pipe._expire_limbo()
-    assert pipe.limbo == [] and pipe.limbo_bytes == 0
+    w.limbo.append(_Pending(now, {"h.test"}, 6, 6, b"s" * 20_000))  # alone over the budget
+    w._expire_limbo()
+    assert w.limbo == [] and w.limbo_bytes == 0
 
-    pipe.options = CrawlOptions(suspect_limbo_max=2, suspect_limbo_max_bytes=10_000)
-    pipe.limbo = [_Pending(now, {"h.test"}, i, i, b"s") for i in range(5)]
-    pipe._expire_limbo()
-    assert [p.sighting_id for p in pipe.limbo] == [3, 4]  # the count cap still holds
+    w.options = CrawlOptions(suspect_limbo_max=2, suspect_limbo_max_bytes=10_000)
+    w.limbo = [_Pending(now, {"h.test"}, i, i, b"s") for i in range(5)]
+    w._expire_limbo()
+    assert [p.sighting_id for p in w.limbo] == [3, 4]  # the count cap still holds
     runtime.store.dispose()  # type: ignore[union-attr]
 
 

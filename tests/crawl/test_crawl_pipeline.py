@@ -26,7 +26,11 @@ def known_bank(store, images: list[bytes]) -> None:
     import_csv(store, clock, "known", io.StringIO(rows))
 
 
-def test_site_to_sightings_detections_and_suspects(http: LoopbackHTTP, crawler) -> None:
+@pytest.mark.parametrize("media_workers", ["0", "1"])
+def test_site_to_sightings_detections_and_suspects(
+    http: LoopbackHTTP, crawler, media_workers: str
+) -> None:
+    """Media fetched inside the page crawl, or by a media worker (issue 15): the same rows."""
     known, other, poster, css, og, linked, srcset = (synthetic_png(i) for i in range(1, 8))
     video_like = synthetic_jpeg(9)
     for path, body in {
@@ -53,8 +57,9 @@ def test_site_to_sightings_detections_and_suspects(http: LoopbackHTTP, crawler) 
     store = crawler.store()
     known_bank(store, [known])
 
-    run = crawler.run(http.url("/"))
+    run = crawler.run(http.url("/"), "--media-workers", media_workers)
     assert run.returncode == 0, run.stderr + run.log
+    assert ("media: 1 worker process" in run.log) == (media_workers == "1")
 
     with store.session() as s:
         urls = set(s.scalars(sa.select(Sighting.url)))
@@ -161,7 +166,10 @@ def test_listings_and_report(http: LoopbackHTTP, crawler) -> None:
     assert json.loads(out.splitlines()[0])["sha256"] == hashlib.sha256(img).hexdigest()
 
 
-def test_rar_archive_members_become_sightings_of_the_archive(http: LoopbackHTTP, crawler) -> None:
+@pytest.mark.parametrize("media_workers", ["0", "1"])
+def test_rar_archive_members_become_sightings_of_the_archive(
+    http: LoopbackHTTP, crawler, media_workers: str
+) -> None:
     known, other = synthetic_png(21), synthetic_png(22)
     http.add(
         "/files/pack.rar",
@@ -172,7 +180,7 @@ def test_rar_archive_members_become_sightings_of_the_archive(http: LoopbackHTTP,
     store = crawler.store()
     known_bank(store, [known])
 
-    run = crawler.run(http.url("/"))
+    run = crawler.run(http.url("/"), "--media-workers", media_workers)
     assert run.returncode == 0, run.stderr + run.log
 
     with store.session() as s:

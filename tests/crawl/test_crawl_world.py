@@ -43,8 +43,14 @@ def load_bank(store, world) -> None:
 
 
 @pytest.mark.slow
-def test_world_crawl_finds_known_media_in_pages_archives_and_tor(world, crawler) -> None:
+@pytest.mark.parametrize("media_workers", ["0", "1"])
+def test_world_crawl_finds_known_media_in_pages_archives_and_tor(
+    world, crawler, media_workers: str
+) -> None:
+    """Media inside the page crawl, or fetched by media workers (issue 15): Tor provenance,
+    passwords from the page and re-crawls alike."""
     store = crawler.store()
+    crawler.env["ORBWEAVER_CRAWL_MEDIA_WORKERS"] = media_workers
     load_bank(store, world)
     onion = world.info["seeds_onion"]
     run = crawler.run(*onion, timeout=300, **world_env(world))

@@ -61,6 +61,11 @@ def crawl(
         help="Processes that fingerprint media (-1: one per core; 0: threads in the crawler) "
         "[ORBWEAVER_CRAWL_HASH_PROCESSES: -1].",
     ),
+    media_workers: int = typer.Option(
+        None,
+        help="Processes that fetch and fingerprint media outside the page crawl (-1: one per "
+        "core; 0: media fetched inside it) [ORBWEAVER_CRAWL_MEDIA_WORKERS: 0].",
+    ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Rich progress on stderr."
     ),
@@ -95,6 +100,8 @@ def crawl(
     overrides = {k: v for k, v in flags.items() if v is not None}
     if hash_processes is not None:
         overrides["hash_processes"] = None if hash_processes < 0 else hash_processes
+    if media_workers is not None:
+        overrides["media_workers"] = None if media_workers < 0 else media_workers
     options = build_crawl_options(
         s,
         until_idle=until_idle,

@@ -48,6 +48,12 @@ def _init_worker() -> None:
     limit_blas_threads(1)  # the pool is the parallelism (see signals.blas)
 
 
+def prepare_worker() -> None:
+    """A process that fingerprints (a pool worker, a media worker): libraries loaded before
+    the first file, BLAS on one thread (the processes are the parallelism)."""
+    _init_worker()
+
+
 def fingerprint(data: bytes, max_bytes: int, max_pixels: int) -> Fingerprint:
     """Signals and the eight dihedral PDQ hashes (None when not a picture), one decode."""
     from orbweaver.signals import compute_signals_dihedral

@@ -28,3 +28,24 @@ class MediaItem:
 @dataclass
 class PageItem:
     visit: PageVisit
+
+
+@dataclass
+class MediaTaskItem:
+    """A media or archive URL a page linked, for the media queue (`--media-workers`): what a
+    worker needs to fetch it and record its sightings."""
+
+    url: str
+    kind: str  # "media" or "archive"
+    page_url: str | None
+    via_tor: bool
+    passwords: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "kind": self.kind,
+            "page_url": self.page_url,
+            "via_tor": self.via_tor,
+            "passwords": list(self.passwords),
+        }

@@ -48,3 +48,9 @@ class CrawlOptions:
     log_file: str | None = None
     timeout_s: float = 30.0
     max_redirects: int = 5
+    # Media fetched outside Scrapy by this many worker processes (0: inside Scrapy, as before;
+    # None: one per core), each with up to `media_in_flight` fetches at once (issue 15).
+    media_workers: int | None = 0
+    media_in_flight: int = 256
+    # A claimed media URL not written within this many seconds is claimed again (a dead worker).
+    media_lease_s: float = 300.0

@@ -19,23 +19,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro, deferred_to_future
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from orbweaver.crawl.frontier import PageVisit, record_pages
+from orbweaver.crawl.frontier import PageVisit
 from orbweaver.crawl.hashing import HashPool, default_processes, fingerprint
-from orbweaver.crawl.items import MediaItem, PageItem
+from orbweaver.crawl.items import MediaItem, MediaTaskItem, PageItem
 from orbweaver.crawl.runtime import require_runtime
+from orbweaver.crawl.writer import SightingWriter
 from orbweaver.signals import SignalError
-from orbweaver.store import EventKind, Store, record_event, store_time
-from orbweaver.store.models import Detection, Media, Sighting, Suspect
+from orbweaver.store import Store
 from orbweaver.supervise import Backoff, Patience, is_transient
 
 logger = logging.getLogger(__name__)
@@ -156,7 +154,14 @@ class StoreWriterPipeline:
         self.options = runtime.options
         self.store: Store = runtime.store
         self.clock = runtime.clock
-        self.vault = self._vault(runtime.suspect_key)
+        self.writer = SightingWriter(
+            runtime.store,
+            runtime.clock,
+            self.options,
+            runtime.suspect_key,
+            lambda key, n: self.crawler.stats.inc_value(f"orbweaver/{key}", n),
+        )
+        self.tasks: list[dict[str, Any]] = []
         self.media: list[MediaItem] = []
         self.pages: list[PageVisit] = []
         self._draining: defer.Deferred[None] | None = None
@@ -169,23 +174,8 @@ class StoreWriterPipeline:
             logger,
         )
         self._flusher: task.LoopingCall | None = None
-        self._refused_warned = False
-        self.limbo: list[_Pending] = []
-        self.limbo_bytes = 0
-        self._limbo_warned = False
         self.first_item: tuple[float, float] | None = None
         self.last_item: tuple[float, float] = (0.0, 0.0)
-
-    @staticmethod
-    def _vault(key: str) -> Any:
-        if not key:
-            logger.warning(
-                "no ORBWEAVER_SUSPECT_KEY: suspects will not be kept (bytes never stored in clear)"
-            )
-            return None
-        from orbweaver.store import Vault
-
-        return Vault(key)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StoreWriterPipeline:
@@ -210,6 +200,8 @@ class StoreWriterPipeline:
             self.media.append(item)
         elif isinstance(item, PageItem):
             self.pages.append(item.visit)
+        elif isinstance(item, MediaTaskItem):
+            self.tasks.append(item.row())
         if self._full():
             self.flush()
             if self.outage:
@@ -225,7 +217,11 @@ class StoreWriterPipeline:
 
     def _full(self) -> bool:
         batch = self.options.flush_batch
-        return len(self.media) >= batch or len(self.pages) >= 10 * batch
+        return (
+            len(self.media) >= batch
+            or len(self.pages) >= 10 * batch
+            or len(self.tasks) >= 10 * batch
+        )
 
     def flush(self) -> defer.Deferred[None]:
         """Write what is buffered, a batch at a time, in order; fires when the buffer is empty.
@@ -239,7 +235,7 @@ class StoreWriterPipeline:
             stats.set_value("orbweaver/last_item_at", self.last_item[0])
             stats.set_value("orbweaver/last_item_cpu", self.last_item[1])
         if self._draining is None:
-            if not self.media and not self.pages:
+            if not self.media and not self.pages and not self.tasks:
                 return defer.succeed(None)
             self._draining = deferred_from_coro(self._drain())
             self._draining.addBoth(self._drain_ended)
@@ -257,24 +253,29 @@ class StoreWriterPipeline:
 
     async def _drain(self) -> None:
         batch = self.options.flush_batch
-        while self.media or self.pages:
+        while self.media or self.pages or self.tasks:
             media, self.media = self.media[:batch], self.media[batch:]
             pages, self.pages = self.pages[: 10 * batch], self.pages[10 * batch :]
-            await self._store_batch(media, pages)
+            tasks, self.tasks = self.tasks[: 10 * batch], self.tasks[10 * batch :]
+            await self._store_batch(media, pages, tasks)
 
-    async def _store_batch(self, media: list[MediaItem], pages: list[PageVisit]) -> None:
+    async def _store_batch(
+        self, media: list[MediaItem], pages: list[PageVisit], tasks: list[dict[str, Any]]
+    ) -> None:
         """Write one batch; while the store is unreachable keep it, pause fetching, back off
         and try again. A batch refused for another reason is logged and dropped."""
         while True:
             try:
-                await deferred_to_future(deferToThread(self._write_with_retry, media, pages))
+                await deferred_to_future(deferToThread(self.writer.write, media, pages, tasks))
             except Exception as exc:
                 if not is_transient(exc):
                     self.crawler.stats.inc_value("orbweaver/errors")
                     logger.exception(
-                        "store write failed: %d media and %d page visit(s) not recorded",
+                        "store write failed: %d media, %d page visit(s) and %d media URL(s) "
+                        "not recorded",
                         len(media),
                         len(pages),
+                        len(tasks),
                     )
                     return
                 delay = self.patience.failed(exc)
@@ -307,210 +308,3 @@ class StoreWriterPipeline:
         waiting, self._store_back = self._store_back, []
         for waiter in waiting:
             waiter.callback(None)
-
-    def _write_with_retry(self, media: list[MediaItem], pages: list[PageVisit]) -> None:
-        """Another crawler process may insert the same media at the same moment: on a unique
-        violation the batch is retried once, and then finds the other process's row."""
-        for attempt in (1, 2):
-            limbo = list(self.limbo)
-            try:
-                self._write(media, pages)
-                return
-            except sa.exc.IntegrityError:
-                self.limbo = limbo  # the rolled-back transaction's sightings never existed
-                if attempt == 2:
-                    raise
-            except Exception:
-                self.limbo = limbo
-                raise
-
-    def _write(self, media: list[MediaItem], pages: list[PageVisit]) -> None:
-        """One transaction a batch, rows inserted in bulk (one statement per table: the ORM's
-        unit of work cost more than the SQL itself, a sixth of a crawler's CPU per picture)."""
-        now = self.clock.now()
-        naive = store_time(now)
-        stats = {"detections": 0, "suspects": 0, "sightings": len(media)}
-        with self.store.session() as session:
-            sighting_ids: list[int] = []
-            if media:
-                ids = self._media_ids(session, media, naive)
-                sighting_ids = self._insert_sightings(session, media, ids, naive)
-                detections = [
-                    {
-                        "sighting_id": sighting_id,
-                        "bank_entry_id": match.entry_id,
-                        "signal_type": match.signal_type,
-                        "distance": match.distance,
-                        "category": match.category,
-                        "detected_at": naive,
-                    }
-                    for item, sighting_id in zip(media, sighting_ids, strict=True)
-                    for match in item.matches
-                ]
-                if detections:
-                    session.execute(sa.insert(Detection), detections)
-                stats["detections"] = len(detections)
-                stats["suspects"] = self._suspects(session, media, sighting_ids, ids, naive)
-            record_pages(session, pages, now, self.options.recrawl_interval_s)
-            if stats["detections"] or stats["suspects"]:
-                record_event(session, self.clock, EventKind.CRAWL_BATCH, payload=dict(stats))
-        for item in media:
-            item.data = None  # the bytes go now; only a sealed copy (suspects) remains
-        for key, value in stats.items():
-            self.crawler.stats.inc_value(f"orbweaver/{key}", value)
-
-    def _media_ids(self, session: Any, media: list[MediaItem], naive: Any) -> dict[str, int]:
-        wanted = {item.signals.sha256: item.signals for item in media}
-        ids: dict[str, int] = dict(
-            session.execute(
-                sa.select(Media.sha256, Media.id).where(Media.sha256.in_(list(wanted)))
-            ).all()
-        )
-        new = [
-            {
-                "sha256": sha256,
-                "sha1": sig.sha1,
-                "md5": sig.md5,
-                "pdq": sig.pdq,
-                "pdq_quality": sig.pdq_quality,
-                "size_bytes": sig.size_bytes,
-                "mime_type": sig.mime_type,
-                "first_seen_at": naive,
-            }
-            for sha256, sig in wanted.items()
-            if sha256 not in ids
-        ]
-        if new:
-            ids.update(
-                session.execute(sa.insert(Media).returning(Media.sha256, Media.id), new).all()
-            )
-        return ids
-
-    @staticmethod
-    def _insert_sightings(
-        session: Any, media: list[MediaItem], ids: dict[str, int], naive: Any
-    ) -> list[int]:
-        """The new sightings' ids, in the order of `media`."""
-        rows = [
-            {
-                "media_id": ids[item.signals.sha256],
-                "url": item.url,
-                "page_url": item.page_url,
-                "host": item.host,
-                "network": item.network,
-                "reached_from_tor": item.reached_from_tor,
-                "archive_url": item.archive_url,
-                "member_path": item.member_path,
-                "seen_at": naive,
-            }
-            for item in media
-        ]
-        returning = sa.insert(Sighting).returning(Sighting.id, sort_by_parameter_order=True)
-        return list(session.scalars(returning, rows))
-
-    def _suspects(
-        self,
-        session: Any,
-        media: list[MediaItem],
-        sighting_ids: list[int],
-        media_ids: dict[str, int],
-        naive: Any,
-    ) -> int:
-        """Unmatched media on a host that already has detections become suspects (sealed).
-
-        Media seen on a host shortly *before* its first detection (same crawl pass, an earlier
-        batch) wait in a bounded in-memory limbo, sealed, and are promoted when the detection
-        arrives; they are forgotten after `suspect_limbo_s`.
-        """
-        from orbweaver.crawl.spider import host_of
-
-        candidates: list[_Pending] = []
-        for item, sighting_id in zip(media, sighting_ids, strict=True):
-            if item.matches or item.data is None:
-                continue
-            hosts = {item.host, host_of(item.page_url) if item.page_url else item.host}
-            sealed = b""
-            if self.vault is not None:
-                sealed = self.vault.seal(item.data, context=item.signals.sha256.encode())
-            media_id = media_ids[item.signals.sha256]
-            candidates.append(_Pending(time.monotonic(), hosts, sighting_id, media_id, sealed))
-        self._expire_limbo()
-        waiting = self.limbo + candidates  # oldest first: the caps keep the newest
-        if not waiting:
-            return 0
-        wanted = set().union(*(p.hosts for p in waiting))
-        hit_hosts = set(
-            session.scalars(
-                sa.select(Sighting.host)
-                .join(Detection, Detection.sighting_id == Sighting.id)
-                .where(Sighting.host.in_(list(wanted)))
-                .distinct()
-            )
-        )
-        kept: list[dict[str, Any]] = []
-        self.limbo = []
-        for pending in waiting:
-            if not pending.hosts & hit_hosts:
-                if self.vault is not None:
-                    self.limbo.append(pending)
-                continue
-            if self.vault is None:
-                if not self._refused_warned:
-                    logger.warning(
-                        "suspect on %s not kept: no ORBWEAVER_SUSPECT_KEY to seal it",
-                        ", ".join(sorted(pending.hosts)),
-                    )
-                    self._refused_warned = True
-                self.crawler.stats.inc_value("orbweaver/suspects_not_kept")
-                continue
-            kept.append(
-                {
-                    "sighting_id": pending.sighting_id,
-                    "media_id": pending.media_id,
-                    "status": "pending",
-                    "ciphertext": pending.sealed,
-                    "created_at": naive,
-                }
-            )
-        if kept:
-            session.execute(sa.insert(Suspect), kept)
-        self._expire_limbo()
-        return len(kept)
-
-    def _expire_limbo(self) -> None:
-        """Forget what waited longer than `suspect_limbo_s`, then the oldest beyond the caps:
-        `suspect_limbo_max` entries and `suspect_limbo_max_bytes` of sealed bytes (an entry
-        can be a 64 MiB file, so a count alone does not bound memory)."""
-        horizon = time.monotonic() - self.options.suspect_limbo_s
-        fresh = [p for p in self.limbo if p.at >= horizon]
-        budget, kept = self.options.suspect_limbo_max_bytes, 0
-        start = len(fresh)
-        while start > 0 and len(fresh) - start < self.options.suspect_limbo_max:
-            size = len(fresh[start - 1].sealed)
-            if kept + size > budget:
-                break
-            kept += size
-            start -= 1
-        if start:
-            self.crawler.stats.inc_value("orbweaver/suspect_limbo_dropped", start)
-            if not self._limbo_warned:
-                self._limbo_warned = True
-                logger.warning(
-                    "suspect limbo full (%d entries, %d bytes sealed): the oldest unmatched "
-                    "media waiting for a first detection on their host are forgotten",
-                    len(fresh) - start,
-                    kept,
-                )
-        self.limbo = fresh[start:]
-        self.limbo_bytes = kept
-
-
-@dataclass
-class _Pending:
-    """An unmatched sighting that becomes a suspect if its host gets a detection soon."""
-
-    at: float
-    hosts: set[str]
-    sighting_id: int
-    media_id: int
-    sealed: bytes

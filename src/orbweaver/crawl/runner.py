@@ -139,10 +139,45 @@ def run_crawl(
     if urls:
         add_seeds(store, clock, urls, source=seed_source)
     starts = pending_starts(store, clock)
+    options = _with_media_workers(options)
     settings = scrapy_settings(options, app, store, clock)
     process = CrawlerProcess(settings, install_root_handler=True)
     crawler = process.create_crawler(OrbSpider)
     process.crawl(crawler, starts=starts)
-    logging.getLogger(__name__).info("crawl: %d start URL(s)", len(starts))
-    process.start()
-    return CrawlSummary(dict(crawler.stats.get_stats()) if crawler.stats else {})
+    log = logging.getLogger(__name__)
+    log.info("crawl: %d start URL(s)", len(starts))
+    workers = None
+    if options.media_workers:
+        from orbweaver.crawl.media import MediaWorkers
+
+        workers = MediaWorkers(options.media_workers, options, app)
+        workers.start()
+        log.info("media: %d worker process(es)", options.media_workers)
+    try:
+        process.start()
+    except BaseException:
+        if workers is not None:
+            workers.terminate()
+        raise
+    stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    if workers is not None:
+        # the page crawl is over: the workers finish the queue (unless it was stopped)
+        drain = stats.get("finish_reason") == "finished"
+        for key, value in workers.join(drain=drain).items():
+            stats[f"orbweaver/{key}"] = stats.get(f"orbweaver/{key}", 0) + value
+    return CrawlSummary(stats)
+
+
+def _with_media_workers(options: CrawlOptions) -> CrawlOptions:
+    """`media_workers=None` (one per core) made a number; with media workers the page crawl
+    hashes nothing, so it starts no hashing pool."""
+    import dataclasses
+
+    from orbweaver.crawl.hashing import default_processes
+
+    workers = options.media_workers
+    if workers is None:
+        workers = default_processes()
+    if not workers:
+        return options
+    return dataclasses.replace(options, media_workers=workers, hash_processes=0)

@@ -29,6 +29,10 @@ class CrawlSettings(OrbweaverSettings):
     # Processes that fingerprint media: -1 one per core, 0 threads in the crawler.
     crawl_hash_processes: int = -1
     crawl_redis_prefix: str = "orbweaver:crawl"
+    # Media workers (issue 15): processes that fetch, unpack, fingerprint and match media
+    # outside Scrapy; 0 keeps media inside the page crawl, -1 is one per core.
+    crawl_media_workers: int = 0
+    crawl_media_in_flight: int = 256
     # Sealed bytes of unmatched media held in memory while they wait (`suspect_limbo_s`) for a
     # first detection on their host; beyond it the oldest are forgotten.
     crawl_suspect_limbo_max_bytes: int = 256 * 1024 * 1024

@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 
 from orbweaver.crawl.extract import ARCHIVE_EXTENSIONS, MEDIA_EXTENSIONS, extension, extract
 from orbweaver.crawl.frontier import PageVisit, Start, pending_starts
-from orbweaver.crawl.items import MediaItem, PageItem
+from orbweaver.crawl.items import MediaItem, MediaTaskItem, PageItem
 from orbweaver.crawl.runtime import CrawlRuntime, require_runtime
 from orbweaver.crawl.sniff import sniff
 from orbweaver.supervise import Backoff, Patience, is_transient
@@ -211,11 +211,12 @@ class OrbSpider(scrapy.Spider):
             )
         ]
         self.crawler.stats.inc_value("orbweaver/pages")
-        out.extend(self.request(u, kind="media", depth=depth + 1, **common) for u in links.media)
-        out.extend(
+        media = [self.request(u, kind="media", depth=depth + 1, **common) for u in links.media]
+        media.extend(
             self.request(u, kind="archive", depth=depth + 1, passwords=pw, **common)
             for u, pw in links.archives
         )
+        pages: list[scrapy.Request] = []
         if depth < opts.depth_limit:
             for url in links.pages:
                 ext = extension(url)
@@ -226,7 +227,33 @@ class OrbSpider(scrapy.Spider):
                     if ext in ARCHIVE_EXTENSIONS
                     else "page"
                 )
-                out.append(self.request(url, kind=kind, depth=depth + 1, **common))
+                (pages if kind == "page" else media).append(
+                    self.request(url, kind=kind, depth=depth + 1, **common)
+                )
+        if opts.media_workers == 0:
+            return out + media + pages
+        return out + self._to_media_queue(media) + pages
+
+    def _to_media_queue(self, requests: list[scrapy.Request]) -> list[Any]:
+        """Media for the media workers (`--media-workers`): each URL once, by the frontier's
+        own seen-set (memory, JOBDIR or Redis, re-crawl epochs alike), as a queue entry."""
+        slot = getattr(self.crawler.engine, "_slot", None)
+        seen = getattr(getattr(slot, "scheduler", None), "df", None)
+        out: list[Any] = []
+        for request in requests:
+            if seen is not None and seen.request_seen(request):
+                continue
+            meta = request.meta
+            out.append(
+                MediaTaskItem(
+                    url=request.url,
+                    kind=meta["kind"],
+                    page_url=meta.get("page_url"),
+                    via_tor=bool(meta.get("via_tor")),
+                    passwords=list(meta.get("passwords") or []),
+                )
+            )
+        self.crawler.stats.inc_value("orbweaver/media_queued", len(out))
         return out
 
     def _log_caps(self, url: str, links: Any) -> None:

@@ -12,7 +12,14 @@ The crawl applies the same policy inside Scrapy (`crawl/policy.py`). Nothing her
 or Twisted; other stages import only from `orbweaver.net`.
 """
 
-from orbweaver.net.fetch import FetchError, FetchResult, GuardedClient, GuardedFetcher, Reply
+from orbweaver.net.fetch import (
+    AsyncGuardedClient,
+    FetchError,
+    FetchResult,
+    GuardedClient,
+    GuardedFetcher,
+    Reply,
+)
 from orbweaver.net.policy import (
     KINDS,
     NetworkPolicy,
@@ -33,6 +40,7 @@ from orbweaver.net.resolver import (
 
 __all__ = [
     "KINDS",
+    "AsyncGuardedClient",
     "FetchError",
     "FetchResult",
     "GuardedClient",

@@ -277,3 +277,118 @@ class GuardedFetcher:
             return FetchResult(url, reply.status, error=f"HTTP {reply.status}")
         digest = hashlib.sha256(reply.body).hexdigest()
         return FetchResult(url, reply.status, digest, reply.body)
+
+
+class AsyncGuardedClient:
+    """`GuardedClient` for asyncio: the same policy on every hop (URL checked, name resolved
+    once and every address checked, the connection pinned to the checked address, `.onion`
+    through the Tor proxy only, bodies capped while they stream, a deadline per hop), with
+    keep-alive pools and many requests in flight. For the crawl's media workers.
+
+    Name lookups run in a thread (the resolver is synchronous and caches); IP literals do not.
+    """
+
+    def __init__(
+        self,
+        policy: NetworkPolicy,
+        resolver: Resolver,
+        *,
+        timeout: float | None = None,
+        max_connections: int = 512,
+        user_agent: str = "",
+    ) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self.timeout = policy.timeout if timeout is None else timeout
+        self.max_connections = max_connections
+        self.user_agent = user_agent
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
+
+    def _client(self, proxy: str | None) -> httpx.AsyncClient:
+        client = self._clients.get(proxy)
+        if client is None:
+            limits = httpx.Limits(
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
+            )
+            client = httpx.AsyncClient(
+                timeout=self.timeout,
+                trust_env=False,
+                follow_redirects=False,
+                proxy=proxy,
+                limits=limits,
+            )
+            self._clients[proxy] = client
+        return client
+
+    async def get(self, url: str, *, kind: str = "media") -> Reply:
+        """GET `url`, redirects followed hop by hop under the policy; the body of a 2xx answer
+        read under the cap for `kind`. PolicyError, ResolveError or FetchError as the sync
+        client raises them."""
+        import asyncio
+
+        cap = self.policy.max_bytes(kind)
+        current, hops = url, 0
+        while True:
+            try:
+                reply = await asyncio.wait_for(self._hop(current, cap), self.timeout)
+            except TimeoutError:
+                raise FetchError("took longer than the policy's timeout") from None
+            if not reply.is_redirect:
+                return reply
+            current = self.policy.redirect(current, reply.headers["location"], hops)
+            hops += 1
+
+    async def _addresses(self, host: str) -> list[str]:
+        import asyncio
+
+        if is_ip_literal(host):
+            return self.resolver.addresses(host)
+        return await asyncio.to_thread(self.resolver.addresses, host)
+
+    async def _hop(self, url: str, cap: int) -> Reply:
+        target = self.policy.target(url)
+        headers = {"Accept-Encoding": "identity"}
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent
+        extensions: dict[str, Any] = {}
+        if target.network != "clear":
+            host = self.policy.proxy_host
+            address = host if is_ip_literal(host) else (await self._addresses(host))[0]
+            proxy: str | None = self.policy.pinned_proxy_url(address)
+            request_url = target.url.split("#", 1)[0]
+        else:
+            pin = self.policy.pin(target, await self._addresses(target.host))
+            proxy, request_url = None, pin.url
+            headers.update(pin.headers)
+            if pin.sni_hostname:
+                extensions["sni_hostname"] = pin.sni_hostname
+        try:
+            async with self._client(proxy).stream(
+                "GET", request_url, headers=headers, extensions=extensions
+            ) as resp:
+                reply = Reply(url, resp.status_code, resp.headers)
+                if 200 <= resp.status_code < 300:
+                    reply.body = await _aread(resp, cap)
+                return reply
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _aread(resp: httpx.Response, cap: int) -> bytes:
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise FetchError(f"larger than {cap} bytes", resp.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise FetchError(f"larger than {cap} bytes", resp.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)

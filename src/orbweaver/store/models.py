@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -573,3 +574,22 @@ class CrawlPage(Base):
     first_crawled_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_crawled_at: Mapped[datetime] = mapped_column(UtcDateTime)
     next_crawl_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class MediaTask(Base):
+    """One media or archive URL a page linked, waiting for a media worker (the media queue on
+    the local store, when no Redis is configured). Claimed with a lease in the machine's real
+    time (process pacing, not domain time): a worker killed mid-fetch leaves its claims to
+    expire and be claimed again. Deleted in the transaction that writes its sightings."""
+
+    __tablename__ = "crawl_media_queue"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8), default="media")  # media | archive
+    page_url: Mapped[str | None] = mapped_column(Text)
+    via_tor: Mapped[bool] = mapped_column(Boolean, default=False)
+    passwords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0, index=True)

@@ -1,0 +1,424 @@
+"""Media workers: media fetched, unpacked, fingerprinted and matched outside Scrapy (issue 15).
+
+Scrapy's cost per response (about 1.1 ms of CPU) is more than hashing a picture costs, so with
+`--media-workers N` the page crawl hands media URLs to the media queue (`crawl.mediaqueue`)
+instead of downloading them, and N worker processes take them from there. A worker is one
+asyncio loop with one HTTP client (`net.AsyncGuardedClient`: the same network policy as every
+other fetch, keep-alive pools) and up to `media_in_flight` fetches at once, politely: at most
+`per_host_concurrency` at a time per host and `download_delay_s` between two starts on one
+host. Decoding, hashing and unpacking run in one thread beside the loop (the process is the
+parallelism); matching in the loop. The bytes never leave the process: what it writes are
+signals, sightings and outcomes, a batch per transaction (`SightingWriter`), which also deletes
+the batch's queue entries, so a worker killed at any point loses no media URL.
+
+A store outage is waited out as in the page crawl: the batch is kept and retried with backoff,
+said once, and the worker claims nothing more until it is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from orbweaver.crawl.items import MediaItem
+from orbweaver.crawl.mediaqueue import StoreMediaQueue, Task
+from orbweaver.crawl.sniff import sniff
+from orbweaver.crawl.writer import SightingWriter
+from orbweaver.supervise import Backoff, Patience, is_transient
+
+if TYPE_CHECKING:
+    from orbweaver.config import Settings
+    from orbweaver.crawl.options import CrawlOptions
+    from orbweaver.net import AsyncGuardedClient, NetworkPolicy
+    from orbweaver.store import Store
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "orbweaver/0.1 (child-protection hotline crawler)"
+
+
+def host_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").lower()
+
+
+class MediaWorker:
+    """One worker process's loop (see the module docstring)."""
+
+    def __init__(
+        self,
+        options: CrawlOptions,
+        policy: NetworkPolicy,
+        client: AsyncGuardedClient,
+        store: Store,
+        clock: Any,
+        suspect_key: str,
+        name: str,
+    ) -> None:
+        from orbweaver.banks import Matcher
+
+        self.options = options
+        self.policy = policy
+        self.client = client
+        self.store = store
+        self.name = name
+        self.stats: Counter[str] = Counter()
+        self.queue = StoreMediaQueue(store, name, options.media_lease_s)
+        self.writer = SightingWriter(store, clock, options, suspect_key, self._count)
+        self.matcher = Matcher(store, quality_min=options.pdq_quality_min)
+        self.cpu = ThreadPoolExecutor(1, thread_name_prefix="media-cpu")
+        self.results: list[MediaItem] = []
+        self.done: list[int] = []
+        self.hosts: dict[str, asyncio.Semaphore] = {}
+        self.next_start: dict[str, float] = {}
+        self.patience = Patience(
+            f"crawl: media worker {name} store writer (batch kept, claiming paused)",
+            Backoff(options.store_retry_base_s, options.store_retry_cap_s),
+            logger,
+        )
+        self.cpu_s = 0.0  # CPU seconds this process spent fingerprinting
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.stats[key] += n
+
+    async def run(self, finished: Callable[[], bool], stop: Callable[[], bool]) -> None:
+        """Work until `stop()`, or until `finished()` (the page crawl is over) and the queue is
+        empty, with nothing of this worker's left in flight or unwritten."""
+        await self._call(self.matcher.refresh, "match index")
+        refreshed = time.monotonic()
+        inflight: set[asyncio.Task[None]] = set()
+        writing: asyncio.Task[None] | None = None
+        last_write = time.monotonic()
+        limit = max(1, self.options.media_in_flight)
+        while True:
+            if writing is not None and writing.done():
+                writing.result()
+                writing = None
+            claimed = 0
+            backlog = (
+                self.patience.failures > 0 or len(self.results) >= 4 * self.options.flush_batch
+            )
+            if not stop() and not backlog and len(inflight) <= limit // 2:
+                room = limit - len(inflight)
+                tasks = await self._call(functools.partial(self.queue.claim, room), "claim")
+                claimed = len(tasks or [])
+                for task in tasks or []:
+                    inflight.add(asyncio.create_task(self._process(task)))
+            if inflight:
+                done, inflight = await asyncio.wait(
+                    inflight, timeout=0.05, return_when=asyncio.FIRST_COMPLETED
+                )
+                for finished_task in done:
+                    finished_task.result()  # _process handles its own errors
+            due = time.monotonic() - last_write >= self.options.flush_interval_s
+            if writing is None and (
+                len(self.results) >= self.options.flush_batch or (due and self.done)
+            ):
+                media, self.results = self.results, []
+                acks, self.done = self.done, []
+                writing = asyncio.create_task(self._write(media, acks))
+                last_write = time.monotonic()
+            if time.monotonic() - refreshed >= self.options.matcher_refresh_s:
+                refreshed = time.monotonic()
+                await self._call(self.matcher.refresh, "match index")
+            if inflight or claimed or writing is not None or self.done:
+                continue
+            if stop() or (finished() and await self._call(self.queue.depth, "depth") == 0):
+                break
+            await asyncio.sleep(0.2)
+        self.cpu.shutdown(wait=True)
+
+    async def _call(self, function: Callable[[], Any], what: str) -> Any:
+        """`function()` in a thread; a store outage is waited out (said once)."""
+        patience = Patience(f"crawl: media worker {self.name}: {what}", Backoff(0.5, 15.0), logger)
+        while True:
+            try:
+                result = await asyncio.to_thread(function)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                await asyncio.sleep(patience.failed(exc))
+                continue
+            patience.succeeded()
+            return result
+
+    async def _write(self, media: list[MediaItem], acks: list[int]) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.writer.write, media, [], [], acks)
+            except Exception as exc:
+                if not is_transient(exc):
+                    self._count("errors")
+                    logger.exception(
+                        "store write failed: %d media of %d queue entries not recorded",
+                        len(media),
+                        len(acks),
+                    )
+                    return
+                await asyncio.sleep(self.patience.failed(exc))
+                continue
+            self.patience.succeeded()
+            return
+
+    async def _polite(self, host: str) -> asyncio.Semaphore:
+        """The host's slot (one budget: `per_host_concurrency` at a time), after its delay."""
+        slot = self.hosts.get(host)
+        if slot is None:
+            slot = self.hosts[host] = asyncio.Semaphore(max(1, self.options.per_host_concurrency))
+        return slot
+
+    async def _process(self, task: Task) -> None:
+        try:
+            items = await self._fetch_and_read(task)
+            for item in items:
+                await self._fingerprint(item)
+        except Exception:  # one URL's failure is its own; the worker goes on
+            self._count("errors")
+            logger.exception("media %s: failed", task.url)
+            items = []
+        self.results.extend(items)
+        self.done.append(task.id)
+
+    async def _fetch_and_read(self, task: Task) -> list[MediaItem]:
+        from orbweaver.net import FetchError, PolicyError, ResolveError
+
+        host = host_of(task.url)
+        kind = "archive" if task.kind == "archive" else "media"
+        async with await self._polite(host):
+            delay = self.options.download_delay_s
+            if delay > 0:
+                wait = self.next_start.get(host, 0.0) - time.monotonic()
+                self.next_start[host] = max(time.monotonic(), self.next_start.get(host, 0.0))
+                self.next_start[host] += delay
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            try:
+                reply = await self.client.get(task.url, kind=kind)
+            except PolicyError as exc:
+                self._count("policy_refused")
+                self._count("errors")
+                logger.warning("not fetched %s: %s", task.url, exc)
+                return []
+            except (ResolveError, FetchError) as exc:
+                self._count("errors")
+                logger.warning("fetch failed %s: %s: %s", task.url, type(exc).__name__, exc)
+                return []
+        if reply.status >= 300:
+            self._count("errors")
+            logger.warning("fetch failed %s: HTTP %d", task.url, reply.status)
+            return []
+        found, _mime = sniff(reply.body)
+        self._count(f"fetched/{found}")
+        network = self.policy.route(reply.url)[0]
+        common: dict[str, Any] = {
+            "host": host_of(reply.url),
+            "page_url": task.page_url,
+            "network": network,
+            "reached_from_tor": task.via_tor or network == "tor",
+        }
+        if found == "media":
+            self._count("media")
+            return [MediaItem(url=reply.url, data=reply.body, **common)]
+        if found == "archive":
+            return await self._archive(task, reply.url, reply.body, common)
+        logger.info(
+            "skipped %s: linked as media, but %s (%d bytes)",
+            reply.url,
+            "a page" if found == "page" else "neither media nor an archive",
+            len(reply.body),
+        )
+        return []
+
+    async def _archive(
+        self, task: Task, url: str, data: bytes, common: dict[str, Any]
+    ) -> list[MediaItem]:
+        from orbweaver.signals import ArchiveError, unpack
+
+        self._count("archives")
+        limits = self.options.archive_limits
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(
+                self.cpu, lambda: unpack(data, passwords=task.passwords, limits=limits)
+            )
+        except ArchiveError as exc:
+            self._count("errors")
+            logger.warning("archive %s not unpacked: %s: %s", url, type(exc).__name__, exc)
+            return []
+        for problem in result.problems:
+            logger.warning("archive %s: %s", url, problem)
+        logger.info(
+            "archive %s: %d member(s)%s",
+            url,
+            len(result.members),
+            " (password from the page)" if result.password else "",
+        )
+        self._count("media", len(result.members))
+        return [
+            MediaItem(url=url, data=m.data, archive_url=url, member_path=m.path, **common)
+            for m in result.members
+        ]
+
+    async def _fingerprint(self, item: MediaItem) -> None:
+        from orbweaver.crawl.hashing import fingerprint
+        from orbweaver.signals import SignalError, compute_exact_signals
+
+        assert item.data is not None
+        data = item.data
+        loop = asyncio.get_running_loop()
+        opts = self.options
+
+        def timed() -> tuple[Any, float]:
+            start = time.thread_time()
+            try:
+                return fingerprint(data, opts.max_media_bytes, opts.max_pixels), 0.0
+            finally:
+                self.cpu_s += time.thread_time() - start
+
+        dihedral: list[str] | None = None
+        try:
+            (item.signals, dihedral), _ = await loop.run_in_executor(self.cpu, timed)
+        except SignalError as exc:
+            where = f"{item.url} [{item.member_path}]" if item.member_path else item.url
+            logger.warning("media %s not decoded (%s): recorded by exact hashes only", where, exc)
+            self._count("undecodable")
+            item.signals = compute_exact_signals(data)
+        item.matches = self.matcher.match(item.signals, dihedral=dihedral).matches
+
+
+def _logging(options: CrawlOptions) -> None:
+    fmt = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
+    handler: logging.Handler
+    if options.log_file:
+        handler = logging.FileHandler(options.log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(fmt, "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(options.log_level)
+    for noisy in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def worker_main(
+    options: CrawlOptions,
+    app: Settings,
+    name: str,
+    finished: Any,
+    stop: Any,
+    results: Any,
+) -> None:
+    """A media worker process: builds its own store, clock, policy, client and match index,
+    works until the page crawl is over and the queue empty (or `stop`), and puts its counts
+    on `results`."""
+    from orbweaver.clock import clock_from_url
+    from orbweaver.crawl.hashing import prepare_worker
+    from orbweaver.net import AsyncGuardedClient, NetworkPolicy, Resolver
+    from orbweaver.store import open_store
+
+    _logging(options)
+    prepare_worker()
+    store = open_store(app.resolved_database_url, upgrade=False)
+    policy = NetworkPolicy.from_settings(
+        app,
+        timeout=options.timeout_s,
+        max_redirects=options.max_redirects,
+        media_max_bytes=options.max_media_bytes,
+    )
+    client = AsyncGuardedClient(
+        policy,
+        Resolver(app.dns_servers),
+        timeout=options.timeout_s,
+        max_connections=max(16, options.media_in_flight),
+        user_agent=USER_AGENT,
+    )
+    worker = MediaWorker(
+        options,
+        policy,
+        client,
+        store,
+        clock_from_url(getattr(app, "clock_url", "")),
+        app.suspect_key,
+        name,
+    )
+    started = time.process_time()
+
+    async def main() -> None:
+        try:
+            await worker.run(finished.is_set, stop.is_set)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        counts = dict(worker.stats)
+        counts["media_worker_cpu_s"] = time.process_time() - started  # type: ignore[assignment]
+        counts["hash_worker_cpu_s"] = worker.cpu_s  # type: ignore[assignment]
+        results.put(counts)
+        store.dispose()
+
+
+class MediaWorkers:
+    """The page crawl's media workers: N processes started before the crawl and joined after
+    it (they finish the queue first)."""
+
+    def __init__(self, count: int, options: CrawlOptions, app: Settings) -> None:
+        context = multiprocessing.get_context("spawn")  # nothing of the reactor's process
+        self.finished = context.Event()
+        self.stop = context.Event()
+        self.results: Any = context.Queue()
+        self.processes = [
+            context.Process(
+                target=worker_main,
+                args=(options, app, f"{os.getpid()}-{i}", self.finished, self.stop, self.results),
+                name=f"orbweaver-media-{i}",
+                daemon=True,
+            )
+            for i in range(count)
+        ]
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.start()
+
+    def join(self, *, drain: bool) -> dict[str, float]:
+        """Tell the workers the page crawl is over (`drain`: finish the queue; else stop after
+        what is in flight) and wait for them; their summed counts."""
+        if not drain:
+            self.stop.set()
+        self.finished.set()
+        totals: Counter[str] = Counter()
+        for process in self.processes:
+            while process.is_alive():
+                process.join(0.5)
+                self._collect(totals)
+        self._collect(totals)
+        return dict(totals)
+
+    def _collect(self, totals: Counter[str]) -> None:
+        import queue
+
+        while True:
+            try:
+                counts = self.results.get_nowait()
+            except queue.Empty:
+                return
+            totals.update(counts)
+
+    def terminate(self) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                with contextlib.suppress(Exception):
+                    process.terminate()
