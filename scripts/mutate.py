@@ -9,6 +9,7 @@ the survivors judged equivalent.
     .venv/bin/python scripts/mutate.py monitor-removal banks-matcher
     .venv/bin/python scripts/mutate.py --list           # the modules and their tests
     .venv/bin/python scripts/mutate.py --report NAME    # the survivors of a finished session
+    .venv/bin/python scripts/mutate.py --recheck NAME   # its survivors again, after new tests
 
 Too slow for CI (minutes to an hour a module on a loaded machine). The working tree must have no
 uncommitted change in a module under test: the mutants are written over it, and the file is
@@ -72,7 +73,7 @@ MODULES: dict[str, Module] = {
     ),
     "monitor-recidivism": Module(
         ("src/orbweaver/monitor/recidivism.py",),
-        ("tests/monitor/test_recidivism.py",),
+        ("tests/monitor/test_recidivism.py", "tests/monitor/test_recidivism_direct.py"),
         "recidivism: same provider, first earlier notice, PDQ within the bank threshold",
     ),
     "monitor-service": Module(
@@ -97,7 +98,11 @@ MODULES: dict[str, Module] = {
     ),
     "banks-matcher": Module(
         ("src/orbweaver/banks/matcher.py",),
-        ("tests/banks",),
+        (
+            "tests/banks/test_matcher_rules.py",
+            "tests/banks/test_matcher.py",
+            "tests/banks/test_new_signal_type.py",
+        ),
         "bank thresholds, enabled banks, exact and near matches",
     ),
     "signals-pdq-index": Module(
@@ -107,7 +112,7 @@ MODULES: dict[str, Module] = {
     ),
     "net-policy": Module(
         ("src/orbweaver/net/policy.py", "src/orbweaver/net/fetch.py"),
-        ("tests/net",),
+        ("tests/net/test_net_policy.py", "tests/net/test_net_fetch.py"),
         "address ranges, pinning, redirects, caps, Tor routing",
     ),
     "signals-archives": Module(
@@ -284,12 +289,50 @@ def run(name: str) -> dict[str, object]:
     return result
 
 
+def recheck(name: str) -> dict[str, object]:
+    """Run the session's survivors again against the module's tests as they are now (after
+    tests were added for them), with Cosmic Ray's own mutate-and-test, and record the new
+    outcomes in the session."""
+    from cosmic_ray.mutating import mutate_and_test
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    module = MODULES[name]
+    if not _clean(module.files):
+        raise SystemExit(f"{name}: uncommitted changes in {module.files}; commit or stash first")
+    command = test_command(module)
+    try:
+        with use_db(str(OUT / f"{name}.sqlite"), WorkDB.Mode.open) as db:
+            done = dict(db.results)
+            for item in list(db.work_items):
+                result = done.get(item.job_id)
+                if result is None or result.test_outcome != TestOutcome.SURVIVED:
+                    continue
+                db.set_result(item.job_id, mutate_and_test(item.mutations, command, 600))
+    finally:
+        if not _clean(module.files):
+            subprocess.run(["git", "checkout", "--", *module.files], cwd=ROOT, check=True)
+    result = summary(name)
+    path = OUT / f"{name}.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    result.update({k: previous[k] for k in ("seconds", "load") if k in previous})
+    result["rechecked_load"] = os.getloadavg()
+    result["tests"] = _tests(module)
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help="names from --list (default: all)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--report", metavar="NAME")
+    parser.add_argument("--recheck", metavar="NAME", help="run a session's survivors again")
     args = parser.parse_args()
+    if args.recheck:
+        result = recheck(args.recheck)
+        print(f"{args.recheck}: killed {result['score']} ({result['counts']})")
+        return
     if args.list:
         for name, m in MODULES.items():
             pad = " " * 20
