@@ -20,7 +20,8 @@ from web_helpers import console_app, https_client
 
 from orbweaver.review import ReviewSettings
 from orbweaver.roles import ProductSettings, refuse_plain_http_cookies
-from orbweaver.store.models import AuditEntry
+from orbweaver.store import Store
+from orbweaver.store.models import AuditEntry, Media, Suspect
 from orbweaver.web.app import create_app
 from orbweaver.web.settings import WebSettings
 
@@ -203,3 +204,52 @@ def test_password_hashing_is_bounded(world: World, monkeypatch: pytest.MonkeyPat
     finally:
         release.set()
         first.join(10)
+
+
+# --- the vault's key (item 12) ----------------------------------------------------------------
+
+
+def test_vault_keygen_and_rekey_move_every_suspect_to_the_new_key(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from orbweaver.cli import app
+    from orbweaver.store import Vault, new_key
+
+    for seed in range(3):
+        world.suspect(seed)
+    runner = CliRunner()
+    printed = runner.invoke(app, ["vault", "keygen"])
+    assert printed.exit_code == 0
+    new = printed.stdout.strip()
+    assert Vault(new) and new != new_key()
+    monkeypatch.setenv(
+        "ORBWEAVER_DATABASE_URL", str(world.store.engine.url.render_as_string(False))
+    )
+    monkeypatch.setenv("ORBWEAVER_SUSPECT_KEY", new)
+    refused = runner.invoke(app, ["vault", "rekey"])  # the old data cannot be opened
+    assert refused.exit_code == 2 and "wrong key" in refused.output
+    monkeypatch.setenv("ORBWEAVER_SUSPECT_RETIRED_KEY", KEY)
+    done = runner.invoke(app, ["vault", "rekey"])
+    assert done.exit_code == 0, done.output
+    assert "re-sealed 3 suspects; 0 already" in done.stdout
+    again = runner.invoke(app, ["vault", "rekey"])
+    assert "re-sealed 0 suspects; 3 already" in again.stdout
+    with world.store.session() as s:
+        rows = s.execute(
+            sa.select(Suspect.ciphertext, Media.sha256).join(Media, Media.id == Suspect.media_id)
+        ).all()
+    assert len(rows) == 3
+    for blob, sha256 in rows:
+        Vault(new).open(blob, context=sha256.encode())  # the new key alone opens each
+
+
+def test_the_web_role_refuses_to_start_with_a_passphrase(sqlite_store: Store) -> None:
+    from orbweaver.config import Settings
+    from orbweaver.roles import build_web_app
+    from orbweaver.store import VaultError
+
+    with pytest.raises(VaultError, match="vault keygen"):
+        build_web_app(ProductSettings(core=Settings(suspect_key="a memorable passphrase")))
+    build_web_app(ProductSettings(core=Settings(suspect_key=KEY)), store=sqlite_store)

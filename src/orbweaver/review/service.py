@@ -95,13 +95,14 @@ class ReviewService:
         settings: ReviewSettings | None = None,
         *,
         vault_key: str = "",
+        vault_retired_key: str = "",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings or ReviewSettings()
         self.queue = ReviewQueue(store, clock, self.settings)
-        self.vault = Vault(vault_key) if vault_key else None
+        self.vault = Vault(vault_key, retired=vault_retired_key) if vault_key else None
         self._sync_lock = threading.Lock()
         self._monotonic = monotonic
         self._last_sync = float("-inf")
