@@ -4,7 +4,8 @@
 -- connects as it. orbweaver_app reads and writes the rows of the tables the owner creates
 -- (default privileges), nothing more: every role (`orbweaver run --roles X` with
 -- ORBWEAVER_AUTO_MIGRATE=false) connects as it and waits, not ready, until the schema is current.
--- Variables: owner_password, app_password.
+-- TRUNCATE is deliberately not granted (and refused on the append-only tables by trigger even
+-- to the owner, see orbweaver.store.triggers). Variables: owner_password, app_password.
 CREATE ROLE orbweaver_owner LOGIN PASSWORD :'owner_password';
 CREATE ROLE orbweaver_app LOGIN PASSWORD :'app_password';
 CREATE DATABASE orbweaver OWNER orbweaver_owner;

@@ -323,6 +323,9 @@ class Settings(OrbweaverSettings):
     clock_url: str = ""
     # Key for suspect bytes kept encrypted at rest; without it suspects are not kept.
     suspect_key: str = ""
+    # A key being retired (or a passphrase from before keys had to be random): opens what it
+    # sealed, never seals; `orbweaver vault rekey` re-seals its data under suspect_key.
+    suspect_retired_key: str = ""
 
     @field_validator("crawl_allow_networks", "dns_servers", "service_allow_networks", mode="before")
     @classmethod

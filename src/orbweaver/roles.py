@@ -176,12 +176,22 @@ def build_fetcher(s: ProductSettings, resolver: Resolver | None = None) -> Guard
     return GuardedFetcher(build_policy(s), resolver or build_resolver(s))
 
 
+def check_suspect_key(core: Settings) -> None:
+    """Refuse to start with a suspect key that is not a random key (a passphrase), rather
+    than fail at the first image an analyst opens."""
+    if core.suspect_key:
+        from orbweaver.store import Vault
+
+        Vault(core.suspect_key, retired=core.suspect_retired_key)
+
+
 def build_web_app(
     s: ProductSettings, store: Store | None = None, clock: Clock | None = None
 ) -> Any:
     """The FastAPI app, with `/livez`, `/readyz` and `/metrics` on it."""
     from orbweaver.web import create_app
 
+    check_suspect_key(s.core)
     return create_app(s.web_settings, store=store, clock=clock or build_clock(s), review=s.review)
 
 

@@ -18,9 +18,11 @@ from fastapi.testclient import TestClient
 from review_world import KEY, PASSWORD, World
 from web_helpers import console_app, https_client
 
+from orbweaver.clock import SettableClock
 from orbweaver.review import ReviewSettings
 from orbweaver.roles import ProductSettings, refuse_plain_http_cookies
-from orbweaver.store.models import AuditEntry
+from orbweaver.store import Store, Vault
+from orbweaver.store.models import AuditEntry, Media, Suspect
 from orbweaver.web.app import create_app
 from orbweaver.web.settings import WebSettings
 
@@ -203,3 +205,176 @@ def test_password_hashing_is_bounded(world: World, monkeypatch: pytest.MonkeyPat
     finally:
         release.set()
         first.join(10)
+
+
+# --- the vault's key (item 12) ----------------------------------------------------------------
+
+
+def test_vault_keygen_and_rekey_move_every_suspect_to_the_new_key(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from orbweaver.cli import app
+    from orbweaver.store import Vault, new_key
+
+    for seed in range(3):
+        world.suspect(seed)
+    runner = CliRunner()
+    printed = runner.invoke(app, ["vault", "keygen"])
+    assert printed.exit_code == 0
+    new = printed.stdout.strip()
+    assert Vault(new) and new != new_key()
+    monkeypatch.setenv(
+        "ORBWEAVER_DATABASE_URL", str(world.store.engine.url.render_as_string(False))
+    )
+    monkeypatch.setenv("ORBWEAVER_SUSPECT_KEY", new)
+    refused = runner.invoke(app, ["vault", "rekey"])  # the old data cannot be opened
+    assert refused.exit_code == 2 and "wrong key" in refused.output
+    monkeypatch.setenv("ORBWEAVER_SUSPECT_RETIRED_KEY", KEY)
+    done = runner.invoke(app, ["vault", "rekey"])
+    assert done.exit_code == 0, done.output
+    assert "re-sealed 3 suspects; 0 already" in done.stdout
+    again = runner.invoke(app, ["vault", "rekey"])
+    assert "re-sealed 0 suspects; 3 already" in again.stdout
+    with world.store.session() as s:
+        rows = s.execute(
+            sa.select(Suspect.ciphertext, Media.sha256).join(Media, Media.id == Suspect.media_id)
+        ).all()
+    assert len(rows) == 3
+    for blob, sha256 in rows:
+        Vault(new).open(blob, context=sha256.encode())  # the new key alone opens each
+
+
+def test_the_web_role_refuses_to_start_with_a_passphrase(sqlite_store: Store) -> None:
+    from orbweaver.config import Settings
+    from orbweaver.roles import build_web_app
+    from orbweaver.store import VaultError
+
+    with pytest.raises(VaultError, match="vault keygen"):
+        build_web_app(ProductSettings(core=Settings(suspect_key="a memorable passphrase")))
+    build_web_app(ProductSettings(core=Settings(suspect_key=KEY)), store=sqlite_store)
+
+
+# --- the audit log: TRUNCATE refused, hash chain (item 9) --------------------------------------
+
+
+def tamper(store: Store, statement: str) -> None:
+    """Change the audit log past its triggers, as an attacker with the database's keys could."""
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_update"))
+            conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
+        conn.execute(sa.text(statement))
+
+
+def audit_rows(world: World, n: int) -> list[int]:
+    from orbweaver.review.audit import audit
+
+    ids = []
+    for i in range(n):
+        with world.store.session() as s:
+            ids.append(audit(s, world.clock, "ana", "image.view", subject_id=i, detail={"i": i}).id)
+        world.clock.advance(timedelta(seconds=1))
+    return ids
+
+
+def verify(world: World) -> object:
+    from orbweaver.review.audit import verify_chain
+
+    with world.store.session() as s:
+        return verify_chain(s)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE audit_log SET detail = '{\"i\": 99}' WHERE id = {id}",
+        "UPDATE audit_log SET actor = 'someone else' WHERE id = {id}",
+        "DELETE FROM audit_log WHERE id = {id}",
+    ],
+)
+def test_a_tampered_audit_row_breaks_the_chain(world: World, change: str) -> None:
+    ids = audit_rows(world, 6)
+    report = verify(world)
+    assert report.ok and report.rows == 6 and len(report.head) == 64  # type: ignore[attr-defined]
+    tamper(world.store, change.replace("{id}", str(ids[3])))
+    report = verify(world)
+    assert not report.ok  # type: ignore[attr-defined]
+    expected = ids[4] if change.startswith("DELETE") else ids[3]  # the row after a removed one
+    assert report.broken_at == expected  # type: ignore[attr-defined]
+
+
+def test_audit_verify_command(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from orbweaver.cli import app
+
+    ids = audit_rows(world, 3)
+    url = world.store.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("ORBWEAVER_DATABASE_URL", url)
+    from orbweaver.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        ok = CliRunner().invoke(app, ["audit", "verify"])
+        assert ok.exit_code == 0 and "intact: 3 rows" in ok.stdout, ok.output
+        tamper(world.store, f"UPDATE audit_log SET action = 'nothing' WHERE id = {ids[1]}")
+        broken = CliRunner().invoke(app, ["audit", "verify"])
+        assert broken.exit_code == 1 and f"BROKEN at row {ids[1]}" in broken.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_concurrent_appends_keep_one_chain(world: World) -> None:
+    from orbweaver.review.audit import audit
+
+    def append(worker: int) -> None:
+        for i in range(15):
+            with world.store.session() as s:
+                audit(s, world.clock, f"w{worker}", "image.view", subject_id=i)
+
+    threads = [threading.Thread(target=append, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    report = verify(world)
+    assert report.ok and report.rows == 60, report  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_truncate_of_the_audit_log_is_refused(pg_store: Store, clock: SettableClock) -> None:
+    world = World(pg_store, clock, Vault(KEY))
+    audit_rows(world, 2)
+    for table in ("audit_log", "event", "review_assessment", "review_verdict"):
+        with (
+            pytest.raises(sa.exc.DatabaseError, match="append-only"),
+            pg_store.engine.begin() as conn,
+        ):
+            conn.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+    assert verify(world).rows == 2  # type: ignore[attr-defined]
+
+
+def test_the_migration_chains_rows_already_there(tmp_path: Path) -> None:
+    from orbweaver.review.audit import verify_chain
+    from orbweaver.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'old.db'}", upgrade=False)
+    store.upgrade("0007")
+    with store.engine.begin() as conn:
+        for i in range(3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_log (at, actor, role, action, subject_type, detail) "
+                    "VALUES (:at, 'ana', 'analyst', 'login', '', :detail)"
+                ),
+                {"at": f"2026-01-0{i + 1} 10:00:00.000000", "detail": json.dumps({"n": i})},
+            )
+    store.upgrade()
+    with store.session() as s:
+        report = verify_chain(s)
+    assert report.ok and report.rows == 3
+    store.dispose()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from orbweaver.store.vault import Vault, VaultError, new_key
 
@@ -17,7 +21,7 @@ def test_round_trip_and_no_clear_bytes() -> None:
 
 
 def test_wrong_key_context_or_tamper_refused() -> None:
-    vault = Vault("a passphrase, stretched")
+    vault = Vault(new_key())
     blob = vault.seal(b"x", context=b"a")
     with pytest.raises(VaultError):
         Vault(new_key()).open(blob, context=b"a")
@@ -32,3 +36,29 @@ def test_wrong_key_context_or_tamper_refused() -> None:
 def test_no_key_refused() -> None:
     with pytest.raises(VaultError, match="ORBWEAVER_SUSPECT_KEY"):
         Vault("")
+
+
+def sealed_before(passphrase: str, data: bytes, context: bytes) -> bytes:
+    """A blob as a passphrase vault sealed it before (scrypt under the product-wide salt)."""
+    key = Scrypt(salt=b"orbweaver-suspect-vault-v1", length=32, n=2**14, r=8, p=1).derive(
+        passphrase.encode()
+    )
+    nonce = os.urandom(12)
+    return b"OW1" + nonce + AESGCM(key).encrypt(nonce, data, context)
+
+
+def test_a_passphrase_is_refused_with_the_way_out() -> None:
+    with pytest.raises(VaultError, match="vault keygen"):
+        Vault("a passphrase, stretched")
+    with pytest.raises(VaultError, match="SUSPECT_RETIRED_KEY"):
+        Vault("a" * 43)  # not 32 bytes once decoded
+
+
+def test_data_sealed_under_a_passphrase_stays_readable_and_is_rekeyed() -> None:
+    old = sealed_before("an old passphrase", b"synthetic bytes", b"sha")
+    vault = Vault(new_key(), retired="an old passphrase")
+    assert vault.open(old, context=b"sha") == b"synthetic bytes"
+    fresh = vault.rekey(old, context=b"sha")
+    assert fresh is not None and vault.rekey(fresh, context=b"sha") is None
+    with pytest.raises(VaultError):
+        Vault(new_key(), retired="another passphrase").open(old, context=b"sha")

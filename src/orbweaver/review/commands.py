@@ -9,6 +9,7 @@ import typer
 
 user_app = typer.Typer(help="Console users (analyst, senior_analyst, administrator).")
 review_app = typer.Typer(help="The suspect review queue.")
+audit_app = typer.Typer(help="The audit log of the console.", no_args_is_help=True)
 
 
 def _fail(message: str) -> None:
@@ -95,6 +96,26 @@ def refresh() -> None:
     store.dispose()
 
 
+@audit_app.command("verify")
+def verify() -> None:
+    """Walk the audit log's hash chain; exit 1 at the first row changed, removed or added
+    out of turn. Prints the head hash: note it elsewhere to detect rows cut off the end."""
+    from orbweaver.review.audit import verify_chain
+    from orbweaver.store import open_store
+
+    with open_store().session() as s:
+        report = verify_chain(s)
+    if not report.ok:
+        typer.echo(
+            f"audit chain BROKEN at row {report.broken_at}: {report.reason} "
+            f"({report.rows} rows before it verified)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {report.rows} rows, head {report.head or '(empty)'}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(review_app, name="review")
+    app.add_typer(audit_app, name="audit")

@@ -24,7 +24,7 @@ from orbweaver.review.errors import Busy, Forbidden, NotFound
 from orbweaver.review.logins import UNKNOWN, FailedLogins
 from orbweaver.review.queue import ReviewQueue, SyncReport, next_item_query
 from orbweaver.review.settings import ReviewSettings
-from orbweaver.store import Store, Vault
+from orbweaver.store import Store, Vault, store_time
 from orbweaver.store.models import (
     Assessment,
     AuditEntry,
@@ -94,12 +94,13 @@ class ReviewService:
         settings: ReviewSettings | None = None,
         *,
         vault_key: str = "",
+        vault_retired_key: str = "",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings or ReviewSettings()
-        self.vault = Vault(vault_key) if vault_key else None
+        self.vault = Vault(vault_key, retired=vault_retired_key) if vault_key else None
         self.queue = ReviewQueue(store, clock, self.settings, open_bytes=self._media_bytes)
         self._sync_lock = threading.Lock()
         self._monotonic = monotonic
@@ -141,7 +142,7 @@ class ReviewService:
         self, s: Session, username: str, address: str, *, throttled: bool = False
     ) -> None:
         known = s.scalar(sa.select(ReviewUser.username).where(ReviewUser.username == username))
-        now = self.clock.now().replace(tzinfo=None)
+        now = store_time(self.clock.now())
         for row in self._failures.record(known or UNKNOWN, address, now, throttled=throttled):
             audit(s, self.clock, row.actor, "login.failed", detail=row.detail)
 

@@ -3,7 +3,7 @@ column type, the append-only event log with its catalogue of event kinds, and th
 
 Stages talk to each other through these rows and events, never through each other's internals.
 Public surface: `Store`, `open_store`; `record_event`, `EventKind`, `CATALOGUE`; `UtcDateTime`,
-`store_now`, `store_time`; the vault (`Vault`, `new_key`, loaded on first use: it brings the
+`store_now`, `store_time`; the vault (`Vault`, `VaultError`, `new_key`, `rekey_suspects`, loaded on first use: it brings the
 cryptography package); and the schema, `orbweaver.store.models`.
 """
 
@@ -15,9 +15,11 @@ from orbweaver.store.events import CATALOGUE, EventKind, record_event
 from orbweaver.store.times import UtcDateTime, store_now, store_time
 
 if TYPE_CHECKING:
-    from orbweaver.store.vault import Vault, new_key
+    from orbweaver.store.vault import Vault, VaultError, new_key, rekey_suspects
 else:
-    __getattr__, __dir__ = lazy_exports(__name__, {".vault": ["Vault", "new_key"]})
+    __getattr__, __dir__ = lazy_exports(
+        __name__, {".vault": ["Vault", "VaultError", "new_key", "rekey_suspects"]}
+    )
 
 __all__ = [
     "CATALOGUE",
@@ -25,9 +27,11 @@ __all__ = [
     "Store",
     "UtcDateTime",
     "Vault",
+    "VaultError",
     "new_key",
     "open_store",
     "record_event",
+    "rekey_suspects",
     "store_now",
     "store_time",
 ]

@@ -19,5 +19,37 @@ def upgrade(
     typer.echo(f"migrated {store.engine.url.render_as_string(hide_password=True)} to {revision}")
 
 
+vault_app = typer.Typer(
+    help="The suspect vault: keys for the bytes kept encrypted at rest.", no_args_is_help=True
+)
+
+
+@vault_app.command("keygen")
+def keygen() -> None:
+    """Print a new random key for ORBWEAVER_SUSPECT_KEY (32 bytes, URL-safe base64)."""
+    from orbweaver.store.vault import new_key
+
+    typer.echo(new_key())
+
+
+@vault_app.command("rekey")
+def rekey() -> None:
+    """Re-seal every kept suspect under ORBWEAVER_SUSPECT_KEY, opening old ones with
+    ORBWEAVER_SUSPECT_RETIRED_KEY (a key being rotated out, or a passphrase from before)."""
+    from orbweaver.config import Settings
+    from orbweaver.store import open_store
+    from orbweaver.store.vault import Vault, VaultError, rekey_suspects
+
+    settings = Settings()
+    try:
+        vault = Vault(settings.suspect_key, retired=settings.suspect_retired_key)
+        resealed, current = rekey_suspects(open_store(settings.resolved_database_url), vault)
+    except VaultError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"re-sealed {resealed} suspects; {current} already under the current key")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
+    app.add_typer(vault_app, name="vault")

@@ -523,7 +523,8 @@ class ExposureDay(Base):
 
 
 class AuditEntry(Base):
-    """Who saw or decided what: append-only (database triggers refuse UPDATE and DELETE)."""
+    """Who saw or decided what: append-only (database triggers refuse UPDATE, DELETE and, on
+    PostgreSQL, TRUNCATE), each row chained to the one before by hash."""
 
     __tablename__ = "audit_log"
 
@@ -535,6 +536,10 @@ class AuditEntry(Base):
     subject_type: Mapped[str] = mapped_column(String(32), default="")
     subject_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Tamper evidence: the previous row's hash, and this row's over it and its own fields
+    # (`orbweaver.review.audit.row_hash`); `orbweaver audit verify` walks the chain.
+    prev_sha256: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 # --- crawl (issue 4) -------------------------------------------------------------------------

@@ -45,7 +45,13 @@ def get_service(request: Request) -> ReviewService:
     if service is None:
         ctx = get_context(request)
         settings = getattr(request.app.state, "review_settings", None) or ReviewSettings()
-        service = ReviewService(ctx.store, ctx.clock, settings, vault_key=ctx.settings.suspect_key)
+        service = ReviewService(
+            ctx.store,
+            ctx.clock,
+            settings,
+            vault_key=ctx.settings.suspect_key,
+            vault_retired_key=ctx.settings.suspect_retired_key,
+        )
         request.app.state.review = service
     return service
 
