@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit docs sysdeps bench clean mutate
+.PHONY: demo test lint typecheck unit docs sysdeps bench clean mutate fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -41,6 +41,18 @@ test: $(STAMP) sysdeps lint typecheck unit
 MODULES ?=
 mutate: $(STAMP)
 	$(PY) scripts/mutate.py $(MODULES)
+
+# Coverage-guided fuzzing (atheris) of every parser, FUZZ_SECONDS each; `make test` replays the
+# saved corpus (tests/fuzz/corpus) without atheris. Grown corpus and crashes go to var/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= extract_links normalise_url sniff archive image_pdq rdap bank_csv settings_toml
+fuzz: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e '.[fuzz]'
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+		/usr/bin/time -f "fuzz $$t: %U s user, %S s system CPU" \
+			$(PY) tests/fuzz/run_fuzz.py $$t $(FUZZ_SECONDS) var/fuzz || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .grimp_cache .import_linter_cache

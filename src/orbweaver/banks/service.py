@@ -168,22 +168,66 @@ class EntryRow:
     source: str
 
 
+MAX_CSV_FIELD = 4096
+"""Longest cell a bank CSV may hold: a hash is at most a few hundred characters, a source a
+line of text; a longer cell is a broken or hostile line, reported and skipped."""
+
+
 def parse_csv(stream: TextIO, report: ImportReport) -> Iterator[EntryRow]:
-    """Valid rows of a bank CSV; malformed ones are noted in `report` by line and skipped."""
-    reader = csv.reader(stream)
-    header = next(reader, None)
-    if header is None:
+    """Valid rows of a bank CSV; malformed ones are noted in `report` by line and skipped.
+
+    Each line is read on its own: a bank row never spans lines, so a stray quote spoils its
+    own line only, not the rest of the file. A line the csv module cannot read, or with a cell
+    over MAX_CSV_FIELD, is one error, not the end of the import (csv.Error used to escape and
+    roll back every valid row with it). A UTF-8 byte-order mark (spreadsheets write one) is
+    ignored."""
+    lines = enumerate(_bounded_lines(stream), start=1)
+    first = next(lines, None)
+    if first is None:
         return
+    try:
+        header = _row(first[1])
+    except (csv.Error, BankError) as exc:
+        raise BankError(f"line 1: unreadable header: {exc}") from exc
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")
     if tuple(h.strip().lower() for h in header[:4]) != CSV_HEADER:
-        raise BankError(f"line 1: header must be {','.join(CSV_HEADER)}, got {','.join(header)}")
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
-            continue
+        shown = ",".join(header)[:200]
+        raise BankError(f"line 1: header must be {','.join(CSV_HEADER)}, got {shown}")
+    for number, line in lines:
         try:
+            row = _row(line)
+            if not row or all(not cell.strip() for cell in row):
+                continue
             yield _parse_row(row)
+        except csv.Error as exc:
+            report.errors.append((number, f"unreadable line: {exc}"))
         except BankError as exc:
-            report.errors.append((line, str(exc)))
+            report.errors.append((number, str(exc)))
+
+
+def _bounded_lines(stream: TextIO) -> Iterator[str]:
+    """The stream's lines, each cut at a bound (a 1 GB line never sits in memory whole); an
+    over-long line comes out as one over-long cell, which `_row` refuses."""
+    bound = 4 * MAX_CSV_FIELD + 64
+    while True:
+        line = stream.readline(bound)
+        if not line:
+            return
+        if len(line) == bound and not line.endswith("\n"):
+            rest = line
+            while rest and not rest.endswith("\n"):  # skip what is left of the line
+                rest = stream.readline(bound)
+            yield "x" * (MAX_CSV_FIELD + 1) + "\n"  # stands for the over-long line
+            continue
+        yield line
+
+
+def _row(line: str) -> list[str]:
+    row = next(csv.reader([line]), [])
+    if any(len(cell) > MAX_CSV_FIELD for cell in row):
+        raise BankError(f"a cell longer than {MAX_CSV_FIELD} characters")
+    return row
 
 
 def _parse_row(row: list[str]) -> EntryRow:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import safe_url_string
 
@@ -70,6 +70,10 @@ class Links:
     bad_urls: int = 0
 
 
+_C0_AND_SPACE = "".join(chr(i) for i in range(0x21))
+_TAB_OR_NEWLINE = re.compile("[\t\n\r]")
+
+
 def extension(url: str) -> str:
     path = urlsplit(url).path
     name = path.rsplit("/", 1)[-1]
@@ -84,7 +88,10 @@ def normalise(base: str, raw: str | None) -> str | None:
     """
     if not raw:
         return None
-    raw = raw.strip()
+    # As browsers do (WHATWG URL): C0 controls and spaces at either end stripped, tabs and
+    # line breaks anywhere removed. urlsplit strips the ends too, so without this a URL that
+    # ended in controls normalised differently the second time.
+    raw = _TAB_OR_NEWLINE.sub("", raw.strip(_C0_AND_SPACE))
     if not raw or raw.startswith("#") or raw.lower().startswith(_SKIP_SCHEMES):
         return None
     if any("\udc80" <= ch <= "\udcff" for ch in raw):
@@ -97,6 +104,12 @@ def normalise(base: str, raw: str | None) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
+    if any(ch <= " " or ch == "\x7f" for ch in parts.netloc):
+        return None  # a control character or space in the host: no such host, never a lookup
+    if parts.path.endswith(";"):
+        # urljoin drops an empty `;params` from some URLs and keeps it in others: drop it
+        # always, so normalising a normalised URL gives it back (found by fuzzing)
+        url = urlunsplit(parts._replace(path=parts.path.rstrip(";"), fragment=""))
     return url.split("#", 1)[0]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from orbweaver.attribution import check_email
 from orbweaver.categories import HARMFUL_ABUSIVE, LABELS
 from orbweaver.notices.xarf import ItemHashes, ReportInput
+from orbweaver.untrusted import one_line
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,16 @@ def _ask(data: ReportInput, downstream: str | None) -> list[str]:
 def _item_lines(items: list[ItemHashes]) -> list[str]:
     lines = []
     for it in items:
-        where = f"  {it.member_path}\n" if it.member_path else ""
+        where = f"  {one_line(it.member_path, max_length=300)}\n" if it.member_path else ""
         lines.append(f"{where}  sha256 {it.sha256}\n  md5 {it.md5}  ({LABELS[it.category]})")
     return lines
 
 
 def compose_letter(data: ReportInput, recipient_name: str, downstream: str | None = None) -> Letter:
-    """Subject and plain-text body for one round of a notice."""
+    """Subject and plain-text body for one round of a notice. Provider names come from RDAP:
+    each is one printable line here (no forged lines in the letter)."""
+    recipient_name = one_line(recipient_name)
+    downstream = one_line(downstream) if downstream else downstream
     target = "The archive at" if data.kind == "archive" else "The file at"
     lines = [
         f"Dear {recipient_name} abuse team,",
@@ -144,7 +148,9 @@ def digest_letter(provider_name: str, day: str, members: list[tuple[str, str]]) 
     """Subject and body of a provider's daily digest: each member's own letter, in order.
 
     `members` are (subject, body) of the notices it carries; the X-ARF parts follow in the same
-    order (`xarf-1.json` is the first one listed)."""
+    order (`xarf-1.json` is the first one listed). The provider's name is RDAP's: a control
+    character in it made the subject refused at send time, every day, for good."""
+    provider_name = one_line(provider_name)
     n = len(members)
     lines = [
         f"Dear {provider_name} abuse team,",

@@ -19,7 +19,9 @@ Why these choices (they are what a provider's abuse desk parses, so they must be
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from typing import Any
 
 from orbweaver.categories import CSAM_POSTPUBESCENT, CSAM_PREPUBESCENT, HARMFUL_ABUSIVE
 from orbweaver.clock import ensure_utc
+from orbweaver.untrusted import csv_row, one_line
 
 SCHEMA_DIR = Path(__file__).parent / "xarf_schemas" / "v4"
 MASTER_ID = "https://xarf.org/schemas/v4/xarf-v4-master.json"
@@ -112,12 +115,18 @@ def _tags(data: ReportInput) -> list[str]:
 
 
 def evidence_csv(items: list[ItemHashes]) -> str:
-    """The hashes of every matched file, one line each; no bytes of the media."""
-    lines = ["member_path,sha256,sha1,md5,pdq,category,match"]
+    """The hashes of every matched file, one line each; no bytes of the media.
+
+    Member paths are whatever the archive's author wrote: quoted by the csv module (a comma or
+    a line break in one used to shift or add rows) and neutralised where a spreadsheet would
+    read a formula."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["member_path", "sha256", "sha1", "md5", "pdq", "category", "match"])
     for it in items:
         fields = [it.member_path or "", it.sha256, it.sha1, it.md5, it.pdq or ""]
-        lines.append(",".join([*fields, it.category, it.match]))
-    return "\n".join(lines) + "\n"
+        writer.writerow(csv_row([*fields, it.category, it.match]))
+    return out.getvalue()
 
 
 def _evidence(items: list[ItemHashes]) -> list[dict[str, Any]]:
@@ -191,7 +200,7 @@ def compose_report(data: ReportInput) -> dict[str, Any]:
     if DOMAIN_RE.match(host):
         report["domain"] = host
     if data.hosting_provider:
-        report["hosting_provider"] = data.hosting_provider
+        report["hosting_provider"] = one_line(data.hosting_provider)
     if data.asn:
         report["asn"] = data.asn
     validate(report)

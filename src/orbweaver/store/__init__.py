@@ -3,8 +3,8 @@ column type, the append-only event log with its catalogue of event kinds, and th
 
 Stages talk to each other through these rows and events, never through each other's internals.
 Public surface: `Store`, `open_store`; `record_event`, `EventKind`, `CATALOGUE`; `UtcDateTime`,
-`store_now`, `store_time`; the vault (`Vault`, `VaultError`, `new_key`, `rekey_suspects`, loaded on first use: it brings the
-cryptography package); and the schema, `orbweaver.store.models`.
+`store_now`, `store_time`; the vault (`Vault`, `VaultError`, `new_key`, `rekey_suspects`,
+loaded on first use: it brings the cryptography package); and the schema, `orbweaver.store.models`.
 """
 
 from typing import TYPE_CHECKING
