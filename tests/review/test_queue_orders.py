@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import review_world
+import sqlalchemy as sa
 from pydantic import ValidationError
 from review_world import World, synthetic_png
 
@@ -211,3 +212,35 @@ def test_scores_are_clipped_and_nonsense_abstains() -> None:
     assert safe_score(lambda _: math.nan, item) is None
     assert safe_score(lambda _: "high", item) is None  # type: ignore[arg-type,return-value]
     assert safe_score(lambda _: True, item) is None
+
+
+def test_one_verdict_settles_the_group_unless_the_analyst_splits_a_member_out(
+    world: World,
+) -> None:
+    from review_world import pdq_hex
+
+    from orbweaver.review.errors import ReviewError
+
+    svc = world.service()
+    world.suspect(1, pdq=pdq_hex(5))
+    svc.sync()
+    world.suspect(2, pdq=pdq_hex(5, flips=8))  # the same picture, re-encoded
+    world.suspect(3, pdq=pdq_hex(5, flips=12))  # grouped too, but the analyst says it differs
+    svc.sync()
+    with world.store.session() as s:
+        lead, same, other = s.scalars(sa.select(ReviewItem).order_by(ReviewItem.id)).all()
+        assert same.group_id == lead.id and other.group_id == lead.id
+    ana, bob = world.user("ana"), world.user("bob")
+    assert svc.split(ana, other.id) == lead.id
+    with pytest.raises(ReviewError, match="not a grouped near-duplicate"):
+        svc.split(ana, other.id)
+    for who in (ana, bob):
+        svc.assess(who, lead.id, "not_actionable", None)
+    with world.store.session() as s:
+        status = dict(s.execute(sa.select(ReviewItem.id, ReviewItem.status)).all())
+    assert status == {lead.id: "decided", same.id: "decided", other.id: "open"}
+    # one image shown per assessment: the settled member never reached an analyst, the split
+    # one does, and to each analyst once
+    assert svc.next_item(ana) == other.id and svc.next_item(bob) == other.id
+    svc.assess(ana, other.id, "not_actionable", None)
+    assert svc.next_item(ana) is None

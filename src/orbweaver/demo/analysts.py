@@ -10,11 +10,14 @@ No image is ever opened: the label comes from the world, never from looking.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import httpx
 
 from orbweaver.categories import ACTIONABLE, NOT_ACTIONABLE
+from orbweaver.clock import Clock
 
 
 @dataclass
@@ -80,3 +83,46 @@ def review_round(analysts: list[SimulatedAnalyst]) -> int:
         total += done
         if done == 0:
             return total
+
+
+class CappedReview:
+    """Analysts with a fixed capacity: each makes at most `per_day` assessments per simulated
+    day, spent as the clock moves (called at every step of the demo, not only after a crawl).
+    Capacity left unused while the queue is empty is not banked. Once a simulated day the open
+    items are re-ranked (`refresh`: the review-sync role's `refresh_priorities`), as time
+    passing changes what is still online."""
+
+    def __init__(
+        self,
+        analysts: list[SimulatedAnalyst],
+        per_day: float,
+        clock: Clock,
+        refresh: Callable[[], object] | None = None,
+    ) -> None:
+        self.analysts = analysts
+        self.per_day = per_day
+        self.clock = clock
+        self.refresh = refresh
+        self.budget = [0.0] * len(analysts)
+        self.last: datetime | None = None
+        self.refreshed: datetime | None = None
+
+    def __call__(self, analysts: list[SimulatedAnalyst]) -> int:
+        now = self.clock.now()
+        if self.refresh is not None and (
+            self.refreshed is None or now - self.refreshed >= timedelta(days=1)
+        ):
+            self.refresh()
+            self.refreshed = now
+        elapsed = 0.0 if self.last is None else (now - self.last) / timedelta(days=1)
+        self.last = now
+        total = 0
+        for i, analyst in enumerate(self.analysts):
+            self.budget[i] += self.per_day * max(elapsed, 0.0)
+            want = int(self.budget[i])
+            done = analyst.work(limit=want) if want > 0 else 0
+            self.budget[i] -= done
+            if done < want:  # nothing left for this analyst: idle time is not saved up
+                self.budget[i] -= int(self.budget[i])
+            total += done
+        return total

@@ -1,4 +1,5 @@
-"""`orbweaver demo [--scenario FILE] [--scale F] [--days N] [--seed S] [--out DIR]`."""
+"""`orbweaver demo [--scenario FILE] [--scale F] [--days N] [--seed S] [--out DIR]
+[--queue fifo|priority|expected] [--analyst-capacity N] [--classifier-auc X]`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,26 @@ def demo(
     out: Path = typer.Option(Path("demo-out"), help="Folder for the store, report and truth."),
     crawl_every: float = typer.Option(5.0, help="Simulated days between crawl rounds."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Rich progress bar."),
+    queue: str | None = typer.Option(
+        None, help="Review queue order: fifo, priority or expected (default: the settings')."
+    ),
+    analyst_capacity: float | None = typer.Option(
+        None,
+        min=0.01,
+        help="Assessments per analyst per simulated day (default: all that wait, after a crawl).",
+    ),
+    classifier_auc: float | None = typer.Option(
+        None,
+        min=0.5,
+        max=1.0,
+        help="Plug the world's oracle classifier of this AUC into the review queue.",
+    ),
+    own_removal: float | None = typer.Option(
+        None,
+        min=0.0,
+        help="Content goes offline on its own after its provider's removal delay times this "
+        "(default: 1 with --analyst-capacity, else 0).",
+    ),
 ) -> None:
     """Start the simulated world and run the whole product against it while its clock
     fast-forwards: crawl, match, review by simulated analysts, notices, follow-ups, re-checks.
@@ -25,8 +46,12 @@ def demo(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from orbweaver.demo.run import DemoOptions, practice_line, run_demo
+    from orbweaver.demo.run import DemoOptions, practice_line, review_line, run_demo
     from orbweaver.reports import print_table
+    from orbweaver.review import ORDERS
+
+    if queue is not None and queue not in ORDERS:
+        raise typer.BadParameter(f"one of {', '.join(ORDERS)}", param_hint="--queue")
 
     console = Console(stderr=True)
     options = DemoOptions(
@@ -37,6 +62,10 @@ def demo(
         out=out,
         crawl_every_days=crawl_every,
         progress=progress,
+        queue=queue,
+        analyst_capacity=analyst_capacity,
+        classifier_auc=classifier_auc,
+        own_removal=own_removal,
     )
     console.print(
         f"[bold]orbweaver demo[/]: world {scenario.name} at scale {scale:g}, {days:g} simulated "
@@ -62,6 +91,8 @@ def demo(
         result = run_demo(options, on_progress)
     print_table(result.report)
     console.print(practice_line(options))
+    if options.backlog:
+        console.print(review_line(result.review))
     stats = result.stats
     console.print(
         f"ran in {stats['seconds']}s ({stats['crawl_rounds']} crawl rounds, "

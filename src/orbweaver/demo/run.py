@@ -105,6 +105,28 @@ class DemoOptions:
     # Follow-up every day while online, escalate to the registrar after 3 unanswered rounds.
     followup_interval_hours: float = 24.0
     escalate_after_rounds: int = 3
+    # The backlog (issue 18): the queue's order (None: the settings' own, `priority`), each
+    # analyst's assessments per simulated day (None: as many as there are items, after each
+    # crawl), the world's oracle classifier's AUC (None: no classifier), and content going
+    # offline on its own (the world's `own_removal_factor`; None: 1.0 with a capacity, else 0).
+    queue: str | None = None
+    analyst_capacity: float | None = None
+    classifier_auc: float | None = None
+    own_removal: float | None = None
+
+    @property
+    def own_removal_factor(self) -> float:
+        if self.own_removal is not None:
+            return self.own_removal
+        return 1.0 if self.analyst_capacity is not None else 0.0
+
+    @property
+    def backlog(self) -> bool:
+        """Whether any backlog flag departs from the default demo."""
+        return any(
+            v is not None
+            for v in (self.queue, self.analyst_capacity, self.classifier_auc, self.own_removal)
+        )
 
 
 REFERENCE_PRACTICE = (
@@ -157,6 +179,17 @@ def practice_line(options: DemoOptions) -> str:
     )
 
 
+def review_line(review: dict[str, Any]) -> str:
+    """One line for the terminal: what the review queue noticed while it mattered."""
+    return (
+        f"review ({review.get('queue')}): {review['suspects']} suspects, {review['assessed']} "
+        f"verdicts, {review['actionable']} actionable, {review['noticed_while_online']} noticed "
+        f"while online, {review['removed_before_review']} gone before review; median "
+        f"{review['median_hours_suspect_to_notice']} h to notice; "
+        f"{review['images_shown_per_actionable_verdict']} images shown per actionable verdict"
+    )
+
+
 @dataclass
 class DemoResult:
     out: Path
@@ -167,6 +200,7 @@ class DemoResult:
     report: Any  # orbweaver.reports.tables.Report
     truth: dict[str, Any]
     stats: dict[str, Any]
+    review: dict[str, Any] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -428,12 +462,67 @@ class Product:
         return by_status
 
 
+def world_scenario(options: DemoOptions) -> Any:
+    """The scenario the world is built from: the file as it is, or with content going offline on
+    its own (`own_removal_factor`) for the backlog."""
+    if options.own_removal_factor <= 0:
+        return options.scenario
+    import dataclasses
+
+    from orbweaver.sim.scenario import load
+
+    sc = load(options.scenario)
+    world = dataclasses.replace(sc.world, own_removal_factor=options.own_removal_factor)
+    return dataclasses.replace(sc, world=world)
+
+
+def review_settings(options: DemoOptions, control: str) -> Any:
+    """The review stage's settings for this run: the queue's order and, with an AUC, the world's
+    oracle plugged in where a hotline plugs its classifier."""
+    from orbweaver.demo.oracle import oracle_url
+    from orbweaver.review import ReviewSettings
+
+    fields: dict[str, Any] = {}
+    if options.queue is not None:
+        fields["review_queue_order"] = options.queue
+    if options.classifier_auc is not None:
+        fields["review_classifier"] = "orbweaver.demo.oracle:world_oracle"
+        fields["review_classifier_url"] = oracle_url(control, options.classifier_auc)
+    if options.analyst_capacity is not None and options.analyst_capacity > 0:
+        # the time from serving an item to its verdict: about one analyst-assessment apart
+        fields["review_verdict_hours"] = max(1.0, 24.0 / options.analyst_capacity)
+    return ReviewSettings(**fields)
+
+
+def review_service(options: DemoOptions, product: Product, control: str) -> Any:
+    """The review service the console and its API use in this run (one per app)."""
+    from orbweaver.review import ReviewService
+
+    return ReviewService(
+        product.store,
+        product.clock,
+        review_settings(options, control),
+        vault_key=product.settings.core.suspect_key,
+    )
+
+
+def _picture_of(world: Any) -> Callable[[str], int | None]:
+    """sha256 -> the world's picture id, for bytes the world served."""
+
+    def picture(sha256: str) -> int | None:
+        label = world.media.label(sha256)
+        return None if label is None else int(label["image_id"])
+
+    return picture
+
+
 def run_demo(
     options: DemoOptions, on_progress: Callable[[float, dict[str, Any]], None] | None = None
 ) -> DemoResult:
     """Run the whole chain against a fresh world; returns the report and the truth."""
     from orbweaver.banks import create_bank, import_csv
-    from orbweaver.demo.analysts import SimulatedAnalyst, review_round
+    from orbweaver.demo.analysts import CappedReview, SimulatedAnalyst, review_round
+    from orbweaver.demo.backlog import backlog_series, review_figures, truth_from_world
     from orbweaver.reports import build_report, load_inputs, write_all, write_json
     from orbweaver.sim import World
 
@@ -441,7 +530,7 @@ def run_demo(
     _fresh_out(out)
     database_url = f"sqlite:///{out / 'orbweaver.db'}"
     started = time.monotonic()
-    with World.start(options.scenario, scale=options.scale, seed=options.seed) as world:
+    with World.start(world_scenario(options), scale=options.scale, seed=options.seed) as world:
         info = world.info
         store = open_store(database_url)
         product = Product(options, info, store, out)
@@ -462,30 +551,49 @@ def run_demo(
                 add_user(s, clock, name, "analyst", secrets.token_urlsafe(16))
             keys[name] = create_client(store, clock, name, scopes=("review",), actor="demo")
         app = build_web_app(product.settings, store=store, clock=clock)
+        reviews = None
+        if options.backlog:  # the console's review service with the run's queue settings
+            reviews = review_service(options, product, info["control"])
+            app.state.review = reviews
         with serve_web(app, free_port()) as web_url:
             analysts = [
                 SimulatedAnalyst(name, key, web_url, info["control"]) for name, key in keys.items()
             ]
+            rounds: Callable[[list[Any]], int] = review_round
+            if options.analyst_capacity is not None:
+                refresh = reviews.queue.refresh_priorities if reviews is not None else None
+                rounds = CappedReview(analysts, options.analyst_capacity, clock, refresh)
             try:
-                _drive(options, world, product, analysts, review_round, on_progress)
+                _drive(options, world, product, analysts, rounds, on_progress)
             finally:
                 for a in analysts:
                     a.close()
                 product.close()
         now = product.sync_clock()
         truth = world.truth(images=True, now=now)
+        review = review_figures(store, _picture_of(world), truth_from_world(truth["images"]), now)
+        review["queue"] = reviews.settings.review_queue_order if reviews else "priority"
+        review["analyst_capacity"] = options.analyst_capacity
+        review["classifier_auc"] = options.classifier_auc
+        review["own_removal_factor"] = options.own_removal_factor
+        review["backlog"] = backlog_series(
+            store, store_time(now) - timedelta(days=options.days), now
+        )
     inputs = load_inputs(store)  # the cadence comes from the store, as for `orbweaver report`
     report = build_report(inputs)
     world_fields = {
         "practice": practice_of(options),
         "world": calibration_of(truth, options.scenario.stem),
     }
-    paths = write_all(report, out, scenario=world_fields["world"]["providers"])
+    paths = write_all(report, out, scenario=world_fields["world"]["providers"], review=review)
     report_json = out / "report.json"
     write_json(report, report_json)
     # The demo's report says which practice produced it and what the world was built to show.
     report_json.write_text(
-        json.dumps({**json.loads(report_json.read_text()), **world_fields}, indent=2) + "\n"
+        json.dumps(
+            {**json.loads(report_json.read_text()), **world_fields, "review": review}, indent=2
+        )
+        + "\n"
     )
     truth.update(world_fields)
     truth_json = out / "truth.json"
@@ -502,6 +610,7 @@ def run_demo(
         report=report,
         truth=truth,
         stats=product.stats,
+        review=review,
     )
 
 
@@ -519,12 +628,17 @@ def _drive(
     crawl_every = timedelta(days=options.crawl_every_days)
     next_crawl = start
     seeds: list[str] = list(world.info["seeds"])
+    capped = options.analyst_capacity is not None
     while True:
         now = store_time(product.sync_clock())
+        crawled = False
         if now >= next_crawl and now < end:
             product.crawl(seeds, crawl_every.total_seconds() - 3600)
             seeds = []
             next_crawl += crawl_every
+            crawled = True
+        if crawled or (capped and now < end):
+            # after each crawl as many as wait; with a capacity, as the clock moves
             t0 = time.monotonic()
             product.stats["assessments"] += review_round(analysts)
             product.stats["review_seconds"] += time.monotonic() - t0
@@ -534,6 +648,8 @@ def _drive(
         if now >= end:
             return
         due = product.next_due()
-        target = min(t for t in (due, next_crawl, end) if t is not None)
+        # with a capacity, analysts work through the day: at least a step every few hours
+        shift = now + timedelta(hours=4) if capped else None
+        target = min(t for t in (due, next_crawl, end, shift) if t is not None)
         target = max(target, now + timedelta(seconds=1))
         world.clock.set(target)

@@ -97,6 +97,27 @@ def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
     return buffer.getvalue()
 
 
+def backlog_png(review: Mapping[str, Any]) -> bytes:
+    """The review queue's backlog (open items) per simulated day."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = list(review.get("backlog") or [])
+    fig, ax = plt.subplots(figsize=(9, 3.5), dpi=110)
+    ax.plot([r["day"] for r in series], [r["open"] for r in series], color="tab:blue")
+    ax.set_xlabel("day")
+    ax.set_ylabel("items waiting for a verdict")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Review backlog (queue order: {review.get('queue', '?')})")
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("orbweaver.reports", "templates"),
@@ -114,10 +135,21 @@ def render_html(
     *,
     title: str = "orbweaver removal report",
     scenario: ScenarioFigures | None = None,
+    review: Mapping[str, Any] | None = None,
 ) -> str:
     """The page; with `scenario` (a simulated world's own figures), Table 1.0 shows them beside
-    the measured ones."""
+    the measured ones; with `review` (the review queue's figures: suspects, verdicts, noticed
+    while online, and `backlog`, open items per day), a section with the backlog over time."""
     chart = base64.b64encode(removal_curves_png(report)).decode()
+    review_view: dict[str, Any] | None = None
+    if review:
+        actionable = review.get("actionable_suspects") or 0
+        noticed = review.get("noticed_while_online") or 0
+        review_view = {
+            **review,
+            "noticed_share": noticed / actionable if actionable else None,
+            "chart": base64.b64encode(backlog_png(review)).decode(),
+        }
     context: dict[str, Any] = {
         "title": title,
         "scenario": scenario or {},
@@ -130,15 +162,20 @@ def render_html(
         "by_month": [r.as_detail() for r in report.by_month],
         "naive": report.naive_overall,
         "chart": chart,
+        "review": review_view,
     }
     return _environment().get_template("report.html").render(**context)
 
 
 def write_all(
-    report: Report, out_dir: Path, *, scenario: ScenarioFigures | None = None
+    report: Report,
+    out_dir: Path,
+    *,
+    scenario: ScenarioFigures | None = None,
+    review: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """report.json (contract), report-detail.json, table-1.0.csv and report.html in `out_dir`
-    (`scenario`: see `render_html`)."""
+    (`scenario`, `review`: see `render_html`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "report.json",
@@ -149,5 +186,5 @@ def write_all(
     write_json(report, paths["json"])
     write_json(report, paths["detail"], detail=True)
     paths["csv"].write_text(table_csv(report.providers))
-    paths["html"].write_text(render_html(report, scenario=scenario))
+    paths["html"].write_text(render_html(report, scenario=scenario, review=review))
     return paths

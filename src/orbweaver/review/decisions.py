@@ -167,6 +167,28 @@ def adjudicate(
     return decide(s, clock, item, category, severity, via="adjudication", who=who, bank_id=bank_id)
 
 
+def split_from_group(s: Session, clock: Clock, who: Principal, member_id: int) -> ReviewItem:
+    """An analyst says a grouped near-duplicate is not the same picture: it leaves the group
+    and waits as an item of its own, so the group's verdict will not settle it. Without this,
+    one verdict on the lead settles every member (each member's image is never shown: the item
+    page lists near-duplicates by hash), which is what makes a group cost one review."""
+    if not who.has("analyst"):
+        raise Forbidden("splitting a group needs an analyst")
+    member = _locked_item(s, member_id)
+    if member.status != "grouped" or member.group_id is None:
+        raise ReviewError(f"item {member_id} is {member.status}, not a grouped near-duplicate")
+    lead = _locked_item(s, member.group_id)
+    if lead.status not in ("open", "adjudication"):
+        raise ReviewError(f"its group's item {lead.id} is {lead.status}: too late to split")
+    detail = {"from_item": lead.id, "distance": member.group_distance}
+    member.status, member.group_id, member.group_distance = "open", None, None
+    member.updated_at = clock.now().replace(tzinfo=None)
+    audit(
+        s, clock, who, "item.split", subject_type="review_item", subject_id=member.id, detail=detail
+    )
+    return member
+
+
 def _assessed_by(item_id: int, user_id: int) -> sa.Select[int]:
     return sa.select(Assessment.id).where(
         Assessment.item_id == item_id, Assessment.user_id == user_id

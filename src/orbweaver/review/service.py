@@ -429,6 +429,17 @@ class ReviewService:
                 bank_id=bank_id,
             )
 
+    def split(self, who: Principal, member_id: int) -> int:
+        """Take a near-duplicate out of its group (the analyst says it is another picture);
+        both items are re-ranked. Returns the group's former lead item id."""
+        with self.store.session() as s:
+            lead = s.scalar(sa.select(ReviewItem.group_id).where(ReviewItem.id == member_id))
+            member = decisions.split_from_group(s, self.clock, who, member_id)
+            self.queue.recompute(s, member.id)
+            if lead is not None:
+                self.queue.recompute(s, lead)
+            return int(lead or member.id)
+
     def adjudicate(
         self, who: Principal, item_id: int, category: str, severity: str | None
     ) -> decisions.Outcome:
