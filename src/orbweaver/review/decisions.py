@@ -182,7 +182,7 @@ def split_from_group(s: Session, clock: Clock, who: Principal, member_id: int) -
         raise ReviewError(f"its group's item {lead.id} is {lead.status}: too late to split")
     detail = {"from_item": lead.id, "distance": member.group_distance}
     member.status, member.group_id, member.group_distance = "open", None, None
-    member.updated_at = clock.now().replace(tzinfo=None)
+    member.updated_at = clock.now()
     audit(
         s, clock, who, "item.split", subject_type="review_item", subject_id=member.id, detail=detail
     )
