@@ -136,6 +136,7 @@ def main() -> None:
             crawl_every_days=args.crawl_every_days,
             max_step_h=args.max_step_h,
             scenario=ROOT / "scenarios" / "table-1.0.toml",
+            settle_timeout_s=3600,
         )
         try:
             run.drive([], on_step=sampler)
