@@ -462,6 +462,7 @@ class Run:
         faults: list[Fault],
         progress: Callable[[str], None] | None = None,
         on_step: Callable[[Run], None] | None = None,
+        wall_limit_s: float | None = None,
     ) -> None:
         """Start every role, move the world to the end, injecting `faults` on the way."""
         started = time.monotonic()
@@ -496,6 +497,8 @@ class Run:
                 on_step(self)
             if now >= end:
                 break
+            if wall_limit_s is not None and time.monotonic() - started > wall_limit_s:
+                break  # a time-boxed soak: stops settled, at a world instant
             targets = [now + self.max_step, end]
             targets += [start + timedelta(hours=f.at_h) for f in pending]
             targets += [t for t in ends if t > now]
