@@ -8,7 +8,8 @@ of the benchmark's own (initdb into a temporary folder) and a backlog of synthet
 - monitor: the same N notices, re-pointed at a loopback web server and made due at once; the
   time until each has had its re-check, and the split of the checks.
 
-Throughput ratio = time with one / time with two (same backlog, same run). The crawl's own
+Throughput ratio = time with one / time with two (same backlog, same run), timed from when the
+backlog is written, every process already up and ready. The crawl's own
 two-process figures are under "Crawl" in BENCHMARKS.md.
 
 Usage: .venv/bin/python benchmarks/bench_scaleout.py [--notices 400]
@@ -38,7 +39,7 @@ import sqlalchemy as sa
 from orbweaver.clock import SystemClock
 from orbweaver.store import open_store
 from orbweaver.store.models import Check, Notice, Outbox
-from roles.world import Service, StallingSink, notices_world, role_env, wait_for
+from roles.world import Service, StallingSink, get, notices_world, role_env, wait_for
 from supervise.private_pg import PrivatePostgres
 
 
@@ -73,7 +74,6 @@ def counted(svc: Service, setting: str, name: str) -> float:
 def trial(pg: PrivatePostgres, n: int, instances: int, work: Path) -> dict[str, Any]:
     url = database(pg, f"scale{instances}")
     store = open_store(url)
-    notices_world(store, SystemClock(), [f"h{i}.test" for i in range(n)])
     site = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     out: dict[str, Any] = {"instances": instances}
@@ -96,6 +96,13 @@ def trial(pg: PrivatePostgres, n: int, instances: int, work: Path) -> dict[str, 
             env["ORBWEAVER_MONITOR_LEASE_S"] = "300"
             services.append(Service(env, work, "--roles", "notify,monitor"))
         try:
+            urls = [  # every process up and ready before the backlog arrives
+                svc.url(setting, "/readyz")
+                for svc in services
+                for setting in ("notify_health_port", "monitor_health_port")
+            ]
+            wait_for("roles ready", lambda: all(get(u)[0] == 200 for u in urls), 300)
+            notices_world(store, SystemClock(), [f"h{i}.test" for i in range(n)])
             started = time.monotonic()
 
             def sent() -> int:

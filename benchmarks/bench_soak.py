@@ -112,10 +112,10 @@ def main() -> None:
     parser.add_argument("--crawl-every-days", type=float, default=5.0)
     parser.add_argument("--max-step-h", type=float, default=24.0)
     parser.add_argument("--warmup-days", type=float, default=None)
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop the drive then")
     parser.add_argument("--plot", type=Path, default=Path("docs/soak-rss.png"))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    warmup = args.warmup_days if args.warmup_days is not None else args.days * 0.25
 
     load_before = os.getloadavg()
     started = time.monotonic()
@@ -136,15 +136,19 @@ def main() -> None:
             crawl_every_days=args.crawl_every_days,
             max_step_h=args.max_step_h,
             scenario=ROOT / "scenarios" / "table-1.0.toml",
+            settle_timeout_s=3600,
         )
         try:
-            run.drive([], on_step=sampler)
+            limit = args.max_minutes * 60 if args.max_minutes else None
+            run.drive([], on_step=sampler, wall_limit_s=limit)
             result = run.result([])
         finally:
             run.close()
     finally:
         redis.close()
         pg.close()
+    reached = sampler.days[-1] if sampler.days else 0.0
+    warmup = args.warmup_days if args.warmup_days is not None else reached * 0.25
     growth = sampler.growth(warmup)
     out = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -152,9 +156,11 @@ def main() -> None:
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "args": {k: str(v) for k, v in vars(args).items()},
+        "days_reached": round(sampler.days[-1], 1) if sampler.days else 0,
         "steps": result.steps,
         "samples": len(sampler.days),
         "rss_mib_last": sampler.latest(),
+        "warmup_days": round(warmup, 1),
         "rss_growth_after_warmup_pct": growth,
         "oldest_due_hours_max": {k: round(v, 1) for k, v in sampler.oldest_due_h.items()},
         "sightings": len(result.sightings),
@@ -164,7 +170,8 @@ def main() -> None:
         "seconds": round(time.monotonic() - started, 1),
     }
     title = (
-        f"RSS per role, Table 1.0 world at scale {args.scale}, {args.days:g} simulated days "
+        f"RSS per role, Table 1.0 world at scale {args.scale}, {out['days_reached']:g} "
+        "simulated days "
         f"({out['date']}, load {load_before[0]:.1f})"
     )
     sampler.plot(args.plot, title)

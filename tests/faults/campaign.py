@@ -244,6 +244,7 @@ class Run:
         crawl_every_days: float,
         max_step_h: float = 12.0,
         scenario: Path = SMALL,
+        settle_timeout_s: float = 240.0,
     ) -> None:
         from orbweaver.sim import World
 
@@ -258,6 +259,7 @@ class Run:
         self._prepare()
         self.svc: Service | None = None
         self.steps = 0
+        self.settle_timeout_s = settle_timeout_s
 
     # setup
 
@@ -362,13 +364,13 @@ class Run:
                 or 0
             )
 
-    def settle(self, since: datetime | None = None, timeout: float = 240.0) -> None:
+    def settle(self, since: datetime | None = None, timeout: float | None = None) -> None:
         """Wait until the roles have done everything due at this world instant: nothing due in
         the queues they drain, the crawl's Redis queue empty, the store's counts unchanged for
         a while: 2 s, or 8 s when re-crawls fell due since `since` (the crawl daemon looks for
         due pages when Scrapy is idle, every 5 s)."""
         window = 8.0 if self._recrawls_due_since(since) else 2.0
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (timeout or self.settle_timeout_s)
         last: tuple[int, ...] | None = None
         quiet_since: float | None = None
         while quiet_since is None or time.monotonic() - quiet_since < window:
@@ -460,6 +462,7 @@ class Run:
         faults: list[Fault],
         progress: Callable[[str], None] | None = None,
         on_step: Callable[[Run], None] | None = None,
+        wall_limit_s: float | None = None,
     ) -> None:
         """Start every role, move the world to the end, injecting `faults` on the way."""
         started = time.monotonic()
@@ -494,6 +497,8 @@ class Run:
                 on_step(self)
             if now >= end:
                 break
+            if wall_limit_s is not None and time.monotonic() - started > wall_limit_s:
+                break  # a time-boxed soak: stops settled, at a world instant
             targets = [now + self.max_step, end]
             targets += [start + timedelta(hours=f.at_h) for f in pending]
             targets += [t for t in ends if t > now]
