@@ -14,6 +14,7 @@ import hashlib
 import io
 
 import pytest
+import sqlalchemy as sa
 
 from orbweaver.banks import create_bank, import_csv, set_enabled
 from orbweaver.banks.matcher import Matcher
@@ -21,6 +22,7 @@ from orbweaver.clock import SettableClock
 from orbweaver.signals import BytesSignalType, register_signal_type, unregister_signal_type
 from orbweaver.signals.base import LinearIndex, SignalIndex
 from orbweaver.store import Store
+from orbweaver.store.models import Bank, BankEntry
 
 P = hashlib.sha256(b"entry of the strict bank").hexdigest()
 Q = format(int(P, 16) ^ ((1 << 256) - 1), "064x")  # 256 bits from P: never near it
@@ -159,3 +161,29 @@ def test_an_exact_type_without_a_dict_index_is_matched(store: Store, clock: Sett
         assert matcher.match(media).matches == []
     finally:
         unregister_signal_type(kind.name)
+
+
+def test_an_entry_whose_category_is_not_known_here_never_matches(
+    store: Store, clock: SettableClock
+) -> None:
+    """A row written by a newer version (or by hand) with a category this one does not know is
+    loaded and counted but never reported: there is no label to report it under."""
+    create_bank(store, clock, "b", threshold=31)
+    import_csv(store, clock, "b", csv_of(("md5", MD5)))
+    with store.session() as s:
+        bank_id = s.scalars(sa.select(Bank.id)).one()
+        s.add(
+            BankEntry(
+                bank_id=bank_id,
+                signal_type="sha256",
+                signal=SHA,
+                category="a_label_from_the_future",
+                added_at=clock.now().replace(tzinfo=None),
+            )
+        )
+    matcher = Matcher(store)
+    matcher.refresh()
+    assert matcher.size == 2
+    found = matcher.match(Signals(sha256=SHA, md5=MD5)).matches
+    assert [(m.signal_type, m.category) for m in found] == [("md5", "csam_prepubescent")]
+    assert matcher.match_exact("sha256", SHA) == []

@@ -288,3 +288,25 @@ def test_an_escalation_missed_for_want_of_a_contact_goes_out_once_there_is_one(
         ("followup", 3, "abuse@imgsite.test"),
         ("escalation", 1, "abuse@bighost.test"),
     ]
+
+
+def test_a_digest_provider_followed_up_more_than_daily_keeps_the_hour(
+    store: Store, clock: SettableClock
+) -> None:
+    """Rounding to the start of a day only applies to intervals of a day or more: a twelve-hour
+    interval stays twelve hours, digest or not."""
+    url = "http://imgsite.test/twice-daily.jpg"
+    att = _world(store, clock, [url])
+    settings = NoticeSettings(
+        notice_from="n@hotline.test", notice_domain="hotline.test", followup_interval_hours=12
+    )
+    clock.set((clock.now() + timedelta(days=1)).replace(hour=10, minute=30, second=15))
+    with store.session() as s:
+        s.scalars(select(Provider).where(Provider.name == "ImgSite")).one().digest = True
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+    with store.session() as s:
+        row = s.scalars(select(Outbox)).one()
+        make_on_sent(settings)(s, clock, row)
+        n = s.get_one(Notice, row.notice_id)
+        assert n.next_followup_at == clock.now().replace(tzinfo=None) + timedelta(hours=12)
