@@ -113,7 +113,11 @@ MODULES: dict[str, Module] = {
     ),
     "net-policy": Module(
         ("src/orbweaver/net/policy.py", "src/orbweaver/net/fetch.py"),
-        ("tests/net/test_net_policy.py", "tests/net/test_net_fetch.py"),
+        (
+            "tests/net/test_net_policy.py",
+            "tests/net/test_fetch_limits.py",
+            "tests/net/test_net_fetch.py",
+        ),
         "address ranges, pinning, redirects, caps, Tor routing",
     ),
     "signals-archives": Module(
