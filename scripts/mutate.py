@@ -116,6 +116,7 @@ MODULES: dict[str, Module] = {
         (
             "tests/net/test_net_policy.py",
             "tests/net/test_fetch_limits.py",
+            "tests/net/test_policy_defaults.py",
             "tests/net/test_net_fetch.py",
         ),
         "address ranges, pinning, redirects, caps, Tor routing",
