@@ -80,3 +80,15 @@ def test_only_a_2xx_answer_with_its_digest_is_a_usable_recheck() -> None:
     for status in (199, 300, 304, 404):
         assert not FetchResult("http://a.test/", status, digest).ok, status
     assert not FetchResult("http://a.test/", None, digest).ok
+
+
+def test_close_closes_the_connections_and_the_client_is_reusable(site: LoopbackHTTP) -> None:
+    site.add("/x", b"x", content_type="image/jpeg")
+    client = _client()
+    assert client.request("GET", site.url("/x")).body == b"x"
+    pooled = client._client(None)  # the keep-alive pool that request used
+    client.close()
+    assert pooled.is_closed
+    assert client.request("GET", site.url("/x")).body == b"x"  # a new pool after close()
+    assert client._client(None) is not pooled
+    client.close()

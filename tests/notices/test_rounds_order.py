@@ -310,3 +310,25 @@ def test_a_digest_provider_followed_up_more_than_daily_keeps_the_hour(
         make_on_sent(settings)(s, clock, row)
         n = s.get_one(Notice, row.notice_id)
         assert n.next_followup_at == clock.now().replace(tzinfo=None) + timedelta(hours=12)
+
+
+def test_nothing_new_is_planned_while_a_message_of_the_notice_is_in_flight(
+    store: Store, clock: SettableClock
+) -> None:
+    """A follow-up falls due while the first message is still unsent (the relay is down):
+    nothing is planned (and nothing counted) until it has gone."""
+    url = "http://imgsite.test/in-flight.jpg"
+    att = _world(store, clock, [url])
+    settings = _settings(escalate_after_rounds=0)
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+        n = s.scalars(select(Notice)).one()
+        n.first_sent_at = n.next_followup_at = clock.now().replace(tzinfo=None)  # as if sent
+    clock.advance(DAY)
+    with store.session() as s:
+        assert schedule_rounds(s, clock, settings) == 0
+        assert s.scalar(select(func.count()).select_from(Outbox)) == 1
+    assert _send(store, clock, settings, Recorder()) == 1  # sent late: due a day after that
+    clock.advance(DAY)
+    with store.session() as s:
+        assert schedule_rounds(s, clock, settings) == 1
