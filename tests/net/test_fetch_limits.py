@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -92,3 +93,64 @@ def test_close_closes_the_connections_and_the_client_is_reusable(site: LoopbackH
     assert client.request("GET", site.url("/x")).body == b"x"  # a new pool after close()
     assert client._client(None) is not pooled
     client.close()
+
+
+class Methods:
+    """A loopback server that records (method, path, body) and redirects /r<status> to /t."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, bytes]] = []
+        owner = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                owner.seen.append((self.command, self.path, self.rfile.read(length)))
+                if self.path.startswith("/r"):
+                    self.send_response(int(self.path[2:]))
+                    self.send_header("Location", "/t")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_POST = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "then"),
+    [
+        ("POST", 301, "GET"),
+        ("POST", 302, "GET"),
+        ("POST", 303, "GET"),
+        ("GET", 303, "GET"),
+        ("POST", 307, "POST"),
+        ("POST", 308, "POST"),
+        ("GET", 308, "GET"),
+    ],
+)
+def test_redirects_are_followed_with_the_method_browsers_use(
+    method: str, status: int, then: str
+) -> None:
+    server = Methods()
+    try:
+        with _client() as client:
+            body = {"a": 1} if method == "POST" else None
+            reply = client.request(method, server.url(f"/r{status}"), json=body)
+    finally:
+        server.server.shutdown()
+    assert reply.status == 200 and reply.body == b"ok"
+    assert [(m, p) for m, p, _ in server.seen] == [(method, f"/r{status}"), (then, "/t")]
+    assert (server.seen[1][2] != b"") == (then == "POST")  # the body goes only with a POST
