@@ -11,9 +11,9 @@ the survivors judged equivalent.
     .venv/bin/python scripts/mutate.py --report NAME    # the survivors of a finished session
     .venv/bin/python scripts/mutate.py --recheck NAME   # its survivors again, after new tests
 
-Too slow for CI (minutes to an hour a module on a loaded machine). The working tree must have no
-uncommitted change in a module under test: the mutants are written over it, and the file is
-restored from git if the run is interrupted.
+Too slow for CI (minutes to an hour a module on a loaded machine). The mutants are written in a
+copy of the working tree (`var/mutation/tree-NAME/`, imported ahead of the editable install), never
+over the checkout, so several modules can run side by side while tests are written.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -112,7 +113,12 @@ MODULES: dict[str, Module] = {
     ),
     "net-policy": Module(
         ("src/orbweaver/net/policy.py", "src/orbweaver/net/fetch.py"),
-        ("tests/net/test_net_policy.py", "tests/net/test_net_fetch.py"),
+        (
+            "tests/net/test_net_policy.py",
+            "tests/net/test_fetch_limits.py",
+            "tests/net/test_policy_defaults.py",
+            "tests/net/test_net_fetch.py",
+        ),
         "address ranges, pinning, redirects, caps, Tor routing",
     ),
     "signals-archives": Module(
@@ -146,12 +152,33 @@ def _tests(module: Module) -> list[str]:
     return found
 
 
-def test_command(module: Module) -> str:
-    env = "env PYTHONDONTWRITEBYTECODE=1"
+def test_command(module: Module, tree: Path) -> str:
+    """The module's tests, importing the package from `tree` (ahead of the editable install)."""
+    env = f"env PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(tree / 'src'))}"
     return f"{env} {shlex.join([*PYTEST, *_tests(module)])}"
 
 
-def _config(name: str, module: Module, timeout: float) -> Path:
+def scratch_tree(name: str) -> Path:
+    """A copy of the working tree (tracked files and new ones, as they are now) where the
+    mutants are written: the checkout itself is never touched, so runs of different modules can
+    go on side by side and tests can be written meanwhile."""
+    tree = OUT / f"tree-{name}"
+    shutil.rmtree(tree, ignore_errors=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        source = ROOT / rel
+        if source.is_file():
+            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, tree / rel)
+    return tree
+
+
+def _config(name: str, module: Module, tree: Path, timeout: float) -> Path:
     path = OUT / f"{name}.toml"
     files = ", ".join(json.dumps(f) for f in module.files)
     path.write_text(
@@ -159,7 +186,7 @@ def _config(name: str, module: Module, timeout: float) -> Path:
         f"module-path = [{files}]\n"
         f"timeout = {timeout:.0f}\n"
         "excluded-modules = []\n"
-        f"test-command = {json.dumps(test_command(module))}\n"
+        f"test-command = {json.dumps(test_command(module, tree))}\n"
         "\n[cosmic-ray.distributor]\n"
         'name = "local"\n'
     )
@@ -182,7 +209,7 @@ def _annotation_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]
     return spans
 
 
-def _skip(session: Path) -> tuple[int, int]:
+def _skip(session: Path, tree: Path) -> tuple[int, int]:
     """Mark as skipped the excluded operators and mutants inside annotations."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
@@ -193,7 +220,7 @@ def _skip(session: Path) -> tuple[int, int]:
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
             for m in item.mutations:
-                path = ROOT / m.module_path
+                path = tree / m.module_path
                 if path not in spans:
                     spans[path] = _annotation_spans(path)
                 start = tuple(m.start_pos)
@@ -208,10 +235,6 @@ def _skip(session: Path) -> tuple[int, int]:
                 )
                 break
     return by_operator, in_annotation
-
-
-def _clean(files: tuple[str, ...]) -> bool:
-    return subprocess.run(["git", "diff", "--quiet", "--", *files], cwd=ROOT).returncode == 0
 
 
 def summary(name: str) -> dict[str, object]:
@@ -255,32 +278,49 @@ def summary(name: str) -> dict[str, object]:
     }
 
 
+def resume(name: str) -> dict[str, object]:
+    """Go on with the mutants of an interrupted session not yet run (in a fresh copy of the
+    tree, so with the tests as they are now)."""
+    module = MODULES[name]
+    tree = scratch_tree(name)
+    previous = OUT / f"{name}.toml"
+    timeout = float(re.findall(r"(?m)^timeout = (\S+)$", previous.read_text())[0])
+    config = _config(name, module, tree, timeout)
+    started = time.monotonic()
+    cosmic = str(ROOT / ".venv" / "bin" / "cosmic-ray")
+    session = OUT / f"{name}.sqlite"
+    subprocess.run([cosmic, "exec", str(config), str(session)], cwd=tree, check=True)
+    result = summary(name)
+    result["seconds_resumed"] = round(time.monotonic() - started)
+    result["load"] = os.getloadavg()
+    result["tests"] = _tests(module)
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
 def run(name: str) -> dict[str, object]:
     module = MODULES[name]
-    if not _clean(module.files):
-        raise SystemExit(f"{name}: uncommitted changes in {module.files}; commit or stash first")
     OUT.mkdir(parents=True, exist_ok=True)
+    tree = scratch_tree(name)
     started = time.monotonic()
-    baseline = subprocess.run(shlex.split(test_command(module)), cwd=ROOT, capture_output=True)
+    baseline = subprocess.run(
+        shlex.split(test_command(module, tree)), cwd=tree, capture_output=True
+    )
     took = time.monotonic() - started
     if baseline.returncode != 0:
         raise SystemExit(f"{name}: the tests fail unmutated\n{baseline.stdout.decode()[-3000:]}")
-    config = _config(name, module, timeout=max(60.0, 4 * took))
+    config = _config(name, module, tree, timeout=max(60.0, 4 * took))
     session = OUT / f"{name}.sqlite"
     session.unlink(missing_ok=True)
     cosmic = str(ROOT / ".venv" / "bin" / "cosmic-ray")
-    subprocess.run([cosmic, "init", str(config), str(session)], cwd=ROOT, check=True)
-    skipped = _skip(session)
+    subprocess.run([cosmic, "init", str(config), str(session)], cwd=tree, check=True)
+    skipped = _skip(session, tree)
     print(
         f"{name}: baseline {took:.1f} s; skipped {skipped[0]} by operator, "
         f"{skipped[1]} in annotations",
         flush=True,
     )
-    try:
-        subprocess.run([cosmic, "exec", str(config), str(session)], cwd=ROOT, check=True)
-    finally:
-        if not _clean(module.files):  # interrupted inside a mutant: put the file back
-            subprocess.run(["git", "checkout", "--", *module.files], cwd=ROOT, check=True)
+    subprocess.run([cosmic, "exec", str(config), str(session)], cwd=tree, check=True)
     result = summary(name)
     result["seconds"] = round(time.monotonic() - started)
     result["load"] = os.getloadavg()
@@ -298,20 +338,16 @@ def recheck(name: str) -> dict[str, object]:
     from cosmic_ray.work_item import TestOutcome
 
     module = MODULES[name]
-    if not _clean(module.files):
-        raise SystemExit(f"{name}: uncommitted changes in {module.files}; commit or stash first")
-    command = test_command(module)
-    try:
-        with use_db(str(OUT / f"{name}.sqlite"), WorkDB.Mode.open) as db:
-            done = dict(db.results)
-            for item in list(db.work_items):
-                result = done.get(item.job_id)
-                if result is None or result.test_outcome != TestOutcome.SURVIVED:
-                    continue
-                db.set_result(item.job_id, mutate_and_test(item.mutations, command, 600))
-    finally:
-        if not _clean(module.files):
-            subprocess.run(["git", "checkout", "--", *module.files], cwd=ROOT, check=True)
+    tree = scratch_tree(name)
+    command = test_command(module, tree)
+    os.chdir(tree)  # the sessions' module paths are relative to the tree
+    with use_db(str(OUT / f"{name}.sqlite"), WorkDB.Mode.open) as db:
+        done = dict(db.results)
+        for item in list(db.work_items):
+            result = done.get(item.job_id)
+            if result is None or result.test_outcome != TestOutcome.SURVIVED:
+                continue
+            db.set_result(item.job_id, mutate_and_test(item.mutations, command, 600))
     result = summary(name)
     path = OUT / f"{name}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
@@ -328,7 +364,12 @@ def main() -> None:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--report", metavar="NAME")
     parser.add_argument("--recheck", metavar="NAME", help="run a session's survivors again")
+    parser.add_argument("--resume", metavar="NAME", help="go on with an interrupted session")
     args = parser.parse_args()
+    if args.resume:
+        result = resume(args.resume)
+        print(f"{args.resume}: killed {result['score']} ({result['counts']})")
+        return
     if args.recheck:
         result = recheck(args.recheck)
         print(f"{args.recheck}: killed {result['score']} ({result['counts']})")

@@ -14,11 +14,15 @@ import hashlib
 import io
 
 import pytest
+import sqlalchemy as sa
 
 from orbweaver.banks import create_bank, import_csv, set_enabled
 from orbweaver.banks.matcher import Matcher
 from orbweaver.clock import SettableClock
+from orbweaver.signals import BytesSignalType, register_signal_type, unregister_signal_type
+from orbweaver.signals.base import LinearIndex, SignalIndex
 from orbweaver.store import Store
+from orbweaver.store.models import Bank, BankEntry
 
 P = hashlib.sha256(b"entry of the strict bank").hexdigest()
 Q = format(int(P, 16) ^ ((1 << 256) - 1), "064x")  # 256 bits from P: never near it
@@ -67,14 +71,21 @@ def test_a_pdq_matches_at_the_bank_threshold_and_not_one_bit_beyond(
     assert [[m.distance for m in hits] for hits in many] == [[threshold], []]
 
 
-def test_a_pdq_matches_at_the_only_bank_threshold(store: Store, clock: SettableClock) -> None:
-    """One bank: the index bound and the bank's rule agree; both sides of the boundary."""
-    create_bank(store, clock, "only", threshold=12)
+@pytest.mark.parametrize("threshold", [0, 12])
+def test_a_pdq_matches_at_the_only_bank_threshold(
+    store: Store, clock: SettableClock, threshold: int
+) -> None:
+    """One bank: the index bound and the bank's rule agree; both sides of the boundary (a
+    threshold of 0 still matches the identical hash)."""
+    create_bank(store, clock, "only", threshold=threshold)
     import_csv(store, clock, "only", csv_of(("pdq", P)))
     matcher = Matcher(store)
     matcher.refresh()
-    assert [m.distance for m in matcher.match(Signals(pdq=away(P, 12))).matches] == [12]
-    assert matcher.match(Signals(pdq=away(P, 13))).matches == []
+    at = away(P, threshold)
+    assert [m.distance for m in matcher.match(Signals(pdq=at)).matches] == [threshold]
+    assert [m.distance for m in matcher.match_pdq(at)] == [threshold]
+    assert [[m.distance for m in hits] for hits in matcher.match_pdq_many([at])] == [[threshold]]
+    assert matcher.match(Signals(pdq=away(P, threshold + 1))).matches == []
 
 
 def test_a_disabled_bank_matches_nothing_while_the_others_still_match(
@@ -108,7 +119,71 @@ def test_a_disabled_bank_matches_nothing_while_the_others_still_match(
     matcher.refresh()
     assert banks_matched() == []
     assert matcher.match_exact("sha256", SHA) == [] and matcher.match_pdq(P) == []
+    assert matcher.match_pdq_many([P, away(P, 5)]) == [[], []]  # no bank: nothing searched
 
     set_enabled(store, clock, "first", True)  # enabled again: matches again, no restart
     matcher.refresh()
     assert banks_matched() == [("first", "md5"), ("first", "pdq"), ("first", "sha256")]
+
+
+class ExactByScan(BytesSignalType):
+    """A plug-in exact type whose index is not a dict (a linear scan at distance 0), as a type
+    with a bespoke exact index would be."""
+
+    name = "toy_exact_scan"
+
+    def compute_bytes(self, data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:12]
+
+    def normalize(self, value: str) -> str:
+        text = value.strip().lower()
+        if len(text) != 12 or any(c not in "0123456789abcdef" for c in text):
+            raise ValueError(f"not a toy_exact_scan value: {value!r}")
+        return text
+
+    def new_index(self) -> SignalIndex:
+        return LinearIndex(self)
+
+
+def test_an_exact_type_without_a_dict_index_is_matched(store: Store, clock: SettableClock) -> None:
+    kind = ExactByScan()
+    register_signal_type(kind)
+    try:
+        create_bank(store, clock, "plug", threshold=31)
+        import_csv(store, clock, "plug", csv_of((kind.name, "00112233aabb")))
+        matcher = Matcher(store)
+        matcher.refresh()
+        media = Signals()
+        media.extra = {kind.name: "00112233AABB"}  # type: ignore[attr-defined]
+        found = [(m.bank, m.signal_type, m.distance) for m in matcher.match(media).matches]
+        assert found == [("plug", kind.name, 0)]
+        media.extra = {kind.name: "00112233aabc"}  # type: ignore[attr-defined]
+        assert matcher.match(media).matches == []
+    finally:
+        unregister_signal_type(kind.name)
+
+
+def test_an_entry_whose_category_is_not_known_here_never_matches(
+    store: Store, clock: SettableClock
+) -> None:
+    """A row written by a newer version (or by hand) with a category this one does not know is
+    loaded and counted but never reported: there is no label to report it under."""
+    create_bank(store, clock, "b", threshold=31)
+    import_csv(store, clock, "b", csv_of(("md5", MD5)))
+    with store.session() as s:
+        bank_id = s.scalars(sa.select(Bank.id)).one()
+        s.add(
+            BankEntry(
+                bank_id=bank_id,
+                signal_type="sha256",
+                signal=SHA,
+                category="a_label_from_the_future",
+                added_at=clock.now().replace(tzinfo=None),
+            )
+        )
+    matcher = Matcher(store)
+    matcher.refresh()
+    assert matcher.size == 2
+    found = matcher.match(Signals(sha256=SHA, md5=MD5)).matches
+    assert [(m.signal_type, m.category) for m in found] == [("md5", "csam_prepubescent")]
+    assert matcher.match_exact("sha256", SHA) == []

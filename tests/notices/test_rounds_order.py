@@ -26,7 +26,7 @@ from orbweaver.notices import (
     schedule_rounds,
 )
 from orbweaver.store import Store
-from orbweaver.store.models import Notice, Outbox
+from orbweaver.store.models import Notice, Outbox, Provider
 from takedown.helpers import FixedAttributor, detect, provider
 
 DAY = timedelta(hours=24, minutes=1)
@@ -158,3 +158,177 @@ def test_no_follow_up_during_a_miss_streak_and_they_resume_when_seen_online(
     assert _send(store, clock, settings, transport) == 1
     seq = _sequence(store, transport.sent)
     assert [(k, r) for k, r, _ in seq[urls[0]]] == [("notice", 1), ("followup", 2)]
+
+
+def _rows(store: Store) -> list[Outbox]:
+    with store.session() as s:
+        rows = list(s.scalars(select(Outbox).order_by(Outbox.id)))
+        s.expunge_all()
+    return rows
+
+
+def test_each_round_says_what_it_is_in_its_letter_and_report(
+    store: Store, clock: SettableClock
+) -> None:
+    """Found by mutation testing: the first round carries the notice's own report_id, a
+    follow-up is no escalation (no escalation tag, no "we notified" paragraph), and only the
+    escalation names the provider notified before."""
+    url = "http://imgsite.test/letters.jpg"
+    att = _world(store, clock, [url])
+    settings = _settings(escalate_after_rounds=2)
+    transport = Recorder()
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+    _send(store, clock, settings, transport)
+    for _ in range(2):
+        clock.advance(DAY)
+        with store.session() as s:
+            schedule_rounds(s, clock, settings)
+        _send(store, clock, settings, transport)
+    with store.session() as s:
+        report_id = s.scalars(select(Notice.report_id)).one()
+    first, follow, escalation = _rows(store)
+    assert [(r.kind, r.round) for r in (first, follow, escalation)] == [
+        ("notice", 1),
+        ("followup", 2),
+        ("escalation", 1),
+    ]
+    assert first.xarf["report_id"] == report_id
+    assert first.message_id == f"<{report_id}@hotline.test>"
+    assert follow.xarf["report_id"] not in (report_id, escalation.xarf["report_id"])
+    for row, round_tag in ((first, "orbweaver:round-1"), (follow, "orbweaver:round-2")):
+        assert round_tag in row.xarf["tags"]
+        assert not any("escalation" in t for t in row.xarf["tags"]), row.xarf["tags"]
+        assert "We notified" not in row.body
+    assert first.subject.startswith("Removal request:")
+    assert follow.subject.startswith("Follow-up 1:")
+    assert escalation.subject.startswith("Escalation:")
+    assert {"orbweaver:escalation", "orbweaver:escalation-1"} <= set(escalation.xarf["tags"])
+    assert "We notified ImgSite, who serves this content through your network" in (escalation.body)
+
+
+def test_a_follow_up_falls_due_exactly_one_interval_after_the_send(
+    store: Store, clock: SettableClock
+) -> None:
+    url = "http://imgsite.test/due.jpg"
+    att = _world(store, clock, [url])
+    settings = _settings(escalate_after_rounds=0)
+    transport = Recorder()
+    clock.set(
+        (clock.now() + timedelta(days=1)).replace(hour=10, minute=30, second=15, microsecond=0)
+    )
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+    _send(store, clock, settings, transport)
+    sent_at = clock.now().replace(tzinfo=None)
+    with store.session() as s:
+        assert s.scalars(select(Notice.next_followup_at)).one() == sent_at + timedelta(hours=24)
+    clock.set(clock.now() + timedelta(hours=24) - timedelta(microseconds=1))
+    with store.session() as s:
+        assert schedule_rounds(s, clock, settings) == 0  # not yet
+    clock.set(clock.now() + timedelta(microseconds=1))  # exactly due
+    with store.session() as s:
+        assert schedule_rounds(s, clock, settings) == 1
+
+
+def test_a_digest_provider_is_followed_up_at_the_start_of_a_day(
+    store: Store, clock: SettableClock
+) -> None:
+    """A provider on a daily digest gets its follow-ups in a digest: due at midnight (UTC) of
+    the day one interval later, not at the hour of the send."""
+    url = "http://imgsite.test/digest.jpg"
+    att = _world(store, clock, [url])
+    settings = _settings(escalate_after_rounds=0)
+    clock.set(
+        (clock.now() + timedelta(days=1)).replace(hour=10, minute=30, second=15, microsecond=250)
+    )
+    with store.session() as s:
+        site = s.scalars(select(Provider).where(Provider.name == "ImgSite")).one()
+        site.digest = True
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+    with store.session() as s:
+        row = s.scalars(select(Outbox)).one()
+        assert row.status == "held"  # waits for the day's digest
+        make_on_sent(settings)(s, clock, row)  # what the digest's send does for each member
+        n = s.get_one(Notice, row.notice_id)
+        tomorrow = (clock.now() + timedelta(days=1)).replace(tzinfo=None)
+        assert n.next_followup_at == tomorrow.replace(hour=0, minute=0, second=0, microsecond=0)
+        assert n.rounds_sent == 1
+
+
+def test_an_escalation_missed_for_want_of_a_contact_goes_out_once_there_is_one(
+    store: Store, clock: SettableClock
+) -> None:
+    """The host had no abuse contact when the escalation fell due: the follow-ups went on, and
+    once the host has a contact the next round is the escalation (the rule is "at least N
+    rounds sent", not "exactly N")."""
+    url = "http://imgsite.test/late.jpg"
+    att = _world(store, clock, [url])
+    with store.session() as s:
+        host = s.scalars(select(Provider).where(Provider.name == "BigHost")).one()
+        host.abuse_email = None
+    settings = _settings(escalate_after_rounds=2)
+    transport = Recorder()
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+    _send(store, clock, settings, transport)
+    for day in range(3):
+        if day == 2:
+            with store.session() as s:
+                host = s.scalars(select(Provider).where(Provider.name == "BigHost")).one()
+                host.abuse_email = "abuse@bighost.test"
+        clock.advance(DAY)
+        with store.session() as s:
+            assert schedule_rounds(s, clock, settings) == 1
+        _send(store, clock, settings, transport)
+    assert [(k, r, to) for k, r, to in _sequence(store, transport.sent)[url]] == [
+        ("notice", 1, "abuse@imgsite.test"),
+        ("followup", 2, "abuse@imgsite.test"),
+        ("followup", 3, "abuse@imgsite.test"),
+        ("escalation", 1, "abuse@bighost.test"),
+    ]
+
+
+def test_a_digest_provider_followed_up_more_than_daily_keeps_the_hour(
+    store: Store, clock: SettableClock
+) -> None:
+    """Rounding to the start of a day only applies to intervals of a day or more: a twelve-hour
+    interval stays twelve hours, digest or not."""
+    url = "http://imgsite.test/twice-daily.jpg"
+    att = _world(store, clock, [url])
+    settings = NoticeSettings(
+        notice_from="n@hotline.test", notice_domain="hotline.test", followup_interval_hours=12
+    )
+    clock.set((clock.now() + timedelta(days=1)).replace(hour=10, minute=30, second=15))
+    with store.session() as s:
+        s.scalars(select(Provider).where(Provider.name == "ImgSite")).one().digest = True
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+    with store.session() as s:
+        row = s.scalars(select(Outbox)).one()
+        make_on_sent(settings)(s, clock, row)
+        n = s.get_one(Notice, row.notice_id)
+        assert n.next_followup_at == clock.now().replace(tzinfo=None) + timedelta(hours=12)
+
+
+def test_nothing_new_is_planned_while_a_message_of_the_notice_is_in_flight(
+    store: Store, clock: SettableClock
+) -> None:
+    """A follow-up falls due while the first message is still unsent (the relay is down):
+    nothing is planned (and nothing counted) until it has gone."""
+    url = "http://imgsite.test/in-flight.jpg"
+    att = _world(store, clock, [url])
+    settings = _settings(escalate_after_rounds=0)
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+        n = s.scalars(select(Notice)).one()
+        n.first_sent_at = n.next_followup_at = clock.now().replace(tzinfo=None)  # as if sent
+    clock.advance(DAY)
+    with store.session() as s:
+        assert schedule_rounds(s, clock, settings) == 0
+        assert s.scalar(select(func.count()).select_from(Outbox)) == 1
+    assert _send(store, clock, settings, Recorder()) == 1  # sent late: due a day after that
+    clock.advance(DAY)
+    with store.session() as s:
+        assert schedule_rounds(s, clock, settings) == 1
