@@ -19,8 +19,9 @@ the review queue's orders run side by side on it, same world, same seeds:
   own `orbweaver.review.order_key` on the `PriorityInputs` the queue computes: `fifo`,
   `priority`, `expected`, and the last two again with the world's oracle classifier of AUC `--auc`
   (`orbweaver.sim.oracle`, the product's classifier plug-in point). The host's observed removal
-  times (`expected`) are the removal times the monitor would have measured from the world's notices
-  (its provider's median and p90 under the report's practice, `orbweaver sim calibrate`).
+  times (`expected`) are the removal times the monitor measures from the world's notices: its
+  provider's median and p90, which the world reproduces under daily notices (`orbweaver sim
+  calibrate`).
 
 What is counted (from the world's truth, which the product never sees): actionable suspects
 noticed (an actionable verdict) while still online, those gone before any verdict, the median
@@ -34,10 +35,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import platform
 import statistics
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -89,6 +92,7 @@ class Result:
     removed_before_review: int = 0
     hours_to_notice: list[float] = field(default_factory=list)
     backlog: list[int] = field(default_factory=list)
+    backlog_online: list[int] = field(default_factory=list)  # of those, still online (truth)
     turn: int = 0  # whose turn it is among the analysts (carried from day to day)
     budget: float = 0.0  # assessments due and not yet made (capacity is a rate, not whole days)
 
@@ -109,6 +113,7 @@ class Result:
                 round(self.assessments / self.actionable, 2) if self.actionable else None
             ),
             "backlog": self.backlog,
+            "backlog_online": self.backlog_online,
         }
 
 
@@ -117,13 +122,13 @@ def build(sc: scenario_mod.Scenario, scale: float, seed: int, own: float) -> Any
     return practice.new_engine(dataclasses.replace(sc, world=world), scale, seed)
 
 
-def observed_removal(sc: scenario_mod.Scenario, scale: float, seed: int) -> dict[str, Any]:
-    """Per provider, the removal times (median, p90) the monitor measures under daily notices."""
-    rows = practice.calibrate(sc, scale=scale, days=365, seed=seed)["providers"]
+def observed_removal(sc: scenario_mod.Scenario) -> dict[str, tuple[float, float]]:
+    """Per provider, the removal times (median, p90, days) the monitor measures from its notices:
+    the scenario's row, which the world reproduces under daily notices (issue 18, part 1; a
+    median of 0 days is the world's one hour)."""
     return {
-        r["name"]: (r["removal_median_days"], r["removal_p90_days"])
-        for r in rows
-        if r["removal_median_days"] is not None and r["removal_p90_days"] is not None
+        p.name: (max(p.behaviour.removal_median_days, 1 / 24), p.behaviour.removal_p90_days)
+        for p in sc.providers
     }
 
 
@@ -137,6 +142,8 @@ class Backlog:
         self.days = int(days)
         self.removal = removal
         self.verdict_hours = 24.0
+        # `review_online_window_hours` as a hotline crawling daily would set it (default 72)
+        self.online_window_hours = 36.0
         self.placements: dict[int, list[Item]] = defaultdict(list)  # image id -> placements
         self.known: list[Item] = []
         for item in self.cat.items:
@@ -200,6 +207,7 @@ class Backlog:
             )
             self.assess(ranked, items, open_ids, now, per_day, analysts, res)
             res.backlog.append(len(open_ids))
+            res.backlog_online.append(sum(items[i].online(now) for i in open_ids))
         end = self.when(self.days)
         res.suspects = len(items)
         res.actionable_suspects = sum(s.actionable for s in items.values())
@@ -213,7 +221,7 @@ class Backlog:
         provider = s.placements[0].site.frontline
         removal = self.removal.get(provider.name) if provider is not None else None
         p = PriorityInputs(
-            online=now - s.last_seen <= timedelta(hours=72),
+            online=now - s.last_seen <= timedelta(hours=self.online_window_hours),
             last_seen_at=s.last_seen,
             first_seen_at=s.first_seen,
             sightings=len(s.placements),
@@ -276,6 +284,206 @@ class Backlog:
                     res.hours_to_notice.append((at - s.first_seen).total_seconds() / 3600)
 
 
+def _fake_hashes(image_id: int) -> tuple[str, str, str]:
+    """sha256, sha1, md5 standing for a picture's bytes (the store never sees the bytes here)."""
+    data = f"world picture {image_id}".encode()
+    return (
+        hashlib.sha256(data).hexdigest(),
+        hashlib.sha1(data).hexdigest(),
+        hashlib.md5(data).hexdigest(),
+    )
+
+
+class StoreReplay:
+    """The same days on the product's own store and `ReviewService`: suspects, sightings and
+    detections written as the crawl writes them, `sync` after each crawl, `refresh_priorities`
+    daily, and each assessment through `next_item` and `assess` (consensus 2): the cross-check
+    that the in-memory replay ranks as the store serves. Slower, so for fewer days."""
+
+    def __init__(self, backlog: Backlog, days: int) -> None:
+        self.b = backlog
+        self.days = days
+
+    def run(
+        self, order: str, per_day: float, analysts: int, auc: float | None, seed: int
+    ) -> Result:
+        from orbweaver.clock import SettableClock
+        from orbweaver.review import ReviewService, ReviewSettings, add_user, principal_of
+        from orbweaver.store import open_store
+        from orbweaver.store.models import Bank, BankEntry, Detection, Media, ReviewItem
+        from orbweaver.store.models import Sighting as SightingRow
+        from orbweaver.store.models import Suspect as SuspectRow
+
+        b = self.b
+        images = b.cat.images
+        res = Result(order + (f"+classifier(AUC {auc:g})" if auc else "") + " [store]")
+        with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
+            store = open_store(f"sqlite:///{Path(tmp) / 'review.db'}")
+            clock = SettableClock(b.when(0))
+            settings = ReviewSettings(
+                review_queue_order=order,
+                review_verdict_hours=b.verdict_hours,
+                review_online_window_hours=b.online_window_hours,
+            )
+            svc = ReviewService(store, clock, settings)
+            by_sha: dict[str, int] = {}
+            if auc:
+                svc.queue.classifier = lambda item: oracle_score(
+                    seed, by_sha[item.sha256], images[by_sha[item.sha256]].label != "benign", auc
+                )
+            # what the monitor measured of each host's notices (see `observed_removal`)
+            hosts = {
+                site.domain: b.removal[site.frontline.name]
+                for site in b.cat.sites.values()
+                if site.frontline is not None and site.frontline.name in b.removal
+            }
+            svc.queue.host_removal_days = lambda _s: hosts
+            with store.session() as s:
+                users = [
+                    principal_of(add_user(s, clock, f"analyst-{i}", "analyst", "x" * 16))
+                    for i in range(analysts)
+                ]
+                bank = Bank(name="known", enabled=True, pdq_threshold=31, created_at=clock.now())
+                s.add(bank)
+                s.flush()
+                bank_id = bank.id
+            media_of: dict[int, int] = {}
+            entry_of: dict[int, int] = {}
+            verdicts: dict[int, datetime] = {}
+            first_seen: dict[int, datetime] = {}
+            for day in range(self.days):
+                now = b.when(day)
+                clock.set(now)
+                seen, _ = b.crawls[day]
+                naive = now.replace(tzinfo=None)
+                with store.session() as s:
+                    for item in b.known:
+                        if not item.online(now) or item.id in entry_of:
+                            continue
+                        sha, sha1, md5 = _fake_hashes(item.image_ids[0] + 10**7 + item.id)
+                        m = Media(
+                            sha256=sha,
+                            sha1=sha1,
+                            md5=md5,
+                            size_bytes=1,
+                            mime_type="image/jpeg",
+                            first_seen_at=naive,
+                        )
+                        e = BankEntry(
+                            bank_id=bank_id,
+                            signal_type="sha256",
+                            signal=sha,
+                            category="csam_prepubescent",
+                            source="world",
+                            added_at=naive,
+                        )
+                        s.add_all([m, e])
+                        s.flush()
+                        row = SightingRow(
+                            media_id=m.id,
+                            url=item.url,
+                            host=item.site.domain,
+                            network="clear",
+                            reached_from_tor=False,
+                            seen_at=naive,
+                        )
+                        s.add(row)
+                        s.flush()
+                        s.add(
+                            Detection(
+                                sighting_id=row.id,
+                                bank_entry_id=e.id,
+                                signal_type="sha256",
+                                distance=0,
+                                category="csam_prepubescent",
+                                detected_at=naive,
+                            )
+                        )
+                        entry_of[item.id] = e.id
+                    for image_id, p in seen:
+                        new = image_id not in media_of
+                        if new:
+                            sha, sha1, md5 = _fake_hashes(image_id)
+                            m = Media(
+                                sha256=sha,
+                                sha1=sha1,
+                                md5=md5,
+                                size_bytes=1,
+                                mime_type="image/jpeg",
+                                first_seen_at=naive,
+                            )
+                            s.add(m)
+                            s.flush()
+                            media_of[image_id], by_sha[sha] = m.id, image_id
+                            first_seen[image_id] = now
+                        row = SightingRow(
+                            media_id=media_of[image_id],
+                            url=p.url,
+                            host=p.site.domain,
+                            network="clear",
+                            reached_from_tor=False,
+                            seen_at=naive,
+                        )
+                        s.add(row)
+                        s.flush()
+                        if new:
+                            s.add(
+                                SuspectRow(
+                                    sighting_id=row.id,
+                                    media_id=media_of[image_id],
+                                    status="pending",
+                                    created_at=naive,
+                                )
+                            )
+                svc.sync()
+                svc.queue.refresh_priorities()
+                res.budget += per_day
+                todo = int(res.budget)
+                res.budget -= todo
+                for k in range(todo):
+                    at = now + timedelta(days=(k + 0.5) / max(todo, 1))
+                    clock.set(at)
+                    who = users[res.turn % analysts]
+                    item_id = svc.next_item(who)
+                    if item_id is None:
+                        break
+                    with store.session() as s:
+                        image_id = by_sha[s.get_one(ReviewItem, item_id).media.sha256]
+                    actionable = images[image_id].label != "benign"
+                    category = "csam_prepubescent" if actionable else "not_actionable"
+                    outcome = svc.assess(who, item_id, category, None)
+                    res.assessments += 1
+                    res.turn += 1
+                    if outcome.status != "decided":
+                        continue
+                    verdicts[image_id] = at
+                    res.assessed += 1
+                    if actionable:
+                        res.actionable += 1
+                        placements = b.placements[image_id]
+                        if any(p.online(at) for p in placements):
+                            res.noticed_while_online += 1
+                            res.hours_to_notice.append(
+                                (at - first_seen[image_id]).total_seconds() / 3600
+                            )
+                res.backlog.append(len(media_of) - len(verdicts))
+            store.dispose()
+        end = b.when(self.days)
+        res.suspects = len(media_of)
+        res.actionable_suspects = sum(images[i].label != "benign" for i in media_of)
+        for image_id in media_of:
+            if images[image_id].label == "benign":
+                continue
+            places = b.placements[image_id]
+            decided = verdicts.get(image_id)
+            gone = all(p.ended_at is not None and p.ended_at <= end for p in places)
+            if (decided is None and gone) or (
+                decided is not None and not any(p.online(decided) for p in places)
+            ):
+                res.removed_before_review += 1
+        return res
+
+
 ORDERS = (
     ("fifo", None),
     ("priority", None),
@@ -292,12 +500,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for seed in seeds:
         t0 = time.monotonic()
         engine = build(sc, args.scale, seed, args.own_removal)
-        removal = observed_removal(sc, args.scale, seed)
+        removal = observed_removal(sc)
         backlog = Backlog(engine, args.days, removal)
         arrivals = backlog.arrivals()
         per_day = args.load * arrivals / args.days
-        # `review_verdict_hours` as a hotline would set it: the gap between two assessments
-        backlog.verdict_hours = 24.0 / per_day
+        # `review_verdict_hours` as a hotline would set it: ranks are a day old at worst (the
+        # daily refresh), and a verdict waits for two assessments
+        backlog.verdict_hours = 24.0 + 24.0 / per_day
+        backlog.online_window_hours = args.online_window
         built = time.monotonic() - t0
         rows = []
         for order, clf in ORDERS:
@@ -305,6 +515,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             auc = args.auc if clf else None
             result = backlog.run(order, per_day, args.analysts, auc, seed)
             rows.append({**result.row(), "seconds": round(time.monotonic() - t1, 1)})
+        store_rows = []
+        if args.store_days:
+            # the cross-check: the same world, the first `--store-days`, in memory and on the store
+            short = Backlog(build(sc, args.scale, seed, args.own_removal), args.store_days, removal)
+            short.verdict_hours = backlog.verdict_hours
+            short.online_window_hours = backlog.online_window_hours
+            for order, clf in ORDERS:
+                auc = args.auc if clf else None
+                for runner in (short.run, StoreReplay(short, int(args.store_days)).run):
+                    t1 = time.monotonic()
+                    result = runner(order, per_day, args.analysts, auc, seed)
+                    store_rows.append({**result.row(), "seconds": round(time.monotonic() - t1, 1)})
         truth_auc = auc_of(
             [
                 (
@@ -323,6 +545,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "oracle_auc_measured": round(truth_auc, 3),
                 "build_seconds": round(built, 1),
                 "orders": rows,
+                "store_check": store_rows,
             }
         )
     return {
@@ -334,6 +557,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "analysts": args.analysts,
         "own_removal_factor": args.own_removal,
         "auc": args.auc,
+        "online_window_hours": args.online_window,
         "machine": (
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         ),
@@ -412,10 +636,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     first = result["runs"][0]
+    days = range(len(first["orders"][0]["backlog"]))
+    ax1.plot(days, first["orders"][0]["backlog"], color="black", label="open items (every order)")
     for row in first["orders"]:
-        ax1.plot(range(len(row["backlog"])), row["backlog"], label=row["order"])
+        ax1.plot(days, row["backlog_online"], label=f"{row['order']}: open and still online")
     ax1.set_xlabel("simulated day")
-    ax1.set_ylabel("open items (backlog)")
+    ax1.set_ylabel("items waiting for a verdict")
     ax1.set_title(f"Backlog, seed {first['seed']}")
     ax1.legend(fontsize=8)
     names = [r["order"] for r in result["summary"]]
@@ -444,6 +670,18 @@ def main() -> None:
     parser.add_argument("--analysts", type=int, default=2)
     parser.add_argument("--own-removal", type=float, default=1.0)
     parser.add_argument("--auc", type=float, default=0.9)
+    parser.add_argument(
+        "--online-window",
+        type=float,
+        default=36.0,
+        help="review_online_window_hours (crawl: daily)",
+    )
+    parser.add_argument(
+        "--store-days",
+        type=float,
+        default=0.0,
+        help="also replay this many days on the product's store and ReviewService (cross-check)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--png", type=Path)
     args = parser.parse_args()
@@ -462,6 +700,16 @@ def main() -> None:
             for r in result["runs"]
         )
     )
+    for run_ in result["runs"]:
+        if run_["store_check"]:
+            print(
+                f"\nseed {run_['seed']}, first {args.store_days:g} days: in memory / on the store"
+            )
+            for r in run_["store_check"]:
+                print(
+                    f"  {r['order']}: assessed {r['assessed']}, actionable {r['actionable']}, "
+                    f"noticed while online {r['noticed_while_online']} ({r['seconds']} s)"
+                )
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=str))
     if args.png:

@@ -134,7 +134,7 @@ def test_the_flags_make_the_review_settings_and_the_world() -> None:
     assert (
         settings.review_classifier_url == "http://127.1.0.1:9/control/classifier/{sha256}?auc=0.9"
     )
-    assert settings.review_verdict_hours == 4.0
+    assert settings.review_verdict_hours == 28.0
     assert world_scenario(options).world.own_removal_factor == 1.0
     assert world_scenario(DemoOptions(own_removal=0.5)).world.own_removal_factor == 0.5
 

@@ -489,8 +489,9 @@ def review_settings(options: DemoOptions, control: str) -> Any:
         fields["review_classifier"] = "orbweaver.demo.oracle:world_oracle"
         fields["review_classifier_url"] = oracle_url(control, options.classifier_auc)
     if options.analyst_capacity is not None and options.analyst_capacity > 0:
-        # the time from serving an item to its verdict: about one analyst-assessment apart
-        fields["review_verdict_hours"] = max(1.0, 24.0 / options.analyst_capacity)
+        # from ranking to verdict: ranks are refreshed daily, and the consensus' second
+        # assessment comes about one analyst-assessment later (as bench_backlog sets it)
+        fields["review_verdict_hours"] = 24.0 + 24.0 / options.analyst_capacity
     return ReviewSettings(**fields)
 
 

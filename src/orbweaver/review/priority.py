@@ -89,7 +89,8 @@ def _unit(x: float) -> float:
 def _lognormal(median: float, p90: float) -> NormalDist:
     """The normal law of ln(days) for a lognormal with this median and p90."""
     median = max(median, _HOUR)
-    sigma = max((math.log(max(p90, median)) - math.log(median)) / _Z90, 0.05)
+    # a floor on the spread: a host's measured median and p90 are never the whole law
+    sigma = max((math.log(max(p90, median)) - math.log(median)) / _Z90, 0.3)
     return NormalDist(math.log(median), sigma)
 
 
