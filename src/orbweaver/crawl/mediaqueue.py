@@ -79,6 +79,18 @@ class StoreMediaQueue:
                 for r in rows
             ]
 
+    def renew(self, ids: list[int]) -> None:
+        """Extend this worker's leases on `ids` (still fetching or not yet written), so a slow
+        host's media are not claimed again while this worker is alive."""
+        if not ids:
+            return
+        with self.store.session() as session:
+            session.execute(
+                sa.update(MediaTask)
+                .where(MediaTask.id.in_(ids), MediaTask.claimed_by.like(f"{self.worker}:%"))
+                .values(lease_until=time.time() + self.lease_s)
+            )
+
     def depth(self) -> int:
         """Entries waiting or in flight."""
         with self.store.session() as session:
