@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -138,4 +138,82 @@ def test_a_killed_media_worker_loses_no_media_url(http: LoopbackHTTP, crawler) -
         assert s.scalar(sa.select(sa.func.count()).select_from(MediaTask)) == 0
     # fetched again: only what the killed worker held, never what was written
     assert all(http.hits[p] == 1 for p in list(images)[:10])
+    store.dispose()
+
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of the test's own on the shared Redis, deleted afterwards."""
+    import uuid
+
+    import redis
+
+    prefix = f"orbweaver-test:{uuid.uuid4().hex}"
+    yield prefix
+    server = redis.Redis.from_url(REDIS)
+    keys = list(server.scan_iter(f"{prefix}:*"))
+    if keys:
+        server.delete(*keys)
+
+
+@pytest.mark.redis
+def test_the_redis_stream_is_claimed_once_and_taken_back_from_a_dead_consumer(
+    redis_prefix: str,
+) -> None:
+    from orbweaver.crawl.mediaqueue import RedisMediaQueue
+
+    tasks = [
+        {"url": f"http://h.test/{i}.png", "kind": "media", "page_url": None,
+         "via_tor": False, "passwords": ["pw"] if i == 0 else []}
+        for i in range(5)
+    ]  # fmt: skip
+    RedisMediaQueue(REDIS, redis_prefix, "page").add(tasks)
+    dead = RedisMediaQueue(REDIS, redis_prefix, "dead", lease_s=0.5)
+    alive = RedisMediaQueue(REDIS, redis_prefix, "alive", lease_s=0.5)
+    held = dead.claim(3)
+    assert [t.url for t in held] == [t["url"] for t in tasks[:3]] and held[0].passwords == ["pw"]
+    rest = alive.claim(10)
+    assert [t.url for t in rest] == [t["url"] for t in tasks[3:]]
+    alive.ack([t.id for t in rest])
+    dead.ack([held[0].id])  # wrote one, then died
+    assert alive.claim(10) == [] and alive.depth() == 2
+    time.sleep(0.7)
+    again = alive.claim(10)
+    assert [t.url for t in again] == [t["url"] for t in tasks[1:3]]
+    alive.renew([t.id for t in again])
+    alive.ack([t.id for t in again])
+    assert alive.depth() == 0
+
+
+@pytest.mark.redis
+def test_media_workers_on_the_redis_stream(http: LoopbackHTTP, crawler, redis_prefix: str) -> None:
+    """With Redis, the frontier and the media queue are shared: the same rows as alone."""
+    images = {f"/img/{i}.png": synthetic_png(700 + i, size=48) for i in range(12)}
+    for path, body in images.items():
+        http.add(path, body, content_type="image/png")
+    http.add("/", html(*(f'<img src="{p}">' for p in images)))
+    store = crawler.store()
+    known_bank(store, [images["/img/3.png"]])
+    run = crawler.run(
+        http.url("/"),
+        "--media-workers",
+        "1",
+        "--redis-prefix",
+        redis_prefix,
+        ORBWEAVER_REDIS_URL=REDIS,
+    )
+    assert run.returncode == 0, run.stderr + run.log
+    with store.session() as s:
+        urls = sorted(s.scalars(sa.select(Sighting.url)))
+        assert urls == sorted(http.url(p) for p in images)
+        assert s.scalar(sa.select(sa.func.count()).select_from(Detection)) == 1
+        assert s.scalar(sa.select(sa.func.count()).select_from(MediaTask)) == 0
+    import redis
+
+    server = redis.Redis.from_url(REDIS)
+    assert server.exists(f"{redis_prefix}:media")  # the queue was the stream, now empty
+    assert server.xlen(f"{redis_prefix}:media") == 0
     store.dispose()

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from orbweaver.crawl.items import MediaItem
-from orbweaver.crawl.mediaqueue import StoreMediaQueue, Task
+from orbweaver.crawl.mediaqueue import Task, media_queue
 from orbweaver.crawl.sniff import sniff
 from orbweaver.crawl.writer import SightingWriter
 from orbweaver.supervise import Backoff, Patience, is_transient
@@ -74,7 +74,13 @@ class MediaWorker:
         self.store = store
         self.name = name
         self.stats: Counter[str] = Counter()
-        self.queue = StoreMediaQueue(store, name, options.media_lease_s)
+        self.queue = media_queue(
+            store,
+            name,
+            redis_url=options.redis_url,
+            prefix=options.redis_prefix,
+            lease_s=options.media_lease_s,
+        )
         self.writer = SightingWriter(store, clock, options, suspect_key, self._count)
         self.matcher = Matcher(store, quality_min=options.pdq_quality_min)
         self.cpu = ThreadPoolExecutor(1, thread_name_prefix="media-cpu")
@@ -164,7 +170,11 @@ class MediaWorker:
     async def _write(self, media: list[MediaItem], acks: list[int]) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.writer.write, media, [], [], acks)
+                in_store = acks if self.queue.acks_in_store else []
+                await asyncio.to_thread(self.writer.write, media, [], [], in_store)
+                media = []  # committed: a retry only acknowledges
+                if not self.queue.acks_in_store:
+                    await asyncio.to_thread(self.queue.ack, acks)
             except Exception as exc:
                 if not is_transient(exc):
                     self._count("errors")

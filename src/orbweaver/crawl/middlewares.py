@@ -106,9 +106,12 @@ class ProgressExtension:
         self.depth_loop: task.LoopingCall | None = None
         runtime = runtime_of(crawler)
         if runtime is not None and runtime.options.media_workers and runtime.store is not None:
-            from orbweaver.crawl.mediaqueue import StoreMediaQueue
+            from orbweaver.crawl.mediaqueue import media_queue
 
-            queue = StoreMediaQueue(runtime.store, "progress")
+            options = runtime.options
+            queue = media_queue(
+                runtime.store, "progress", redis_url=options.redis_url, prefix=options.redis_prefix
+            )
             self.depth_loop = task.LoopingCall(self._poll_depth, queue)
 
     @classmethod
