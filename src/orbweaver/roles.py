@@ -229,6 +229,7 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
         suspect_limbo_max_bytes=c.crawl_suspect_limbo_max_bytes,
         media_workers=None if c.crawl_media_workers < 0 else c.crawl_media_workers,
         media_in_flight=c.crawl_media_in_flight,
+        media_lease_s=c.crawl_media_lease_s,
     )
     return dataclasses.replace(options, **overrides)
 

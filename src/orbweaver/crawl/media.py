@@ -23,6 +23,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from orbweaver.crawl.items import MediaItem
-from orbweaver.crawl.mediaqueue import StoreMediaQueue, Task
+from orbweaver.crawl.mediaqueue import Task, media_queue
 from orbweaver.crawl.sniff import sniff
 from orbweaver.crawl.writer import SightingWriter
 from orbweaver.supervise import Backoff, Patience, is_transient
@@ -73,12 +74,19 @@ class MediaWorker:
         self.store = store
         self.name = name
         self.stats: Counter[str] = Counter()
-        self.queue = StoreMediaQueue(store, name, options.media_lease_s)
+        self.queue = media_queue(
+            store,
+            name,
+            redis_url=options.redis_url,
+            prefix=options.redis_prefix,
+            lease_s=options.media_lease_s,
+        )
         self.writer = SightingWriter(store, clock, options, suspect_key, self._count)
         self.matcher = Matcher(store, quality_min=options.pdq_quality_min)
         self.cpu = ThreadPoolExecutor(1, thread_name_prefix="media-cpu")
         self.results: list[MediaItem] = []
         self.done: list[int] = []
+        self.held: set[int] = set()  # claimed and not yet written (leases renewed)
         self.hosts: dict[str, asyncio.Semaphore] = {}
         self.next_start: dict[str, float] = {}
         self.patience = Patience(
@@ -87,6 +95,8 @@ class MediaWorker:
             logger,
         )
         self.cpu_s = 0.0  # CPU seconds this process spent fingerprinting
+        self.first_result_at = 0.0  # wall clock of the first and last media read (benchmarks)
+        self.last_result_at = 0.0
 
     def _count(self, key: str, n: int = 1) -> None:
         self.stats[key] += n
@@ -98,7 +108,7 @@ class MediaWorker:
         refreshed = time.monotonic()
         inflight: set[asyncio.Task[None]] = set()
         writing: asyncio.Task[None] | None = None
-        last_write = time.monotonic()
+        last_write = renewed = time.monotonic()
         limit = max(1, self.options.media_in_flight)
         while True:
             if writing is not None and writing.done():
@@ -111,9 +121,14 @@ class MediaWorker:
             if not stop() and not backlog and len(inflight) <= limit // 2:
                 room = limit - len(inflight)
                 tasks = await self._call(functools.partial(self.queue.claim, room), "claim")
-                claimed = len(tasks or [])
-                for task in tasks or []:
+                tasks = [t for t in tasks or [] if t.id not in self.held]
+                claimed = len(tasks)
+                for task in tasks:
+                    self.held.add(task.id)
                     inflight.add(asyncio.create_task(self._process(task)))
+            if time.monotonic() - renewed >= self.options.media_lease_s / 3:
+                renewed = time.monotonic()
+                await self._call(functools.partial(self.queue.renew, list(self.held)), "renew")
             if inflight:
                 done, inflight = await asyncio.wait(
                     inflight, timeout=0.05, return_when=asyncio.FIRST_COMPLETED
@@ -155,7 +170,11 @@ class MediaWorker:
     async def _write(self, media: list[MediaItem], acks: list[int]) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.writer.write, media, [], [], acks)
+                in_store = acks if self.queue.acks_in_store else []
+                await asyncio.to_thread(self.writer.write, media, [], [], in_store)
+                media = []  # committed: a retry only acknowledges
+                if not self.queue.acks_in_store:
+                    await asyncio.to_thread(self.queue.ack, acks)
             except Exception as exc:
                 if not is_transient(exc):
                     self._count("errors")
@@ -164,10 +183,12 @@ class MediaWorker:
                         len(media),
                         len(acks),
                     )
+                    self.held.difference_update(acks)  # left to their lease: tried again
                     return
                 await asyncio.sleep(self.patience.failed(exc))
                 continue
             self.patience.succeeded()
+            self.held.difference_update(acks)
             return
 
     async def _polite(self, host: str) -> asyncio.Semaphore:
@@ -188,6 +209,10 @@ class MediaWorker:
             items = []
         self.results.extend(items)
         self.done.append(task.id)
+        if items:
+            now = time.time()
+            self.first_result_at = self.first_result_at or now
+            self.last_result_at = now
 
     async def _fetch_and_read(self, task: Task) -> list[MediaItem]:
         from orbweaver.net import FetchError, PolicyError, ResolveError
@@ -366,32 +391,70 @@ def worker_main(
         counts = dict(worker.stats)
         counts["media_worker_cpu_s"] = time.process_time() - started  # type: ignore[assignment]
         counts["hash_worker_cpu_s"] = worker.cpu_s  # type: ignore[assignment]
+        if worker.first_result_at:
+            counts["first_result_at"] = worker.first_result_at  # type: ignore[assignment]
+            counts["last_result_at"] = worker.last_result_at  # type: ignore[assignment]
         results.put(counts)
         store.dispose()
 
 
 class MediaWorkers:
     """The page crawl's media workers: N processes started before the crawl and joined after
-    it (they finish the queue first)."""
+    it (they finish the queue first). A worker that dies (killed, out of memory) is replaced:
+    its claims expire and the new one takes them, so nothing it held is lost."""
+
+    MAX_RESTARTS_PER_WORKER = 20
 
     def __init__(self, count: int, options: CrawlOptions, app: Settings) -> None:
-        context = multiprocessing.get_context("spawn")  # nothing of the reactor's process
-        self.finished = context.Event()
-        self.stop = context.Event()
-        self.results: Any = context.Queue()
-        self.processes = [
-            context.Process(
-                target=worker_main,
-                args=(options, app, f"{os.getpid()}-{i}", self.finished, self.stop, self.results),
-                name=f"orbweaver-media-{i}",
-                daemon=True,
-            )
-            for i in range(count)
-        ]
+        self.context = multiprocessing.get_context("spawn")  # nothing of the reactor's process
+        self.options = options
+        self.app = app
+        self.finished = self.context.Event()
+        self.stop = self.context.Event()
+        self.results: Any = self.context.Queue()
+        self.count = count
+        self.processes: list[Any] = []
+        self.restarts = 0
+        self._joining = threading.Event()
+        self._lock = threading.Lock()
+        self._watch = threading.Thread(target=self._watchdog, name="media-watch", daemon=True)
+
+    def _spawn(self, index: int) -> Any:
+        name = f"{os.getpid()}-{index}-{self.restarts}"
+        process = self.context.Process(
+            target=worker_main,
+            args=(self.options, self.app, name, self.finished, self.stop, self.results),
+            name=f"orbweaver-media-{index}",
+            daemon=True,
+        )
+        process.start()
+        return process
 
     def start(self) -> None:
-        for process in self.processes:
-            process.start()
+        self.processes = [self._spawn(i) for i in range(self.count)]
+        self._watch.start()
+
+    def _watchdog(self) -> None:
+        while not self._joining.wait(1.0):
+            self._replace_dead()
+
+    def _replace_dead(self) -> None:
+        with self._lock:
+            for i, process in enumerate(self.processes):
+                if process.is_alive() or process.exitcode in (0, None) or self.stop.is_set():
+                    continue
+                if self.restarts >= self.MAX_RESTARTS_PER_WORKER * self.count:
+                    logger.error("ALERT: media workers keep dying; not starting another")
+                    self.stop.set()
+                    return
+                self.restarts += 1
+                logger.error(
+                    "media worker %s died (exit status %s); starting another (its claims "
+                    "are taken again after their lease)",
+                    process.name,
+                    process.exitcode,
+                )
+                self.processes[i] = self._spawn(i)
 
     def join(self, *, drain: bool) -> dict[str, float]:
         """Tell the workers the page crawl is over (`drain`: finish the queue; else stop after
@@ -399,15 +462,19 @@ class MediaWorkers:
         if not drain:
             self.stop.set()
         self.finished.set()
-        totals: Counter[str] = Counter()
-        for process in self.processes:
-            while process.is_alive():
-                process.join(0.5)
-                self._collect(totals)
+        totals: dict[str, float] = {}
+        while True:
+            self._replace_dead()
+            alive = [p for p in self.processes if p.is_alive()]
+            if not alive:
+                break
+            alive[0].join(0.5)
+            self._collect(totals)
+        self._joining.set()
         self._collect(totals)
-        return dict(totals)
+        return totals
 
-    def _collect(self, totals: Counter[str]) -> None:
+    def _collect(self, totals: dict[str, float]) -> None:
         import queue
 
         while True:
@@ -415,9 +482,17 @@ class MediaWorkers:
                 counts = self.results.get_nowait()
             except queue.Empty:
                 return
-            totals.update(counts)
+            for key, value in counts.items():
+                if key == "first_result_at":
+                    totals[key] = min(totals.get(key, value), value)
+                elif key == "last_result_at":
+                    totals[key] = max(totals.get(key, value), value)
+                else:
+                    totals[key] = totals.get(key, 0) + value
 
     def terminate(self) -> None:
+        self._joining.set()
+        self.stop.set()
         for process in self.processes:
             if process.is_alive():
                 with contextlib.suppress(Exception):

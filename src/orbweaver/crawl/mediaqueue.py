@@ -9,14 +9,16 @@ and another worker (or its restart) fetches them again, at most what was in flig
 
 Claiming is a compare-and-set on the lease, so any number of workers and processes share one
 queue; on PostgreSQL the candidates are read `FOR UPDATE SKIP LOCKED`, so they do not wait on
-each other.
+each other. With `ORBWEAVER_REDIS_URL` the queue is a Redis Stream instead (`RedisMediaQueue`).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,7 +30,7 @@ from orbweaver.store.models import MediaTask
 class Task:
     """One claimed media URL."""
 
-    id: int
+    id: Any  # the store's row id, or the Redis Stream's entry id
     url: str
     kind: str
     page_url: str | None
@@ -37,7 +39,10 @@ class Task:
 
 
 class StoreMediaQueue:
-    """Claims on the `crawl_media_queue` table (see the module docstring)."""
+    """Claims on the `crawl_media_queue` table (see the module docstring). Entries are
+    acknowledged in the store writer's transaction (`acks_in_store`)."""
+
+    acks_in_store = True
 
     def __init__(self, store: Store, worker: str, lease_s: float = 300.0) -> None:
         self.store = store
@@ -79,7 +84,123 @@ class StoreMediaQueue:
                 for r in rows
             ]
 
+    def renew(self, ids: list[int]) -> None:
+        """Extend this worker's leases on `ids` (still fetching or not yet written), so a slow
+        host's media are not claimed again while this worker is alive."""
+        if not ids:
+            return
+        with self.store.session() as session:
+            session.execute(
+                sa.update(MediaTask)
+                .where(MediaTask.id.in_(ids), MediaTask.claimed_by.like(f"{self.worker}:%"))
+                .values(lease_until=time.time() + self.lease_s)
+            )
+
+    def ack(self, ids: list[Any]) -> None:
+        """Nothing to do: the store writer deleted them with the sightings."""
+
     def depth(self) -> int:
         """Entries waiting or in flight."""
         with self.store.session() as session:
             return int(session.scalar(sa.select(sa.func.count()).select_from(MediaTask)) or 0)
+
+
+GROUP = "media-workers"
+
+
+class RedisMediaQueue:
+    """The media queue as a Redis Stream with one consumer group, for workers on several
+    machines (`ORBWEAVER_REDIS_URL`). A worker reads new entries with XREADGROUP, first taking
+    back (XAUTOCLAIM) entries another consumer has held longer than the lease without
+    acknowledging them (a dead worker), renews its own with XCLAIM, and acknowledges and deletes
+    an entry (XACK, XDEL) once its sightings are committed: a kill between the commit and the
+    acknowledgement fetches that batch again, nothing is lost."""
+
+    acks_in_store = False
+
+    def __init__(self, url: str, prefix: str, worker: str, lease_s: float = 300.0) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self.key = f"{prefix}:media"
+        self.worker = worker
+        self.lease_ms = max(1, int(lease_s * 1000))
+        self._group_ready = False
+
+    def _group(self) -> None:
+        import redis
+
+        if self._group_ready:
+            return
+        try:
+            self.redis.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def add(self, tasks: list[dict[str, object]]) -> None:
+        if not tasks:
+            return
+        self._group()
+        pipe = self.redis.pipeline(transaction=False)
+        for task in tasks:
+            pipe.xadd(self.key, {"t": json.dumps(task)})
+        pipe.execute()
+
+    @staticmethod
+    def _task(entry_id: bytes | str, fields: dict[bytes, bytes]) -> Task:
+        data = json.loads(fields[b"t"])
+        ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        return Task(
+            ident,
+            data["url"],
+            data.get("kind", "media"),
+            data.get("page_url"),
+            bool(data.get("via_tor")),
+            list(data.get("passwords") or []),
+        )
+
+    def claim(self, limit: int) -> list[Task]:
+        if limit <= 0:
+            return []
+        self._group()
+        found: list[Task] = []
+        reply: Any = self.redis.xautoclaim(
+            self.key, GROUP, self.worker, min_idle_time=self.lease_ms, start_id="0-0", count=limit
+        )
+        for entry_id, fields in reply[1]:
+            if fields:  # an entry deleted meanwhile comes back without its fields
+                found.append(self._task(entry_id, fields))
+        if len(found) < limit:
+            streams: Any = self.redis.xreadgroup(
+                GROUP, self.worker, {self.key: ">"}, count=limit - len(found)
+            )
+            for _key, entries in streams or []:
+                for entry_id, fields in entries:
+                    found.append(self._task(entry_id, fields))
+        return found
+
+    def renew(self, ids: list[Any]) -> None:
+        if ids:
+            self.redis.xclaim(self.key, GROUP, self.worker, 0, ids, justid=True)
+
+    def ack(self, ids: list[Any]) -> None:
+        if ids:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xack(self.key, GROUP, *ids)
+            pipe.xdel(self.key, *ids)
+            pipe.execute()
+
+    def depth(self) -> int:
+        """Entries waiting or in flight (acknowledged ones are deleted)."""
+        return int(self.redis.xlen(self.key))
+
+
+def media_queue(
+    store: Store, worker: str, *, redis_url: str = "", prefix: str = "", lease_s: float = 300.0
+) -> StoreMediaQueue | RedisMediaQueue:
+    """The media queue a crawl uses: the Redis Stream when Redis is configured, else the store."""
+    if redis_url:
+        return RedisMediaQueue(redis_url, prefix, worker, lease_s)
+    return StoreMediaQueue(store, worker, lease_s)

@@ -99,6 +99,20 @@ class ProgressExtension:
         self.last: tuple[float, dict[str, int]] = (self.started, dict.fromkeys(COUNTERS, 0))
         self.rates = dict.fromkeys(COUNTERS, 0.0)
         self.loop = task.LoopingCall(self.update)
+        # with media workers: the queue's depth, read from the store every 2 s, and the media
+        # URLs the workers finished (handed over minus still queued), with their rate
+        self.queue_depth: int | None = None
+        self.worked: tuple[float, int, float] = (self.started, 0, 0.0)
+        self.depth_loop: task.LoopingCall | None = None
+        runtime = runtime_of(crawler)
+        if runtime is not None and runtime.options.media_workers and runtime.store is not None:
+            from orbweaver.crawl.mediaqueue import media_queue
+
+            options = runtime.options
+            queue = media_queue(
+                runtime.store, "progress", redis_url=options.redis_url, prefix=options.redis_prefix
+            )
+            self.depth_loop = task.LoopingCall(self._poll_depth, queue)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ProgressExtension:
@@ -114,8 +128,22 @@ class ProgressExtension:
     def opened(self, spider: Any = None) -> None:
         self.live.start()
         self.loop.start(0.5)
+        if self.depth_loop is not None:
+            self.depth_loop.start(2.0)
+
+    def _poll_depth(self, queue: Any) -> Any:
+        from twisted.internet.threads import deferToThread
+
+        def got(depth: int) -> None:
+            self.queue_depth = depth
+
+        d = deferToThread(queue.depth)
+        d.addCallbacks(got, lambda failure: None)  # a store outage: the last figure stays
+        return d
 
     def closed(self, spider: Any = None) -> None:
+        if self.depth_loop is not None and self.depth_loop.running:
+            self.depth_loop.stop()
         if self.loop.running:
             self.loop.stop()
         self.update()
@@ -139,4 +167,13 @@ class ProgressExtension:
         table.add_column("per second", justify="right")
         for name in COUNTERS:
             table.add_row(name, f"{totals[name]:,}", f"{self.rates[name]:,.1f}")
+        if self.queue_depth is not None:
+            queued = int(self.crawler.stats.get_value("orbweaver/media_queued", 0))
+            worked = max(0, queued - self.queue_depth)
+            then_w, before_w, rate = self.worked
+            if now - then_w >= 2.0:
+                rate = (worked - before_w) / (now - then_w)
+                self.worked = (now, worked, rate)
+            table.add_row("media (workers)", f"{worked:,}", f"{self.worked[2]:,.1f}")
+            table.add_row("media queue", f"{self.queue_depth:,}", "")
         self.live.update(table)

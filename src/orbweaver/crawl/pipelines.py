@@ -162,6 +162,13 @@ class StoreWriterPipeline:
             lambda key, n: self.crawler.stats.inc_value(f"orbweaver/{key}", n),
         )
         self.tasks: list[dict[str, Any]] = []
+        self.redis_queue: Any = None  # media URLs go to the Redis Stream when Redis is set
+        if self.options.media_workers and self.options.redis_url:
+            from orbweaver.crawl.mediaqueue import RedisMediaQueue
+
+            self.redis_queue = RedisMediaQueue(
+                self.options.redis_url, self.options.redis_prefix, "page-crawl"
+            )
         self.media: list[MediaItem] = []
         self.pages: list[PageVisit] = []
         self._draining: defer.Deferred[None] | None = None
@@ -266,6 +273,11 @@ class StoreWriterPipeline:
         and try again. A batch refused for another reason is logged and dropped."""
         while True:
             try:
+                if tasks and self.redis_queue is not None:
+                    # handed to the shared stream first: a retry of the store part does not
+                    # hand them again, a crash before the commit re-fetches the page
+                    await deferred_to_future(deferToThread(self.redis_queue.add, tasks))
+                    tasks = []
                 await deferred_to_future(deferToThread(self.writer.write, media, pages, tasks))
             except Exception as exc:
                 if not is_transient(exc):

@@ -164,7 +164,10 @@ def run_crawl(
         # the page crawl is over: the workers finish the queue (unless it was stopped)
         drain = stats.get("finish_reason") == "finished"
         for key, value in workers.join(drain=drain).items():
-            stats[f"orbweaver/{key}"] = stats.get(f"orbweaver/{key}", 0) + value
+            if key.endswith("_at"):
+                stats[f"orbweaver/media_{key}"] = value
+            else:
+                stats[f"orbweaver/{key}"] = stats.get(f"orbweaver/{key}", 0) + value
     return CrawlSummary(stats)
 
 

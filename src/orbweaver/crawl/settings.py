@@ -33,6 +33,8 @@ class CrawlSettings(OrbweaverSettings):
     # outside Scrapy; 0 keeps media inside the page crawl, -1 is one per core.
     crawl_media_workers: int = 0
     crawl_media_in_flight: int = 256
+    # A media URL a worker claimed and did not write within this time is claimed again.
+    crawl_media_lease_s: float = 300.0
     # Sealed bytes of unmatched media held in memory while they wait (`suspect_limbo_s`) for a
     # first detection on their host; beyond it the oldest are forgotten.
     crawl_suspect_limbo_max_bytes: int = 256 * 1024 * 1024

@@ -225,8 +225,9 @@ class SightingWriter:
         self.limbo = []
         for pending in waiting:
             if not pending.hosts & hit_hosts:
-                if self.vault is not None:
-                    self.limbo.append(pending)
+                # without a key nothing is sealed, but the entry still waits (a few bytes), so a
+                # detection in a later batch says that its host's suspects were not kept
+                self.limbo.append(pending)
                 continue
             if self.vault is None:
                 if not self._refused_warned:
