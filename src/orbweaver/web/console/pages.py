@@ -21,6 +21,8 @@ from orbweaver.store.models import CATEGORIES, SEVERITIES
 from orbweaver.web.console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    BeforeId,
+    ItemId,
     PageAuth,
     SessionFirstRoute,
     domain_errors,
@@ -219,7 +221,7 @@ def _exposure(service: ReviewService, auth: PageAuth) -> dict[str, Any]:
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, item_id: int, auth: PageAuth = Depends(analyst)) -> Response:
+def item_page(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst)) -> Response:
     service = get_service(request)
     with domain_errors():
         view = service.item(auth.who, item_id)
@@ -235,7 +237,7 @@ def item_page(request: Request, item_id: int, auth: PageAuth = Depends(analyst))
 
 @router.get("/items/{item_id}/image")
 def image(
-    request: Request, item_id: int, ticket: str = "", auth: PageAuth = Depends(analyst)
+    request: Request, item_id: ItemId, ticket: str = "", auth: PageAuth = Depends(analyst)
 ) -> Response:
     service = get_service(request)
     now = int(service.clock.now().timestamp())
@@ -248,7 +250,7 @@ def image(
 
 
 @router.post("/items/{item_id}/reveal")
-def reveal(request: Request, item_id: int, auth: PageAuth = Depends(analyst_action)) -> Response:
+def reveal(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst_action)) -> Response:
     """One click, one image: a ticket for this item only, valid a minute."""
     service = get_service(request)
     with domain_errors():
@@ -261,7 +263,7 @@ def reveal(request: Request, item_id: int, auth: PageAuth = Depends(analyst_acti
 @router.post("/items/{item_id}/assess")
 def assess(
     request: Request,
-    item_id: int,
+    item_id: ItemId,
     category: str = Form(...),
     severity: str = Form(""),
     auth: PageAuth = Depends(analyst_action),
@@ -274,7 +276,7 @@ def assess(
 @router.post("/items/{item_id}/adjudicate")
 def adjudicate(
     request: Request,
-    item_id: int,
+    item_id: ItemId,
     category: str = Form(...),
     severity: str = Form(""),
     auth: PageAuth = Depends(senior_action),
@@ -318,7 +320,7 @@ def bank_enabled(
 
 @router.get("/audit")
 def audit_log(
-    request: Request, before: int | None = None, auth: PageAuth = Depends(admin)
+    request: Request, before: BeforeId = None, auth: PageAuth = Depends(admin)
 ) -> Response:
     rows = get_service(request).audit_log(limit=200, before_id=before)
     return render(request, "audit.html", auth, rows=rows)
