@@ -404,6 +404,11 @@ class ReviewUser(Base):
     mute_video: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Second factor: the TOTP secret (base32) once enrolled, and the last time step used, so
+    # a code cannot be replayed.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class WebSession(Base):
@@ -419,6 +424,8 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Last request seen, for the idle timeout (written at most once a minute).
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class ReviewItem(Base):
