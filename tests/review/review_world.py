@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from PIL import Image, ImageDraw
 
 from orbweaver.banks.service import EntryRow, add_entries, ensure_bank
 from orbweaver.clock import SettableClock
-from orbweaver.review.accounts import Principal, add_user, principal_of
+from orbweaver.review.accounts import Principal, add_user, enrol_totp, principal_of
 from orbweaver.review.service import ReviewService
 from orbweaver.review.settings import ReviewSettings
 from orbweaver.store import Store
@@ -133,8 +133,13 @@ class World:
                 )
 
     def user(self, name: str, role: str = "analyst") -> Principal:
+        """A console user with PASSWORD; senior analysts and administrators enrolled in TOTP
+        (their roles need it by default), codes from `totp_code`."""
         with self.store.session() as s:
-            return principal_of(add_user(s, self.clock, name, role, PASSWORD))
+            user = add_user(s, self.clock, name, role, PASSWORD)
+            if role != "analyst":
+                enrol_totp(user)
+            return principal_of(user)
 
     def service(self, **overrides: object) -> ReviewService:
         return ReviewService(
@@ -168,3 +173,23 @@ def broken_classifier(settings: ReviewSettings) -> object:
         raise RuntimeError("model server down")
 
     return classify
+
+
+def totp_code(store: Store, now: datetime, username: str) -> str:
+    """The next code the server will take for `username` ('' when not enrolled): the earliest
+    step it accepts (one either side of now) after the last one used."""
+    import pyotp
+    import sqlalchemy as sa
+
+    from orbweaver.store.models import ReviewUser
+
+    with store.session() as s:
+        user = s.scalar(sa.select(ReviewUser).where(ReviewUser.username == username))
+        if user is None or not user.totp_secret:
+            return ""
+        step = int(now.timestamp()) // 30
+        if user.totp_last_step is not None:
+            step = max(step - 1, user.totp_last_step + 1)
+        else:
+            step -= 1
+        return str(pyotp.TOTP(user.totp_secret).generate_otp(step))

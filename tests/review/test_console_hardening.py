@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from review_world import KEY, PASSWORD, World
+from review_world import KEY, PASSWORD, World, totp_code
 from web_helpers import console_app, https_client
 
 from orbweaver.clock import SettableClock
@@ -378,3 +378,165 @@ def test_the_migration_chains_rows_already_there(tmp_path: Path) -> None:
         report = verify_chain(s)
     assert report.ok and report.rows == 3
     store.dispose()
+
+
+def test_an_id_too_large_for_a_row_is_a_clear_422_not_a_crash(world: World) -> None:
+    """Found by the API fuzzing: ids past 64 bits overflowed the driver (500)."""
+    from web_helpers import api_key, browser
+
+    world.user("adm", "administrator")
+    app = console_app(world)
+    huge = str(2**70)
+    api = TestClient(app, raise_server_exceptions=False)
+    key = api_key(world, "adm")
+    for path in (f"/api/review/items/{huge}", f"/api/review/audit?before={huge}"):
+        answer = api.get(path, auth=key)
+        assert answer.status_code == 422, (path, answer.text)
+    page, _ = browser(app, "adm")
+    assert page.get(f"/console/items/{huge}").status_code == 422
+
+
+# --- accounts: second factor, password rules, disable, reset, revoke, idle (item 3) ------------
+
+
+def login_status(app: FastAPI, username: str, password: str, code: str = "") -> int:
+    client = https_client(app, follow_redirects=False)
+    answer = client.post(
+        "/console/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": login_form_token(client),
+            "code": code,
+        },
+    )
+    if answer.status_code == 303:
+        return 200 if answer.headers["location"] == "/console/queue" else 401
+    return answer.status_code
+
+
+def test_administrators_need_a_second_factor(world: World) -> None:
+    from orbweaver.review import add_user
+
+    with world.store.session() as s:
+        add_user(s, world.clock, "newadmin", "administrator", PASSWORD)  # not enrolled
+    world.user("adm", "administrator")  # enrolled
+    world.user("ana")  # an analyst: no second factor by default
+    app = console_app(world)
+    refused = https_client(app, follow_redirects=False)
+    answer = refused.post(
+        "/console/login",
+        data={
+            "username": "newadmin",
+            "password": PASSWORD,
+            "csrf_token": login_form_token(refused),
+        },
+    )
+    assert answer.status_code == 403 and "second factor is required" in answer.text
+    assert login_status(app, "adm", PASSWORD) == 401  # no code
+    assert login_status(app, "adm", PASSWORD, "000000") == 401  # wrong code
+    code = totp_code(world.store, world.clock.now(), "adm")
+    assert login_status(app, "adm", PASSWORD, code) == 200
+    assert login_status(app, "adm", PASSWORD, code) == 401  # a code is used once
+    assert login_status(app, "ana", PASSWORD) == 200
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("short", "at least 10"),
+        ("password123", "too common"),
+        ("Qwertyuiop!1", "too common"),
+        ("1234567890", "too common"),
+        ("letmein2024!!", "too common"),
+        ("xx-ana-is-me-xx", "username"),
+        ("aaaaaaaaaaaa", "different characters"),
+    ],
+)
+def test_weak_passwords_are_refused(world: World, password: str, problem: str) -> None:
+    from orbweaver.review import ReviewError, add_user
+
+    with pytest.raises(ReviewError, match=problem), world.store.session() as s:
+        add_user(s, world.clock, "ana", "analyst", password)
+
+
+def test_idle_sessions_end(world: World) -> None:
+    from web_helpers import browser
+
+    world.user("ana")
+    app = console_app(world, review_idle_minutes=30)
+    client, _ = browser(app, "ana")
+    world.clock.advance(timedelta(minutes=20))
+    assert client.get("/console/queue").status_code == 200  # still in use
+    world.clock.advance(timedelta(minutes=29))
+    assert client.get("/console/queue").status_code == 200  # 29 min since the last request
+    world.clock.advance(timedelta(minutes=31))
+    assert client.get("/console/queue").status_code == 303  # idle: back to the login page
+
+
+def test_a_user_changes_their_password_in_the_console(world: World) -> None:
+    from web_helpers import browser
+
+    world.user("ana")
+    app = console_app(world)
+    client, csrf = browser(app, "ana")
+    form = {"csrf_token": csrf, "current": "not it at all", "new": "a brand new secret"}
+    wrong = client.post("/console/password", data={**form, "confirm": form["new"]})
+    assert wrong.status_code == 400 and "current password is wrong" in wrong.text
+    common = {**form, "current": PASSWORD, "new": "password1234", "confirm": "password1234"}
+    assert "too common" in client.post("/console/password", data=common).text
+    done = client.post(
+        "/console/password", data={**form, "current": PASSWORD, "confirm": form["new"]}
+    )
+    assert done.status_code == 303 and "changed=1" in done.headers["location"]
+    assert client.get("/console/queue").status_code == 303  # that session ended
+    assert login_status(app, "ana", PASSWORD) == 401
+    assert login_status(app, "ana", "a brand new secret") == 200
+
+
+def test_user_commands_disable_enable_reset_revoke_and_enrol(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+    from web_helpers import browser
+
+    from orbweaver.cli import app as cli
+    from orbweaver.config import get_settings
+
+    world.user("ana")
+    app = console_app(world, review_login_account_burst=50)  # many logins, one account
+    monkeypatch.setenv(
+        "ORBWEAVER_DATABASE_URL", world.store.engine.url.render_as_string(hide_password=False)
+    )
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        session, _ = browser(app, "ana")
+        assert runner.invoke(cli, ["user", "disable", "ana"]).exit_code == 0
+        assert session.get("/console/queue").status_code == 303  # ended at once
+        assert login_status(app, "ana", PASSWORD) == 401
+        assert runner.invoke(cli, ["user", "enable", "ana"]).exit_code == 0
+        session, _ = browser(app, "ana")
+        weak = runner.invoke(
+            cli, ["user", "reset-password", "ana", "--password-stdin"], input="password123\n"
+        )
+        assert weak.exit_code == 2 and "too common" in weak.output
+        reset = runner.invoke(
+            cli, ["user", "reset-password", "ana", "--password-stdin"], input="new one, long\n"
+        )
+        assert reset.exit_code == 0, reset.output
+        assert session.get("/console/queue").status_code == 303
+        assert login_status(app, "ana", "new one, long") == 200
+        session = https_client(app, follow_redirects=False)
+        enrol = runner.invoke(cli, ["user", "totp", "ana"])
+        assert enrol.exit_code == 0 and "otpauth://totp/" in enrol.stdout
+        assert login_status(app, "ana", "new one, long") == 401  # enrolled: a code is needed
+        code = totp_code(world.store, world.clock.now(), "ana")
+        assert login_status(app, "ana", "new one, long", code) == 200
+        revoked = runner.invoke(cli, ["user", "revoke-sessions", "ana"])
+        assert revoked.exit_code == 0 and "1 sessions of ana ended" in revoked.stdout
+        with world.store.session() as s:
+            actions = set(s.scalars(sa.select(AuditEntry.action)))
+        assert {"user.disabled", "user.enabled", "password.reset", "totp.enrolled"} <= actions
+    finally:
+        get_settings.cache_clear()

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from review_world import World
+from review_world import World, totp_code
 from web_helpers import browser, console_app
 
 from orbweaver.reports import build_report, load_inputs
@@ -334,6 +334,7 @@ def test_dashboard_screenshot(sqlite_world: World, screenshot_dir: Path) -> None
             page.goto(f"{base}/console/reports")
             page.fill("input[name=username]", "sen")
             page.fill("input[name=password]", PASSWORD)
+            page.fill("input[name=code]", totp_code(world.store, world.clock.now(), "sen"))
             page.click("button[type=submit]")
             page.wait_for_url(f"{base}/console/reports")
             page.wait_for_function("document.querySelector('img.curves').complete")

@@ -6,7 +6,7 @@ import re
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from review_world import KEY, PASSWORD, World
+from review_world import KEY, PASSWORD, World, totp_code
 
 from orbweaver.access import create_client
 from orbweaver.review import ReviewSettings
@@ -38,9 +38,16 @@ def browser(app: FastAPI, username: str) -> tuple[TestClient, str]:
     page = client.get("/console/login")
     token = _CSRF.search(page.text)
     assert token, page.text
+    ctx = app.state.ctx
+    code = totp_code(ctx.store, ctx.clock.now(), username)
     answer = client.post(
         "/console/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
+        data={
+            "username": username,
+            "password": PASSWORD,
+            "csrf_token": token.group(1),
+            "code": code,
+        },
     )
     assert answer.status_code == 303 and answer.headers["location"] == "/console/queue"
     settings = client.get("/console/settings")

@@ -1,16 +1,24 @@
-"""Console users: roles, argon2 passwords, and login sessions with a CSRF token each.
+"""Console users: roles, argon2 passwords, a second factor, and login sessions with a CSRF
+token each.
 
 Roles are ordered: a senior analyst can do what an analyst does, an administrator what both
 do. Session tokens are random and only their SHA-256 is stored, so a database leak does not
-log anyone in.
+log anyone in. Passwords need 10 characters and must not be one of the bundled common ones
+(`common-passwords.txt`, shipped in the package, never downloaded). TOTP (RFC 6238, pyotp)
+codes are checked against the user's secret within one step either way, and a step once used
+is refused again (no replay).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -58,8 +66,7 @@ def add_user(session: Session, clock: Clock, username: str, role: str, password:
     check_role(role)
     if not username.strip() or len(username) > 64:
         raise ReviewError("a username needs 1 to 64 characters")
-    if len(password) < 10:
-        raise ReviewError("a password needs at least 10 characters")
+    check_password(password, username)
     if session.scalar(sa.select(ReviewUser.id).where(ReviewUser.username == username)):
         raise ReviewError(f"user {username!r} already exists")
     user = ReviewUser(
@@ -71,10 +78,100 @@ def add_user(session: Session, clock: Clock, username: str, role: str, password:
         greyscale=True,
         mute_video=True,
         created_at=clock.now(),
+        password_changed_at=clock.now(),
     )
     session.add(user)
     session.flush()
     return user
+
+
+COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt")
+PASSWORD_MIN = 10
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    lines = COMMON_PASSWORDS.read_text().splitlines()
+    return frozenset(line.strip().lower() for line in lines if line and not line.startswith("#"))
+
+
+def check_password(password: str, username: str = "") -> None:
+    """Refuse a password an attacker would try early: short, common (or a common one with
+    digits and symbols after it), the username in it, or one character repeated."""
+    if len(password) < PASSWORD_MIN:
+        raise ReviewError(f"a password needs at least {PASSWORD_MIN} characters")
+    lowered = password.lower()
+    stem = re.sub(r"[\d\W_]+$", "", lowered)
+    common = common_passwords()
+    if lowered in common or stem in common or not stem:
+        raise ReviewError("this password is too common: choose another")
+    if username and username.lower() in lowered:
+        raise ReviewError("a password must not contain the username")
+    if len(set(password)) < 4:
+        raise ReviewError("a password needs more than three different characters")
+
+
+def change_password(session: Session, clock: Clock, user: ReviewUser, new: str) -> None:
+    """Set a new password (checked like a first one) and end every session of the user."""
+    check_password(new, user.username)
+    user.password_hash = _HASHER.hash(new)
+    user.password_changed_at = clock.now()
+    revoke_sessions(session, clock, user.id)
+
+
+def password_ok(user: ReviewUser, password: str) -> bool:
+    try:
+        return bool(_HASHER.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def revoke_sessions(session: Session, clock: Clock, user_id: int) -> int:
+    """End every live session of the user; returns how many."""
+    now = store_now(clock)
+    result = session.execute(
+        sa.update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+TOTP_STEP_S = 30
+
+
+def enrol_totp(user: ReviewUser) -> str:
+    """A new TOTP secret for the user (base32), replacing any before."""
+    import pyotp
+
+    user.totp_secret = pyotp.random_base32()
+    user.totp_last_step = None
+    return user.totp_secret
+
+
+def totp_uri(user: ReviewUser, issuer: str = "orbweaver") -> str:
+    import pyotp
+
+    assert user.totp_secret
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.username, issuer_name=issuer)
+
+
+def check_totp(user: ReviewUser, code: str, now: datetime) -> bool:
+    """Whether `code` is the user's current code (one step either way, for clock drift),
+    for a step later than the last one used; the step is then spent."""
+    import pyotp
+
+    if not user.totp_secret or not re.fullmatch(r"\d{6}", code.strip()):
+        return False
+    totp = pyotp.TOTP(user.totp_secret, interval=TOTP_STEP_S)
+    step = int(now.timestamp()) // TOTP_STEP_S
+    for candidate in (step - 1, step, step + 1):
+        if user.totp_last_step is not None and candidate <= user.totp_last_step:
+            continue
+        if hmac.compare_digest(totp.generate_otp(candidate), code.strip()):
+            user.totp_last_step = candidate
+            return True
+    return False
 
 
 def authenticate(session: Session, username: str, password: str) -> ReviewUser | None:
@@ -114,16 +211,24 @@ def open_session(session: Session, clock: Clock, user: ReviewUser, hours: float)
 
 
 def resolve_session(
-    session: Session, clock: Clock, token: str
+    session: Session, clock: Clock, token: str, *, idle_minutes: float = 0
 ) -> tuple[ReviewUser, WebSession] | None:
-    """The user behind a cookie token, if the session is live and the user enabled."""
+    """The user behind a cookie token, if the session is live (not revoked, not expired, not
+    idle longer than `idle_minutes` when given) and the user enabled. Marks it seen (at most a
+    write a minute)."""
     now = store_now(clock)
     row = session.scalar(sa.select(WebSession).where(WebSession.token_sha256 == token_hash(token)))
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
+    seen = row.last_seen_at or row.created_at
+    if idle_minutes and now - seen > timedelta(minutes=idle_minutes):
+        row.revoked_at = now
+        return None
     user = session.get(ReviewUser, row.user_id)
     if user is None or not user.enabled:
         return None
+    if now - seen >= timedelta(minutes=1):
+        row.last_seen_at = now
     return user, row
 
 

@@ -65,6 +65,96 @@ def add(
         store.dispose()
 
 
+def _change_user(name: str, action: str, change: Any) -> Any:
+    """Run `change(session, clock, user)` on the named user, audited as `action` by the CLI."""
+    import sqlalchemy as sa
+
+    from orbweaver.clock import SystemClock
+    from orbweaver.review.audit import audit
+    from orbweaver.review.errors import ReviewError
+    from orbweaver.store import open_store
+    from orbweaver.store.models import ReviewUser
+
+    store, clock = open_store(), SystemClock()
+    try:
+        with store.session() as s:
+            user = s.scalar(sa.select(ReviewUser).where(ReviewUser.username == name))
+            if user is None:
+                _fail(f"no user {name!r}")
+                return None
+            result = change(s, clock, user)
+            audit(s, clock, "cli", action, subject_type="review_user", subject_id=user.id)
+            return result
+    except ReviewError as exc:
+        _fail(str(exc))
+    finally:
+        store.dispose()
+
+
+@user_app.command("disable")
+def disable(name: str = typer.Argument(help="The username.")) -> None:
+    """Disable a user: no login, and every session ends now."""
+    from orbweaver.review.accounts import revoke_sessions
+
+    def change(s: Any, clock: Any, user: Any) -> None:
+        user.enabled = False
+        revoke_sessions(s, clock, user.id)
+
+    _change_user(name, "user.disabled", change)
+    typer.echo(f"user {name} disabled")
+
+
+@user_app.command("enable")
+def enable(name: str = typer.Argument(help="The username.")) -> None:
+    """Enable a disabled user again."""
+
+    def change(s: Any, clock: Any, user: Any) -> None:
+        user.enabled = True
+
+    _change_user(name, "user.enabled", change)
+    typer.echo(f"user {name} enabled")
+
+
+@user_app.command("reset-password")
+def reset_password(
+    name: str = typer.Argument(help="The username."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the new password from the first line of stdin."
+    ),
+) -> None:
+    """Set a new password for a user (checked like any); every session of theirs ends."""
+    from orbweaver.review.accounts import change_password
+
+    password = _read_password(password_stdin)
+    _change_user(name, "password.reset", lambda s, c, u: change_password(s, c, u, password))
+    typer.echo(f"password of {name} reset; their sessions ended")
+
+
+@user_app.command("revoke-sessions")
+def revoke(name: str = typer.Argument(help="The username.")) -> None:
+    """End every console session of a user (they log in again)."""
+    from orbweaver.review.accounts import revoke_sessions
+
+    ended = _change_user(name, "sessions.revoked", lambda s, c, u: revoke_sessions(s, c, u.id))
+    typer.echo(f"{ended} sessions of {name} ended")
+
+
+@user_app.command("totp")
+def totp(name: str = typer.Argument(help="The username.")) -> None:
+    """Enrol (or re-enrol) a user's authenticator app: prints the secret and an otpauth:// URI
+    to give them once (a QR code of the URI is what apps scan). Their sessions end."""
+    from orbweaver.review.accounts import enrol_totp, revoke_sessions, totp_uri
+
+    def change(s: Any, clock: Any, user: Any) -> tuple[str, str]:
+        secret = enrol_totp(user)
+        revoke_sessions(s, clock, user.id)
+        return secret, totp_uri(user)
+
+    secret, uri = _change_user(name, "totp.enrolled", change)
+    typer.echo(f"secret: {secret}")
+    typer.echo(f"uri: {uri}")
+
+
 def _queue() -> tuple[Any, Any]:
     """The review queue of the configured store, on the configured clock (the roles')."""
     from orbweaver.review.queue import ReviewQueue

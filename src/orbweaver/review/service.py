@@ -114,7 +114,9 @@ class ReviewService:
 
     # --- accounts -----------------------------------------------------------------------
 
-    def login(self, username: str, password: str, *, address: str = "") -> tuple[str, str] | None:
+    def login(
+        self, username: str, password: str, *, code: str = "", address: str = ""
+    ) -> tuple[str, str] | None:
         """(session token, csrf token), or None; both outcomes are audited (failures counted,
         see `review.logins`). At most `review_login_hash_concurrency` passwords are checked
         at once; past `review_login_wait_s` in line the login is refused with `Busy`."""
@@ -123,6 +125,8 @@ class ReviewService:
         try:
             with self.store.session() as s:
                 user = accounts.authenticate(s, username, password)
+                if user is not None and not self._second_factor(user, code):
+                    user = None
                 if user is None:
                     self._failed_login(s, username, address)
                     return None
@@ -132,6 +136,30 @@ class ReviewService:
                 )
         finally:
             self._hashing.release()
+
+    def _second_factor(self, user: ReviewUser, code: str) -> bool:
+        """Whether the login may go on: a valid TOTP code from an enrolled user; a user whose
+        role needs one and who has none is refused with the way to get one."""
+        if user.totp_secret:
+            return accounts.check_totp(user, code, self.clock.now())
+        if user.role in self.settings.totp_roles:
+            raise Forbidden(
+                f"a second factor is required for the {user.role.replace('_', ' ')} role: "
+                "ask an administrator to enrol you (orbweaver user totp NAME)"
+            )
+        return True
+
+    def change_password(self, token: str, current: str, new: str) -> None:
+        """The session's user changes their password; every session of theirs ends."""
+        with self.store.session() as s:
+            found = accounts.resolve_session(s, self.clock, token)
+            if found is None:
+                raise Forbidden("log in first")
+            user = found[0]
+            if not accounts.password_ok(user, current):
+                raise Forbidden("the current password is wrong")
+            accounts.change_password(s, self.clock, user, new)
+            audit(s, self.clock, accounts.principal_of(user), "password.changed")
 
     def login_throttled(self, username: str, address: str) -> None:
         """A login refused before its password was checked (too many tries): counted too."""
@@ -148,7 +176,9 @@ class ReviewService:
 
     def resolve(self, token: str) -> tuple[Principal, str] | None:
         with self.store.session() as s:
-            found = accounts.resolve_session(s, self.clock, token)
+            found = accounts.resolve_session(
+                s, self.clock, token, idle_minutes=self.settings.review_idle_minutes
+            )
             return None if found is None else (accounts.principal_of(found[0]), found[1].csrf_token)
 
     def logout(self, token: str) -> None:

@@ -74,6 +74,15 @@ class ReviewSettings(OrbweaverSettings):
     # a login waiting longer than `review_login_wait_s` for a slot is refused (503).
     review_login_hash_concurrency: int = 2
     review_login_wait_s: float = 5.0
+    # Roles that must log in with a TOTP code, comma-separated (`orbweaver user totp NAME`
+    # enrols; "" turns the requirement off); a user of another role who enrolled needs one too.
+    review_totp_roles: str = "senior_analyst,administrator"
+    # A session unused this long ends (0: only `review_session_hours` ends it).
+    review_idle_minutes: float = 30.0
+
+    @property
+    def totp_roles(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.review_totp_roles.split(",") if r.strip())
 
     @property
     def exposure_cap_seconds(self) -> int:

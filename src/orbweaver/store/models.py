@@ -410,6 +410,11 @@ class ReviewUser(Base):
     mute_video: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Second factor: the TOTP secret (base32) once enrolled, and the last time step used, so
+    # a code cannot be replayed.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class WebSession(Base):
@@ -425,6 +430,8 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Last request seen, for the idle timeout (written at most once a minute).
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ReviewItem(Base):

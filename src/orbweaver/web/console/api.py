@@ -7,7 +7,7 @@ username: the key acts as that user, with that user's role, exposure cap and aud
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -16,9 +16,33 @@ from pydantic import BaseModel
 from orbweaver.categories import Category
 from orbweaver.review import ItemView, Principal
 from orbweaver.web.auth import auth_first_route
-from orbweaver.web.console.security import API_SCOPE, api_user, domain_errors, get_service
+from orbweaver.web.console.security import (
+    API_SCOPE,
+    BeforeId,
+    ItemId,
+    api_user,
+    domain_errors,
+    get_service,
+)
+from orbweaver.web.errors import ErrorDetail
 
-router = APIRouter(prefix="/api/review", tags=["review"], route_class=auth_first_route(API_SCOPE))
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorDetail, "description": text}
+    for code, text in {
+        401: "Missing or wrong API credentials.",
+        403: "The key is not linked to an enabled console user, or the user's role may not.",
+        404: "No such item, or no stored bytes for it.",
+        409: "Not possible in the item's current state (already assessed, decided, ...).",
+        413: "Body larger than the deployment accepts.",
+        422: "An invalid body or parameter.",
+    }.items()
+}
+router = APIRouter(
+    prefix="/api/review",
+    tags=["review"],
+    route_class=auth_first_route(API_SCOPE),
+    responses=ERRORS,
+)
 analyst = api_user("analyst")
 senior = api_user("senior_analyst")
 admin = api_user("administrator")
@@ -103,14 +127,14 @@ def next_item(request: Request, who: Principal = Depends(analyst)) -> NextOut:
 
 
 @router.get("/items/{item_id}", response_model=ItemOut)
-def item(request: Request, item_id: int, who: Principal = Depends(analyst)) -> ItemOut:
+def item(request: Request, item_id: ItemId, who: Principal = Depends(analyst)) -> ItemOut:
     with domain_errors():
         return _item(get_service(request).item(who, item_id))
 
 
 @router.get("/items/{item_id}/image", responses={200: {"content": {"image/png": {}}}})
 def image(
-    request: Request, item_id: int, reveal: bool = False, who: Principal = Depends(analyst)
+    request: Request, item_id: ItemId, reveal: bool = False, who: Principal = Depends(analyst)
 ) -> Response:
     """The image, softened per the user's wellbeing settings unless `reveal`; audited and
     charged against the daily exposure cap."""
@@ -124,7 +148,7 @@ def image(
 
 @router.post("/items/{item_id}/assessments", response_model=OutcomeOut)
 def assess(
-    request: Request, item_id: int, decision: Decision, who: Principal = Depends(analyst)
+    request: Request, item_id: ItemId, decision: Decision, who: Principal = Depends(analyst)
 ) -> OutcomeOut:
     with domain_errors():
         outcome = get_service(request).assess(who, item_id, decision.category, decision.severity)
@@ -138,7 +162,7 @@ def disputed(request: Request, who: Principal = Depends(senior)) -> list[ItemOut
 
 @router.post("/items/{item_id}/adjudication", response_model=OutcomeOut)
 def adjudicate(
-    request: Request, item_id: int, decision: Decision, who: Principal = Depends(senior)
+    request: Request, item_id: ItemId, decision: Decision, who: Principal = Depends(senior)
 ) -> OutcomeOut:
     with domain_errors():
         outcome = get_service(request).adjudicate(
@@ -149,7 +173,7 @@ def adjudicate(
 
 @router.get("/audit", response_model=list[AuditOut])
 def audit(
-    request: Request, before: int | None = None, who: Principal = Depends(admin)
+    request: Request, before: BeforeId = None, who: Principal = Depends(admin)
 ) -> list[AuditOut]:
     """The audit log, newest first, 200 at a time (read-only: no route changes it)."""
     rows = get_service(request).audit_log(limit=200, before_id=before)

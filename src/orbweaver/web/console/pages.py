@@ -16,11 +16,13 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from orbweaver.review import Busy, ReviewService
+from orbweaver.review import Busy, Forbidden, ReviewError, ReviewService
 from orbweaver.store.models import CATEGORIES, SEVERITIES
 from orbweaver.web.console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    BeforeId,
+    ItemId,
     PageAuth,
     SessionFirstRoute,
     domain_errors,
@@ -113,10 +115,18 @@ def static(name: str) -> Response:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/console/queue", failed: bool = False) -> Response:
+def login_form(
+    request: Request, next: str = "/console/queue", failed: bool = False, changed: bool = False
+) -> Response:
     token = secrets.token_urlsafe(24)  # double-submit token: login CSRF
     response = render(
-        request, "login.html", None, next=_safe_next(next), token=token, failed=failed
+        request,
+        "login.html",
+        None,
+        next=_safe_next(next),
+        token=token,
+        failed=failed,
+        changed=changed,
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -136,6 +146,7 @@ def login(
     password: str = Form(...),
     csrf_token: str = Form(...),
     next: str = Form("/console/queue"),
+    code: str = Form(""),
 ) -> Response:
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     if not cookie or not secrets.compare_digest(cookie, csrf_token):
@@ -158,9 +169,20 @@ def login(
             headers={"Retry-After": retry_after_header(wait)},
         )
     try:
-        started = service.login(username, password, address=address)
+        started = service.login(username, password, code=code, address=address)
     except Busy as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
+    except Forbidden as exc:  # the role needs a second factor the user has not enrolled
+        return render(
+            request,
+            "login.html",
+            None,
+            next=_safe_next(next),
+            token=csrf_token,
+            failed=False,
+            refused=str(exc),
+            status_code=403,
+        )
     if started is None:
         return RedirectResponse("/console/login?failed=1", status_code=303)
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -219,7 +241,7 @@ def _exposure(service: ReviewService, auth: PageAuth) -> dict[str, Any]:
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, item_id: int, auth: PageAuth = Depends(analyst)) -> Response:
+def item_page(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst)) -> Response:
     service = get_service(request)
     with domain_errors():
         view = service.item(auth.who, item_id)
@@ -235,7 +257,7 @@ def item_page(request: Request, item_id: int, auth: PageAuth = Depends(analyst))
 
 @router.get("/items/{item_id}/image")
 def image(
-    request: Request, item_id: int, ticket: str = "", auth: PageAuth = Depends(analyst)
+    request: Request, item_id: ItemId, ticket: str = "", auth: PageAuth = Depends(analyst)
 ) -> Response:
     service = get_service(request)
     now = int(service.clock.now().timestamp())
@@ -248,7 +270,7 @@ def image(
 
 
 @router.post("/items/{item_id}/reveal")
-def reveal(request: Request, item_id: int, auth: PageAuth = Depends(analyst_action)) -> Response:
+def reveal(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst_action)) -> Response:
     """One click, one image: a ticket for this item only, valid a minute."""
     service = get_service(request)
     with domain_errors():
@@ -261,7 +283,7 @@ def reveal(request: Request, item_id: int, auth: PageAuth = Depends(analyst_acti
 @router.post("/items/{item_id}/assess")
 def assess(
     request: Request,
-    item_id: int,
+    item_id: ItemId,
     category: str = Form(...),
     severity: str = Form(""),
     auth: PageAuth = Depends(analyst_action),
@@ -274,7 +296,7 @@ def assess(
 @router.post("/items/{item_id}/adjudicate")
 def adjudicate(
     request: Request,
-    item_id: int,
+    item_id: ItemId,
     category: str = Form(...),
     severity: str = Form(""),
     auth: PageAuth = Depends(senior_action),
@@ -318,10 +340,37 @@ def bank_enabled(
 
 @router.get("/audit")
 def audit_log(
-    request: Request, before: int | None = None, auth: PageAuth = Depends(admin)
+    request: Request, before: BeforeId = None, auth: PageAuth = Depends(admin)
 ) -> Response:
     rows = get_service(request).audit_log(limit=200, before_id=before)
     return render(request, "audit.html", auth, rows=rows)
+
+
+@router.get("/password")
+def password_form(request: Request, auth: PageAuth = Depends(analyst)) -> Response:
+    return render(request, "password.html", auth, problem="")
+
+
+@router.post("/password")
+def change_password(
+    request: Request,
+    current: str = Form(...),
+    new: str = Form(...),
+    confirm: str = Form(...),
+    auth: PageAuth = Depends(analyst_action),
+) -> Response:
+    """Change one's own password; every session of the user ends (log in again)."""
+    problem = "the two new passwords differ" if new != confirm else ""
+    if not problem:
+        try:
+            get_service(request).change_password(auth.token, current, new)
+        except ReviewError as exc:
+            problem = str(exc)
+    if problem:
+        return render(request, "password.html", auth, problem=problem, status_code=400)
+    response = RedirectResponse("/console/login?changed=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 @router.get("/settings")

@@ -12,10 +12,10 @@ import hmac
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from orbweaver.access import ClientInfo
@@ -30,6 +30,14 @@ from orbweaver.review import (
 )
 from orbweaver.web.auth import checked_first, require_scope
 from orbweaver.web.context import get_context
+
+# Row ids as path and query parameters: positive 64-bit integers (a larger one cannot be a
+# row, and overflowed the database driver: a 500 the API fuzzing found).
+ROW_ID_MAX = 2**63 - 1
+ItemId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="A review item's id.")]
+BeforeId = Annotated[
+    int | None, Query(ge=1, le=ROW_ID_MAX, description="Only rows older than this id.")
+]
 
 SESSION_COOKIE = "ow_session"
 LOGIN_COOKIE = "ow_login"
