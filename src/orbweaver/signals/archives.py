@@ -220,6 +220,7 @@ def _zip_read(zf: Any, info: Any, pwd: bytes | None, limit: int) -> bytes:
         OSError,
         EOFError,
         NotImplementedError,
+        ValueError,  # a local header pointing before the file: "negative seek value" (fuzzing)
     )
     try:
         with zf.open(info, pwd=pwd) as handle:
