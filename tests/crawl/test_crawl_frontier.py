@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 import sqlalchemy as sa
-from loopback import LoopbackHTTP, synthetic_png
+from loopback import LoopbackHTTP, html, synthetic_png
 
-from orbweaver.store.models import Sighting
+from orbweaver.store.models import CrawlPage, Sighting
 
 PAGES = 120
 
@@ -131,3 +131,35 @@ def test_two_processes_share_one_frontier_through_redis(http: LoopbackHTTP, craw
     assert all(count == 1 for count in http.hits.values()), "a URL was fetched twice"
     # both nodes did part of the work (neither crawled the site alone)
     assert all("'orbweaver/pages'" in log for log in logs)
+
+
+@pytest.mark.parametrize("now_serves", ["404", "no-media"])
+def test_a_scheduled_page_without_media_moves_to_its_next_turn(
+    http: LoopbackHTTP, crawler, now_serves: str
+) -> None:
+    """A page on the re-crawl schedule that now answers 404, or links no media any more, is
+    still a visit: its turn moves on (it used to stay due for ever, and the re-crawl queue's
+    oldest-due age grew without bound, as the fault campaign's soak showed)."""
+    from datetime import UTC, datetime
+
+    http.add("/img/a.png", synthetic_png(3), content_type="image/png")
+    http.add("/", html('<img src="/img/a.png">'))
+    run = crawler.run(http.url("/"), "--recrawl-every", "1")
+    assert run.returncode == 0, run.stderr[-3000:] + run.log[-3000:]
+    store = crawler.store()
+    with store.session() as s:
+        page = s.scalars(sa.select(CrawlPage)).one()
+        assert (page.crawl_count, page.media_links) == (1, 1)
+
+    if now_serves == "404":
+        http.add("/", "gone", status=404)
+    else:
+        http.add("/", html("<p>nothing here now</p>"))
+    time.sleep(1.5)  # the page falls due (the schedule is in the crawler's real clock)
+    run = crawler.run("--recrawl-every", "3600")
+    assert run.returncode == 0, run.stderr[-3000:] + run.log[-3000:]
+    with store.session() as s:
+        page = s.scalars(sa.select(CrawlPage)).one()
+        assert (page.crawl_count, page.media_links) == (2, 0)
+        assert page.next_crawl_at is not None
+        assert page.next_crawl_at > datetime.now(UTC).replace(tzinfo=None)

@@ -140,7 +140,13 @@ class PageVisit:
 def record_pages(
     session: sa.orm.Session, visits: list[PageVisit], now: datetime, every: float
 ) -> None:
-    """Mark seeds fetched and put pages that linked media on the re-crawl schedule."""
+    """Mark seeds fetched, put pages that linked media on the re-crawl schedule, and move
+    every scheduled page that was visited again to its next turn.
+
+    A scheduled page visited again without media links (they were removed, or the page now
+    answers an error) is still re-crawled later, since content comes back (recidivism); but its
+    turn moves on, or it stays due for ever and the re-crawl queue's oldest-due age grows without
+    bound."""
     from datetime import timedelta
 
     naive = store_time(now)
@@ -151,19 +157,21 @@ def record_pages(
             .where(CrawlSeed.url_hash.in_(seeds), CrawlSeed.fetched_at.is_(None))
             .values(fetched_at=naive)
         )
-    with_media = {url_hash(v.url): v for v in visits if v.media_links > 0}
-    if not with_media:
+    visited = {url_hash(v.url): v for v in visits}
+    if not visited:
         return
     existing = {
         row.url_hash: row
         for row in session.scalars(
-            sa.select(CrawlPage).where(CrawlPage.url_hash.in_(list(with_media)))
+            sa.select(CrawlPage).where(CrawlPage.url_hash.in_(list(visited)))
         )
     }
     next_at = naive + timedelta(seconds=every) if every > 0 else None
-    for digest, visit in with_media.items():
+    for digest, visit in visited.items():
         row = existing.get(digest)
         if row is None:
+            if visit.media_links <= 0:
+                continue
             session.add(
                 CrawlPage(
                     url=visit.url,

@@ -306,16 +306,38 @@ class OrbSpider(scrapy.Spider):
             for member in result.members
         ]
 
-    def failed(self, failure: Failure) -> None:
-        """Every failed fetch is one clear log line and one error count; the crawl goes on."""
+    def failed(self, failure: Failure) -> list[Any]:
+        """Every failed fetch is one clear log line and one error count; the crawl goes on.
+
+        A page that answered an error is still a visit (with no media links): a page on the
+        re-crawl schedule then moves to its next turn instead of staying due for ever."""
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
         self.crawler.stats.inc_value("orbweaver/errors")
         if isinstance(failure.value, HttpError):
             logger.warning("fetch failed %s: HTTP %d", url, failure.value.response.status)
-            return
+            return self._failed_visit(request)
         if failure.check(IgnoreRequest):
             logger.warning("not fetched %s: %s", url, failure.value)
-            return
+            return []
         reason = failure.getErrorMessage() or type(failure.value).__name__
         logger.warning("fetch failed %s: %s: %s", url, type(failure.value).__name__, reason)
+        return []
+
+    @staticmethod
+    def _failed_visit(request: Any) -> list[Any]:
+        if request is None or request.meta.get("kind") != "page":
+            return []
+        return [
+            PageItem(
+                PageVisit(
+                    url=request.url,
+                    host=host_of(request.url),
+                    network=request.meta.get("network", "clear"),
+                    reached_from_tor=bool(request.meta.get("via_tor")),
+                    depth=int(request.meta.get("depth", 0)),
+                    media_links=0,
+                    seed=False,
+                )
+            )
+        ]
