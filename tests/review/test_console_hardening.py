@@ -540,3 +540,30 @@ def test_user_commands_disable_enable_reset_revoke_and_enrol(
         assert {"user.disabled", "user.enabled", "password.reset", "totp.enrolled"} <= actions
     finally:
         get_settings.cache_clear()
+
+
+def test_administrators_disable_and_end_sessions_in_the_console(world: World) -> None:
+    from web_helpers import browser
+
+    world.user("adm", "administrator")
+    world.user("ana")
+    app = console_app(world)
+    admin, csrf = browser(app, "adm")
+    ana, _ = browser(app, "ana")
+    page = admin.get("/console/users")
+    assert page.status_code == 200 and "ana" in page.text and "enrolled" in page.text
+    assert admin.post("/console/users/ana/revoke", data={"csrf_token": csrf}).status_code == 303
+    assert ana.get("/console/queue").status_code == 303  # its session ended
+    ana, _ = browser(app, "ana")
+    assert admin.post("/console/users/ana/disable", data={"csrf_token": csrf}).status_code == 303
+    assert ana.get("/console/queue").status_code == 303
+    assert login_status(app, "ana", PASSWORD) == 401
+    refused = admin.post("/console/users/adm/disable", data={"csrf_token": csrf})
+    assert refused.status_code == 403
+    assert admin.post("/console/users/ana/enable", data={"csrf_token": csrf}).status_code == 303
+    assert login_status(app, "ana", PASSWORD) == 200
+    ana_csrf = browser(app, "ana")[1]
+    assert ana.post("/console/users/adm/disable", data={"csrf_token": ana_csrf}).status_code in (
+        401,
+        403,
+    )

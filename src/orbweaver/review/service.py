@@ -35,6 +35,7 @@ from orbweaver.store.models import (
     Sighting,
     Suspect,
     Verdict,
+    WebSession,
 )
 
 
@@ -160,6 +161,52 @@ class ReviewService:
                 raise Forbidden("the current password is wrong")
             accounts.change_password(s, self.clock, user, new)
             audit(s, self.clock, accounts.principal_of(user), "password.changed")
+
+    def users(self) -> list[dict[str, object]]:
+        """Every console user, for the administrators' page (never a secret)."""
+        with self.store.session() as s:
+            live = dict(
+                s.execute(
+                    sa.select(WebSession.user_id, sa.func.count())
+                    .where(
+                        WebSession.revoked_at.is_(None),
+                        WebSession.expires_at > self.clock.now().replace(tzinfo=None),
+                    )
+                    .group_by(WebSession.user_id)
+                ).all()
+            )
+            return [
+                {
+                    "username": u.username,
+                    "role": u.role,
+                    "enabled": u.enabled,
+                    "totp": bool(u.totp_secret),
+                    "last_login_at": u.last_login_at,
+                    "sessions": live.get(u.id, 0),
+                }
+                for u in s.scalars(sa.select(ReviewUser).order_by(ReviewUser.username))
+            ]
+
+    def manage_user(self, who: Principal, username: str, action: str) -> None:
+        """An administrator disables, enables or ends the sessions of a user (audited)."""
+        if not who.has("administrator"):
+            raise Forbidden("only administrators manage users")
+        if action not in ("disable", "enable", "revoke"):
+            raise NotFound(f"no user action {action!r}")
+        with self.store.session() as s:
+            user = s.scalar(sa.select(ReviewUser).where(ReviewUser.username == username))
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            if action == "disable" and user.id == who.id:
+                raise Forbidden("you cannot disable yourself")
+            if action in ("disable", "revoke"):
+                accounts.revoke_sessions(s, self.clock, user.id)
+            if action != "revoke":
+                user.enabled = action == "enable"
+            audit(
+                s, self.clock, who, f"user.{action}", subject_type="review_user", subject_id=user.id
+            )
+        self._principals.pop(username, None)
 
     def login_throttled(self, username: str, address: str) -> None:
         """A login refused before its password was checked (too many tries): counted too."""

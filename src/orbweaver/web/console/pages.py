@@ -346,6 +346,21 @@ def audit_log(
     return render(request, "audit.html", auth, rows=rows)
 
 
+@router.get("/users")
+def users_page(request: Request, auth: PageAuth = Depends(admin)) -> Response:
+    return render(request, "users.html", auth, users=get_service(request).users())
+
+
+@router.post("/users/{username}/{action}")
+def manage_user(
+    request: Request, username: str, action: str, auth: PageAuth = Depends(admin_action)
+) -> Response:
+    """Disable, enable, or end every session of a user (administrators)."""
+    with domain_errors():
+        get_service(request).manage_user(auth.who, username, action)
+    return RedirectResponse("/console/users", status_code=303)
+
+
 @router.get("/password")
 def password_form(request: Request, auth: PageAuth = Depends(analyst)) -> Response:
     return render(request, "password.html", auth, problem="")
