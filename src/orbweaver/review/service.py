@@ -24,7 +24,7 @@ from orbweaver.review.errors import Busy, Forbidden, NotFound
 from orbweaver.review.logins import UNKNOWN, FailedLogins
 from orbweaver.review.queue import ReviewQueue, SyncReport, next_item_query
 from orbweaver.review.settings import ReviewSettings
-from orbweaver.store import Store, Vault, store_time
+from orbweaver.store import Store, Vault, store_now, store_time
 from orbweaver.store.models import (
     Assessment,
     AuditEntry,
@@ -170,7 +170,7 @@ class ReviewService:
                     sa.select(WebSession.user_id, sa.func.count())
                     .where(
                         WebSession.revoked_at.is_(None),
-                        WebSession.expires_at > self.clock.now().replace(tzinfo=None),
+                        WebSession.expires_at > store_now(self.clock),
                     )
                     .group_by(WebSession.user_id)
                 ).all()
