@@ -95,6 +95,9 @@ class Result:
     backlog_online: list[int] = field(default_factory=list)  # of those, still online (truth)
     turn: int = 0  # whose turn it is among the analysts (carried from day to day)
     budget: float = 0.0  # assessments due and not yet made (capacity is a rate, not whole days)
+    # earlier verdicts (actionable, all) per host and overall, as the queue reads them
+    host_verdicts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    all_verdicts: tuple[int, int] = (0, 0)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -203,7 +206,11 @@ class Backlog:
                 s.last_seen = now
             ranked = sorted(
                 open_ids,
-                key=lambda i: (-self.key(order, items[i], now, detections), items[i].first_seen, i),
+                key=lambda i: (
+                    -self.key(order, items[i], now, detections, res),
+                    items[i].first_seen,
+                    i,
+                ),
             )
             self.assess(ranked, items, open_ids, now, per_day, analysts, res)
             res.backlog.append(len(open_ids))
@@ -217,7 +224,9 @@ class Backlog:
         )
         return res
 
-    def key(self, order: str, s: Suspect, now: datetime, detections: dict[str, int]) -> int:
+    def key(
+        self, order: str, s: Suspect, now: datetime, detections: dict[str, int], res: Result
+    ) -> int:
         provider = s.placements[0].site.frontline
         removal = self.removal.get(provider.name) if provider is not None else None
         p = PriorityInputs(
@@ -233,6 +242,8 @@ class Backlog:
             classifier_score=s.score,
             removal_days=removal,
             assessments=len(s.assessed_by),
+            host_verdicts=res.host_verdicts.get(s.host, (0, 0)),
+            all_verdicts=res.all_verdicts,
         )
         return order_key(order, p, now, near=NEAR, verdict_hours=self.verdict_hours)
 
@@ -277,6 +288,9 @@ class Backlog:
             s.verdict_at = at
             open_ids.discard(pick)
             res.assessed += 1
+            a, n = res.host_verdicts.get(s.host, (0, 0))
+            res.host_verdicts[s.host] = (a + s.actionable, n + 1)
+            res.all_verdicts = (res.all_verdicts[0] + s.actionable, res.all_verdicts[1] + 1)
             if s.actionable:
                 res.actionable += 1
                 if s.online(at):
