@@ -95,6 +95,9 @@ class Result:
     backlog_online: list[int] = field(default_factory=list)  # of those, still online (truth)
     turn: int = 0  # whose turn it is among the analysts (carried from day to day)
     budget: float = 0.0  # assessments due and not yet made (capacity is a rate, not whole days)
+    # earlier verdicts (actionable, all) per host and overall, as the queue reads them
+    host_verdicts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    all_verdicts: tuple[int, int] = (0, 0)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -117,9 +120,28 @@ class Result:
         }
 
 
-def build(sc: scenario_mod.Scenario, scale: float, seed: int, own: float) -> Any:
+def build(
+    sc: scenario_mod.Scenario, scale: float, seed: int, own: float, spread: float = 1.0
+) -> Any:
     world = dataclasses.replace(sc.world, own_removal_factor=own)
-    return practice.new_engine(dataclasses.replace(sc, world=world), scale, seed)
+    return practice.new_engine(
+        dataclasses.replace(sc, world=world, providers=spread_benign(sc, spread)), scale, seed
+    )
+
+
+def spread_benign(sc: scenario_mod.Scenario, spread: float) -> tuple[Any, ...]:
+    """Providers whose benign share differs (`--benign-spread F`): by name order, every other
+    provider hosts F times the world's benign images per actionable one, the others 1/F times.
+    No report gives this per provider: an assumption, to see what the hosts' record of verdicts
+    buys when hosts do differ. F = 1 (the default): the world as the scenario says."""
+    if spread == 1.0:
+        return sc.providers
+    base = sc.world.benign_per_actionable
+    ordered = sorted(p.name for p in sc.providers)
+    factor = {name: spread if k % 2 == 0 else 1 / spread for k, name in enumerate(ordered)}
+    return tuple(
+        dataclasses.replace(p, benign_per_actionable=base * factor[p.name]) for p in sc.providers
+    )
 
 
 def observed_removal(sc: scenario_mod.Scenario) -> dict[str, tuple[float, float]]:
@@ -142,6 +164,7 @@ class Backlog:
         self.days = int(days)
         self.removal = removal
         self.verdict_hours = 24.0
+        self.record = True  # the hosts' earlier verdicts enter the ranking
         # `review_online_window_hours` as a hotline crawling daily would set it (default 72)
         self.online_window_hours = 36.0
         self.placements: dict[int, list[Item]] = defaultdict(list)  # image id -> placements
@@ -181,8 +204,24 @@ class Backlog:
             first.update(i for i, _ in seen)
         return len(first)
 
-    def run(self, order: str, per_day: int, analysts: int, auc: float | None, seed: int) -> Result:
-        res = Result(order + (f"+classifier(AUC {auc:g})" if auc else ""))
+    def run(
+        self,
+        order: str,
+        per_day: float,
+        analysts: int,
+        auc: float | None,
+        seed: int,
+        *,
+        record: bool = True,
+    ) -> Result:
+        """`record=False`: the hosts' earlier verdicts withheld from the ranking (a flat
+        P(actionable) without a classifier, the rule before `actionable_prior`)."""
+        res = Result(
+            order
+            + (f"+classifier(AUC {auc:g})" if auc else "")
+            + ("" if record else " (flat prior)")
+        )
+        self.record = record
         items: dict[int, Suspect] = {}
         open_ids: set[int] = set()
         images = self.cat.images
@@ -203,7 +242,11 @@ class Backlog:
                 s.last_seen = now
             ranked = sorted(
                 open_ids,
-                key=lambda i: (-self.key(order, items[i], now, detections), items[i].first_seen, i),
+                key=lambda i: (
+                    -self.key(order, items[i], now, detections, res),
+                    items[i].first_seen,
+                    i,
+                ),
             )
             self.assess(ranked, items, open_ids, now, per_day, analysts, res)
             res.backlog.append(len(open_ids))
@@ -217,7 +260,9 @@ class Backlog:
         )
         return res
 
-    def key(self, order: str, s: Suspect, now: datetime, detections: dict[str, int]) -> int:
+    def key(
+        self, order: str, s: Suspect, now: datetime, detections: dict[str, int], res: Result
+    ) -> int:
         provider = s.placements[0].site.frontline
         removal = self.removal.get(provider.name) if provider is not None else None
         p = PriorityInputs(
@@ -233,6 +278,8 @@ class Backlog:
             classifier_score=s.score,
             removal_days=removal,
             assessments=len(s.assessed_by),
+            host_verdicts=res.host_verdicts.get(s.host, (0, 0)) if self.record else (0, 0),
+            all_verdicts=res.all_verdicts,
         )
         return order_key(order, p, now, near=NEAR, verdict_hours=self.verdict_hours)
 
@@ -277,6 +324,9 @@ class Backlog:
             s.verdict_at = at
             open_ids.discard(pick)
             res.assessed += 1
+            a, n = res.host_verdicts.get(s.host, (0, 0))
+            res.host_verdicts[s.host] = (a + s.actionable, n + 1)
+            res.all_verdicts = (res.all_verdicts[0] + s.actionable, res.all_verdicts[1] + 1)
             if s.actionable:
                 res.actionable += 1
                 if s.online(at):
@@ -484,9 +534,12 @@ class StoreReplay:
         return res
 
 
+# (order, variant): None, "auc" (the oracle classifier) or "flat" (`expected` as it was before
+# the host's record of verdicts: the same P(actionable) for every item, the baseline of that rule)
 ORDERS = (
     ("fifo", None),
     ("priority", None),
+    ("expected", "flat"),
     ("expected", None),
     ("priority", "auc"),
     ("expected", "auc"),
@@ -499,7 +552,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     per_seed: list[dict[str, Any]] = []
     for seed in seeds:
         t0 = time.monotonic()
-        engine = build(sc, args.scale, seed, args.own_removal)
+        engine = build(sc, args.scale, seed, args.own_removal, args.benign_spread)
         removal = observed_removal(sc)
         backlog = Backlog(engine, args.days, removal)
         arrivals = backlog.arrivals()
@@ -512,16 +565,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows = []
         for order, clf in ORDERS:
             t1 = time.monotonic()
-            auc = args.auc if clf else None
-            result = backlog.run(order, per_day, args.analysts, auc, seed)
+            auc = args.auc if clf == "auc" else None
+            result = backlog.run(order, per_day, args.analysts, auc, seed, record=clf != "flat")
             rows.append({**result.row(), "seconds": round(time.monotonic() - t1, 1)})
         store_rows = []
         if args.store_days:
             # the cross-check: the same world, the first `--store-days`, in memory and on the store
-            short = Backlog(build(sc, args.scale, seed, args.own_removal), args.store_days, removal)
+            short = Backlog(
+                build(sc, args.scale, seed, args.own_removal, args.benign_spread),
+                args.store_days,
+                removal,
+            )
             short.verdict_hours = backlog.verdict_hours
             short.online_window_hours = backlog.online_window_hours
             for order, clf in ORDERS:
+                if clf == "flat":
+                    continue  # the product has no such order; the replay's baseline only
                 auc = args.auc if clf else None
                 for runner in (short.run, StoreReplay(short, int(args.store_days)).run):
                     t1 = time.monotonic()
@@ -558,6 +617,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "own_removal_factor": args.own_removal,
         "auc": args.auc,
         "online_window_hours": args.online_window,
+        "benign_spread": args.benign_spread,
         "machine": (
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         ),
@@ -681,6 +741,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="also replay this many days on the product's store and ReviewService (cross-check)",
+    )
+    parser.add_argument(
+        "--benign-spread",
+        type=float,
+        default=1.0,
+        help="hosts differ: every other provider F times the benign share, the others 1/F",
     )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--png", type=Path)

@@ -21,8 +21,9 @@ from orbweaver.review import (
     order_key,
 )
 from orbweaver.review.classifier import ClassifierError, safe_score
+from orbweaver.review.priority import actionable_prior, explain
 from orbweaver.review.queue import next_item_query
-from orbweaver.store.models import ReviewItem
+from orbweaver.store.models import ReviewItem, Sighting
 
 
 def _served(world: World, svc: object, who: object) -> list[int]:
@@ -119,6 +120,50 @@ def test_expected_serves_what_will_still_be_online_at_the_verdict() -> None:
     likely = _inputs(removal_days=(30.0, 120.0), classifier_score=0.9)
     unlikely = _inputs(removal_days=(30.0, 120.0), classifier_score=0.1)
     assert key(likely) > key(slow) > key(unlikely)
+
+
+def test_without_a_classifier_a_host_s_record_of_verdicts_is_the_chance_of_actionable() -> None:
+    """The Beta-shrunk share (`actionable_prior`): pinned, so a change of the rule shows."""
+    assert actionable_prior((0, 0), (0, 0)) == 0.5  # nothing decided yet anywhere
+    # over all hosts 3 of 10 actionable: base (3 + 1) / (10 + 2) = 1/3, weighing 4 verdicts
+    assert actionable_prior((0, 0), (3, 10)) == pytest.approx(1 / 3)  # a new host: base rate
+    assert actionable_prior((3, 3), (3, 10)) == pytest.approx((3 + 4 / 3) / 7)
+    assert actionable_prior((0, 3), (3, 10)) == pytest.approx((4 / 3) / 7)
+
+    def key(**changes: object) -> int:
+        p = _inputs(removal_days=(30.0, 120.0), all_verdicts=(3, 10), **changes)
+        return order_key("expected", p, NOW, near=90, verdict_hours=24.0)
+
+    # equal chances of still being online: 3 actionable of 3 > a fresh host > 0 of 3
+    assert key(host_verdicts=(3, 3)) > key() > key(host_verdicts=(0, 3))
+    # a classifier's score stands on its own: the host's record does not move it
+    assert key(host_verdicts=(3, 3), classifier_score=0.4) == key(classifier_score=0.4)
+    lines = explain(_inputs(host_verdicts=(3, 4)), NOW, near=90)
+    assert "host's earlier verdicts: 3 of 4 actionable" in lines
+
+
+def test_the_queue_counts_each_host_s_earlier_verdicts(world: World) -> None:
+    svc = world.service(review_queue_order="expected", review_consensus=1)
+    ana = world.user("ana")
+    for seed in (1, 2, 3):
+        world.suspect(seed, "good.example.test")
+    world.suspect(4, "other.example.test")
+    svc.sync()
+    for item in svc.top():
+        with world.store.session() as s:
+            host = s.scalar(sa.select(Sighting.host).where(Sighting.media_id == item.media_id))
+        category = "csam_prepubescent" if host == "good.example.test" else "not_actionable"
+        svc.assess(ana, item.id, category, "sex_act" if host == "good.example.test" else None)
+    fresh = world.suspect(5, "fresh.example.test")  # created first: ties would serve it first
+    good = world.suspect(6, "good.example.test")
+    svc.sync()
+    svc.queue.refresh_priorities()
+    with world.store.session() as s:
+        assert svc.queue.host_verdicts(s) == (
+            {"good.example.test": (3, 3), "other.example.test": (0, 1)},
+            (3, 4),
+        )
+    assert [i.media_id for i in svc.top()] == [good, fresh]
 
 
 def test_an_item_awaiting_its_consensus_comes_before_any_fresh_one(world: World) -> None:

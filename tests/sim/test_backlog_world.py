@@ -79,3 +79,23 @@ def test_the_control_api_serves_the_oracle_for_bytes_it_served() -> None:
         image = world.catalogue.images[item.image_ids[0]]
         expected = oracle_score(3, image.id, image.label != "benign", 0.9)
         assert got["score"] == expected
+
+
+def test_a_provider_may_host_its_own_share_of_benign_images() -> None:
+    """`ProviderSpec.benign_per_actionable` (the backlog's `--benign-spread`); None: the world's."""
+
+    def benign_on(sc: scenario_mod.Scenario, name: str) -> int:
+        cat = practice.new_engine(sc, 0.01, 1).cat
+        return sum(
+            cat.images[i].label == "benign"
+            for item in cat.items
+            if item.site.frontline is not None and item.site.frontline.name == name
+            for i in item.image_ids
+        )
+
+    sc = scenario_mod.load(TABLE)
+    assert sc.provider("ColoCrossing").benign_per_actionable is None
+    flat = benign_on(sc, "ColoCrossing")
+    more = dataclasses.replace(sc.provider("ColoCrossing"), benign_per_actionable=3.0)
+    providers = tuple(more if p.name == "ColoCrossing" else p for p in sc.providers)
+    assert benign_on(dataclasses.replace(sc, providers=providers), "ColoCrossing") > 2 * flat > 0

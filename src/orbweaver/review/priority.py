@@ -9,7 +9,9 @@ stays one index scan on (status, priority DESC, first_seen_at, id) whatever the 
   entry, then the number of sightings; age breaks ties. Counts enter as log2 buckets so that 41
   against 42 detections does not outrank a much closer PDQ.
 - `expected`: the actionable notices a review now is expected to give: P(actionable) (the
-  classifier's score; 0.5 without one) x P(still online when the verdict comes | online when last
+  classifier's score; without one, the host's share of earlier verdicts that were actionable,
+  shrunk towards the share over all hosts: `actionable_prior`) x P(still online when the verdict
+  comes | online when last
   seen). Its host removes content after a lognormal time fitted to the host's observed removal
   times (median, p90) from when the item was first seen, so the chance is S(age + h) / S(age at
   the last sighting), h the time from serving to verdict (`review_verdict_hours`); an item not
@@ -35,6 +37,9 @@ AWAITING_CONSENSUS = 10**17
 ORDERS: tuple[str, ...] = ("fifo", "priority", "expected")
 _Z90 = NormalDist().inv_cdf(0.9)
 _HOUR = 1.0 / 24.0
+# How many verdicts the share over all hosts weighs in a host's estimate (a Beta prior's
+# strength): a host needs a few verdicts of its own before they move its items much.
+PRIOR_STRENGTH = 4.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,9 @@ class PriorityInputs:
     removal_days: tuple[float, float] | None = None
     # Assessments the item already has (a verdict still waiting for the consensus).
     assessments: int = 0
+    # Earlier verdicts (actionable, all) on the top host's items, and over every host.
+    host_verdicts: tuple[int, int] = (0, 0)
+    all_verdicts: tuple[int, int] = (0, 0)
 
 
 def bucket(count: int) -> int:
@@ -86,6 +94,19 @@ def _unit(x: float) -> float:
     return min(1.0, max(0.0, x)) if math.isfinite(x) else 0.0
 
 
+def actionable_prior(
+    host: tuple[int, int], overall: tuple[int, int], strength: float = PRIOR_STRENGTH
+) -> float:
+    """P(actionable) of an item without a classifier: the posterior mean of its host's share of
+    actionable verdicts under a Beta prior centred on the share over all hosts (itself from a
+    uniform prior, so 0.5 before any verdict), of weight `strength` verdicts. A new host starts
+    at the base rate; one whose verdicts were all actionable moves up as they accumulate."""
+    a_all, n_all = overall
+    base = (max(0, a_all) + 1.0) / (max(0, n_all) + 2.0)
+    a, n = max(0, host[0]), max(0, host[1])
+    return (a + strength * base) / (n + strength)
+
+
 def _lognormal(median: float, p90: float) -> NormalDist:
     """The normal law of ln(days) for a lognormal with this median and p90."""
     median = max(median, _HOUR)
@@ -98,13 +119,16 @@ def expected(
     p: PriorityInputs, now: datetime, default_days: tuple[float, float], verdict_hours: float
 ) -> float:
     """P(actionable) x P(online when the verdict comes | online when last seen): the `expected`
-    order. The prior is 0.5 without a classifier."""
+    order. Without a classifier P(actionable) is the host's record (`actionable_prior`)."""
     median, p90 = p.removal_days or default_days
     law = _lognormal(median, p90)
     seen = max((p.last_seen_at - p.first_seen_at).total_seconds() / 86400, _HOUR)
     then = max((now - p.first_seen_at).total_seconds() / 86400, 0.0) + verdict_hours / 24
     alive = (1.0 - law.cdf(math.log(max(then, _HOUR)))) / max(1.0 - law.cdf(math.log(seen)), 1e-12)
-    prior = 0.5 if p.classifier_score is None else _unit(p.classifier_score)
+    if p.classifier_score is None:
+        prior = actionable_prior(p.host_verdicts, p.all_verdicts)
+    else:
+        prior = _unit(p.classifier_score)
     return prior * min(1.0, alive) * (1.0 if p.online else 0.1)
 
 
@@ -143,6 +167,9 @@ def explain(p: PriorityInputs, now: datetime, *, near: int) -> list[str]:
     if p.removal_days is not None:
         median, p90 = p.removal_days
         reasons.append(f"host removes in {median:.1f} days (median), {p90:.1f} (p90)")
+    if p.host_verdicts[1]:
+        a, n = p.host_verdicts
+        reasons.append(f"host's earlier verdicts: {a} of {n} actionable")
     if p.host_detections:
         reasons.append(f"site {p.top_host} has {p.host_detections} detections")
     if p.pdq_distance is not None and closeness(p.pdq_distance, near):

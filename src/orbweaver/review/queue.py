@@ -36,6 +36,7 @@ from orbweaver.store.models import (
     ReviewItem,
     Sighting,
     Suspect,
+    Verdict,
 )
 
 OPEN = ("open", "adjudication")
@@ -126,6 +127,9 @@ class ReviewQueue:
         self._scores: dict[int, float | None] = {}
         self._removal: dict[str, tuple[float, float]] = {}
         self._removal_read: datetime | None = None
+        self._verdicts: dict[str, tuple[int, int]] = {}
+        self._all_verdicts = (0, 0)
+        self._verdicts_read: datetime | None = None
 
     # --- ingest -------------------------------------------------------------------------
 
@@ -256,6 +260,7 @@ class ReviewQueue:
         distance, threshold = self.known.nearest(s.get_one(Media, item.media_id).pdq)
         window = timedelta(hours=self.settings.review_online_window_hours)
         removal = self.host_removal_days(s).get(top_host) if top_host else None
+        by_host, overall = self.host_verdicts(s)
         return PriorityInputs(
             online=now - last <= window,
             last_seen_at=last,
@@ -269,6 +274,8 @@ class ReviewQueue:
             classifier_score=self.classifier_score(s, item.media_id),
             removal_days=removal,
             assessments=item.assessments,
+            host_verdicts=by_host.get(top_host, (0, 0)),
+            all_verdicts=overall,
         )
 
     def classifier_score(self, s: Session, media_id: int) -> float | None:
@@ -309,6 +316,32 @@ class ReviewQueue:
         self._removal_read = now
         return self._removal
 
+    def host_verdicts(self, s: Session) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+        """Earlier verdicts per host (actionable, all; an item counts on every host it was
+        seen on) and over all items, for `expected` without a classifier; read again at most
+        hourly (the clock's hours), like the removal times."""
+        now = self.clock.now()
+        if self._verdicts_read is not None and now - self._verdicts_read < _REMOVAL_TTL:
+            return self._verdicts, self._all_verdicts
+        actionable = Verdict.category != decisions.NOT_ACTIONABLE
+        rows = s.execute(
+            sa.select(Sighting.host, actionable, sa.func.count(sa.distinct(Verdict.id)))
+            .join(ReviewItem, ReviewItem.id == Verdict.item_id)
+            .join(Sighting, Sighting.media_id == ReviewItem.media_id)
+            .group_by(Sighting.host, actionable)
+        ).all()
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for host, is_actionable, n in rows:
+            counts[host][0] += int(n) if is_actionable else 0
+            counts[host][1] += int(n)
+        overall = s.execute(
+            sa.select(sa.func.count(Verdict.id), sa.func.count(Verdict.id).filter(actionable))
+        ).one()
+        self._verdicts = {h: (a, n) for h, (a, n) in counts.items()}
+        self._all_verdicts = (int(overall[1] or 0), int(overall[0] or 0))
+        self._verdicts_read = now
+        return self._verdicts, self._all_verdicts
+
     @staticmethod
     def _busiest_host(s: Session, media_ids: list[int]) -> tuple[str, int]:
         hosts = sa.select(Sighting.host).where(Sighting.media_id.in_(media_ids)).distinct()
@@ -348,7 +381,7 @@ class ReviewQueue:
         """Recompute every open item: for time passing (online window) and new detections on
         their sites, which arrive without touching the item. Run it periodically."""
         self.known.refresh()
-        self._removal_read = None
+        self._removal_read = self._verdicts_read = None
         done, last = 0, 0
         while True:
             with self.store.session() as s:

@@ -34,8 +34,9 @@ class ReviewSettings(OrbweaverSettings):
     # The order "next" serves open items in (`queue_order` in docs/architecture.md): `fifo`
     # (oldest first), `priority` (the lexicographic score: still online, busy sites, close to a
     # known entry, many sightings) or `expected` (the actionable notices a review now is
-    # expected to give: classifier score x the chance it is still online at the verdict, from
-    # the host's observed removal times). Changing it re-ranks on the next `refresh_priorities`.
+    # expected to give: classifier score (else the host's record of actionable verdicts) x the
+    # chance it is still online at the verdict, from the host's observed removal times).
+    # Changing it re-ranks on the next `refresh_priorities`.
     review_queue_order: Literal["fifo", "priority", "expected"] = "priority"
     # The classifier plug-in: `package.module:factory` or the name of an entry point in the
     # `orbweaver.classifiers` group; the factory gets these settings and returns a callable

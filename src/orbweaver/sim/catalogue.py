@@ -357,7 +357,8 @@ class Builder:
         if not owned:
             return
         n_act = max(1, round(spec.targeted * self.cat.scale))
-        n_ben = round(n_act * self.world.benign_per_actionable)
+        benign = spec.benign_per_actionable
+        n_ben = round(n_act * (self.world.benign_per_actionable if benign is None else benign))
         images = [self._image(True) for _ in range(n_act)] + [
             self._image(False) for _ in range(n_ben)
         ]

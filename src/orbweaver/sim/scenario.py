@@ -76,6 +76,9 @@ class ProviderSpec:
     sites: tuple[SiteSpec, ...] = ()
     notice_channel: str = "smtp"  # or "webhook"
     cdn_origin: str | None = None  # for CDNs: which provider hosts the fronted sites' origins
+    # Benign images beside each actionable one on this provider's sites (None: the world's
+    # `benign_per_actionable`). No report gives it per provider: a knob of the backlog experiment.
+    benign_per_actionable: float | None = None
 
 
 @dataclass(frozen=True)
