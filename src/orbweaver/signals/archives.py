@@ -172,7 +172,14 @@ def _read_zip(
 ) -> UnpackResult:
     import pyzipper
 
-    errors: tuple[type[Exception], ...] = (*_zip_errors(), OSError, ValueError, EOFError)
+    # NotImplementedError: a directory that claims a zip version pyzipper does not know (fuzzing)
+    errors: tuple[type[Exception], ...] = (
+        *_zip_errors(),
+        OSError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+    )
     try:
         zf = pyzipper.AESZipFile(io.BytesIO(data))
     except errors as exc:
