@@ -172,13 +172,22 @@ def _read_zip(
 ) -> UnpackResult:
     import pyzipper
 
-    errors: tuple[type[Exception], ...] = (*_zip_errors(), OSError, ValueError, EOFError)
+    # NotImplementedError: a directory that claims a zip version pyzipper does not know (fuzzing)
+    errors: tuple[type[Exception], ...] = (
+        *_zip_errors(),
+        OSError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+    )
     try:
         zf = pyzipper.AESZipFile(io.BytesIO(data))
     except errors as exc:
         raise ArchiveError(f"corrupt zip: {exc}") from exc
     with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
+        # is_dir() indexes the name's last character: a member with an empty name raised
+        # IndexError (fuzzing); such a member is no file we can name, so it is left out
+        infos = [i for i in zf.infolist() if i.filename and not i.filename.endswith("/")]
         _check_directory(len(infos), sum(i.file_size for i in infos), budget, limits)
         result = UnpackResult(ZIP)
         encrypted = [i for i in infos if i.flag_bits & 0x1]
