@@ -12,8 +12,9 @@ the first media read to the last (`orbweaver/media_first_result_at`..`last_resul
 workers; the pipeline's first..last item inside Scrapy), so process start-up is not counted.
 The bar is pure hashing on all cores (`bench_crawl.pure_hashing_parallel`), measured before and
 after, the better of the two. "CPU per media outside fingerprinting" is the workers' process
-CPU time minus the CPU they spent fingerprinting, over the media (it includes loading the match
-index once, and not the page crawl's share: a page of 20 media costs Scrapy one response).
+CPU time minus the CPU they spent fingerprinting, over the media, from each worker's first
+media read to its last (start-up and loading the match index excluded; the page crawl's share
+is not in it: a page of 20 media costs Scrapy one response).
 
 The slow internet: the server waits 100 ms before every answer, and 1% of the pictures stall
 10 s before theirs. The figure is media/s with workers against pure hashing.
@@ -166,15 +167,16 @@ def measure(
                 row[f"{name}_media"] = int(st.get("orbweaver/media", 0))
                 row[f"{name}_sightings"] = int(st.get("orbweaver/sightings", 0))
                 if workers:
-                    media = max(1, int(st.get("orbweaver/media", 0)))
-                    outside = st.get("orbweaver/media_worker_cpu_s", 0) - st.get(
-                        "orbweaver/hash_worker_cpu_s", 0
-                    )
+                    # over the window first media read .. last, summed over the workers
+                    media = max(1, int(st.get("orbweaver/window_media", 0)))
+                    hashing = st.get("orbweaver/window_hash_cpu_s", 0)
+                    outside = st.get("orbweaver/window_cpu_s", 0) - hashing
                     row["workers_cpu_ms_per_media_outside_fingerprinting"] = round(
                         1000 * outside / media, 3
                     )
-                    row["workers_fingerprint_cpu_ms_per_media"] = round(
-                        1000 * st.get("orbweaver/hash_worker_cpu_s", 0) / media, 3
+                    row["workers_fingerprint_cpu_ms_per_media"] = round(1000 * hashing / media, 3)
+                    row["workers_media_per_cpu_s"] = round(
+                        media / max(st.get("orbweaver/window_cpu_s", 0), 1e-9), 1
                     )
         bar = max(bar, bench.pure_hashing_parallel(images, cores))
     finally:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "orbweaver/0.1 (child-protection hotline crawler)"
+CLAIM = 32  # media URLs claimed at once
 
 
 def host_of(url: str) -> str:
@@ -95,8 +96,8 @@ class MediaWorker:
             logger,
         )
         self.cpu_s = 0.0  # CPU seconds this process spent fingerprinting
-        self.first_result_at = 0.0  # wall clock of the first and last media read (benchmarks)
-        self.last_result_at = 0.0
+        self.first_result: tuple[float, float, float, int] | None = None
+        self.last_result: tuple[float, float, float, int] | None = None
 
     def _count(self, key: str, n: int = 1) -> None:
         self.stats[key] += n
@@ -108,7 +109,7 @@ class MediaWorker:
         refreshed = time.monotonic()
         inflight: set[asyncio.Task[None]] = set()
         writing: asyncio.Task[None] | None = None
-        last_write = renewed = time.monotonic()
+        last_write = renewed = next_claim = time.monotonic()
         limit = max(1, self.options.media_in_flight)
         while True:
             if writing is not None and writing.done():
@@ -118,9 +119,18 @@ class MediaWorker:
             backlog = (
                 self.patience.failures > 0 or len(self.results) >= 4 * self.options.flush_batch
             )
-            if not stop() and not backlog and len(inflight) <= limit // 2:
-                room = limit - len(inflight)
+            if (
+                not stop()
+                and not backlog
+                and len(inflight) <= limit - CLAIM
+                and time.monotonic() >= next_claim
+            ):
+                # a few at a time, so the workers sharing the queue share the work; a queue
+                # found short is asked again a little later, not at every completion
+                room = min(CLAIM, limit - len(inflight))
                 tasks = await self._call(functools.partial(self.queue.claim, room), "claim")
+                if len(tasks or []) < room:
+                    next_claim = time.monotonic() + 0.25
                 tasks = [t for t in tasks or [] if t.id not in self.held]
                 claimed = len(tasks)
                 for task in tasks:
@@ -210,9 +220,11 @@ class MediaWorker:
         self.results.extend(items)
         self.done.append(task.id)
         if items:
-            now = time.time()
-            self.first_result_at = self.first_result_at or now
-            self.last_result_at = now
+            # the benchmark's window, first media read to last: wall clock, process CPU, the
+            # part of it spent fingerprinting, media read
+            now = (time.time(), time.process_time(), self.cpu_s, self.stats["media"])
+            self.first_result = self.first_result or now
+            self.last_result = now
 
     async def _fetch_and_read(self, task: Task) -> list[MediaItem]:
         from orbweaver.net import FetchError, PolicyError, ResolveError
@@ -391,9 +403,13 @@ def worker_main(
         counts = dict(worker.stats)
         counts["media_worker_cpu_s"] = time.process_time() - started  # type: ignore[assignment]
         counts["hash_worker_cpu_s"] = worker.cpu_s  # type: ignore[assignment]
-        if worker.first_result_at:
-            counts["first_result_at"] = worker.first_result_at  # type: ignore[assignment]
-            counts["last_result_at"] = worker.last_result_at  # type: ignore[assignment]
+        first, last = worker.first_result, worker.last_result
+        if first is not None and last is not None:
+            counts["first_result_at"] = first[0]  # type: ignore[assignment]
+            counts["last_result_at"] = last[0]  # type: ignore[assignment]
+            counts["window_cpu_s"] = last[1] - first[1]  # type: ignore[assignment]
+            counts["window_hash_cpu_s"] = last[2] - first[2]  # type: ignore[assignment]
+            counts["window_media"] = last[3] - first[3]
         results.put(counts)
         store.dispose()
 
