@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from crawl.loopback import LoopbackHTTP
-from orbweaver.net import FetchError, GuardedClient, NetworkPolicy, Resolver
+from orbweaver.net import FetchError, GuardedClient, GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.net.fetch import FetchResult
 
 CAP = 1000
@@ -71,6 +71,14 @@ def test_every_2xx_body_is_read(site: LoopbackHTTP, status: int) -> None:
     with _client() as client:
         reply = client.request("GET", site.url("/x"), max_bytes=CAP)
     assert reply.status == status and reply.body == b"x" * 300
+    policy = NetworkPolicy(allow_networks=[ipaddress.ip_network("127.0.0.1/32")], timeout=5)
+    fetcher = GuardedFetcher(policy, Resolver([]))
+    try:
+        got = fetcher.get(site.url("/x"))  # a re-check: any 2xx is the content, online
+    finally:
+        fetcher.close()
+    assert got.ok and got.status == status
+    assert got.sha256 == hashlib.sha256(b"x" * 300).hexdigest()
 
 
 def test_only_a_2xx_answer_with_its_digest_is_a_usable_recheck() -> None:
