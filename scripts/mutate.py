@@ -133,7 +133,7 @@ MODULES: dict[str, Module] = {
     ),
     "store-vault": Module(
         ("src/orbweaver/store/vault.py",),
-        ("tests/store/test_vault.py", "tests/test_vault.py"),
+        ("tests/store/test_vault_compat.py", "tests/store/test_vault.py", "tests/test_vault.py"),
         "the vault: sealed media, keys, contexts",
     ),
     "web-verdict": Module(
