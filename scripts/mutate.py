@@ -133,7 +133,7 @@ MODULES: dict[str, Module] = {
     ),
     "store-vault": Module(
         ("src/orbweaver/store/vault.py",),
-        ("tests/store/test_vault.py", "tests/test_vault.py"),
+        ("tests/store/test_vault_compat.py", "tests/store/test_vault.py", "tests/test_vault.py"),
         "the vault: sealed media, keys, contexts",
     ),
     "web-verdict": Module(
@@ -329,7 +329,7 @@ def run(name: str) -> dict[str, object]:
     return result
 
 
-def recheck(name: str) -> dict[str, object]:
+def recheck(name: str, only: list[str] | None = None) -> dict[str, object]:
     """Run the session's survivors again against the module's tests as they are now (after
     tests were added for them), with Cosmic Ray's own mutate-and-test, and record the new
     outcomes in the session."""
@@ -338,6 +338,8 @@ def recheck(name: str) -> dict[str, object]:
     from cosmic_ray.work_item import TestOutcome
 
     module = MODULES[name]
+    if only:  # the survivors already ran the whole selection: a subset suffices to kill them
+        module = Module(module.files, tuple(only), module.what)
     tree = scratch_tree(name)
     command = test_command(module, tree)
     os.chdir(tree)  # the sessions' module paths are relative to the tree
@@ -364,6 +366,7 @@ def main() -> None:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--report", metavar="NAME")
     parser.add_argument("--recheck", metavar="NAME", help="run a session's survivors again")
+    parser.add_argument("--tests", nargs="+", help="with --recheck: only these test files")
     parser.add_argument("--resume", metavar="NAME", help="go on with an interrupted session")
     args = parser.parse_args()
     if args.resume:
@@ -371,7 +374,7 @@ def main() -> None:
         print(f"{args.resume}: killed {result['score']} ({result['counts']})")
         return
     if args.recheck:
-        result = recheck(args.recheck)
+        result = recheck(args.recheck, args.tests)
         print(f"{args.recheck}: killed {result['score']} ({result['counts']})")
         return
     if args.list:

@@ -187,3 +187,37 @@ def test_an_entry_whose_category_is_not_known_here_never_matches(
     found = matcher.match(Signals(sha256=SHA, md5=MD5)).matches
     assert [(m.signal_type, m.category) for m in found] == [("md5", "csam_prepubescent")]
     assert matcher.match_exact("sha256", SHA) == []
+
+
+def test_of_several_variants_the_closest_distance_is_kept(
+    store: Store, clock: SettableClock
+) -> None:
+    create_bank(store, clock, "b", threshold=31)
+    import_csv(store, clock, "b", csv_of(("pdq", P)))
+    matcher = Matcher(store)
+    matcher.refresh()
+    for variants in ([away(P, 2), away(P, 7)], [away(P, 7), away(P, 2)]):
+        assert [m.distance for m in matcher.match_pdq(variants)] == [2]
+
+
+def test_rows_of_a_type_not_registered_here_are_never_indexed(
+    store: Store, clock: SettableClock
+) -> None:
+    """A bank row of a type this version does not know (written by a newer one) is counted but
+    never searched, even when its value looks like a PDQ hash."""
+    create_bank(store, clock, "b", threshold=31)
+    import_csv(store, clock, "b", csv_of(("pdq", P)))
+    with store.session() as s:
+        s.add(
+            BankEntry(
+                bank_id=s.scalars(sa.select(Bank.id)).one(),
+                signal_type="a_type_from_the_future",
+                signal=away(P, 1),
+                category="csam_prepubescent",
+                added_at=clock.now().replace(tzinfo=None),
+            )
+        )
+    matcher = Matcher(store)
+    matcher.refresh()
+    assert matcher.size == 2
+    assert [(m.signal_type, m.distance) for m in matcher.match_pdq(away(P, 1))] == [("pdq", 1)]

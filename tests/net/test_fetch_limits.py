@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from crawl.loopback import LoopbackHTTP
-from orbweaver.net import FetchError, GuardedClient, NetworkPolicy, Resolver
+from orbweaver.net import FetchError, GuardedClient, GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.net.fetch import FetchResult
 
 CAP = 1000
@@ -71,6 +71,14 @@ def test_every_2xx_body_is_read(site: LoopbackHTTP, status: int) -> None:
     with _client() as client:
         reply = client.request("GET", site.url("/x"), max_bytes=CAP)
     assert reply.status == status and reply.body == b"x" * 300
+    policy = NetworkPolicy(allow_networks=[ipaddress.ip_network("127.0.0.1/32")], timeout=5)
+    fetcher = GuardedFetcher(policy, Resolver([]))
+    try:
+        got = fetcher.get(site.url("/x"))  # a re-check: any 2xx is the content, online
+    finally:
+        fetcher.close()
+    assert got.ok and got.status == status
+    assert got.sha256 == hashlib.sha256(b"x" * 300).hexdigest()
 
 
 def test_only_a_2xx_answer_with_its_digest_is_a_usable_recheck() -> None:
@@ -154,3 +162,25 @@ def test_redirects_are_followed_with_the_method_browsers_use(
     assert reply.status == 200 and reply.body == b"ok"
     assert [(m, p) for m, p, _ in server.seen] == [(method, f"/r{status}"), (then, "/t")]
     assert (server.seen[1][2] != b"") == (then == "POST")  # the body goes only with a POST
+
+
+def test_a_300_answer_is_no_content(site: LoopbackHTTP) -> None:
+    """Multiple Choices (no Location, so not followed) is not the content: a miss."""
+    site.add("/choices", b"pick one", status=300, content_type="text/plain")
+    policy = NetworkPolicy(allow_networks=[ipaddress.ip_network("127.0.0.1/32")], timeout=5)
+    fetcher = GuardedFetcher(policy, Resolver([]))
+    try:
+        got = fetcher.get(site.url("/choices"))
+    finally:
+        fetcher.close()
+    assert not got.ok and got.status == 300 and got.sha256 is None and got.error == "HTTP 300"
+
+
+def test_a_page_of_a_mebibyte_is_read_by_default(site: LoopbackHTTP) -> None:
+    """The default caps hold real pages and pictures (each a few MiB at least)."""
+    page = b"<p>" * (1024 * 1024 // 3)
+    site.add("/page.html", page, content_type="text/html")
+    with _client() as client:
+        assert client.request("GET", site.url("/page.html")).body == page
+    policy = NetworkPolicy()
+    assert policy.page_max_bytes <= policy.media_max_bytes <= policy.archive_max_bytes

@@ -332,3 +332,25 @@ def test_nothing_new_is_planned_while_a_message_of_the_notice_is_in_flight(
     clock.advance(DAY)
     with store.session() as s:
         assert schedule_rounds(s, clock, settings) == 1
+
+
+def test_escalating_after_every_round(store: Store, clock: SettableClock) -> None:
+    """`escalate_after_rounds=1`: each unanswered round is followed by one more step up."""
+    url = "http://imgsite.test/every.jpg"
+    att = _world(store, clock, [url])
+    settings = _settings(escalate_after_rounds=1)
+    transport = Recorder()
+    with store.session() as s:
+        plan_notices(s, clock, att, settings)
+    _send(store, clock, settings, transport)
+    for _ in range(3):
+        clock.advance(DAY)
+        with store.session() as s:
+            schedule_rounds(s, clock, settings)
+        _send(store, clock, settings, transport)
+    assert [(k, r) for k, r, _ in _sequence(store, transport.sent)[url]] == [
+        ("notice", 1),
+        ("escalation", 1),
+        ("followup", 2),
+        ("escalation", 2),
+    ]
