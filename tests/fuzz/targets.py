@@ -62,14 +62,14 @@ def sniff(data: bytes) -> None:
 
 def archive(data: bytes) -> None:
     """Archive listing and reading (zip, 7z, RAR through libarchive and unar)."""
-    from orbweaver.signals import ArchiveError, ArchiveLimits, unpack_archive
+    from orbweaver.signals import ArchiveError, ArchiveLimits, unpack
 
     limits = ArchiveLimits(
         max_members=200, max_total_bytes=8 << 20, max_member_bytes=4 << 20, tool_timeout_s=10
     )
     for magic in (b"", b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07\x00"):
         with contextlib.suppress(ArchiveError):
-            unpack_archive(magic + data, passwords=["pw"], limits=limits)
+            unpack(magic + data, passwords=["pw"], limits=limits)
 
 
 def image_pdq(data: bytes) -> None:

@@ -135,6 +135,7 @@ class GuardedClient:
         sent = {"Accept-Encoding": "identity", **(headers or {}), **extra}
         deadline = time.monotonic() + self.timeout
         watchdog = _Watchdog(self.timeout)
+        status: int | None = None  # kept when the deadline cuts a body already answered
         try:
             with (
                 watchdog,
@@ -146,14 +147,15 @@ class GuardedClient:
                     extensions={**extensions, "trace": watchdog.trace},
                 ) as resp,
             ):
+                status = resp.status_code
                 reply = Reply(url, resp.status_code, resp.headers)
                 if read_body and 200 <= resp.status_code < 300:
                     reply.body = _read(resp, cap, deadline)
                 return reply
         except httpx.HTTPError as exc:
             if watchdog.fired:
-                raise FetchError("took longer than the policy's timeout") from exc
-            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+                raise FetchError("took longer than the policy's timeout", status) from exc
+            raise FetchError(f"{type(exc).__name__}: {exc}", status) from exc
 
     def _connection(self, target: Target) -> tuple[str | None, str, dict[str, str], dict[str, Any]]:
         """What to ask the HTTP client for: (proxy, URL, headers, extensions). The clear web:
