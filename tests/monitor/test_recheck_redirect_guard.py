@@ -22,8 +22,8 @@ from orbweaver.clock import SettableClock
 from orbweaver.monitor import MonitorSettings, check_due
 from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.store import Store
-from orbweaver.store.models import Check, Media, Notice, NoticeItem
-from takedown.helpers import bank, detect
+from orbweaver.store.models import Check
+from takedown.helpers import noticed_bytes
 
 BODY = b"synthetic noticed bytes"
 SETTINGS = MonitorSettings(recheck_schedule_hours=[1], recheck_every_hours=24)
@@ -59,34 +59,7 @@ def dns() -> Iterator[LoopbackDNS]:
 
 
 def _noticed(store: Store, clock: SettableClock, url: str) -> int:
-    now = clock.now().replace(tzinfo=None)
-    with store.session() as s:
-        bank(s, now)
-        m = Media(
-            sha256=hashlib.sha256(BODY).hexdigest(),
-            sha1="0" * 40,
-            md5="0" * 32,
-            size_bytes=len(BODY),
-            first_seen_at=now,
-        )
-        s.add(m)
-        s.flush()
-        d = detect(s, now, url, m=m)
-        n = Notice(
-            url=url,
-            kind="media",
-            host="site.test",
-            report_id=hashlib.md5(url.encode()).hexdigest()[:32],
-            category=d.category,
-            status="open",
-            created_at=now,
-            first_sent_at=now,
-            last_sent_at=now,
-        )
-        s.add(n)
-        s.flush()
-        s.add(NoticeItem(notice_id=n.id, detection_id=d.id, media_id=m.id, category=d.category))
-        return n.id
+    return noticed_bytes(store, clock.now(), url, BODY, host="site.test")
 
 
 def _recheck(store: Store, clock: SettableClock, dns: LoopbackDNS, nid: int) -> Check:

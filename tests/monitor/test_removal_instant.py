@@ -9,7 +9,6 @@ instead all fail (the world test's tolerance of a day accepts any of them).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -28,8 +27,8 @@ from orbweaver.monitor import (
 )
 from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.store import Store
-from orbweaver.store.models import Check, Event, Media, Notice, NoticeItem
-from takedown.helpers import bank, detect
+from orbweaver.store.models import Check, Event, Notice
+from takedown.helpers import noticed_bytes
 
 SETTINGS = MonitorSettings(
     recheck_schedule_hours=[1, 6, 24],
@@ -84,34 +83,7 @@ def fetcher() -> Iterator[GuardedFetcher]:
 
 
 def _noticed(store: Store, clock: SettableClock, url: str) -> int:
-    now = clock.now().replace(tzinfo=None)
-    with store.session() as s:
-        bank(s, now)
-        m = Media(
-            sha256=hashlib.sha256(BODY).hexdigest(),
-            sha1="0" * 40,
-            md5="0" * 32,
-            size_bytes=len(BODY),
-            first_seen_at=now,
-        )
-        s.add(m)
-        s.flush()
-        d = detect(s, now, url, m=m)
-        n = Notice(
-            url=url,
-            kind="media",
-            host="127.0.0.1",
-            report_id=hashlib.md5(url.encode()).hexdigest()[:32],
-            category=d.category,
-            status="open",
-            created_at=now,
-            first_sent_at=now,
-            last_sent_at=now,
-        )
-        s.add(n)
-        s.flush()
-        s.add(NoticeItem(notice_id=n.id, detection_id=d.id, media_id=m.id, category=d.category))
-        return n.id
+    return noticed_bytes(store, clock.now(), url, BODY, host="127.0.0.1")
 
 
 def _next_check(store: Store, clock: SettableClock, fetcher: GuardedFetcher, nid: int) -> str:

@@ -196,3 +196,37 @@ class SmtpSink:
     def messages(self) -> list[Message]:
         with self.handler.lock:
             return list(self.handler.messages)
+
+
+def noticed_bytes(store: Any, now: datetime, url: str, body: bytes, host: str) -> int:
+    """A notice already sent for `body` at `url` (one detection of an exact digest in a known
+    bank), ready to be re-checked; returns its id."""
+    from orbweaver.store.models import Notice, NoticeItem
+
+    with store.session() as s:
+        bank(s, now)
+        m = Media(
+            sha256=hashlib.sha256(body).hexdigest(),
+            sha1="0" * 40,
+            md5="0" * 32,
+            size_bytes=len(body),
+            first_seen_at=now,
+        )
+        s.add(m)
+        s.flush()
+        d = detect(s, now, url, m=m)
+        n = Notice(
+            url=url,
+            kind="media",
+            host=host,
+            report_id=hashlib.md5(url.encode()).hexdigest()[:32],
+            category=d.category,
+            status="open",
+            created_at=now,
+            first_sent_at=now,
+            last_sent_at=now,
+        )
+        s.add(n)
+        s.flush()
+        s.add(NoticeItem(notice_id=n.id, detection_id=d.id, media_id=m.id, category=d.category))
+        return n.id
