@@ -59,8 +59,8 @@ def test_review_figures_join_the_store_with_the_worlds_truth(sqlite_store: Store
     svc = ReviewService(sqlite_store, clock)
     svc.sync()
     with sqlite_store.session() as s:
-        ana = principal_of(add_user(s, clock, "ana", "analyst", "pw-ana-long-enough"))
-        bob = principal_of(add_user(s, clock, "bob", "analyst", "pw-bob-long-enough"))
+        ana = principal_of(add_user(s, clock, "ana", "analyst", "quartz-lantern-1907"))
+        bob = principal_of(add_user(s, clock, "bob", "analyst", "marble-harbour-2214"))
     clock.set(T0 + timedelta(hours=10))
     verdicts = {"A": "csam_prepubescent", "B": "csam_prepubescent", "C": "not_actionable"}
     with sqlite_store.session() as s:
