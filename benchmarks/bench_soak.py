@@ -25,7 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from faults.campaign import ROOT, PrivateRedis, Run  # the harness lives with the tests
+from faults.campaign import PrivateRedis, Run  # the harness lives with the tests
+from orbweaver.sim.scenario import SCENARIO_DIR
 from supervise.private_pg import PrivatePostgres
 
 QUEUES = ("outbox", "rechecks", "followups", "suspects", "crawl_seeds")
@@ -135,7 +136,7 @@ def main() -> None:
             days=args.days,
             crawl_every_days=args.crawl_every_days,
             max_step_h=args.max_step_h,
-            scenario=ROOT / "scenarios" / "table-1.0.toml",
+            scenario=SCENARIO_DIR / "table-1.0.toml",
             settle_timeout_s=3600,
         )
         try:

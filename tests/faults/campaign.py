@@ -44,6 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from orbweaver.clock import ensure_utc
+from orbweaver.sim.scenario import SCENARIO_DIR
 from orbweaver.store import Store, open_store
 from orbweaver.store.models import (
     AttributionCache,
@@ -60,8 +61,7 @@ from roles.world import role_env, wait_for
 from supervise.private_pg import PrivatePostgres
 from takedown.helpers import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-SMALL = ROOT / "scenarios" / "small.toml"
+SMALL = SCENARIO_DIR / "small.toml"
 ROLES = ("crawl", "notify", "monitor", "review-sync", "serve")
 KINDS = ("sigkill", "postgres", "redis", "smtp", "dns")
 # The re-check cadence of the campaign: its longest gap is the precision of removal times.

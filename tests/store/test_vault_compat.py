@@ -1,6 +1,7 @@
 """The vault's rules found unpinned by mutation testing: blobs sealed by this version open after
 an upgrade (the key derivation, salt, nonce size and layout are a stored format), a random key is
-used as it is and a passphrase stretched, and the length check sits exactly at the smallest blob.
+used as it is and a retired passphrase stretched, and the length check sits exactly at the
+smallest blob.
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ SEALED_WITH_RAW_KEY = bytes.fromhex(
 
 
 def test_blobs_sealed_by_this_version_still_open() -> None:
-    assert Vault(PASSPHRASE).open(SEALED_WITH_PASSPHRASE, context=CONTEXT) == DATA
+    """A passphrase is refused as the key now (issue 14, item 12), but what it sealed before
+    still opens with it as the retired key, stretched as it was."""
     assert Vault(RAW_KEY).open(SEALED_WITH_RAW_KEY, context=CONTEXT) == DATA
-    with pytest.raises(VaultError):  # the raw key is not stretched, the passphrase is
+    retiring = Vault(RAW_KEY, retired=PASSPHRASE)
+    assert retiring.open(SEALED_WITH_PASSPHRASE, context=CONTEXT) == DATA
+    with pytest.raises(VaultError):  # the raw key is not stretched, the passphrase was
         Vault(RAW_KEY).open(SEALED_WITH_PASSPHRASE, context=CONTEXT)
+    with pytest.raises(VaultError, match="32 random bytes"):
+        Vault(PASSPHRASE)
 
 
 def test_a_new_key_is_32_random_bytes_used_as_they_are() -> None:
