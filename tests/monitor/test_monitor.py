@@ -3,7 +3,6 @@ follow-ups stopping, and two workers claiming without overlap on PostgreSQL."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import subprocess
@@ -28,8 +27,8 @@ from orbweaver.monitor import (
 )
 from orbweaver.net import GuardedFetcher, NetworkPolicy, Resolver
 from orbweaver.store import Store
-from orbweaver.store.models import Check, Media, Notice, NoticeItem
-from takedown.helpers import bank, detect
+from orbweaver.store.models import Check, Notice
+from takedown.helpers import noticed_bytes
 
 
 class Site:
@@ -94,41 +93,12 @@ SETTINGS = MonitorSettings(
 
 
 def _noticed(store: Store, clock: SettableClock, url: str, body: bytes) -> int:
-    """A sent notice for `url` whose item is the media `body`."""
     from orbweaver.signals import compute_signals
 
-    now = clock.now().replace(tzinfo=None)
     sig = compute_signals(body)
-    with store.session() as s:
-        bank(s, now)
-        m = Media(
-            sha256=hashlib.sha256(body).hexdigest(),
-            sha1="0" * 40,
-            md5="0" * 32,
-            pdq=sig.pdq,
-            pdq_quality=sig.pdq_quality,
-            size_bytes=len(body),
-            first_seen_at=now,
-        )
-        s.add(m)
-        s.flush()
-        d = detect(s, now, url, m=m)
-        n = Notice(
-            url=url,
-            kind="media",
-            host="127.0.0.1",
-            provider_id=None,
-            report_id=hashlib.md5(url.encode()).hexdigest()[:32],
-            category=d.category,
-            status="open",
-            created_at=now,
-            first_sent_at=now,
-            last_sent_at=now,
-        )
-        s.add(n)
-        s.flush()
-        s.add(NoticeItem(notice_id=n.id, detection_id=d.id, media_id=m.id, category=d.category))
-        return n.id
+    return noticed_bytes(
+        store, clock.now(), url, body, "127.0.0.1", pdq=sig.pdq, pdq_quality=sig.pdq_quality
+    )
 
 
 def test_schedule() -> None:

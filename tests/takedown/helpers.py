@@ -198,9 +198,19 @@ class SmtpSink:
             return list(self.handler.messages)
 
 
-def noticed_bytes(store: Any, now: datetime, url: str, body: bytes, host: str) -> int:
-    """A notice already sent for `body` at `url` (one detection of an exact digest in a known
-    bank), ready to be re-checked; returns its id."""
+def noticed_bytes(
+    store: Any,
+    now: datetime,
+    url: str,
+    body: bytes,
+    host: str,
+    *,
+    pdq: str | None = None,
+    pdq_quality: int | None = None,
+) -> int:
+    """A notice already sent for `body` at `url` (one detection in a known bank; the media's
+    PDQ when given, for re-checks that compare pictures), ready to be re-checked; returns its
+    id."""
     from orbweaver.store.models import Notice, NoticeItem
 
     with store.session() as s:
@@ -209,6 +219,8 @@ def noticed_bytes(store: Any, now: datetime, url: str, body: bytes, host: str) -
             sha256=hashlib.sha256(body).hexdigest(),
             sha1="0" * 40,
             md5="0" * 32,
+            pdq=pdq,
+            pdq_quality=pdq_quality,
             size_bytes=len(body),
             first_seen_at=now,
         )
