@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orbweaver.reports.survival import naive_stats, removal_stats
+from orbweaver.reports.survival import kaplan_meier, naive_stats, removal_stats
 from orbweaver.reports.tables import NOTICE_COLUMNS, ReportInputs, build_report, empty_notices
 
 
@@ -49,6 +49,8 @@ def test_kaplan_meier_matches_the_truth_under_censoring() -> None:
     assert stats.censored == int((~removed).sum())
     lo, hi = stats.median_ci
     assert lo is not None and hi is not None and lo < stats.median_days < hi
+    # 20,000 notices pin the median closely: the interval is a few percent wide, not [0, median]
+    assert 0.95 * stats.median_days < lo and hi < 1.05 * stats.median_days
     # Dropping what is still online gives a wrong, too-fast answer.
     naive = naive_stats(observed, removed)
     assert naive.median_days is not None and naive.median_days < 0.85 * stats.median_days
@@ -59,6 +61,29 @@ def test_percentile_reached_and_empty_group() -> None:
     assert (stats.median_days, stats.p90_days) == (3.0, 5.0)
     empty = removal_stats([], [])
     assert empty.n == 0 and empty.display("median") == "-"
+    assert (empty.removed, empty.censored_share, empty.max_followup_days) == (0, 0.0, 0.0)
+
+
+def test_a_negative_duration_counts_as_removed_at_once() -> None:
+    """A removal seen before its notice (clock skew between machines) is 0 days, never less."""
+    stats = removal_stats([-0.5, 1.0, 2.0], [True, True, True])
+    assert stats.median_days == 1.0
+    assert removal_stats([-0.5], [True]).median_days == 0.0
+
+
+def test_censored_share_is_the_share_still_online() -> None:
+    stats = removal_stats([1, 2, 3, 4], [True, True, False, False])
+    assert (stats.censored, stats.censored_share) == (2, 0.5)
+
+
+def test_confidence_bounds_where_nothing_is_removed_yet_and_where_everything_is() -> None:
+    """Before the first removal the curve is 1 with no spread (the bounds are 1, not the 0/0 of
+    the Greenwood formula); once the last one at risk is removed they are 0."""
+    curve = kaplan_meier(np.array([1.0, 2.0, 3.0, 4.0]), np.array([False, True, False, True]))
+    assert list(curve.survival) == [1.0, pytest.approx(2 / 3), pytest.approx(2 / 3), 0.0]
+    assert (curve.lower[0], curve.upper[0]) == (1.0, 1.0)
+    assert (curve.lower[-1], curve.upper[-1]) == (0.0, 0.0)
+    assert 0.0 < curve.lower[1] < curve.survival[1] < curve.upper[1] < 1.0
 
 
 def test_report_contract_and_breakdowns() -> None:
