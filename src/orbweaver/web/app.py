@@ -77,6 +77,7 @@ def create_app(
     app.state.ctx = ctx
     app.state.review_settings = review
     install_error_handlers(app)
+    console.install_error_pages(app)
     app.add_middleware(BodyLimit, limit_for=_body_limit(ctx.settings))
     app.add_middleware(ServerTiming)
     app.add_middleware(SecurityHeaders)
