@@ -89,3 +89,9 @@ def test_wellbeing_settings_are_per_user(world: World) -> None:
     bob, _ = browser(app, "bob")
     page = bob.get("/console/settings").text
     assert 'name="blur" value="true" checked' in page
+
+
+def test_the_root_is_the_console(world: World) -> None:
+    client = TestClient(console_app(world), follow_redirects=False)
+    assert client.get("/").headers["location"] == "/console/queue"
+    assert client.get("/console/queue").headers["location"].startswith("/console/login")
