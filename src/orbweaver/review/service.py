@@ -221,7 +221,7 @@ class ReviewService:
                 for u in s.scalars(sa.select(ReviewUser).order_by(ReviewUser.username))
             ]
 
-    def manage_user(self, who: Principal, username: str, action: str) -> None:
+    def manage_user(self, who: Principal, username: str, action: str, *, reason: str = "") -> None:
         """An administrator disables, enables or ends the sessions of a user (audited)."""
         if not who.has("administrator"):
             raise Forbidden("only administrators manage users")
@@ -238,7 +238,13 @@ class ReviewService:
             if action != "revoke":
                 user.enabled = action == "enable"
             audit(
-                s, self.clock, who, f"user.{action}", subject_type="review_user", subject_id=user.id
+                s,
+                self.clock,
+                who,
+                f"user.{action}",
+                subject_type="review_user",
+                subject_id=user.id,
+                detail={"username": username, **_reason(reason)},
             )
         self._principals.pop(username, None)
 
@@ -771,7 +777,9 @@ class ReviewService:
         with self.store.session() as s:
             return list(s.scalars(sa.select(BankEntry).order_by(BankEntry.id.desc()).limit(limit)))
 
-    def set_bank_enabled(self, who: Principal, name: str, enabled: bool) -> None:
+    def set_bank_enabled(
+        self, who: Principal, name: str, enabled: bool, *, reason: str = ""
+    ) -> None:
         if not who.has("administrator"):
             raise Forbidden("changing a bank needs an administrator")
         set_enabled(self.store, self.clock, name, enabled, actor=who.username)
@@ -782,7 +790,28 @@ class ReviewService:
                 who,
                 "bank.enabled" if enabled else "bank.disabled",
                 subject_type="bank",
-                detail={"name": name},
+                detail={"name": name, **_reason(reason)},
+            )
+
+    def record(
+        self,
+        who: Principal,
+        action: str,
+        *,
+        subject_type: str = "",
+        subject_id: int | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        """An audit row for something a console user did elsewhere (a message retried)."""
+        with self.store.session() as s:
+            audit(
+                s,
+                self.clock,
+                who,
+                action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                detail=detail,
             )
 
     def audit_log(self, *, limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
@@ -852,3 +881,9 @@ def _seen(s: Session, who: Principal, item_id: int) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+def _reason(reason: str) -> dict[str, str]:
+    """An administrator's reason for the audit row (at most 500 characters), if given."""
+    reason = reason.strip()[:500]
+    return {"reason": reason} if reason else {}

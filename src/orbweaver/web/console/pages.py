@@ -23,7 +23,6 @@ from orbweaver.store.models import CATEGORIES, SEVERITIES
 from orbweaver.web.console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
-    BeforeId,
     ItemId,
     PageAuth,
     SessionFirstRoute,
@@ -496,19 +495,22 @@ def banks(request: Request, auth: PageAuth = Depends(senior)) -> Response:
 
 @router.post("/banks/{name}/enabled")
 def bank_enabled(
-    request: Request, name: str, enabled: bool = Form(...), auth: PageAuth = Depends(admin_action)
+    request: Request,
+    name: str,
+    enabled: bool = Form(...),
+    reason: str = Form(""),
+    confirm: str = Form(""),
+    auth: PageAuth = Depends(admin_action),
 ) -> Response:
+    """Enable or disable a bank: disabling needs the bank's name typed again and a reason;
+    both go to the audit log."""
+    if not enabled and confirm.strip() != name:
+        raise HTTPException(409, f"type the bank's name ({name}) to confirm disabling it")
+    if not reason.strip():
+        raise HTTPException(409, "give a reason: it goes to the audit log")
     with domain_errors():
-        get_service(request).set_bank_enabled(auth.who, name, enabled)
+        get_service(request).set_bank_enabled(auth.who, name, enabled, reason=reason)
     return RedirectResponse("/console/banks", status_code=303)
-
-
-@router.get("/audit")
-def audit_log(
-    request: Request, before: BeforeId = None, auth: PageAuth = Depends(admin)
-) -> Response:
-    rows = get_service(request).audit_log(limit=200, before_id=before)
-    return render(request, "audit.html", auth, rows=rows)
 
 
 @router.get("/users")
@@ -518,11 +520,17 @@ def users_page(request: Request, auth: PageAuth = Depends(admin)) -> Response:
 
 @router.post("/users/{username}/{action}")
 def manage_user(
-    request: Request, username: str, action: str, auth: PageAuth = Depends(admin_action)
+    request: Request,
+    username: str,
+    action: str,
+    reason: str = Form(""),
+    auth: PageAuth = Depends(admin_action),
 ) -> Response:
-    """Disable, enable, or end every session of a user (administrators)."""
+    """Disable, enable, or end every session of a user (administrators), with a reason."""
+    if not reason.strip():
+        raise HTTPException(409, "give a reason: it goes to the audit log")
     with domain_errors():
-        get_service(request).manage_user(auth.who, username, action)
+        get_service(request).manage_user(auth.who, username, action, reason=reason)
     return RedirectResponse("/console/users", status_code=303)
 
 
