@@ -14,7 +14,7 @@ from orbweaver.store.models import AuditEntry, Bank, Event, Notice, NoticeItem, 
 
 def notice_world(world: World) -> dict[str, int]:
     """A provider, a notice for a known image on its host, and a failed message."""
-    world.detections_on("board.example.test", 1)
+    world.detections_on("board.example.test", 1, seed=20_000)
     now = world.clock.now()
     with world.store.session() as s:
         from orbweaver.store.models import Detection, Media, Sighting
@@ -29,9 +29,10 @@ def notice_world(world: World) -> dict[str, int]:
         s.add(provider)
         s.flush()
         detection, media_id, url = s.execute(
-            sa.select(Detection, Sighting.media_id, Sighting.url).join(
-                Sighting, Sighting.id == Detection.sighting_id
-            )
+            sa.select(Detection, Sighting.media_id, Sighting.url)
+            .join(Sighting, Sighting.id == Detection.sighting_id)
+            .order_by(Detection.id.desc())
+            .limit(1)
         ).one()
         notice = Notice(
             url=url,
