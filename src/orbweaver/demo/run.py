@@ -616,7 +616,14 @@ def run_demo(
         "practice": practice_of(options),
         "world": calibration_of(truth, options.scenario.stem),
     }
-    paths = write_all(report, out, scenario=world_fields["world"]["providers"], review=review)
+    paths = write_all(
+        report,
+        out,
+        scenario=world_fields["world"]["providers"],
+        review=review,
+        organisation="orbweaver demo (a simulated world: no real provider, no real material)",
+        generated_at=now,
+    )
     report_json = out / "report.json"
     write_json(report, report_json)
     # The demo's report says which practice produced it and what the world was built to show.

@@ -17,6 +17,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,7 +76,7 @@ class ReportCache:
                 self._entry = entry
             return entry
 
-    def output(self, store: Store, name: str) -> bytes:
+    def output(self, store: Store, name: str, generated_at: datetime | None = None) -> bytes:
         """A rendered output of the current report (the chart, the HTML page), made once."""
         entry = self.report(store)
         with self._lock:
@@ -83,7 +84,8 @@ class ReportCache:
                 if name == "curves.png":
                     entry.outputs[name] = removal_curves_png(entry.report)
                 else:
-                    entry.outputs[name] = render_html(entry.report).encode()
+                    html = render_html(entry.report, generated_at=generated_at)
+                    entry.outputs[name] = html.encode()
             return entry.outputs[name]
 
 
@@ -148,5 +150,6 @@ def table_1_0_csv(request: Request, auth: PageAuth = Depends(reader)) -> Respons
 
 @router.get("/report.html")
 def report_html(request: Request, auth: PageAuth = Depends(reader)) -> Response:
-    html = _cache(request).output(_store(request), "report.html")
+    now = get_context(request).clock.now()
+    html = _cache(request).output(_store(request), "report.html", now)
     return _download(html, "text/html; charset=utf-8", "report.html")
