@@ -69,6 +69,7 @@ def test_every_console_page_passes_axe(sqlite_world: World, screenshot_dir: Path
         "search": "/console/search?q=board.example.test",
         "audit": "/console/audit",
         "users": "/console/users",
+        "keys": "/console/keys",
         "password": "/console/password",
         "reports": "/console/reports",
         "error": "/console/items/99999",

@@ -174,3 +174,40 @@ def test_disabling_a_bank_needs_its_name_and_a_reason(world: World) -> None:
         assert not s.scalar(sa.select(Bank.enabled).where(Bank.name == "known"))
         row = s.scalars(sa.select(AuditEntry).where(AuditEntry.action == "bank.disabled")).one()
         assert row.detail == {"name": "known", "reason": "vendor list withdrawn"}
+
+
+def test_api_keys_are_issued_and_revoked_in_the_browser_with_reasons(world: World) -> None:
+    from fastapi.testclient import TestClient
+
+    world.suspect(1)
+    world.user("adm", "administrator")
+    world.user("ana")
+    app = console_app(world)
+    adm, csrf = browser(app, "adm")
+    refused = adm.post("/console/keys", data={"csrf_token": csrf, "name": "ana", "review": "true"})
+    assert refused.status_code == 409 and "give a reason" in refused.text
+    issued = adm.post(
+        "/console/keys",
+        data={"csrf_token": csrf, "name": "ana", "review": "true", "reason": "ana's scripts"},
+    )
+    assert issued.status_code == 200 and issued.headers["cache-control"] == "no-store"
+    key = issued.text.split("copy it now.</p>")[1].split('class="hash">')[1].split("<")[0]
+    user, secret = key.split(":", 1)
+    bot = TestClient(app)
+    assert bot.get("/api/review/next", auth=(user, secret)).status_code == 200
+    assert secret not in adm.get("/console/keys").text  # shown once
+    unconfirmed = adm.post("/console/keys/ana/revoke", data={"csrf_token": csrf, "reason": "x"})
+    assert unconfirmed.status_code == 409 and "confirm" in unconfirmed.text
+    revoked = adm.post(
+        "/console/keys/ana/revoke",
+        data={"csrf_token": csrf, "confirm": "ana", "reason": "left the team"},
+    )
+    assert revoked.status_code == 303
+    with world.store.session() as s:
+        actions = {
+            a: d
+            for a, d in s.execute(sa.select(AuditEntry.action, AuditEntry.detail)).all()
+            if a.startswith("apikey.")
+        }
+    assert actions["apikey.created"]["reason"] == "ana's scripts"
+    assert actions["apikey.revoked"] == {"name": "ana", "reason": "left the team"}

@@ -448,3 +448,78 @@ def audit_export(
             "Cache-Control": "no-store",
         },
     )
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+KEY_SCOPES = ("shield", "review")
+
+
+@router.get("/keys")
+def keys_page(request: Request, auth: PageAuth = Depends(admin)) -> Response:
+    """API keys: who holds one, for what, last used; issue and revoke (administrators)."""
+    from orbweaver.access import list_clients
+
+    clients = list_clients(get_context(request).store)
+    return render(request, "keys.html", auth, clients=clients, scopes=KEY_SCOPES, issued="")
+
+
+@router.post("/keys")
+def issue_key(
+    request: Request,
+    name: str = Form(...),
+    reason: str = Form(""),
+    shield: bool = Form(False),
+    review: bool = Form(False),
+    auth: PageAuth = Depends(admin_action),
+) -> Response:
+    """Issue a key; its secret is shown on this answer only (never stored, never again)."""
+    from orbweaver.access import ApiKeyError, create_client, list_clients
+
+    scopes = tuple(s for s, on in (("shield", shield), ("review", review)) if on)
+    if not scopes or not reason.strip():
+        raise HTTPException(409, "choose at least one scope and give a reason (audited)")
+    ctx = get_context(request)
+    try:
+        key = create_client(
+            ctx.store, ctx.clock, name.strip(), scopes=scopes, actor=f"console:{auth.who.username}"
+        )
+    except ApiKeyError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    get_service(request).record(
+        auth.who,
+        "apikey.created",
+        subject_type="api_client",
+        detail={"name": name.strip(), "scopes": list(scopes), "reason": reason.strip()[:500]},
+    )
+    clients = list_clients(ctx.store)
+    return render(request, "keys.html", auth, clients=clients, scopes=KEY_SCOPES, issued=key)
+
+
+@router.post("/keys/{name}/revoke")
+def revoke_key(
+    request: Request,
+    name: str,
+    confirm: str = Form(""),
+    reason: str = Form(""),
+    auth: PageAuth = Depends(admin_action),
+) -> Response:
+    """Revoke a key for good: its name typed again and a reason, both audited."""
+    from orbweaver.access import ApiKeyError, revoke_client
+
+    if confirm.strip() != name:
+        raise HTTPException(409, f"type the key's name ({name}) to confirm revoking it")
+    if not reason.strip():
+        raise HTTPException(409, "give a reason: it goes to the audit log")
+    ctx = get_context(request)
+    try:
+        revoke_client(ctx.store, ctx.clock, name, actor=f"console:{auth.who.username}")
+    except ApiKeyError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    get_service(request).record(
+        auth.who,
+        "apikey.revoked",
+        subject_type="api_client",
+        detail={"name": name, "reason": reason.strip()[:500]},
+    )
+    return RedirectResponse("/console/keys", status_code=303)
