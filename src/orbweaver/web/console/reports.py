@@ -126,7 +126,18 @@ def dashboard(request: Request, auth: PageAuth = Depends(reader)) -> Response:
         ],
         detected_by_category=report.inputs.detected_by_category,
         naive=report.naive_overall,
+        provider_ids=_provider_ids(request),
     )
+
+
+def _provider_ids(request: Request) -> dict[str, int]:
+    """Table 1.0's provider names link to their console pages."""
+    import sqlalchemy as sa
+
+    from orbweaver.store.models import Provider
+
+    with _store(request).session() as s:
+        return {str(n): int(i) for n, i in s.execute(sa.select(Provider.name, Provider.id))}
 
 
 @router.get("/curves.png")
