@@ -386,14 +386,18 @@ class ReviewService:
             ).first()
             if row is None:
                 raise NotFound(f"no review item {item_id}")
-            return self._view(s, who, row)
+            return self._view(s, who, row, own=True)
 
     def _view(
         self,
         s: Session,
         who: Principal,
         row: sa.Row[ReviewItem, str, str | None, str | None, str | None, bool],
+        *,
+        own: bool = False,
     ) -> ItemView:
+        """The item resource; with `own`, also this user's part in it (their assessment, what
+        they may do, notes, notices): the item page's, not "next"'s (two more queries)."""
         item, sha256, pdq, mime_type, verdict, has_image = row
         members = s.execute(
             sa.select(ReviewItem.id, Media.sha256, ReviewItem.group_distance, ReviewItem.media_id)
@@ -432,7 +436,8 @@ class ReviewService:
             is_video=imaging.is_video(mime_type),
             has_image=bool(has_image),
         )
-        self._own_part(s, who, item, view)
+        if own:
+            self._own_part(s, who, item, view)
         # Seniors see who said what (to adjudicate); analysts do not, to stay independent.
         if who.has("senior_analyst"):
             view.assessments = [
@@ -655,7 +660,19 @@ class ReviewService:
                     .limit(100)
                 )
             ).all()
-            return [self._view(s, who, row) for row in rows]
+            views = [self._view(s, who, row) for row in rows]
+            mine = set(
+                s.scalars(
+                    sa.select(Assessment.item_id).where(
+                        Assessment.user_id == who.id,
+                        Assessment.item_id.in_([v.id for v in views]),
+                    )
+                )
+            )
+            for view in views:
+                if who.has("senior_analyst") and view.id not in mine:
+                    view.may = "adjudicate"
+            return views
 
     # --- passing over, escalating, notes --------------------------------------------------
 
