@@ -224,7 +224,8 @@ def test_the_exposure_cap_takes_a_revealed_image_off_the_screen(sqlite_world: Wo
     from playwright.sync_api import sync_playwright
 
     seed(sqlite_world)
-    review = {"review_exposure_cap_hours": 3 / 3600, "review_heartbeat_seconds": 1}
+    # A cap of 8 s in 1-second heartbeats: room to reveal first on a loaded machine.
+    review = {"review_exposure_cap_hours": 8 / 3600, "review_heartbeat_seconds": 1}
     with serving(sqlite_world, **review) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page()
@@ -233,7 +234,7 @@ def test_the_exposure_cap_takes_a_revealed_image_off_the_screen(sqlite_world: Wo
         page.wait_for_selector("#soft")
         page.keyboard.press("r")
         page.wait_for_selector("#clear")
-        page.wait_for_selector("#clear", state="detached", timeout=15_000)
+        page.wait_for_selector("#clear", state="detached", timeout=30_000)
         assert "taken off the screen" in page.inner_text("#media")
         assert page.query_selector("#reveal") is None
         browser.close()

@@ -357,7 +357,9 @@ class ReviewService:
             item = row[0]
             item.claimed_by = who.id
             item.claimed_until = now + timedelta(minutes=self.settings.review_claim_minutes)
-            return self._view(s, who, row)
+            view = self._view(s, who, row)
+            view.may = "assess"  # "next" serves only open items this user has not assessed
+            return view
 
     def serve_next(self, who: Principal) -> ItemView | None:
         """What "next" does for an analyst: a throttled, bounded ingest, the next item, and a
