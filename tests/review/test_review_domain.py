@@ -48,7 +48,7 @@ def test_priority_order_and_reasons(world: World) -> None:
     old = world.suspect(1, "quiet.example.test", ago=timedelta(days=10))  # gone, probably
     busy = world.suspect(2, "busy.example.test")
     plain = world.suspect(3, "quiet.example.test")
-    svc = world.service()
+    svc = world.service(review_queue_order="priority")  # not the default since issue 18
     svc.sync()
     order = [i.media_id for i in svc.top()]
     assert order == [busy, plain, old]
@@ -73,7 +73,7 @@ def test_close_pdq_to_a_known_entry_raises_priority(world: World) -> None:
         )
     far = world.suspect(1)
     near = world.suspect(2, pdq=pdq_hex(77, flips=40))  # outside the threshold of 31, but close
-    svc = world.service()
+    svc = world.service(review_queue_order="priority")
     svc.sync()
     top = svc.top()
     assert [i.media_id for i in top] == [near, far]

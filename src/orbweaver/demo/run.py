@@ -603,7 +603,7 @@ def run_demo(
         now = product.sync_clock()
         truth = world.truth(images=True, now=now)
         review = review_figures(store, _picture_of(world), truth_from_world(truth["images"]), now)
-        review["queue"] = reviews.settings.review_queue_order if reviews else "priority"
+        review["queue"] = reviews.settings.review_queue_order if reviews else "expected"
         review["analyst_capacity"] = options.analyst_capacity
         review["classifier_auc"] = options.classifier_auc
         review["own_removal_factor"] = options.own_removal_factor

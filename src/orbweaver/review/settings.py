@@ -31,13 +31,14 @@ class ReviewSettings(OrbweaverSettings):
     review_group_distance: int = 31
     # PDQ distances to a known entry up to this count as "close" for priority.
     review_near_distance: int = 90
-    # The order "next" serves open items in (`queue_order` in docs/architecture.md): `fifo`
-    # (oldest first), `priority` (the lexicographic score: still online, busy sites, close to a
-    # known entry, many sightings) or `expected` (the actionable notices a review now is
-    # expected to give: classifier score (else the host's record of actionable verdicts) x the
-    # chance it is still online at the verdict, from the host's observed removal times).
+    # The order "next" serves open items in (`queue_order` in docs/architecture.md): `expected`
+    # (the default: the actionable notices a review now is expected to give: classifier score
+    # (else the host's record of actionable verdicts) x the chance it is still online at the
+    # verdict, from the host's observed removal times), `fifo` (oldest first) or `priority` (the
+    # lexicographic score: still online, busy sites, close to a known entry, many sightings;
+    # measured worse than `fifo` when analysts cannot keep up: BENCHMARKS.md, issue 18).
     # Changing it re-ranks on the next `refresh_priorities`.
-    review_queue_order: Literal["fifo", "priority", "expected"] = "priority"
+    review_queue_order: Literal["fifo", "priority", "expected"] = "expected"
     # The classifier plug-in: `package.module:factory` or the name of an entry point in the
     # `orbweaver.classifiers` group; the factory gets these settings and returns a callable
     # scoring one suspect in [0, 1] (`orbweaver.review.ClassifierInput`). Empty: none.
