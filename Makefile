@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit docs sysdeps bench clean mutate fuzz
+.PHONY: demo test lint typecheck unit docs sysdeps axe bench clean mutate fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 # Debian packages the tests need (unar for RAR archives, Chromium for UI tests); root only.
 sysdeps:
 	@bash scripts/sysdeps.sh
+
+# axe-core (npm) into var/axe/ for the console's accessibility tests; offline: they skip.
+axe:
+	@bash scripts/axe.sh
 
 demo: $(STAMP)
 	$(VENV)/bin/orbweaver demo
@@ -34,7 +38,7 @@ docs: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test: $(STAMP) sysdeps lint typecheck unit
+test: $(STAMP) sysdeps axe lint typecheck unit
 
 # Mutation testing of the rules that decide figures, notices and guards (TESTING.md); slow,
 # not part of `make test`. MODULES="monitor-removal banks-matcher" runs some (--list: all).

@@ -549,18 +549,21 @@ def test_administrators_disable_and_end_sessions_in_the_console(world: World) ->
     world.user("ana")
     app = console_app(world)
     admin, csrf = browser(app, "adm")
+    WHY = {"csrf_token": csrf, "reason": "left the team"}
     ana, _ = browser(app, "ana")
     page = admin.get("/console/users")
+    no_reason = admin.post("/console/users/ana/disable", data={"csrf_token": csrf})
+    assert no_reason.status_code == 409 and "give a reason" in no_reason.text
     assert page.status_code == 200 and "ana" in page.text and "enrolled" in page.text
-    assert admin.post("/console/users/ana/revoke", data={"csrf_token": csrf}).status_code == 303
+    assert admin.post("/console/users/ana/revoke", data=WHY).status_code == 303
     assert ana.get("/console/queue").status_code == 303  # its session ended
     ana, _ = browser(app, "ana")
-    assert admin.post("/console/users/ana/disable", data={"csrf_token": csrf}).status_code == 303
+    assert admin.post("/console/users/ana/disable", data=WHY).status_code == 303
     assert ana.get("/console/queue").status_code == 303
     assert login_status(app, "ana", PASSWORD) == 401
-    refused = admin.post("/console/users/adm/disable", data={"csrf_token": csrf})
+    refused = admin.post("/console/users/adm/disable", data=WHY)
     assert refused.status_code == 403
-    assert admin.post("/console/users/ana/enable", data={"csrf_token": csrf}).status_code == 303
+    assert admin.post("/console/users/ana/enable", data=WHY).status_code == 303
     assert login_status(app, "ana", PASSWORD) == 200
     ana_csrf = browser(app, "ana")[1]
     assert ana.post("/console/users/adm/disable", data={"csrf_token": ana_csrf}).status_code in (

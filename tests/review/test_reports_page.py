@@ -203,7 +203,8 @@ def test_dashboard_shows_providers_censoring_and_cadence(app: FastAPI, sqlite_wo
     assert html.count(figure["recheck_cadence"]) >= 2  # next to the figures and to the table
     for row in report.providers:
         detail = row.as_detail()
-        assert f"<td>{row.name}</td><td>{row.service_type}</td>" in html
+        assert f'">{row.name}</a>' in html  # linked to the provider's page
+        assert f"</td><td>{row.service_type.replace('_', ' ')}</td>" in html
         for shown in (detail["median_display"], detail["p90_display"]):
             assert f'<td class="n">{escape(shown)}</td>' in html, (row.name, shown)
     # SlowCDN's only notice is still online at 10 days: its median is not reached.
@@ -246,7 +247,7 @@ def test_new_notices_show_at_the_next_request(app: FastAPI, sqlite_world: World)
     client, _ = browser(app, "sen")
     assert "NewHost" not in client.get("/console/reports").text
     populate(sqlite_world.store, {"NewHost": "file_host"}, [Sent("NewHost", 2.0, True)])
-    assert "<td>NewHost</td>" in client.get("/console/reports").text
+    assert '">NewHost</a>' in client.get("/console/reports").text
     assert client.get("/console/reports/report.json").json()["summary"]["targeted"] == 5
 
 

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,16 +47,19 @@ PIXELS = """(id) => {
 }"""
 
 
-@pytest.fixture
-def server(sqlite_world: World) -> Iterator[tuple[World, str]]:
+@contextmanager
+def serving(world: World, **review: object) -> Iterator[str]:
+    """The console on a loopback port, for Chromium; yields its base URL."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium)")
-    world = sqlite_world
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config = uvicorn.Config(
-        console_app(world, plain_http=True), host="127.0.0.1", port=port, log_level="warning"
+        console_app(world, plain_http=True, **review),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
     )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -64,9 +68,17 @@ def server(sqlite_world: World) -> Iterator[tuple[World, str]]:
         if srv.started:
             break
         time.sleep(0.05)
-    yield world, f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(sqlite_world: World) -> Iterator[tuple[World, str]]:
+    with serving(sqlite_world) as base:
+        yield sqlite_world, base
 
 
 def seed(world: World) -> str:
@@ -122,8 +134,10 @@ def test_two_analysts_classify_through_the_console(
         alice.keyboard.press("s")
         # The page is already an item URL: wait for the decision's own navigation, not a URL
         # match, or the browser may close before the assessment is posted.
+        alice.keyboard.press("1")  # csam_prepubescent, sex act: chosen, not yet recorded
+        assert "Press Enter to record it" in alice.inner_text("#pending")
         with alice.expect_navigation():
-            alice.keyboard.press("1")  # csam_prepubescent, sex act; straight on to the next item
+            alice.keyboard.press("Enter")  # recorded; straight on to the next item
 
         bob = browser.new_context().new_page()
         login(bob, base, "bob")
@@ -131,8 +145,9 @@ def test_two_analysts_classify_through_the_console(
         bob.wait_for_selector("#soft")
         assert "board.example.test has 12 detections" in bob.content()
         bob.keyboard.press("s")
+        bob.keyboard.press("1")
         with bob.expect_navigation():
-            bob.keyboard.press("1")
+            bob.keyboard.press("Enter")
         browser.close()
 
     with world.store.session() as s:
@@ -153,3 +168,73 @@ def test_two_analysts_classify_through_the_console(
         assert s.scalars(
             sa.select(Suspect.ciphertext).where(Suspect.media_id == media_id)
         ).all() == [None]
+
+
+def test_shortcuts_survive_a_click_confirm_and_can_be_turned_off(
+    server: tuple[World, str], screenshot_dir: Path
+) -> None:
+    """After a mouse click on a severity the keys still work; a digit only chooses (Esc
+    cancels, Enter records); "b" blurs a revealed image again; shortcuts can be turned off."""
+    from playwright.sync_api import sync_playwright
+
+    world, base = server
+    seed(world)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        login(page, base, "alice")
+        page.click("text=Review the next item")
+        page.wait_for_selector("#soft")
+        first = page.url
+        page.keyboard.press("r")
+        page.wait_for_selector("#clear")
+        page.keyboard.press("b")  # blur again
+        page.wait_for_selector("#soft")
+        assert page.query_selector("#clear") is None
+
+        page.click("text=sex act (s)")  # the mouse: focus is now on a radio button
+        page.keyboard.press("3")
+        assert "harmful-abusive" in page.inner_text("#pending")
+        page.screenshot(path=str(screenshot_dir / "review-confirm.png"))
+        page.keyboard.press("Escape")
+        assert page.inner_text("#pending") == ""
+        page.keyboard.press("Enter")  # nothing chosen: Enter on the radio records nothing
+        page.wait_for_timeout(300)
+        assert page.url == first
+        page.keyboard.press("1")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.url != first and "done=" in page.url
+        assert "was recorded" in page.content()
+
+        page.goto(f"{base}/console/settings")
+        page.uncheck("input[name=shortcuts]")
+        page.click("text=Save")
+        page.wait_for_url(f"{base}/console/settings?saved=1")
+        page.goto(f"{base}/console/next")
+        page.wait_for_selector("#soft")
+        page.keyboard.press("1")
+        page.keyboard.press("r")
+        page.wait_for_timeout(300)
+        assert page.inner_text("#pending") == "" and page.query_selector("#clear") is None
+        browser.close()
+
+
+def test_the_exposure_cap_takes_a_revealed_image_off_the_screen(sqlite_world: World) -> None:
+    from playwright.sync_api import sync_playwright
+
+    seed(sqlite_world)
+    # A cap of 8 s in 1-second heartbeats: room to reveal first on a loaded machine.
+    review = {"review_exposure_cap_hours": 8 / 3600, "review_heartbeat_seconds": 1}
+    with serving(sqlite_world, **review) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        login(page, base, "alice")
+        page.click("text=Review the next item")
+        page.wait_for_selector("#soft")
+        page.keyboard.press("r")
+        page.wait_for_selector("#clear")
+        page.wait_for_selector("#clear", state="detached", timeout=30_000)
+        assert "taken off the screen" in page.inner_text("#media")
+        assert page.query_selector("#reveal") is None
+        browser.close()

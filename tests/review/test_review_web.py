@@ -38,7 +38,9 @@ def test_console_and_api_reach_a_verdict(world: World) -> None:
         f"{item_url}/assess",
         data={"category": "csam_postpubescent", "severity": "sex_act", "csrf_token": csrf},
     )
-    assert answer.status_code == 303 and answer.headers["location"] == "/console/next"
+    item_id = int(item_url.rsplit("/", 1)[1])
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/console/next?done={item_id}"
     assert alice.get("/console/next").headers["location"] == "/console/queue?empty=1"
 
     auth = api_key(world, "bob")
@@ -87,3 +89,9 @@ def test_wellbeing_settings_are_per_user(world: World) -> None:
     bob, _ = browser(app, "bob")
     page = bob.get("/console/settings").text
     assert 'name="blur" value="true" checked' in page
+
+
+def test_the_root_is_the_console(world: World) -> None:
+    client = TestClient(console_app(world), follow_redirects=False)
+    assert client.get("/").headers["location"] == "/console/queue"
+    assert client.get("/console/queue").headers["location"].startswith("/console/login")

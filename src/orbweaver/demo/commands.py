@@ -32,6 +32,11 @@ def demo(
         max=1.0,
         help="Plug the world's oracle classifier of this AUC into the review queue.",
     ),
+    leave_open: bool = typer.Option(
+        True,
+        "--leave-open/--review-all",
+        help="Leave the last crawl's suspects open for a person at the console.",
+    ),
     own_removal: float | None = typer.Option(
         None,
         min=0.0,
@@ -46,7 +51,13 @@ def demo(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from orbweaver.demo.run import DemoOptions, practice_line, review_line, run_demo
+    from orbweaver.demo.run import (
+        DemoOptions,
+        console_lines,
+        practice_line,
+        review_line,
+        run_demo,
+    )
     from orbweaver.reports import print_table
     from orbweaver.review import ORDERS
 
@@ -66,6 +77,7 @@ def demo(
         analyst_capacity=analyst_capacity,
         classifier_auc=classifier_auc,
         own_removal=own_removal,
+        leave_open=leave_open,
     )
     console.print(
         f"[bold]orbweaver demo[/]: world {scenario.name} at scale {scale:g}, {days:g} simulated "
@@ -102,6 +114,8 @@ def demo(
     typer.echo(f"HTML report: {result.html}")
     typer.echo(f"JSON: {result.report_json} (truth: {result.truth_json})")
     typer.echo(f"store: ORBWEAVER_DATABASE_URL={result.database_url}")
+    for line in console_lines(result.out, result.database_url):
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

@@ -113,6 +113,9 @@ class DemoOptions:
     analyst_capacity: float | None = None
     classifier_auc: float | None = None
     own_removal: float | None = None
+    # Leave the suspects of the last crawl round to a person at the console (`orbweaver demo`
+    # does; the figures' tests review everything).
+    leave_open: bool = False
 
     @property
     def own_removal_factor(self) -> float:
@@ -201,6 +204,32 @@ class DemoResult:
     truth: dict[str, Any]
     stats: dict[str, Any]
     review: dict[str, Any] = field(default_factory=dict)
+
+
+KEY_FILE = "suspect.key"
+
+
+def keep_key(out: Path, key: str) -> Path:
+    """The run's suspect key, kept beside its store (owner-only): without it the console on
+    that store cannot open a single kept suspect."""
+    path = out / KEY_FILE
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(key + "\n")
+    return path
+
+
+def console_lines(out: Path, database_url: str) -> list[str]:
+    """How a newcomer opens the console on this run's store (plain HTTP on loopback only)."""
+    return [
+        "Console on this store (loopback only):",
+        f"  export ORBWEAVER_DATABASE_URL={database_url}",
+        f'  export ORBWEAVER_SUSPECT_KEY="$(cat {out / KEY_FILE})"',
+        "  export ORBWEAVER_REVIEW_COOKIE_SECURE=false",
+        "  orbweaver user add me --role analyst      # asks for a password",
+        "  orbweaver serve --host 127.0.0.1 --port 8000",
+        "  then open http://127.0.0.1:8000/ in a browser",
+    ]
 
 
 def free_port() -> int:
@@ -536,6 +565,7 @@ def run_demo(
         store = open_store(database_url)
         product = Product(options, info, store, out)
         product.stats["world_start_seconds"] = round(time.monotonic() - started, 1)
+        keep_key(out, product.settings.core.suspect_key)
         clock = product.clock
         create_bank(store, clock, BANK)
         with open(info["known_hashes_csv"]) as f:
@@ -586,7 +616,14 @@ def run_demo(
         "practice": practice_of(options),
         "world": calibration_of(truth, options.scenario.stem),
     }
-    paths = write_all(report, out, scenario=world_fields["world"]["providers"], review=review)
+    paths = write_all(
+        report,
+        out,
+        scenario=world_fields["world"]["providers"],
+        review=review,
+        organisation="orbweaver demo (a simulated world: no real provider, no real material)",
+        generated_at=now,
+    )
     report_json = out / "report.json"
     write_json(report, report_json)
     # The demo's report says which practice produced it and what the world was built to show.
@@ -638,7 +675,10 @@ def _drive(
             seeds = []
             next_crawl += crawl_every
             crawled = True
-        if crawled or (capped and now < end):
+        last_round = crawled and next_crawl >= end and not capped
+        if last_round and options.leave_open:
+            pass  # the newcomer's backlog: left for a person at the console
+        elif crawled or (capped and now < end):
             # after each crawl as many as wait; with a capacity, as the clock moves
             t0 = time.monotonic()
             product.stats["assessments"] += review_round(analysts)

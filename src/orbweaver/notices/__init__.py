@@ -10,7 +10,8 @@ Public surface (other stages import these from `orbweaver.notices`, never from i
 `notify_pass`, `notify_loop` (the notify role's loop), `log_pass`, `PassStats`,
 `default_attributor`, `plan_notices`, `PlanStats`, `Attributor`, `schedule_rounds`,
 `make_on_sent`, `build_digests`, `deliver_due`, `DeliveryStats`, `NoticeSettings`,
-`SmtpWebhookTransport`, `Transport`, `build_email`, `validation_errors`.
+`SmtpWebhookTransport`, `Transport`, `build_email`, `validation_errors`, `requeue_failed`
+(the console's retry button, as `orbweaver notices retry`).
 Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
 """
 
@@ -23,7 +24,7 @@ from orbweaver._lazy import lazy_exports
 if TYPE_CHECKING:
     from orbweaver.notices.compose import build_email
     from orbweaver.notices.digests import build_digests
-    from orbweaver.notices.outbox import DeliveryStats, deliver_due
+    from orbweaver.notices.outbox import DeliveryStats, deliver_due, requeue_failed
     from orbweaver.notices.planning import Attributor, PlanStats, plan_notices
     from orbweaver.notices.rounds import make_on_sent, schedule_rounds
     from orbweaver.notices.runner import (
@@ -42,7 +43,7 @@ else:
         {
             ".compose": ["build_email"],
             ".digests": ["build_digests"],
-            ".outbox": ["DeliveryStats", "deliver_due"],
+            ".outbox": ["DeliveryStats", "deliver_due", "requeue_failed"],
             ".planning": ["Attributor", "PlanStats", "plan_notices"],
             ".rounds": ["make_on_sent", "schedule_rounds"],
             ".runner": [
@@ -75,6 +76,7 @@ __all__ = [
     "notify_loop",
     "notify_pass",
     "plan_notices",
+    "requeue_failed",
     "schedule_rounds",
     "validation_errors",
 ]

@@ -67,6 +67,9 @@ def report(
     json_file: Path | None = typer.Option(None, "--json", help="Write the JSON contract here."),
     out: Path | None = typer.Option(None, help="Write report.json, CSV and HTML into this folder."),
     quiet: bool = typer.Option(False, help="Do not print Table 1.0."),
+    organisation: str = typer.Option(
+        "", help="The issuing organisation, named on the HTML report's first line."
+    ),
 ) -> None:
     """Figure 1.0 and Table 1.0 (censoring-aware) from the configured store."""
     if urls:
@@ -81,7 +84,9 @@ def report(
     if json_file is not None:
         write_json(built, json_file)
     if out is not None:
-        paths = write_all(built, out)
+        from orbweaver.clock import SystemClock
+
+        paths = write_all(built, out, organisation=organisation, generated_at=SystemClock().now())
         typer.echo(f"HTML report: {paths['html']}", err=quiet)
     if not quiet:
         print_table(built)

@@ -10,13 +10,14 @@ import csv
 import io
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from orbweaver.reports.tables import GroupRow, Report
+from orbweaver.reports.tables import SMALL_N, GroupRow, Report
 from orbweaver.untrusted import csv_cell, plain_label
 
 TABLE_FIELDS = (
@@ -53,7 +54,10 @@ def table_csv(rows: list[GroupRow]) -> str:
     return out.getvalue()
 
 
-def removal_curves_png(report: Report, *, top: int = 12) -> bytes:
+CURVES_TOP = 8
+
+
+def removal_curves_png(report: Report, *, top: int = CURVES_TOP) -> bytes:
     """Share of noticed content still online against days since the first notice.
 
     Provider names are RDAP's, so whatever a registry entry says: every label is plain text
@@ -67,20 +71,54 @@ def removal_curves_png(report: Report, *, top: int = 12) -> bytes:
         return _draw_removal_curves(plt, report, top)
 
 
+# Okabe & Ito's colour-blind-safe palette (black first: the pooled small providers are grey).
+OKABE_ITO = (
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#000000",
+)
+LINE_STYLES = ("-", "--")
+OTHERS_COLOUR = "#999999"
+
+
+def curve_styles(n: int) -> list[tuple[str, str]]:
+    """(colour, line style) for `n` curves, all different: the eight colours, then dashed."""
+    return [(OKABE_ITO[i % 8], LINE_STYLES[(i // 8) % 2]) for i in range(n)]
+
+
+def curve_groups(report: Report, top: int) -> tuple[list[GroupRow], list[GroupRow]]:
+    """The `top` providers with most notices get a curve each; the rest are pooled."""
+    return report.providers[:top], report.providers[top:]
+
+
 def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
     from orbweaver.reports.survival import kaplan_meier
 
     notices = report.inputs.notices
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
-    for row in report.providers[:top]:
-        rows = notices[notices["provider"] == row.name]
+    shown, pooled = curve_groups(report, top)
+
+    def draw(rows: Any, label: str, colour: str, style: str) -> None:
         curve = kaplan_meier(
             np.clip(rows["duration_days"].to_numpy(dtype=float), 0, None),
             rows["removed"].to_numpy(dtype=bool),
         )
         times = np.concatenate([[0.0], curve.times])
         survival = np.concatenate([[1.0], curve.survival])
-        ax.step(times, survival, where="post", label=f"{plain_label(row.name)} (n={row.targeted})")
+        ax.step(times, survival, where="post", label=label, color=colour, linestyle=style)
+
+    for row, (colour, style) in zip(shown, curve_styles(len(shown)), strict=True):
+        rows = notices[notices["provider"] == row.name]
+        draw(rows, f"{plain_label(row.name)} (n={row.targeted})", colour, style)
+    if pooled:
+        rows = notices[notices["provider"].isin([r.name for r in pooled])]
+        label = f"{len(pooled)} other providers pooled (n={len(rows)})"
+        draw(rows, label, OTHERS_COLOUR, ":")
     ax.set_xlabel("days since first notice")
     ax.set_ylabel("share still online (Kaplan–Meier)")
     ax.set_ylim(0, 1.02)
@@ -106,7 +144,7 @@ def backlog_png(review: Mapping[str, Any]) -> bytes:
 
     series = list(review.get("backlog") or [])
     fig, ax = plt.subplots(figsize=(9, 3.5), dpi=110)
-    ax.plot([r["day"] for r in series], [r["open"] for r in series], color="tab:blue")
+    ax.plot([r["day"] for r in series], [r["open"] for r in series], color=OKABE_ITO[4])
     ax.set_xlabel("day")
     ax.set_ylabel("items waiting for a verdict")
     ax.grid(alpha=0.3)
@@ -119,10 +157,35 @@ def backlog_png(review: Mapping[str, Any]) -> bytes:
 
 
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("orbweaver.reports", "templates"),
         autoescape=select_autoescape(["html"]),
     )
+    env.filters["percent"] = percent
+    env.filters["words"] = lambda value: str(value or "").replace("_", " ")
+    return env
+
+
+def percent(share: float | None, digits: int = 0) -> str:
+    """A share as a percentage that never reads 0% for something that happened, nor 100% for
+    something short of all: "<1%" and ">99%" at the edges."""
+    if share is None:
+        return "–"
+    value = 100 * float(share)
+    step = 10**-digits
+    if 0 < value < step:
+        return f"<{step:g}%"
+    if 100 - step < value < 100:
+        return f">{100 - step:g}%"
+    return f"{value:.{digits}f}%"
+
+
+def period_of(report: Report) -> tuple[str, str] | None:
+    """The first and last day a first notice was sent in the report (UTC), if any."""
+    sent = report.inputs.notices["sent_at"]
+    if sent.empty:
+        return None
+    return (str(sent.min())[:10], str(sent.max())[:10])
 
 
 # The figures a simulated world was built to reproduce, per provider name: removal median and p90
@@ -136,8 +199,11 @@ def render_html(
     title: str = "orbweaver removal report",
     scenario: ScenarioFigures | None = None,
     review: Mapping[str, Any] | None = None,
+    organisation: str = "",
+    generated_at: datetime | None = None,
 ) -> str:
-    """The page; with `scenario` (a simulated world's own figures), Table 1.0 shows them beside
+    """The page, saying who issued it, when, and over which period; with `scenario` (a
+    simulated world's own figures), Table 1.0 shows them beside
     the measured ones; with `review` (the review queue's figures: suspects, verdicts, noticed
     while online, and `backlog`, open items per day), a section with the backlog over time."""
     chart = base64.b64encode(removal_curves_png(report)).decode()
@@ -163,6 +229,11 @@ def render_html(
         "naive": report.naive_overall,
         "chart": chart,
         "review": review_view,
+        "organisation": organisation,
+        "generated": generated_at.strftime("%Y-%m-%d %H:%M UTC") if generated_at else "",
+        "period": period_of(report),
+        "pooled": len(curve_groups(report, CURVES_TOP)[1]),
+        "small_n": SMALL_N,
     }
     return _environment().get_template("report.html").render(**context)
 
@@ -173,6 +244,8 @@ def write_all(
     *,
     scenario: ScenarioFigures | None = None,
     review: Mapping[str, Any] | None = None,
+    organisation: str = "",
+    generated_at: datetime | None = None,
 ) -> dict[str, Path]:
     """report.json (contract), report-detail.json, table-1.0.csv and report.html in `out_dir`
     (`scenario`, `review`: see `render_html`)."""
@@ -186,5 +259,12 @@ def write_all(
     write_json(report, paths["json"])
     write_json(report, paths["detail"], detail=True)
     paths["csv"].write_text(table_csv(report.providers))
-    paths["html"].write_text(render_html(report, scenario=scenario, review=review))
+    html = render_html(
+        report,
+        scenario=scenario,
+        review=review,
+        organisation=organisation,
+        generated_at=generated_at,
+    )
+    paths["html"].write_text(html)
     return paths

@@ -6,6 +6,7 @@ serves the demo, the production store and the 5.4-million-detection benchmark.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -75,12 +76,30 @@ class GroupRow:
             median_display=self.removal.display("median"),
             p90_display=self.removal.display("p90"),
             median_ci_days=[_round(v, 2) for v in self.removal.median_ci],
+            median_ci_display=ci_display(self.removal),
+            small_n=self.targeted < SMALL_N,
             censored_share=_round(self.removal.censored_share, 4),
             max_followup_days=_round(self.removal.max_followup_days),
             followups=self.followups,
             escalations=self.escalations,
         )
         return data
+
+
+# Groups with fewer notices than this get a caveat: their figures are indicative only.
+SMALL_N = 10
+
+
+def ci_display(removal: RemovalStats) -> str:
+    """The median's 95% interval as shown beside the median's one decimal: rounded outwards
+    (lower bound down, upper up), so the shown median is never outside its shown interval
+    ("1.0 (0.96–0.96)" was); none on fewer than two removals, where it means nothing."""
+    low, high = removal.median_ci
+    if removal.removed < 2 or low is None:
+        return "too few removals"
+    shown_low = math.floor(low * 10) / 10
+    upper = "∞" if high is None else f"{math.ceil(high * 10) / 10:.1f}"
+    return f"{shown_low:.1f}–{upper}"
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:

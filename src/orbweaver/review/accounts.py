@@ -46,13 +46,22 @@ class Principal:
     blur: bool = True
     greyscale: bool = True
     mute_video: bool = True
+    shortcuts: bool = True
 
     def has(self, role: str) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
 
 def principal_of(user: ReviewUser) -> Principal:
-    return Principal(user.id, user.username, user.role, user.blur, user.greyscale, user.mute_video)
+    return Principal(
+        user.id,
+        user.username,
+        user.role,
+        user.blur,
+        user.greyscale,
+        user.mute_video,
+        user.shortcuts is not False,  # None on a row written before the column existed
+    )
 
 
 def check_role(role: str) -> str:
@@ -239,10 +248,17 @@ def close_session(session: Session, clock: Clock, token: str) -> None:
 
 
 def set_wellbeing(
-    session: Session, user_id: int, *, blur: bool, greyscale: bool, mute_video: bool
+    session: Session,
+    user_id: int,
+    *,
+    blur: bool,
+    greyscale: bool,
+    mute_video: bool,
+    shortcuts: bool = True,
 ) -> None:
     """Each user may change their own wellbeing settings (and nobody else's)."""
     user = session.get(ReviewUser, user_id)
     if user is None:
         raise ReviewError("no such user")
     user.blur, user.greyscale, user.mute_video = blur, greyscale, mute_video
+    user.shortcuts = shortcuts

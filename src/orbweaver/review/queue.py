@@ -34,6 +34,7 @@ from orbweaver.store.models import (
     Media,
     Notice,
     ReviewItem,
+    ReviewSkip,
     Sighting,
     Suspect,
     Verdict,
@@ -421,12 +422,18 @@ def next_item_query(user_id: int, now: datetime | None = None) -> sa.Select[Revi
     seen = sa.exists().where(Assessment.item_id == ReviewItem.id, Assessment.user_id == user_id)
     query = sa.select(ReviewItem).where(ReviewItem.status == "open", ~seen)
     if now is not None:
+        passed_over = sa.exists().where(
+            ReviewSkip.item_id == ReviewItem.id,
+            ReviewSkip.user_id == user_id,
+            ReviewSkip.until > now,
+        )
         query = query.where(
             sa.or_(
                 ReviewItem.claimed_until.is_(None),
                 ReviewItem.claimed_until <= now,
                 ReviewItem.claimed_by == user_id,
-            )
+            ),
+            ~passed_over,
         )
     return query.order_by(
         ReviewItem.priority.desc(), ReviewItem.first_seen_at, ReviewItem.id

@@ -20,7 +20,7 @@ from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
 from orbweaver.review.audit import audit, read_audit
-from orbweaver.review.errors import Busy, Forbidden, NotFound
+from orbweaver.review.errors import Busy, Forbidden, NotFound, ReviewError
 from orbweaver.review.logins import UNKNOWN, FailedLogins
 from orbweaver.review.queue import ReviewQueue, SyncReport, next_item_query
 from orbweaver.review.settings import ReviewSettings
@@ -30,7 +30,9 @@ from orbweaver.store.models import (
     AuditEntry,
     BankEntry,
     Media,
+    NoticeItem,
     ReviewItem,
+    ReviewSkip,
     ReviewUser,
     Sighting,
     Suspect,
@@ -76,9 +78,41 @@ class ItemView:
     verdict: str | None = None
     is_video: bool = False
     has_image: bool = False
+    # This user's own assessment, what they may do with the item ("assess", "adjudicate" or
+    # "": nothing, so the page offers no image and no form), notes and escalations written
+    # on it, and the notices its verdict led to.
+    mine: AssessmentView | None = None
+    may: str = ""
+    notes: list[NoteView] = field(default_factory=list)
+    notices: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NoteView:
+    username: str
+    at: datetime
+    action: str
+    text: str
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """One of a user's decisions, for their "my decisions" page."""
+
+    item_id: int
+    role: str  # "assessment" or "adjudication"
+    category: str
+    severity: str | None
+    at: datetime
+    status: str
+    verdict: str | None
+    notices: list[int]
 
 
 PRINCIPAL_TTL_S = 5.0
+NOTE_MAX = 2000
+SEEN_ACTIONS = ("image.view", "image.reveal")
+NOTE_ACTIONS = ("item.note", "item.escalated")
 
 
 def _at(address: str) -> dict[str, object]:
@@ -187,7 +221,7 @@ class ReviewService:
                 for u in s.scalars(sa.select(ReviewUser).order_by(ReviewUser.username))
             ]
 
-    def manage_user(self, who: Principal, username: str, action: str) -> None:
+    def manage_user(self, who: Principal, username: str, action: str, *, reason: str = "") -> None:
         """An administrator disables, enables or ends the sessions of a user (audited)."""
         if not who.has("administrator"):
             raise Forbidden("only administrators manage users")
@@ -204,7 +238,13 @@ class ReviewService:
             if action != "revoke":
                 user.enabled = action == "enable"
             audit(
-                s, self.clock, who, f"user.{action}", subject_type="review_user", subject_id=user.id
+                s,
+                self.clock,
+                who,
+                f"user.{action}",
+                subject_type="review_user",
+                subject_id=user.id,
+                detail={"username": username, **_reason(reason)},
             )
         self._principals.pop(username, None)
 
@@ -249,16 +289,26 @@ class ReviewService:
         self._principals[username] = (now + PRINCIPAL_TTL_S, found)
         return found
 
-    def set_wellbeing(self, who: Principal, *, blur: bool, greyscale: bool, mute: bool) -> None:
+    def set_wellbeing(
+        self, who: Principal, *, blur: bool, greyscale: bool, mute: bool, shortcuts: bool = True
+    ) -> None:
+        """A user's own wellbeing and accessibility settings (the policy may enforce more)."""
         self._principals.pop(who.username, None)
         with self.store.session() as s:
-            accounts.set_wellbeing(s, who.id, blur=blur, greyscale=greyscale, mute_video=mute)
+            accounts.set_wellbeing(
+                s, who.id, blur=blur, greyscale=greyscale, mute_video=mute, shortcuts=shortcuts
+            )
             audit(
                 s,
                 self.clock,
                 who,
                 "settings.wellbeing",
-                detail={"blur": blur, "greyscale": greyscale, "mute_video": mute},
+                detail={
+                    "blur": blur,
+                    "greyscale": greyscale,
+                    "mute_video": mute,
+                    "shortcuts": shortcuts,
+                },
             )
 
     # --- queue --------------------------------------------------------------------------
@@ -307,7 +357,9 @@ class ReviewService:
             item = row[0]
             item.claimed_by = who.id
             item.claimed_until = now + timedelta(minutes=self.settings.review_claim_minutes)
-            return self._view(s, who, row)
+            view = self._view(s, who, row)
+            view.may = "assess"  # "next" serves only open items this user has not assessed
+            return view
 
     def serve_next(self, who: Principal) -> ItemView | None:
         """What "next" does for an analyst: a throttled, bounded ingest, the next item, and a
@@ -336,14 +388,18 @@ class ReviewService:
             ).first()
             if row is None:
                 raise NotFound(f"no review item {item_id}")
-            return self._view(s, who, row)
+            return self._view(s, who, row, own=True)
 
     def _view(
         self,
         s: Session,
         who: Principal,
         row: sa.Row[ReviewItem, str, str | None, str | None, str | None, bool],
+        *,
+        own: bool = False,
     ) -> ItemView:
+        """The item resource; with `own`, also this user's part in it (their assessment, what
+        they may do, notes, notices): the item page's, not "next"'s (two more queries)."""
         item, sha256, pdq, mime_type, verdict, has_image = row
         members = s.execute(
             sa.select(ReviewItem.id, Media.sha256, ReviewItem.group_distance, ReviewItem.media_id)
@@ -382,6 +438,8 @@ class ReviewService:
             is_video=imaging.is_video(mime_type),
             has_image=bool(has_image),
         )
+        if own:
+            self._own_part(s, who, item, view)
         # Seniors see who said what (to adjudicate); analysts do not, to stay independent.
         if who.has("senior_analyst"):
             view.assessments = [
@@ -399,6 +457,34 @@ class ReviewService:
                 )
             ]
         return view
+
+    def _own_part(self, s: Session, who: Principal, item: ReviewItem, view: ItemView) -> None:
+        """What this user did and may do with the item, its notes, and its notices."""
+        mine = s.execute(
+            sa.select(Assessment.category, Assessment.severity, Assessment.created_at).where(
+                Assessment.item_id == item.id, Assessment.user_id == who.id
+            )
+        ).first()
+        view.mine = None if mine is None else AssessmentView(who.username, *mine)
+        if mine is None and item.status == "open":
+            view.may = "assess"
+        elif mine is None and item.status == "adjudication" and who.has("senior_analyst"):
+            view.may = "adjudicate"
+        view.notes = [
+            NoteView(actor, at, action, str(detail.get("note", "")))
+            for actor, at, action, detail in s.execute(
+                sa.select(AuditEntry.actor, AuditEntry.at, AuditEntry.action, AuditEntry.detail)
+                .where(
+                    AuditEntry.subject_type == "review_item",
+                    AuditEntry.subject_id == item.id,
+                    AuditEntry.action.in_(NOTE_ACTIONS),
+                )
+                .order_by(AuditEntry.id)
+                .limit(50)
+            )
+        ]
+        if item.status == "decided":
+            view.notices = _notices_of(s, [item.id]).get(item.id, [])
 
     # --- images and exposure ------------------------------------------------------------
 
@@ -436,7 +522,16 @@ class ReviewService:
             return data, mime or "application/octet-stream"
         if clear:
             return imaging.render(data, blur=False, greyscale=False), "image/png"
-        return imaging.render(data, blur=who.blur, greyscale=who.greyscale), "image/png"
+        blur, greyscale = self.softening(who)
+        return imaging.render(data, blur=blur, greyscale=greyscale), "image/png"
+
+    def softening(self, who: Principal) -> tuple[bool, bool]:
+        """(blur, greyscale) for this user's previews: their own choice, or the organisation's
+        policy where it enforces one."""
+        return (
+            who.blur or self.settings.review_policy_blur,
+            who.greyscale or self.settings.review_policy_greyscale,
+        )
 
     def _may_view(self, s: Session, who: Principal, item: ReviewItem) -> None:
         assessed = s.scalar(
@@ -490,11 +585,41 @@ class ReviewService:
             self._bank_id = ensure_bank(self.store, self.clock, self.settings.review_bank).id
         return self._bank_id
 
+    def has_seen(self, who: Principal, item_id: int) -> bool:
+        """Whether this user was ever served the item's image (softened or revealed)."""
+        with self.store.session() as s:
+            return _seen(s, who, item_id)
+
+    def _seen_if_capped(self, s: Session, who: Principal, item_id: int) -> None:
+        """Past the daily exposure cap no image is served, so a decision there would be made
+        blind: refused unless this user was shown the item's image before the cap."""
+        if not exposure.over_cap(s, self.clock, who.id, self.settings.exposure_cap_seconds):
+            return
+        if not _seen(s, who, item_id):
+            raise Forbidden(
+                "daily exposure cap reached and you have not seen this image: "
+                "it cannot be decided without seeing it (it stays in the queue for others)"
+            )
+
+    def assessed_by(self, who: Principal, item_ids: list[int]) -> set[int]:
+        """Which of these items this user has assessed (the queue marks them)."""
+        if not item_ids:
+            return set()
+        with self.store.session() as s:
+            return set(
+                s.scalars(
+                    sa.select(Assessment.item_id).where(
+                        Assessment.user_id == who.id, Assessment.item_id.in_(item_ids)
+                    )
+                )
+            )
+
     def assess(
         self, who: Principal, item_id: int, category: str, severity: str | None
     ) -> decisions.Outcome:
         bank_id = self.bank_id()
         with self.store.session() as s:
+            self._seen_if_capped(s, who, item_id)
             return decisions.assess(
                 s,
                 self.clock,
@@ -522,6 +647,7 @@ class ReviewService:
     ) -> decisions.Outcome:
         bank_id = self.bank_id()
         with self.store.session() as s:
+            self._seen_if_capped(s, who, item_id)
             return decisions.adjudicate(
                 s, self.clock, who, item_id, category, severity, bank_id=bank_id
             )
@@ -536,7 +662,130 @@ class ReviewService:
                     .limit(100)
                 )
             ).all()
-            return [self._view(s, who, row) for row in rows]
+            views = [self._view(s, who, row) for row in rows]
+            mine = set(
+                s.scalars(
+                    sa.select(Assessment.item_id).where(
+                        Assessment.user_id == who.id,
+                        Assessment.item_id.in_([v.id for v in views]),
+                    )
+                )
+            )
+            for view in views:
+                if who.has("senior_analyst") and view.id not in mine:
+                    view.may = "adjudicate"
+            return views
+
+    # --- passing over, escalating, notes --------------------------------------------------
+
+    def pass_over(self, who: Principal, item_id: int, *, defer: bool = False) -> None:
+        """Skip (for `review_skip_hours`) or defer (for `review_defer_minutes`) an item: "next"
+        does not serve it to this analyst meanwhile, and their claim on it is released."""
+        minutes = (
+            self.settings.review_defer_minutes if defer else self.settings.review_skip_hours * 60
+        )
+        until = self.clock.now() + timedelta(minutes=minutes)
+        with self.store.session() as s:
+            item = s.get(ReviewItem, item_id)
+            if item is None:
+                raise NotFound(f"no review item {item_id}")
+            row = s.scalar(
+                sa.select(ReviewSkip).where(
+                    ReviewSkip.item_id == item.id, ReviewSkip.user_id == who.id
+                )
+            )
+            if row is None:
+                s.add(ReviewSkip(item_id=item.id, user_id=who.id, until=until))
+            else:
+                row.until = until
+            if item.claimed_by == who.id:
+                item.claimed_by = item.claimed_until = None
+            action = "item.deferred" if defer else "item.skipped"
+            audit(s, self.clock, who, action, subject_type="review_item", subject_id=item.id)
+
+    def escalate(self, who: Principal, item_id: int, note: str) -> None:
+        """ "Unsure": an analyst sends an open item to a senior analyst, with a reason."""
+        note = _note_text(note, required=False)
+        with self.store.session() as s:
+            item = s.get(ReviewItem, item_id, with_for_update=True)
+            if item is None:
+                raise NotFound(f"no review item {item_id}")
+            if item.status != "open":
+                raise ReviewError(f"item {item_id} is {item.status}: only an open item goes up")
+            if s.scalar(
+                sa.select(Assessment.id).where(
+                    Assessment.item_id == item.id, Assessment.user_id == who.id
+                )
+            ):
+                raise Forbidden("you have already assessed this item")
+            item.status, item.updated_at = "adjudication", self.clock.now()
+            item.claimed_by = item.claimed_until = None
+            audit(
+                s,
+                self.clock,
+                who,
+                "item.escalated",
+                subject_type="review_item",
+                subject_id=item.id,
+                detail={"note": note},
+            )
+
+    def add_note(self, who: Principal, item_id: int, note: str) -> None:
+        """A note on an item for the analysts after (kept in the audit log: never edited)."""
+        note = _note_text(note, required=True)
+        with self.store.session() as s:
+            if s.get(ReviewItem, item_id) is None:
+                raise NotFound(f"no review item {item_id}")
+            audit(
+                s,
+                self.clock,
+                who,
+                "item.note",
+                subject_type="review_item",
+                subject_id=item_id,
+                detail={"note": note},
+            )
+
+    def my_decisions(self, who: Principal, *, limit: int = 200) -> list[DecisionView]:
+        """This user's assessments and adjudications, newest first, with where they led."""
+        with self.store.session() as s:
+            rows = s.execute(
+                sa.select(
+                    Assessment.item_id,
+                    Assessment.category,
+                    Assessment.severity,
+                    Assessment.created_at,
+                    ReviewItem.status,
+                    Verdict.category,
+                )
+                .join(ReviewItem, ReviewItem.id == Assessment.item_id)
+                .outerjoin(Verdict, Verdict.item_id == Assessment.item_id)
+                .where(Assessment.user_id == who.id)
+                .order_by(Assessment.id.desc())
+                .limit(limit)
+            ).all()
+            found = [("assessment", *r) for r in rows]
+            adjudicated = s.execute(
+                sa.select(
+                    Verdict.item_id,
+                    Verdict.category,
+                    Verdict.severity,
+                    Verdict.decided_at,
+                    ReviewItem.status,
+                    Verdict.category,
+                )
+                .join(ReviewItem, ReviewItem.id == Verdict.item_id)
+                .where(Verdict.via == "adjudication", Verdict.decided_by == who.username)
+                .order_by(Verdict.id.desc())
+                .limit(limit)
+            ).all()
+            found += [("adjudication", *r) for r in adjudicated]
+            notices = _notices_of(s, sorted({r[1] for r in found}))
+        found.sort(key=lambda r: r[4], reverse=True)
+        return [
+            DecisionView(item, role, cat, sev, at, status, verdict, notices.get(item, []))
+            for role, item, cat, sev, at, status, verdict in found[:limit]
+        ]
 
     # --- banks and audit ----------------------------------------------------------------
 
@@ -547,7 +796,9 @@ class ReviewService:
         with self.store.session() as s:
             return list(s.scalars(sa.select(BankEntry).order_by(BankEntry.id.desc()).limit(limit)))
 
-    def set_bank_enabled(self, who: Principal, name: str, enabled: bool) -> None:
+    def set_bank_enabled(
+        self, who: Principal, name: str, enabled: bool, *, reason: str = ""
+    ) -> None:
         if not who.has("administrator"):
             raise Forbidden("changing a bank needs an administrator")
         set_enabled(self.store, self.clock, name, enabled, actor=who.username)
@@ -558,7 +809,28 @@ class ReviewService:
                 who,
                 "bank.enabled" if enabled else "bank.disabled",
                 subject_type="bank",
-                detail={"name": name},
+                detail={"name": name, **_reason(reason)},
+            )
+
+    def record(
+        self,
+        who: Principal,
+        action: str,
+        *,
+        subject_type: str = "",
+        subject_id: int | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        """An audit row for something a console user did elsewhere (a message retried)."""
+        with self.store.session() as s:
+            audit(
+                s,
+                self.clock,
+                who,
+                action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                detail=detail,
             )
 
     def audit_log(self, *, limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
@@ -587,3 +859,50 @@ def _with_details(
         verdict.scalar_subquery().label("verdict"),
         sealed.is_not(None).label("has_image"),
     )
+
+
+def _note_text(note: str, *, required: bool) -> str:
+    note = note.strip()
+    if required and not note:
+        raise ReviewError("a note needs some text")
+    if len(note) > NOTE_MAX:
+        raise ReviewError(f"a note has at most {NOTE_MAX} characters")
+    return note
+
+
+def _notices_of(s: Session, item_ids: list[int]) -> dict[int, list[int]]:
+    """The notices covering each item's media or its grouped near-duplicates', by item."""
+    if not item_ids:
+        return {}
+    lead = sa.func.coalesce(ReviewItem.group_id, ReviewItem.id)
+    rows = s.execute(
+        sa.select(lead, NoticeItem.notice_id)
+        .join(NoticeItem, NoticeItem.media_id == ReviewItem.media_id)
+        .where(sa.or_(ReviewItem.id.in_(item_ids), ReviewItem.group_id.in_(item_ids)))
+        .distinct()
+        .order_by(NoticeItem.notice_id)
+    ).all()
+    found: dict[int, list[int]] = {}
+    for item_id, notice_id in rows:
+        found.setdefault(int(item_id), []).append(int(notice_id))
+    return found
+
+
+def _seen(s: Session, who: Principal, item_id: int) -> bool:
+    found = s.scalar(
+        sa.select(AuditEntry.id)
+        .where(
+            AuditEntry.actor == who.username,
+            AuditEntry.action.in_(SEEN_ACTIONS),
+            AuditEntry.subject_type == "review_item",
+            AuditEntry.subject_id == item_id,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _reason(reason: str) -> dict[str, str]:
+    """An administrator's reason for the audit row (at most 500 characters), if given."""
+    reason = reason.strip()[:500]
+    return {"reason": reason} if reason else {}

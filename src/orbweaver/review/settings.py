@@ -82,6 +82,18 @@ class ReviewSettings(OrbweaverSettings):
     # A session unused this long ends (0: only `review_session_hours` ends it).
     review_idle_minutes: float = 30.0
 
+    # The organisation's wellbeing policy, above each analyst's own settings: when on, images
+    # are blurred / greyscale until revealed whatever the analyst chose (the settings page shows
+    # the switch locked).
+    review_policy_blur: bool = False
+    review_policy_greyscale: bool = False
+    # A break reminder on the item page after each this many minutes of exposure (0: none).
+    review_break_minutes: float = 50.0
+    # "Skip" hides an item from the analyst who skipped it for this long (others still get it);
+    # "defer" puts it back in their queue after `review_defer_minutes`.
+    review_skip_hours: float = 12.0
+    review_defer_minutes: float = 30.0
+
     @property
     def totp_roles(self) -> frozenset[str]:
         return frozenset(r.strip() for r in self.review_totp_roles.split(",") if r.strip())

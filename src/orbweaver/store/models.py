@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -408,6 +409,8 @@ class ReviewUser(Base):
     blur: Mapped[bool] = mapped_column(Boolean, default=True)
     greyscale: Mapped[bool] = mapped_column(Boolean, default=True)
     mute_video: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Single-key shortcuts on the item page (WCAG 2.1.4: a user can turn them off).
+    shortcuts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Second factor: the TOTP secret (base32) once enrolled, and the last time step used, so
@@ -488,6 +491,19 @@ class Assessment(Base):
     category: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReviewSkip(Base):
+    """An analyst passed over an item (skip, defer, "n" on its page): "next" does not serve it
+    to them again before `until`; others still get it."""
+
+    __tablename__ = "review_skip"
+    __table_args__ = (UniqueConstraint("item_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_item.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("review_user.id"), index=True)
+    until: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Verdict(Base):

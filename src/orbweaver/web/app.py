@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse, Response
 
 from orbweaver.access import KeyRegistry
 from orbweaver.banks import Matcher
@@ -77,14 +78,21 @@ def create_app(
     app.state.ctx = ctx
     app.state.review_settings = review
     install_error_handlers(app)
+    console.install_error_pages(app)
     app.add_middleware(BodyLimit, limit_for=_body_limit(ctx.settings))
     app.add_middleware(ServerTiming)
     app.add_middleware(SecurityHeaders)
     app.include_router(status.router)
     app.include_router(shield.router)
     app.include_router(console.router)
+    app.add_api_route("/", _to_console, methods=["GET"], include_in_schema=False)
     mount_health(app, ctx)
     return app
+
+
+def _to_console() -> Response:
+    """`/` is the console (its login page for a visitor who is not logged in)."""
+    return RedirectResponse("/console/queue", status_code=303)
 
 
 def mount_health(app: FastAPI, ctx: WebContext) -> None:

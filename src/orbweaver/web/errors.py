@@ -36,7 +36,7 @@ def error_response(status: int, detail: str, headers: dict[str, str] | None = No
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
+def describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
@@ -46,7 +46,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, _describe_validation(exc))
+    return error_response(422, describe_validation(exc))
 
 
 async def _on_too_large(_request: Request, exc: Exception) -> JSONResponse:

@@ -5,11 +5,13 @@
 
 from fastapi import APIRouter
 
-from orbweaver.web.console import api, pages, reports
+from orbweaver.web.console import api, manage, pages, reports
+from orbweaver.web.console.errorpages import install_error_pages
 
 router = APIRouter()
 router.include_router(pages.router)
+router.include_router(manage.router)
 router.include_router(api.router)
 router.include_router(reports.router)
 
-__all__ = ["router"]
+__all__ = ["install_error_pages", "router"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from orbweaver.review import Busy, Forbidden, ReviewError, ReviewService
+from orbweaver.categories import LABELS
+from orbweaver.review import Busy, Forbidden, NotFound, ReviewError, ReviewService, ReviewSettings
 from orbweaver.store.models import CATEGORIES, SEVERITIES
 from orbweaver.web.console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
-    BeforeId,
     ItemId,
     PageAuth,
     SessionFirstRoute,
@@ -64,7 +65,7 @@ def render(
     headers: dict[str, str] | None = None,
     **values: Any,
 ) -> HTMLResponse:
-    values.update(auth=auth, categories=CATEGORIES, severities=SEVERITIES)
+    values.update(auth=auth, categories=CATEGORIES, severities=SEVERITIES, labels=LABELS)
     response = templates.TemplateResponse(request, name, values, status_code=status_code)
     response.headers.update(NO_STORE)
     response.headers.update(headers or {})
@@ -213,46 +214,91 @@ def home(auth: PageAuth = Depends(analyst)) -> Response:
 
 
 @router.get("/queue")
-def queue(request: Request, auth: PageAuth = Depends(analyst), empty: bool = False) -> Response:
+def queue(
+    request: Request, auth: PageAuth = Depends(analyst), empty: bool = False, done: int = 0
+) -> Response:
     service = get_service(request)
     service.sync_if_due()
+    items = service.top(limit=50)
     return render(
         request,
         "queue.html",
         auth,
-        items=service.top(limit=50),
+        items=items,
         counts=service.counts(),
         exposure=_exposure(service, auth),
         empty=empty,
+        notice=f"Your assessment of item {done} was recorded." if done > 0 else "",
+        mine=service.assessed_by(auth.who, [item.id for item in items]),
     )
 
 
 @router.get("/next")
-def next_item(request: Request, auth: PageAuth = Depends(analyst)) -> Response:
+def next_item(request: Request, auth: PageAuth = Depends(analyst), done: int = 0) -> Response:
+    """The next item for me; `done` (the item just assessed) is confirmed on the next page."""
     view = get_service(request).serve_next(auth.who)
-    target = f"/console/items/{view.id}" if view else "/console/queue?empty=1"
+    after = f"done={done}" if done > 0 else ""
+    if view is None:
+        target = "/console/queue?empty=1" + (f"&{after}" if after else "")
+    else:
+        target = f"/console/items/{view.id}" + (f"?{after}" if after else "")
     return RedirectResponse(target, status_code=303)
 
 
 def _exposure(service: ReviewService, auth: PageAuth) -> dict[str, Any]:
     used = service.exposure_today(auth.who)
     cap = service.settings.exposure_cap_seconds
-    return {"minutes": used // 60, "cap_minutes": cap // 60, "over": used >= cap}
+    return {"text": exposure_text(used, cap), "cap_minutes": cap // 60, "over": used >= cap}
 
 
-@router.get("/items/{item_id}")
-def item_page(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst)) -> Response:
+def exposure_text(used: int, cap: int) -> str:
+    """The counter to the second: a cap of four hours is spent in 15-second heartbeats."""
+    note = " (daily cap reached)" if used >= cap else ""
+    return f"{used // 60} min {used % 60:02d} s of {cap // 60} min today{note}"
+
+
+def _item_response(
+    request: Request,
+    auth: PageAuth,
+    item_id: int,
+    *,
+    problem: str = "",
+    status_code: int = 200,
+    notice: str = "",
+) -> Response:
+    """The item page, with a refusal or a confirmation on it: the analyst keeps their place."""
     service = get_service(request)
     with domain_errors():
         view = service.item(auth.who, item_id)
+    used = _exposure(service, auth)
+    blind = used["over"] and not service.has_seen(auth.who, item_id)
+    blur, greyscale = service.softening(auth.who)
     return render(
         request,
         "item.html",
         auth,
         item=view,
-        exposure=_exposure(service, auth),
+        exposure=used,
+        blind=blind,
+        blur=blur,
+        greyscale=greyscale,
+        problem=problem,
+        notice=notice,
         heartbeat=service.settings.review_heartbeat_seconds,
+        status_code=status_code,
     )
+
+
+def _refusal_status(exc: ReviewError) -> int:
+    return 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 409
+
+
+@router.get("/items/{item_id}")
+def item_page(
+    request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst), done: int = 0
+) -> Response:
+    notice = f"Your assessment of item {done} was recorded." if done > 0 else ""
+    return _item_response(request, auth, item_id, notice=notice)
 
 
 @router.get("/items/{item_id}/image")
@@ -275,9 +321,34 @@ def reveal(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst_a
     service = get_service(request)
     with domain_errors():
         view = service.item(auth.who, item_id)
+    if not view.may:
+        raise HTTPException(403, "this image is not yours to view")
     expires = int(service.clock.now().timestamp()) + REVEAL_SECONDS
     ticket = reveal_ticket(auth.csrf, item_id, auth.who.id, expires)
     return render(request, "reveal.html", auth, item=view, ticket=ticket)
+
+
+@router.get("/items/{item_id}/soft")
+def soft(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst)) -> Response:
+    """The softened preview again, in place of a revealed image ("blur again")."""
+    service = get_service(request)
+    with domain_errors():
+        view = service.item(auth.who, item_id)
+    blur, greyscale = service.softening(auth.who)
+    return render(request, "soft.html", auth, item=view, blur=blur, greyscale=greyscale)
+
+
+def _decision(
+    request: Request, auth: PageAuth, item_id: int, act: Callable[[], object], then: str
+) -> Response:
+    """Carry out a decision; a refusal re-renders the item page with the reason on it."""
+    try:
+        act()
+    except ReviewError as exc:
+        return _item_response(
+            request, auth, item_id, problem=str(exc), status_code=_refusal_status(exc)
+        )
+    return RedirectResponse(then, status_code=303)
 
 
 @router.post("/items/{item_id}/assess")
@@ -288,9 +359,14 @@ def assess(
     severity: str = Form(""),
     auth: PageAuth = Depends(analyst_action),
 ) -> Response:
-    with domain_errors():
-        get_service(request).assess(auth.who, item_id, category, severity or None)
-    return RedirectResponse("/console/next", status_code=303)
+    service = get_service(request)
+    return _decision(
+        request,
+        auth,
+        item_id,
+        lambda: service.assess(auth.who, item_id, category, severity or None),
+        f"/console/next?done={item_id}",
+    )
 
 
 @router.post("/items/{item_id}/adjudicate")
@@ -301,24 +377,112 @@ def adjudicate(
     severity: str = Form(""),
     auth: PageAuth = Depends(senior_action),
 ) -> Response:
-    with domain_errors():
-        get_service(request).adjudicate(auth.who, item_id, category, severity or None)
-    return RedirectResponse("/console/adjudication", status_code=303)
+    service = get_service(request)
+    return _decision(
+        request,
+        auth,
+        item_id,
+        lambda: service.adjudicate(auth.who, item_id, category, severity or None),
+        f"/console/adjudication/next?done={item_id}",
+    )
+
+
+@router.post("/items/{item_id}/pass")
+def pass_over(
+    request: Request,
+    item_id: ItemId,
+    defer: bool = Form(False),
+    auth: PageAuth = Depends(analyst_action),
+) -> Response:
+    """Skip (someone else takes it) or defer (back in my queue later); then the next item."""
+    service = get_service(request)
+    return _decision(
+        request,
+        auth,
+        item_id,
+        lambda: service.pass_over(auth.who, item_id, defer=defer),
+        "/console/next",
+    )
+
+
+@router.post("/items/{item_id}/escalate")
+def escalate(
+    request: Request,
+    item_id: ItemId,
+    note: str = Form(""),
+    auth: PageAuth = Depends(analyst_action),
+) -> Response:
+    """ "Unsure": the item goes to a senior analyst, with the analyst's reason."""
+    service = get_service(request)
+    return _decision(
+        request, auth, item_id, lambda: service.escalate(auth.who, item_id, note), "/console/next"
+    )
+
+
+@router.post("/items/{item_id}/note")
+def add_note(
+    request: Request,
+    item_id: ItemId,
+    note: str = Form(""),
+    auth: PageAuth = Depends(analyst_action),
+) -> Response:
+    service = get_service(request)
+    return _decision(
+        request,
+        auth,
+        item_id,
+        lambda: service.add_note(auth.who, item_id, note),
+        f"/console/items/{item_id}",
+    )
+
+
+@router.get("/decisions")
+def my_decisions(request: Request, auth: PageAuth = Depends(analyst)) -> Response:
+    """What I decided, and where it led (the verdict, the notices it produced)."""
+    rows = get_service(request).my_decisions(auth.who)
+    return render(request, "decisions.html", auth, rows=rows)
 
 
 @router.post("/exposure")
 def heartbeat(request: Request, auth: PageAuth = Depends(analyst_action)) -> Response:
-    """Charged while an item page is open and visible (the page's HTMX heartbeat)."""
+    """Charged while an item page is open and visible (the page's HTMX heartbeat). At the cap
+    the answer also swaps the image out of the page at once (an out-of-band swap), and every
+    `review_break_minutes` it shows a break reminder."""
     service = get_service(request)
     seconds = service.heartbeat(auth.who)
     cap = service.settings.exposure_cap_seconds
-    note = " (daily cap reached)" if seconds >= cap else ""
-    return HTMLResponse(f"{seconds // 60} of {cap // 60} min today{note}", headers=NO_STORE)
+    body = templates.get_template("heartbeat.html").render(
+        text=exposure_text(seconds, cap),
+        over=seconds >= cap,
+        cap_minutes=cap // 60,
+        rest=_break_due(seconds, service.settings),
+    )
+    return HTMLResponse(body, headers=NO_STORE)
+
+
+def _break_due(seconds: int, settings: ReviewSettings) -> int:
+    """Minutes of exposure so far when this heartbeat crossed a break interval, else 0."""
+    every = int(settings.review_break_minutes * 60)
+    beat = settings.review_heartbeat_seconds
+    if every <= 0 or seconds // every == (seconds - beat) // every:
+        return 0
+    return max(1, seconds // 60)
 
 
 @router.get("/adjudication")
 def adjudication(request: Request, auth: PageAuth = Depends(senior)) -> Response:
     return render(request, "adjudication.html", auth, items=get_service(request).disputed(auth.who))
+
+
+@router.get("/adjudication/next")
+def next_disputed(
+    request: Request, auth: PageAuth = Depends(senior), after: int = 0, done: int = 0
+) -> Response:
+    """A senior's "next": the next disputed item they may settle (not the one they are on)."""
+    for view in get_service(request).disputed(auth.who):
+        if view.may == "adjudicate" and view.id not in (after, done):
+            return RedirectResponse(f"/console/items/{view.id}", status_code=303)
+    return RedirectResponse("/console/adjudication", status_code=303)
 
 
 @router.get("/banks")
@@ -331,19 +495,22 @@ def banks(request: Request, auth: PageAuth = Depends(senior)) -> Response:
 
 @router.post("/banks/{name}/enabled")
 def bank_enabled(
-    request: Request, name: str, enabled: bool = Form(...), auth: PageAuth = Depends(admin_action)
+    request: Request,
+    name: str,
+    enabled: bool = Form(...),
+    reason: str = Form(""),
+    confirm: str = Form(""),
+    auth: PageAuth = Depends(admin_action),
 ) -> Response:
+    """Enable or disable a bank: disabling needs the bank's name typed again and a reason;
+    both go to the audit log."""
+    if not enabled and confirm.strip() != name:
+        raise HTTPException(409, f"type the bank's name ({name}) to confirm disabling it")
+    if not reason.strip():
+        raise HTTPException(409, "give a reason: it goes to the audit log")
     with domain_errors():
-        get_service(request).set_bank_enabled(auth.who, name, enabled)
+        get_service(request).set_bank_enabled(auth.who, name, enabled, reason=reason)
     return RedirectResponse("/console/banks", status_code=303)
-
-
-@router.get("/audit")
-def audit_log(
-    request: Request, before: BeforeId = None, auth: PageAuth = Depends(admin)
-) -> Response:
-    rows = get_service(request).audit_log(limit=200, before_id=before)
-    return render(request, "audit.html", auth, rows=rows)
 
 
 @router.get("/users")
@@ -353,11 +520,17 @@ def users_page(request: Request, auth: PageAuth = Depends(admin)) -> Response:
 
 @router.post("/users/{username}/{action}")
 def manage_user(
-    request: Request, username: str, action: str, auth: PageAuth = Depends(admin_action)
+    request: Request,
+    username: str,
+    action: str,
+    reason: str = Form(""),
+    auth: PageAuth = Depends(admin_action),
 ) -> Response:
-    """Disable, enable, or end every session of a user (administrators)."""
+    """Disable, enable, or end every session of a user (administrators), with a reason."""
+    if not reason.strip():
+        raise HTTPException(409, "give a reason: it goes to the audit log")
     with domain_errors():
-        get_service(request).manage_user(auth.who, username, action)
+        get_service(request).manage_user(auth.who, username, action, reason=reason)
     return RedirectResponse("/console/users", status_code=303)
 
 
@@ -392,7 +565,8 @@ def change_password(
 def settings_page(
     request: Request, auth: PageAuth = Depends(analyst), saved: bool = False
 ) -> Response:
-    return render(request, "settings.html", auth, saved=saved)
+    settings = get_service(request).settings
+    return render(request, "settings.html", auth, saved=saved, policy=settings)
 
 
 @router.post("/settings")
@@ -401,7 +575,10 @@ def save_settings(
     blur: bool = Form(False),
     greyscale: bool = Form(False),
     mute_video: bool = Form(False),
+    shortcuts: bool = Form(False),
     auth: PageAuth = Depends(analyst_action),
 ) -> Response:
-    get_service(request).set_wellbeing(auth.who, blur=blur, greyscale=greyscale, mute=mute_video)
+    get_service(request).set_wellbeing(
+        auth.who, blur=blur, greyscale=greyscale, mute=mute_video, shortcuts=shortcuts
+    )
     return RedirectResponse("/console/settings?saved=1", status_code=303)

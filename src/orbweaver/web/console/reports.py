@@ -17,6 +17,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,7 +76,7 @@ class ReportCache:
                 self._entry = entry
             return entry
 
-    def output(self, store: Store, name: str) -> bytes:
+    def output(self, store: Store, name: str, generated_at: datetime | None = None) -> bytes:
         """A rendered output of the current report (the chart, the HTML page), made once."""
         entry = self.report(store)
         with self._lock:
@@ -83,7 +84,8 @@ class ReportCache:
                 if name == "curves.png":
                     entry.outputs[name] = removal_curves_png(entry.report)
                 else:
-                    entry.outputs[name] = render_html(entry.report).encode()
+                    html = render_html(entry.report, generated_at=generated_at)
+                    entry.outputs[name] = html.encode()
             return entry.outputs[name]
 
 
@@ -124,7 +126,18 @@ def dashboard(request: Request, auth: PageAuth = Depends(reader)) -> Response:
         ],
         detected_by_category=report.inputs.detected_by_category,
         naive=report.naive_overall,
+        provider_ids=_provider_ids(request),
     )
+
+
+def _provider_ids(request: Request) -> dict[str, int]:
+    """Table 1.0's provider names link to their console pages."""
+    import sqlalchemy as sa
+
+    from orbweaver.store.models import Provider
+
+    with _store(request).session() as s:
+        return {str(n): int(i) for n, i in s.execute(sa.select(Provider.name, Provider.id))}
 
 
 @router.get("/curves.png")
@@ -148,5 +161,6 @@ def table_1_0_csv(request: Request, auth: PageAuth = Depends(reader)) -> Respons
 
 @router.get("/report.html")
 def report_html(request: Request, auth: PageAuth = Depends(reader)) -> Response:
-    html = _cache(request).output(_store(request), "report.html")
+    now = get_context(request).clock.now()
+    html = _cache(request).output(_store(request), "report.html", now)
     return _download(html, "text/html; charset=utf-8", "report.html")

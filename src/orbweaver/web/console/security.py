@@ -82,6 +82,14 @@ def _session(request: Request) -> tuple[Principal, str] | None:
     return found
 
 
+def session_auth(request: Request) -> PageAuth | None:
+    """The logged-in user of a page request, if any (for pages that show errors)."""
+    found = _session(request)
+    if found is None:
+        return None
+    return PageAuth(found[0], found[1], request.cookies.get(SESSION_COOKIE, ""))
+
+
 async def session_first(request: Request) -> None:
     """Before any body is read: a state-changing console request needs a live session (the
     login form, which starts one, excepted)."""
