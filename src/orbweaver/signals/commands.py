@@ -18,7 +18,8 @@ def hash_command(
         True, "--json", help="One JSON object per line (the only format; accepted for scripts)."
     ),
 ) -> None:
-    """Print sha256, sha1, md5 and PDQ (with its quality) of each file.
+    """Print sha256, sha1, md5 and PDQ (with its quality) of each file; for a video (MP4, MOV,
+    WebM, Matroska, AVI, MPEG-TS), its vPDQ: one PDQ hash per second with quality and timestamp.
 
     A file that cannot be fingerprinted (empty, too large, not an image, broken, a decompression
     bomb) prints {"path", "error"}; the others are still processed, and the exit status is 1.
@@ -47,6 +48,8 @@ def hash_record(path: Path) -> dict[str, Any]:
         signals = hash_path(path)
     except SignalError as exc:
         return {"path": str(path), "error": str(exc)}
+    if signals.is_video:
+        return video_record(path, signals)
     if signals.pdq is None:
         kind = signals.mime_type or "unknown type"
         return {"path": str(path), "error": f"not an image ({kind})"}
@@ -58,6 +61,23 @@ def hash_record(path: Path) -> dict[str, Any]:
         "pdq": signals.pdq,
         "pdq_quality": signals.pdq_quality,
         **signals.extra,  # any other registered type computed from the bytes or the picture
+    }
+
+
+def video_record(path: Path, signals: Any) -> dict[str, Any]:
+    """A video's JSON line: exact hashes, one {timestamp, pdq, quality} per sampled frame, and
+    its duration (issue 16's interface)."""
+    from orbweaver.signals import VPDQ, parse_vpdq
+
+    frames = parse_vpdq(signals.extra[VPDQ.name])
+    return {
+        "path": str(path),
+        "media_type": "video",
+        "sha256": signals.sha256,
+        "sha1": signals.sha1,
+        "md5": signals.md5,
+        "vpdq": [{"timestamp": f.timestamp, "pdq": f.pdq, "quality": f.quality} for f in frames],
+        "duration": signals.duration,
     }
 
 

@@ -1,0 +1,314 @@
+"""vPDQ as a signal type: a video's PDQ hashes, one per sampled frame, compared as sets.
+
+The algorithm and defaults are python-threatexchange's (`extensions/vpdq`, ThreatExchange's
+`vpdq` README): each feature is a frame's PDQ hash, quality (0-100) and timestamp (seconds).
+Two videos compare by their frames of quality ≥ 50 with duplicate hashes removed: the query's
+share of frames within PDQ distance 31 of some frame of the other (`query_match_percent`) and the
+other's share matched by the query (`compared_match_percent`). A video matches when the query's
+share is at least 80%.
+
+The text form is python-threatexchange's (`vpdq_to_json`): a JSON list of `"hex,quality,time"`
+strings, which its tools and HMA read; timestamps are written with three decimals.
+
+A near type's `distance` here is `ceil(100 - query_match_percent)`, so "matches within the
+threshold" keeps its meaning (≤ 20 ⇔ ≥ 80%) for every caller that only knows distances. The
+index (`VpdqIndex`) puts every frame of every video into the multi-index PDQ index with the
+video's entry id, gathers candidates per video from one frame search, then counts both shares
+exactly as the brute-force comparison does (the frame search returns every frame within 31).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from orbweaver.signals.base import DirectLoader, Hits, Ids, IndexLoader, Query, SignalType
+
+if TYPE_CHECKING:
+    from orbweaver.signals.pdq_index import PDQIndex
+
+FRAME_DISTANCE = 31
+"""Largest PDQ distance at which two frames are the same (VPDQ_DISTANCE_THRESHOLD)."""
+QUALITY_FLOOR = 50
+"""Frames below this quality are left out of comparisons (VPDQ_QUALITY_THRESHOLD)."""
+MATCH_PERCENT = 80.0
+"""A video matches when this share of the query's frames is matched."""
+TIMESTAMP_DECIMALS = 3
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class VpdqFeature:
+    """One sampled frame: PDQ hash (64 hex), quality (0-100) and timestamp (seconds)."""
+
+    pdq: str
+    quality: int
+    timestamp: float
+
+    def __str__(self) -> str:
+        return f"{self.pdq},{self.quality},{self.timestamp:.{TIMESTAMP_DECIMALS}f}"
+
+    @classmethod
+    def parse(cls, text: str) -> VpdqFeature:
+        """The inverse of `str`; ValueError naming the bad feature."""
+        parts = text.split(",")
+        try:
+            pdq, quality, timestamp = parts
+            feature = cls(pdq.strip().lower(), int(quality), float(timestamp))
+        except ValueError:
+            raise ValueError(f"not a vPDQ feature (hex,quality,timestamp): {text!r}") from None
+        if not _HEX64.fullmatch(feature.pdq):
+            raise ValueError(f"vPDQ feature with a malformed PDQ hash: {text!r}")
+        if not 0 <= feature.quality <= 100:
+            raise ValueError(f"vPDQ feature quality outside 0-100: {text!r}")
+        if not (feature.timestamp >= 0 and math.isfinite(feature.timestamp)):
+            raise ValueError(f"vPDQ feature with a bad timestamp: {text!r}")
+        return feature
+
+
+@dataclass(frozen=True)
+class VpdqComparison:
+    """Both shares (percent) and which frames matched: the query's timestamps and the other's."""
+
+    query_match_percent: float
+    compared_match_percent: float
+    query_timestamps: tuple[float, ...] = ()
+    compared_timestamps: tuple[float, ...] = ()
+
+    @property
+    def is_match(self) -> bool:
+        return self.query_match_percent >= MATCH_PERCENT
+
+    @property
+    def distance(self) -> int:
+        return percent_distance(self.query_match_percent)
+
+
+def percent_distance(query_match_percent: float) -> int:
+    """The type's distance for a query share: 0 for all frames matched, 100 for none."""
+    return max(0, math.ceil(100.0 - query_match_percent - 1e-9))
+
+
+def parse_vpdq(value: str) -> list[VpdqFeature]:
+    """A text form (JSON list of feature strings) as features; ValueError when it is not one."""
+    try:
+        items = json.loads(value)
+    except (json.JSONDecodeError, TypeError):
+        raise ValueError('not a vPDQ hash (a JSON list of "hex,quality,timestamp")') from None
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ValueError('not a vPDQ hash (a JSON list of "hex,quality,timestamp")')
+    if not items:
+        raise ValueError("empty vPDQ hash (no frames)")
+    return [VpdqFeature.parse(item) for item in items]
+
+
+def format_vpdq(features: Sequence[VpdqFeature]) -> str:
+    """The text form banks store and exchange."""
+    return json.dumps([str(f) for f in features], separators=(",", ":"))
+
+
+def prepare(
+    features: Sequence[VpdqFeature], quality_floor: int = QUALITY_FLOOR
+) -> list[VpdqFeature]:
+    """Frames that take part in a comparison: quality ≥ floor, first of each distinct hash."""
+    seen: set[str] = set()
+    out = []
+    for feature in features:
+        if feature.quality >= quality_floor and feature.pdq not in seen:
+            seen.add(feature.pdq)
+            out.append(feature)
+    return out
+
+
+def compare_vpdq(
+    query: Sequence[VpdqFeature],
+    compared: Sequence[VpdqFeature],
+    *,
+    frame_distance: int = FRAME_DISTANCE,
+    quality_floor: int = QUALITY_FLOOR,
+) -> VpdqComparison:
+    """Brute-force comparison (python-threatexchange's `match_VPDQ_hash_brute`): the
+    reference the index is tested against."""
+    q, c = prepare(query, quality_floor), prepare(compared, quality_floor)
+    if not q or not c:
+        return VpdqComparison(0.0, 0.0)
+    qi = [int(f.pdq, 16) for f in q]
+    ci = [int(f.pdq, 16) for f in c]
+    q_hit = [any((a ^ b).bit_count() <= frame_distance for b in ci) for a in qi]
+    c_hit = [any((a ^ b).bit_count() <= frame_distance for b in qi) for a in ci]
+    return VpdqComparison(
+        100.0 * sum(q_hit) / len(q),
+        100.0 * sum(c_hit) / len(c),
+        tuple(f.timestamp for f, hit in zip(q, q_hit, strict=True) if hit),
+        tuple(f.timestamp for f, hit in zip(c, c_hit, strict=True) if hit),
+    )
+
+
+class VpdqSignalType(SignalType):
+    """vPDQ (python-threatexchange's `VideoVPDQSignal`)."""
+
+    name = "vpdq"
+    exact = False
+    default_threshold = percent_distance(MATCH_PERCENT)
+    quality_floor = QUALITY_FLOOR
+    missing = None  # a picture has no vPDQ: nothing to say
+
+    @property
+    def label(self) -> str:
+        return "vPDQ"
+
+    def normalize(self, value: str) -> str:
+        return format_vpdq(parse_vpdq(value))
+
+    def distance(self, a: str, b: str) -> int:
+        return compare_vpdq(parse_vpdq(a), parse_vpdq(b)).distance
+
+    def compare(self, query: str, compared: str) -> VpdqComparison:
+        return compare_vpdq(parse_vpdq(query), parse_vpdq(compared))
+
+    def threshold_for_bank(self, bank_threshold: int) -> int:
+        return self.default_threshold
+
+    def queries(self, media: object, quality_floor: int | None = None) -> Query:
+        from orbweaver.signals.base import signal_value
+
+        value = signal_value(media, self.name)
+        if value is None:
+            return (), None
+        floor = QUALITY_FLOOR if quality_floor is None else quality_floor
+        try:
+            usable = prepare(parse_vpdq(value), floor)
+        except ValueError as exc:
+            return (), f"vPDQ unreadable: {exc}"
+        if not usable:
+            return (), f"no vPDQ frame of quality {floor} or more: too little detail to match"
+        return (value,), None
+
+    def new_index(self) -> VpdqIndex:
+        return VpdqIndex()
+
+
+VPDQ = VpdqSignalType()
+
+
+@dataclass(frozen=True)
+class VideoHit:
+    """One indexed video a query matched, with both shares and the matched frames."""
+
+    entry_id: int
+    comparison: VpdqComparison
+
+
+class VpdqIndex:
+    """Videos' frames in the multi-index PDQ index, each frame carrying its video's entry id.
+
+    A search hashes nothing and compares no video by brute force: the query's usable frames
+    are searched at distance 31 in one batch; every frame hit names its video; per video, the
+    query frames with a hit and the video's frames hit are counted against the numbers of
+    usable frames on each side. That is the brute-force comparison's result exactly, because
+    the frame search returns every frame within 31.
+    """
+
+    def __init__(self, quality_floor: int = QUALITY_FLOOR) -> None:
+        self.quality_floor = quality_floor
+        self._frames: PDQIndex | None = None
+        self._frame_video = np.zeros(0, dtype=np.int64)  # frame id → video entry id
+        self._frame_time = np.zeros(0, dtype=np.float64)  # frame id → timestamp
+        self._video_frames: dict[int, int] = {}  # entry id → usable frames
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._video_frames)
+
+    @property
+    def frame_count(self) -> int:
+        return self._count
+
+    def _index(self) -> PDQIndex:
+        if self._frames is None:
+            from orbweaver.signals.pdq_index import PDQIndex
+
+            self._frames = PDQIndex()
+        return self._frames
+
+    def add(self, values: Sequence[str], ids: Ids) -> None:
+        ids_list = ids.tolist() if isinstance(ids, np.ndarray) else [int(i) for i in ids]
+        hashes: list[str] = []
+        videos: list[int] = []
+        times: list[float] = []
+        for value, entry_id in zip(values, ids_list, strict=True):
+            usable = prepare(parse_vpdq(value), self.quality_floor)
+            if not usable:
+                continue
+            self._video_frames[entry_id] = len(usable)
+            hashes.extend(f.pdq for f in usable)
+            videos.extend([entry_id] * len(usable))
+            times.extend(f.timestamp for f in usable)
+        if hashes:
+            self._append(hashes, videos, times)
+
+    def _append(self, hashes: list[str], videos: list[int], times: list[float]) -> None:
+        from orbweaver.signals.pdq_index import query_bytes
+
+        with self._lock:
+            first = self._count
+            n = len(hashes)
+            self._frame_video = np.concatenate([self._frame_video, np.asarray(videos)])
+            self._frame_time = np.concatenate([self._frame_time, np.asarray(times)])
+            self._count += n
+            self._index().add(query_bytes(hashes), np.arange(first, first + n, dtype=np.int64))
+
+    def loader(self, capacity: int) -> IndexLoader:
+        return DirectLoader(self)
+
+    def search(self, queries: Sequence[str], threshold: int) -> list[Hits]:
+        """For each query video, the videos whose query share is within `threshold` (the
+        type's distance), closest first."""
+        out = []
+        for query in queries:
+            hits = [
+                (h.entry_id, h.comparison.distance)
+                for h in self.search_videos(query)
+                if h.comparison.distance <= threshold
+            ]
+            out.append(sorted(hits, key=lambda hit: (hit[1], hit[0])))
+        return out
+
+    def search_videos(self, query: str, frame_distance: int = FRAME_DISTANCE) -> list[VideoHit]:
+        """Every indexed video sharing at least one frame with `query`, with both shares."""
+        usable = prepare(parse_vpdq(query), self.quality_floor)
+        if not usable or self._frames is None or self._count == 0:
+            return []
+        from orbweaver.signals.pdq_index import query_bytes
+
+        frame_video, frame_time = self._frame_video, self._frame_time
+        hits = self._frames.search_batch(query_bytes([f.pdq for f in usable]), frame_distance)
+        query_hits: defaultdict[int, set[int]] = defaultdict(set)
+        video_hits: defaultdict[int, set[int]] = defaultdict(set)
+        for q, frame_hits in enumerate(hits):
+            for frame_id, _distance in frame_hits:
+                video = int(frame_video[frame_id])
+                query_hits[video].add(q)
+                video_hits[video].add(frame_id)
+        found = []
+        for video, matched in query_hits.items():
+            frames = video_hits[video]
+            comparison = VpdqComparison(
+                100.0 * len(matched) / len(usable),
+                100.0 * len(frames) / self._video_frames[video],
+                tuple(usable[q].timestamp for q in sorted(matched)),
+                tuple(sorted(float(frame_time[f]) for f in frames)),
+            )
+            found.append(VideoHit(video, comparison))
+        found.sort(key=lambda h: (-h.comparison.query_match_percent, h.entry_id))
+        return found
