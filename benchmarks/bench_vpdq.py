@@ -46,7 +46,7 @@ def bench_hashing(seconds: float, fps: int, repeat: int) -> dict[str, object]:
         path = Path(tmp) / "clip720.mp4"
         path.write_bytes(data)
         try:
-            import vpdq  # type: ignore[import-not-found]
+            import vpdq  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
             vpdq = None
         ours, theirs = [], []
