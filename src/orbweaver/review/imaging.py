@@ -111,7 +111,7 @@ def render_video(
     """PNG contact sheet of a video's sampled frames (never the video itself: the console does
     not play suspects), softened per the flags; with `frame`, that one frame of the sheet. The
     placeholder when it cannot be decoded within the limits."""
-    from orbweaver.signals.video import ALLOWED_CONTAINERS
+    from orbweaver.signals import ALLOWED_CONTAINERS
 
     extra = {
         "video": True,

@@ -87,7 +87,7 @@ if TYPE_CHECKING:
         format_vpdq,
         parse_vpdq,
     )
-    from orbweaver.signals.video import VideoHash, VideoLimits, hash_video
+    from orbweaver.signals.video import ALLOWED_CONTAINERS, VideoHash, VideoLimits, hash_video
 else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
@@ -157,11 +157,12 @@ else:
                 "format_vpdq",
                 "parse_vpdq",
             ],
-            ".video": ["VideoHash", "VideoLimits", "hash_video"],
+            ".video": ["ALLOWED_CONTAINERS", "VideoHash", "VideoLimits", "hash_video"],
         },
     )
 
 __all__ = [
+    "ALLOWED_CONTAINERS",
     "ALLOWED_FORMATS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
