@@ -75,7 +75,7 @@ if TYPE_CHECKING:
         signal_types,
         unregister_signal_type,
     )
-    from orbweaver.signals.sniff import VIDEO_MIME_TYPES, is_video_mime
+    from orbweaver.signals.sniff import VIDEO_MIME_TYPES, is_video_mime, sniff_mime
     from orbweaver.signals.types.crypto import exact_hashes
     from orbweaver.signals.types.vpdq import (
         VPDQ,
@@ -145,7 +145,7 @@ else:
                 "signal_types",
                 "unregister_signal_type",
             ],
-            ".sniff": ["VIDEO_MIME_TYPES", "is_video_mime"],
+            ".sniff": ["VIDEO_MIME_TYPES", "is_video_mime", "sniff_mime"],
             ".types.crypto": ["exact_hashes"],
             ".types.vpdq": [
                 "VPDQ",
@@ -211,6 +211,7 @@ __all__ = [
     "hash_path",
     "hash_video",
     "is_video_mime",
+    "sniff_mime",
     "limit_blas_threads",
     "parse_vpdq",
     "pdq_dihedral",

@@ -219,9 +219,19 @@ def _hash(ctx: WebContext, data: bytes, mime_type: str) -> tuple[MediaSignals, s
 
 def _hash_video(ctx: WebContext, data: bytes) -> tuple[MediaSignals, str | None]:
     """A video upload's exact hashes and vPDQ (one PDQ a second), under the decode semaphore
-    and `VideoLimits`' caps; a video that cannot be hashed still gets exact matching."""
-    from orbweaver.signals import SignalError, compute_exact_signals, compute_signals
+    and `VideoLimits`' caps; a video that cannot be hashed still gets exact matching, and
+    bytes whose leading bytes are no video container at all get exact matching only (as any
+    `video/*` upload did before vPDQ)."""
+    from orbweaver.signals import (
+        SignalError,
+        compute_exact_signals,
+        compute_signals,
+        is_video_mime,
+        sniff_mime,
+    )
 
+    if not is_video_mime(sniff_mime(data[:1024])):
+        return compute_exact_signals(data), None
     if not ctx.decodes.acquire(timeout=ctx.settings.shield_decode_wait_s):
         raise HTTPException(
             503, "too many uploads are being decoded; retry shortly", headers={"Retry-After": "5"}
@@ -232,8 +242,6 @@ def _hash_video(ctx: WebContext, data: bytes) -> tuple[MediaSignals, str | None]
         return compute_exact_signals(data), str(exc)
     finally:
         ctx.decodes.release()
-    if not signals.is_video:
-        return signals, "not a video"
     return signals, None
 
 
