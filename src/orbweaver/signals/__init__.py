@@ -211,7 +211,6 @@ __all__ = [
     "hash_path",
     "hash_video",
     "is_video_mime",
-    "sniff_mime",
     "limit_blas_threads",
     "parse_vpdq",
     "pdq_dihedral",
@@ -219,6 +218,7 @@ __all__ = [
     "register_signal_type",
     "signal_types",
     "signal_value",
+    "sniff_mime",
     "unpack",
     "unregister_signal_type",
 ]
