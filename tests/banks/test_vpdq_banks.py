@@ -102,6 +102,19 @@ def test_hash_and_match_commands_on_a_video(
     assert line["media_type"] == "video" and line["duration"] == 40.0
     assert len(line["vpdq"]) == 40
     assert set(line["vpdq"][0]) == {"timestamp", "pdq", "quality"}
+    result = CliRunner().invoke(app, ["hash", "--json", "--vpdq-interval", "4", str(video)])
+    assert [f["timestamp"] for f in json.loads(result.stdout)["vpdq"]] == [
+        0,
+        4,
+        8,
+        12,
+        16,
+        20,
+        24,
+        28,
+        32,
+        36,
+    ]
 
     create_bank(store, clock, "videos")
     import_csv(store, clock, "videos", bank_csv(("vpdq", known_vpdq, "csam_prepubescent")))

@@ -17,6 +17,9 @@ def hash_command(
     json_output: bool = typer.Option(
         True, "--json", help="One JSON object per line (the only format; accepted for scripts)."
     ),
+    vpdq_interval: float = typer.Option(
+        1.0, "--vpdq-interval", min=0.04, help="Seconds between a video's hashed frames."
+    ),
 ) -> None:
     """Print sha256, sha1, md5 and PDQ (with its quality) of each file; for a video (MP4, MOV,
     WebM, Matroska, AVI, MPEG-TS), its vPDQ: one PDQ hash per second with quality and timestamp.
@@ -29,23 +32,23 @@ def hash_command(
     failed = 0
     with _LazyProgress(len(paths)) as progress:
         for path in paths:
-            record = hash_record(path)
+            record = hash_record(path, vpdq_interval)
             failed += "error" in record
             typer.echo(json.dumps(record))
             progress.advance()
     raise typer.Exit(1 if failed else 0)
 
 
-def hash_record(path: Path) -> dict[str, Any]:
+def hash_record(path: Path, vpdq_interval: float = 1.0) -> dict[str, Any]:
     """The JSON line for one file: its signals, or its error.
 
     A file that is not a picture has no PDQ; the contract promises a 64-hex `pdq`, so it is
     reported as an error (its crypto hashes are still available from `compute_signals`).
     """
-    from orbweaver.signals import SignalError, hash_path
+    from orbweaver.signals import SignalError, VideoLimits, hash_path
 
     try:
-        signals = hash_path(path)
+        signals = hash_path(path, video_limits=VideoLimits(interval_s=vpdq_interval))
     except SignalError as exc:
         return {"path": str(path), "error": str(exc)}
     if signals.is_video:

@@ -78,6 +78,9 @@ class VideoLimits:
     """Width × height of a frame (8K)."""
     max_fps: float = 240.0
     """Frame rates above this are refused (100,000 frames in a few seconds)."""
+    interval_s: float = DEFAULT_INTERVAL_S
+    """Seconds between hashed frames when the caller names none (not a cap: it travels with
+    the caps because every caller that hashes a video passes this object down)."""
 
 
 @dataclass(frozen=True)
@@ -95,15 +98,17 @@ class VideoHash:
 def hash_video(
     source: bytes | Path,
     *,
-    interval: float = DEFAULT_INTERVAL_S,
+    interval: float | None = None,
     limits: VideoLimits | None = None,
 ) -> VideoHash:
-    """The vPDQ features of a video (bytes or a file); SignalError when it cannot be hashed."""
+    """The vPDQ features of a video (bytes or a file), one frame every `interval` seconds
+    (default: the limits' `interval_s`, one second); SignalError when it cannot be hashed."""
     import av
 
-    if interval <= 0:
-        raise ValueError(f"interval must be positive, not {interval}")
     limits = limits or VideoLimits()
+    interval = limits.interval_s if interval is None else interval
+    if not interval > 0:
+        raise ValueError(f"interval must be positive, not {interval}")
     try:
         container = av.open(
             str(source) if isinstance(source, Path) else io.BytesIO(source),
