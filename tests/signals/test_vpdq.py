@@ -239,6 +239,13 @@ def test_a_4_gb_file_is_refused_before_it_is_read(tmp_path: Path, original: byte
         hash_path(big)
 
 
+def test_a_decode_that_runs_too_long_is_stopped(original: bytes) -> None:
+    with pytest.raises(SignalError, match="decoding took over"):
+        hash_video(original, limits=VideoLimits(max_decode_s=0.0))
+    one_thread = hash_video(original, limits=VideoLimits(decode_threads=1)).features
+    assert one_thread == hash_video(original).features
+
+
 def test_oversized_frames_are_refused(original: bytes) -> None:
     with pytest.raises(SignalError, match="exceed"):
         hash_video(original, limits=VideoLimits(max_pixels=320 * 200))

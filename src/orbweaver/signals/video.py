@@ -24,7 +24,7 @@ What makes it cheap, and what it still costs:
   does not offer it for them.
 
 Hostile input is refused with a SignalError naming the cap: containers outside the allow-list,
-frames over `max_pixels`, a declared or decoded duration over `max_duration_s` (an endless live
+frames over `max_pixels`, decoding longer than `max_decode_s` of wall clock, a declared or decoded duration over `max_duration_s` (an endless live
 stream), more decoded frames than `max_frames` (100,000 tiny frames), and anything FFmpeg
 cannot demux or decode (a corrupt container).
 """
@@ -34,6 +34,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -78,6 +79,11 @@ class VideoLimits:
     """Width × height of a frame (8K)."""
     max_fps: float = 240.0
     """Frame rates above this are refused (100,000 frames in a few seconds)."""
+    max_decode_s: float = 120.0
+    """Wall-clock seconds one video may take to decode (a slow codec, a huge frame size)."""
+    decode_threads: int = 0
+    """FFmpeg decoding threads (0: its own choice, one per core). Processes that already run
+    one per core (the crawl's hashing workers) use 1."""
     interval_s: float = DEFAULT_INTERVAL_S
     """Seconds between hashed frames when the caller names none (not a cap: it travels with
     the caps because every caller that hashes a video passes this object down)."""
@@ -138,6 +144,8 @@ def _hash_container(container: Any, interval: float, limits: VideoLimits) -> Vid
     if fps > limits.max_fps:
         raise SignalError(f"frame rate {fps:.0f}/s exceeds {limits.max_fps:.0f}/s")
     stream.thread_type = "AUTO"
+    if limits.decode_threads:
+        stream.thread_count = limits.decode_threads
     limit_blas_threads(1)  # FFmpeg's threads are the parallelism; spinning BLAS threads beside
     # them made the grid products 20 times slower on a busy machine
     sampler = _Sampler(fps, interval, limits)
@@ -189,6 +197,7 @@ class _Sampler:
         self.decoded = 0
         self.last_time = 0.0
         self.wanted = 0  # the next frame number to hash
+        self.deadline = time.monotonic() + limits.max_decode_s
 
     def frames(self, container: Any, stream: Any) -> Iterator[tuple[Any, int]]:
         start = stream.start_time or 0
@@ -228,6 +237,10 @@ class _Sampler:
                 self.decoded += 1
                 if self.decoded > self.limits.max_frames:
                     raise SignalError(f"more than {self.limits.max_frames} frames decoded")
+                if time.monotonic() > self.deadline:
+                    raise SignalError(
+                        f"decoding took over {self.limits.max_decode_s:g} s ({self.decoded} frames)"
+                    )
                 yield frame
         context.skip_frame = "DEFAULT"
 
