@@ -24,9 +24,10 @@ What makes it cheap, and what it still costs:
   does not offer it for them.
 
 Hostile input is refused with a SignalError naming the cap: containers outside the allow-list,
-frames over `max_pixels`, decoding longer than `max_decode_s` of wall clock, a declared or decoded duration over `max_duration_s` (an endless live
-stream), more decoded frames than `max_frames` (100,000 tiny frames), and anything FFmpeg
-cannot demux or decode (a corrupt container).
+frames over `max_pixels`, decoding longer than `max_decode_s` of wall clock, a declared or
+decoded duration over `max_duration_s` (an endless live stream), more decoded frames than
+`max_frames` or a frame rate over `max_fps` (100,000 tiny frames), and anything FFmpeg cannot
+demux or decode (a corrupt container).
 """
 
 from __future__ import annotations
