@@ -212,10 +212,13 @@ def test_a_corrupt_container_is_a_clear_error(original: bytes) -> None:
         compute_signals(original[: len(original) // 3])
 
 
-def test_an_endless_stream_stops_at_the_duration_cap() -> None:
-    # MPEG-TS declares no length: a live stream looks like this, and only decoding finds out
+def test_an_endless_stream_stops_at_the_duration_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     data = render_video(SyntheticVideo(seed=5, seconds=6.0, fps=6, container="ts"))
-    with pytest.raises(SignalError, match="duration"):
+    with pytest.raises(SignalError, match="duration 6 s exceeds"):  # FFmpeg's estimate
+        hash_video(data, limits=VideoLimits(max_duration_s=2.0))
+    # a live stream declares no length at all: only decoding finds out, and stops at the cap
+    monkeypatch.setattr("orbweaver.signals.video._declared_duration", lambda *_: 0.0)
+    with pytest.raises(SignalError, match="decoded past the duration cap of 2 s"):
         hash_video(data, limits=VideoLimits(max_duration_s=2.0))
 
 
