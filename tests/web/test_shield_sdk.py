@@ -31,10 +31,12 @@ from PIL import Image, ImageDraw
 from orbweaver.banks import create_bank, import_csv
 from orbweaver.clock import SettableClock
 from orbweaver.signals import compute_signals
+from orbweaver.sim.videos import NEAR_DUPLICATES, SyntheticVideo, render_video
 from orbweaver.store import open_store
 from orbweaver.store.models import Media
 
 MAX_UPLOAD = 256 * 1024
+KNOWN_VIDEO = SyntheticVideo(seed=61, seconds=4.0, fps=8, width=192, height=144)
 pytestmark = pytest.mark.slow
 
 
@@ -106,8 +108,10 @@ def seed_store(url: str) -> tuple[bytes, str]:
     harmful = compute_signals(jpeg(synthetic(2))).pdq
     assert harmful is not None
     create_bank(store, clock, "hotline", threshold=31)
+    video = compute_signals(render_video(KNOWN_VIDEO))
     rows = [
         f"sha256,{signals.sha256},csam_prepubescent,test",
+        'vpdq,"' + video.extra["vpdq"].replace('"', '""') + '",csam_prepubescent,test',
         f"pdq,{signals.pdq},csam_prepubescent,test",
         f"pdq,{harmful},harmful_abusive,test",
     ]
@@ -235,6 +239,32 @@ def test_unknown_image_is_no_known_match(live: Live) -> None:
     assert scanned.match_type is None
     assert scanned.near_match_details == []
     assert not scanned.matches_known_media
+
+
+def test_a_video_copy_matches_near_with_each_matched_frames_timestamp(live: Live) -> None:
+    """A re-encoded WebM copy of a known MP4: vPDQ finds it, and the SDK reads one detail per
+    matched frame, with the frame's time in the upload (Project Arachnid's shape)."""
+    sdk = live.sdk
+    copy = render_video(KNOWN_VIDEO, NEAR_DUPLICATES[0])
+    scanned = client(live).scan_media_from_bytes(copy, "video/webm")
+    assert scanned.classification == sdk.MediaClassification.CSAM
+    assert scanned.match_type == sdk.MatchType.Near
+    assert [d.timestamp for d in scanned.near_match_details] == [0.0, 1.0, 2.0, 3.0]
+    assert all(d.classification == "csam" for d in scanned.near_match_details)
+    other = render_video(SyntheticVideo(seed=62, seconds=3.0, fps=8, width=192, height=144))
+    unknown = client(live).scan_media_from_bytes(other, "video/mp4")
+    assert unknown.match_type is None and unknown.near_match_details == []
+
+
+def test_a_corrupt_video_is_a_clear_error(live: Live) -> None:
+    broken = render_video(KNOWN_VIDEO)[:2000]
+    response = httpx.post(
+        f"{live.url}v1/media/",
+        content=broken,
+        headers={"Content-Type": "video/mp4"},
+        auth=(live.username, live.password),
+    )
+    assert response.status_code == 422 and "video" in response.text
 
 
 def test_pdq_batch(live: Live) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -150,21 +151,28 @@ def match(
         result = matcher.match(signals, dihedral=variants)
         record: dict[str, object] = {
             "path": str(path),
-            "matches": [
-                {
-                    "bank": m.bank,
-                    "category": m.category,
-                    "signal_type": m.signal_type,
-                    "distance": m.distance,
-                }
-                for m in result.matches
-            ],
+            "matches": [_match_json(m) for m in result.matches],
         }
         for name, reason in result.skipped.items():  # `pdq_skipped`: low quality, no picture
             record[f"{name}_skipped"] = reason
         typer.echo(json.dumps(record))
     if failed:
         raise typer.Exit(1)
+
+
+def _match_json(m: Any) -> dict[str, object]:
+    """One match as the `match` command prints it; a vPDQ match adds both shares (percent)."""
+    out: dict[str, object] = {
+        "bank": m.bank,
+        "category": m.category,
+        "signal_type": m.signal_type,
+        "distance": m.distance,
+    }
+    if m.video is not None:
+        out["query_match_percent"] = m.video.query_match_percent
+        out["compared_match_percent"] = m.video.compared_match_percent
+        out["matched_timestamps"] = list(m.video.query_timestamps)
+    return out
 
 
 def register(app: typer.Typer) -> None:

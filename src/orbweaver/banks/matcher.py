@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from orbweaver.categories import CATEGORIES
-from orbweaver.signals import PDQ, ExactIndex, IndexLoader, SignalIndex, SignalType, signal_types
+from orbweaver.signals import (
+    PDQ,
+    ExactIndex,
+    IndexLoader,
+    SignalIndex,
+    SignalType,
+    VpdqIndex,
+    signal_types,
+)
 from orbweaver.store import Store
 from orbweaver.store.models import Bank, BankEntry
 
@@ -53,6 +61,19 @@ class Match:
     category: str
     signal_type: str
     distance: int
+    video: VideoMatch | None = field(default=None, compare=False)
+    """For a vPDQ match: both shares and the matched frames' timestamps."""
+
+
+@dataclass(frozen=True)
+class VideoMatch:
+    """How a video matched a bank video (python-threatexchange's two shares, in percent)."""
+
+    query_match_percent: float
+    compared_match_percent: float
+    query_timestamps: tuple[float, ...]
+    """The query's frames that matched (seconds): the Shield API's `near_match_details`."""
+    compared_timestamps: tuple[float, ...]
 
 
 @dataclass
@@ -259,12 +280,35 @@ class Matcher:
         threshold = self._max_threshold(kind)
         if threshold < 0:
             return []
+        if isinstance(index, VpdqIndex):
+            return self._match_videos(kind, index, variants, threshold)
         best: dict[int, int] = {}
         for hits in index.search(variants, threshold):
             for entry_id, distance in hits:
                 if distance < best.get(entry_id, 1 << 30):
                     best[entry_id] = distance
         return self._matches(sorted(best.items(), key=lambda x: x[1]), kind)
+
+    def _match_videos(
+        self, kind: SignalType, index: VpdqIndex, values: Sequence[str], threshold: int
+    ) -> list[Match]:
+        """vPDQ: candidates per bank video from one frame search, each with both shares."""
+        out: list[Match] = []
+        for value in values:
+            for hit in index.search_videos(value):
+                c = hit.comparison
+                if c.distance > threshold:
+                    continue
+                match = self._as_match(hit.entry_id, kind, c.distance)
+                if match is not None:
+                    detail = VideoMatch(
+                        round(c.query_match_percent, 2),
+                        round(c.compared_match_percent, 2),
+                        c.query_timestamps,
+                        c.compared_timestamps,
+                    )
+                    out.append(replace(match, video=detail))
+        return out
 
     def match_many(self, signal_type: str, values: Sequence[str]) -> list[list[Match]]:
         """One result list per value, searched as one batch (the Shield API's `/v1/pdq/`)."""

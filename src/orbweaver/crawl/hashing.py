@@ -55,10 +55,16 @@ def prepare_worker() -> None:
 
 
 def fingerprint(data: bytes, max_bytes: int, max_pixels: int) -> Fingerprint:
-    """Signals and the eight dihedral PDQ hashes (None when not a picture), one decode."""
-    from orbweaver.signals import compute_signals_dihedral
+    """Signals and the eight dihedral PDQ hashes (None when not a picture), one decode; a
+    video's vPDQ decoded on one thread (the pool is the parallelism)."""
+    from orbweaver.signals import VideoLimits, compute_signals_dihedral
 
-    return compute_signals_dihedral(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    return compute_signals_dihedral(
+        data,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        video_limits=VideoLimits(decode_threads=1),
+    )
 
 
 def _warm() -> int:

@@ -96,8 +96,50 @@ def _slots(size: int) -> threading.BoundedSemaphore:
     return _semaphore(max(1, size))
 
 
-def _in_child(data: bytes, *, blur: bool, greyscale: bool, limits: RenderLimits) -> bytes:
+SHEET_FRAMES = 12
+"""Frames on a video's contact sheet (evenly spread over its length)."""
+
+
+def render_video(
+    data: bytes,
+    *,
+    blur: bool,
+    greyscale: bool,
+    frame: int | None = None,
+    limits: RenderLimits = DEFAULT_LIMITS,
+) -> bytes:
+    """PNG contact sheet of a video's sampled frames (never the video itself: the console does
+    not play suspects), softened per the flags; with `frame`, that one frame of the sheet. The
+    placeholder when it cannot be decoded within the limits."""
+    from orbweaver.signals import ALLOWED_CONTAINERS
+
+    extra = {
+        "video": True,
+        "video_formats": sorted(ALLOWED_CONTAINERS),
+        "sheet_frames": SHEET_FRAMES,
+        "frame": frame,
+    }
+    if len(data) > limits.max_bytes:
+        logger.warning("suspect video not rendered: %s bytes", f"{len(data):,}")
+        return placeholder()
+    try:
+        with _slots(limits.concurrent):
+            return _in_child(data, blur=blur, greyscale=greyscale, limits=limits, extra=extra)
+    except RenderRefused as exc:
+        logger.warning("suspect video not rendered: %s", exc)
+        return placeholder()
+
+
+def _in_child(
+    data: bytes,
+    *,
+    blur: bool,
+    greyscale: bool,
+    limits: RenderLimits,
+    extra: dict[str, object] | None = None,
+) -> bytes:
     spec = {
+        **(extra or {}),
         "formats": list(ALLOWED_FORMATS),
         "max_pixels": limits.max_pixels,
         "max_bytes": limits.max_bytes,

@@ -40,6 +40,9 @@ from orbweaver.store.models import (
     WebSession,
 )
 
+FRAME_REVEAL_EXPOSURE_S = 5
+"""Seconds of the daily exposure cap one revealed video frame costs (beside the heartbeat)."""
+
 
 @dataclass(frozen=True)
 class SightingView:
@@ -489,13 +492,21 @@ class ReviewService:
     # --- images and exposure ------------------------------------------------------------
 
     def image(
-        self, who: Principal, item_id: int, *, clear: bool, charge: int = 0
+        self,
+        who: Principal,
+        item_id: int,
+        *,
+        clear: bool,
+        charge: int = 0,
+        frame: int | None = None,
     ) -> tuple[bytes, str]:
         """(bytes, content type): a PNG softened per the user's settings unless `clear`.
 
         Refused past the daily exposure cap, to analysts who already assessed the item, and
-        for disputed items to all but uninvolved seniors. Every serve is audited. Videos are
-        only served once revealed (no softened preview is made of them) and play muted.
+        for disputed items to all but uninvolved seniors. Every serve is audited. A video is
+        never served to play: it is a contact sheet of sampled frames, softened; revealing
+        shows one `frame` of it, clear, and charges `FRAME_REVEAL_EXPOSURE_S` to the day's
+        exposure on top of the page's heartbeat.
         """
         with self.store.session() as s:
             item = s.get(ReviewItem, item_id)
@@ -505,8 +516,11 @@ class ReviewService:
             if exposure.over_cap(s, self.clock, who.id, self.settings.exposure_cap_seconds):
                 raise Forbidden("daily exposure cap reached: no more images today")
             mime = s.get_one(Media, item.media_id).mime_type
-            if imaging.is_video(mime) and not clear:
-                raise Forbidden("no softened preview of a video: reveal it to play it muted")
+            video = imaging.is_video(mime)
+            if video and clear and frame is None:
+                raise Forbidden("a video is revealed one frame of its contact sheet at a time")
+            if video and clear:
+                charge += FRAME_REVEAL_EXPOSURE_S
             data = self._open_bytes(s, item)
             if charge:
                 exposure.charge(s, self.clock, who.id, charge)
@@ -518,8 +532,14 @@ class ReviewService:
                 subject_type="review_item",
                 subject_id=item.id,
             )
-        if imaging.is_video(mime):
-            return data, mime or "application/octet-stream"
+        if video:
+            softened = not clear
+            return imaging.render_video(
+                data,
+                blur=softened and who.blur,
+                greyscale=softened and who.greyscale,
+                frame=frame if clear else None,
+            ), "image/png"
         if clear:
             return imaging.render(data, blur=False, greyscale=False), "image/png"
         blur, greyscale = self.softening(who)

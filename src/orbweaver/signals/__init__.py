@@ -9,7 +9,9 @@ signal-type registry every stage looks types up in (`get_signal_type`, `signal_t
 `register_signal_type`, `unregister_signal_type`; `SignalType` and its kinds, the index
 interface `SignalIndex` with `ExactIndex`, `LinearIndex` and `IndexLoader`, `signal_value`),
 the PDQ index (`PDQIndex`: it brings numba, so it loads with the first matcher), the crawl's
-dihedral hashing (`compute_signals_dihedral`) and `limit_blas_threads`.
+dihedral hashing (`compute_signals_dihedral`) and `limit_blas_threads`; videos: `hash_video`
+with `VideoLimits` (PyAV, video.py), the vPDQ type's features, text form, brute-force
+comparison (`compare_vpdq`) and per-video index (`VpdqIndex`), `is_video_mime`.
 
 Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
 """
@@ -73,7 +75,19 @@ if TYPE_CHECKING:
         signal_types,
         unregister_signal_type,
     )
+    from orbweaver.signals.sniff import VIDEO_MIME_TYPES, is_video_mime, sniff_mime
     from orbweaver.signals.types.crypto import exact_hashes
+    from orbweaver.signals.types.vpdq import (
+        VPDQ,
+        VideoHit,
+        VpdqComparison,
+        VpdqFeature,
+        VpdqIndex,
+        compare_vpdq,
+        format_vpdq,
+        parse_vpdq,
+    )
+    from orbweaver.signals.video import ALLOWED_CONTAINERS, VideoHash, VideoLimits, hash_video
 else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
@@ -131,11 +145,24 @@ else:
                 "signal_types",
                 "unregister_signal_type",
             ],
+            ".sniff": ["VIDEO_MIME_TYPES", "is_video_mime", "sniff_mime"],
             ".types.crypto": ["exact_hashes"],
+            ".types.vpdq": [
+                "VPDQ",
+                "VideoHit",
+                "VpdqComparison",
+                "VpdqFeature",
+                "VpdqIndex",
+                "compare_vpdq",
+                "format_vpdq",
+                "parse_vpdq",
+            ],
+            ".video": ["ALLOWED_CONTAINERS", "VideoHash", "VideoLimits", "hash_video"],
         },
     )
 
 __all__ = [
+    "ALLOWED_CONTAINERS",
     "ALLOWED_FORMATS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
@@ -145,6 +172,8 @@ __all__ = [
     "PDQ_MIN_SIDE",
     "SHA1",
     "SHA256",
+    "VIDEO_MIME_TYPES",
+    "VPDQ",
     "ArchiveBomb",
     "ArchiveError",
     "ArchiveLimits",
@@ -164,20 +193,32 @@ __all__ = [
     "SignalIndex",
     "SignalType",
     "ToolTimeout",
+    "VideoHash",
+    "VideoHit",
+    "VideoLimits",
+    "VpdqComparison",
+    "VpdqFeature",
+    "VpdqIndex",
+    "compare_vpdq",
     "compute_exact_signals",
     "compute_signals",
     "compute_signals_dihedral",
     "decode_cost",
     "exact_hashes",
+    "format_vpdq",
     "get_signal_type",
     "hamming",
     "hash_path",
+    "hash_video",
+    "is_video_mime",
     "limit_blas_threads",
+    "parse_vpdq",
     "pdq_dihedral",
     "probe_image",
     "register_signal_type",
     "signal_types",
     "signal_value",
+    "sniff_mime",
     "unpack",
     "unregister_signal_type",
 ]

@@ -7,27 +7,36 @@ rely on:
 - Pillow does not recognise it and its leading bytes are not an image signature (a zip, an HTML
   page, random bytes) → MediaSignals with `pdq=None`: its crypto hashes still identify it;
 - it is a picture, or its leading bytes say it is one, but it cannot be decoded (truncated,
-  corrupt, or declaring more than `max_pixels`) → SignalError naming the reason.
+  corrupt, or declaring more than `max_pixels`) → SignalError naming the reason;
+- its leading bytes say it is a video (MP4, MOV, WebM, Matroska, AVI, MPEG-TS) → MediaSignals
+  with `vpdq` (in `extra`, python-threatexchange's text form) and `duration`, or SignalError
+  when it is corrupt or over a cap of `VideoLimits` (video.py). Pictures never reach PyAV.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orbweaver.signals.base import BytesSignalType, ImageSignalType
 from orbweaver.signals.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
 from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import pdq_dihedral_from_image
-from orbweaver.signals.registry import PDQ, signal_types
-from orbweaver.signals.sniff import sniff_mime
+from orbweaver.signals.registry import PDQ, VPDQ, signal_types
+from orbweaver.signals.sniff import is_video_mime, sniff_mime
 from orbweaver.signals.types.crypto import BUILTIN, CryptoSignalType, exact_hashes
+from orbweaver.signals.types.vpdq import format_vpdq
+
+if TYPE_CHECKING:
+    from orbweaver.signals.video import VideoLimits
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Files above this size are refused unread: no web image needs more, and memory stays bounded."""
+DEFAULT_MAX_VIDEO_BYTES = 512 * 1024 * 1024
+"""A file whose leading bytes say video may be this large (`hash_path`, the `hash` command)."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +58,16 @@ class MediaSignals:
     width: int | None = None
     height: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict, hash=False)
+    duration: float | None = None
+    """Seconds, for a video (its vPDQ is `extra["vpdq"]`)."""
 
     @property
     def is_image(self) -> bool:
         return self.pdq is not None
+
+    @property
+    def is_video(self) -> bool:
+        return VPDQ.name in self.extra
 
     def as_dict(self) -> dict[str, Any]:
         """Every field, with `extra`'s values beside the built-in ones."""
@@ -72,6 +87,7 @@ def compute_signals(
     *,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
+    video_limits: VideoLimits | None = None,
 ) -> MediaSignals:
     """Fingerprint `data`; see the module docstring for what raises SignalError."""
     _check_size(len(data), max_bytes)
@@ -79,7 +95,7 @@ def compute_signals(
     plugins = _Plugins.now()
     exact = _exact(data, plugins)
     if decoded is None:
-        return exact
+        return _with_video(exact, data, video_limits)
     pdq, quality = PDQ.compute_image(decoded)
     return _with_image(exact, decoded, pdq, quality, plugins)
 
@@ -89,6 +105,7 @@ def compute_signals_dihedral(
     *,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
+    video_limits: VideoLimits | None = None,
 ) -> tuple[MediaSignals, list[str] | None]:
     """`compute_signals` plus the eight dihedral PDQ hashes (`pdq_dihedral`'s order, the first
     being the plain PDQ) from the same decode, so a matcher finds mirrored and rotated copies at
@@ -98,7 +115,7 @@ def compute_signals_dihedral(
     plugins = _Plugins.now()
     exact = _exact(data, plugins)
     if decoded is None:
-        return exact, None
+        return _with_video(exact, data, video_limits), None
     hashes, quality = pdq_dihedral_from_image(decoded)
     return _with_image(exact, decoded, hashes[0], quality, plugins), hashes
 
@@ -115,7 +132,7 @@ class _Plugins:
 
     @staticmethod
     def now() -> _Plugins:
-        fields = {PDQ.name, *(t.name for t in BUILTIN)}
+        fields = {PDQ.name, VPDQ.name, *(t.name for t in BUILTIN)}
         types = [t for t in signal_types().values() if t.name not in fields]
         crypto = tuple(t for t in types if isinstance(t, CryptoSignalType))
         return _Plugins(
@@ -133,6 +150,24 @@ def _exact(data: bytes, plugins: _Plugins) -> MediaSignals:
     extra = hashes | {t.name: t.compute_bytes(data) for t in plugins.from_bytes}
     return MediaSignals(
         sha256, sha1, md5, size_bytes=len(data), mime_type=sniff_mime(data), extra=extra
+    )
+
+
+def _with_video(exact: MediaSignals, data: bytes, limits: VideoLimits | None) -> MediaSignals:
+    """A video's vPDQ beside its exact hashes; anything else unchanged (one set lookup)."""
+    if not is_video_mime(exact.mime_type):
+        return exact
+    from orbweaver.signals.video import hash_video
+
+    video = hash_video(data, limits=limits)
+    if not video.features:
+        raise SignalError("broken video: no frame decoded")
+    return replace(
+        exact,
+        extra={**exact.extra, VPDQ.name: format_vpdq(video.features)},
+        width=video.width,
+        height=video.height,
+        duration=video.duration,
     )
 
 
@@ -172,11 +207,24 @@ def hash_path(
     *,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
+    video_limits: VideoLimits | None = None,
+    max_video_bytes: int | None = None,
 ) -> MediaSignals:
-    """Read a file (refusing one over `max_bytes` before reading it) and fingerprint it."""
+    """Read a file (refusing one over `max_bytes` before reading it; a video, over
+    `max_video_bytes`) and fingerprint it."""
     limit = _or(max_bytes, DEFAULT_MAX_BYTES)
+    if _starts_as_video(Path(path)):
+        limit = max(limit, _or(max_video_bytes, DEFAULT_MAX_VIDEO_BYTES))
     data = read_capped(Path(path), limit)
-    return compute_signals(data, max_bytes=limit, max_pixels=max_pixels)
+    return compute_signals(data, max_bytes=limit, max_pixels=max_pixels, video_limits=video_limits)
+
+
+def _starts_as_video(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return is_video_mime(sniff_mime(handle.read(512)))
+    except OSError:
+        return False  # read_capped says why
 
 
 def read_capped(path: Path, max_bytes: int) -> bytes:

@@ -3,7 +3,8 @@
 Banks (CSV import and export), the matcher (one index per type), the crawl's and the Shield's
 signal computation all look types up here by name, never by spelling them out, so a new type
 (vPDQ, a licensed PhotoDNA plug-in) is one module and one `register_signal_type` call. The
-built-ins are registered on import, in the order matches are reported: sha256, sha1, md5, pdq.
+built-ins are registered on import, in the order matches are reported: sha256, sha1, md5, pdq,
+vpdq (videos' frame hashes, `types/vpdq.py`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from collections.abc import Mapping
 from orbweaver.signals.base import NAME_RE, SignalType
 from orbweaver.signals.types.crypto import MD5, SHA1, SHA256, CryptoSignalType
 from orbweaver.signals.types.pdq import PDQ, PdqSignalType
+from orbweaver.signals.types.vpdq import VPDQ, VpdqSignalType
 
 __all__ = [
     "MD5",
     "PDQ",
     "SHA1",
     "SHA256",
+    "VPDQ",
     "CryptoSignalType",
     "PdqSignalType",
+    "VpdqSignalType",
     "get_signal_type",
     "register_signal_type",
     "signal_types",
@@ -64,5 +68,5 @@ def signal_types() -> Mapping[str, SignalType]:
     return dict(_REGISTRY)
 
 
-for _builtin in (SHA256, SHA1, MD5, PDQ):
+for _builtin in (SHA256, SHA1, MD5, PDQ, VPDQ):
     register_signal_type(_builtin)

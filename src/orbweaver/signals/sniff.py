@@ -2,7 +2,8 @@
 
 Crawled files arrive with lying extensions and Content-Type headers; the leading bytes ("magic") are
 the only thing that says what a file is. The table is small on purpose: it covers the image formats
-we decode plus the container formats the crawler meets, so the image/non-image split is decidable.
+we decode, the video containers vPDQ hashes, plus the archive formats the crawler meets, so the
+image/video/other split is decidable.
 """
 
 from __future__ import annotations
@@ -37,7 +38,49 @@ def sniff_mime(data: bytes) -> str | None:
     for offset, magic, mime in _MAGIC:
         if data[offset : offset + len(magic)] == magic:
             return mime
+    return sniff_video(data)
+
+
+_MATROSKA = b"\x1a\x45\xdf\xa3"
+_QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+_TS_PACKET = 188
+_STILL_BRANDS = (b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis")
+
+VIDEO_MIME_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/quicktime",
+        "video/webm",
+        "video/x-matroska",
+        "video/x-msvideo",
+        "video/mp2t",
+    }
+)
+"""The video containers vPDQ hashes (MP4, MOV, WebM, Matroska, AVI, MPEG-TS). Animated GIF and
+WebP are pictures (hashed on their first frame), never videos."""
+
+
+def sniff_video(data: bytes) -> str | None:
+    """The video container the leading bytes prove, or None (called after the picture magic,
+    so an AVIF or HEIC `ftyp` never gets here)."""
+    if data[4:8] == b"ftyp":
+        if data[8:12] in _STILL_BRANDS:
+            return None
+        return "video/quicktime" if data[8:12] == b"qt  " else "video/mp4"
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    if data[:4] == _MATROSKA:
+        return "video/webm" if b"webm" in data[:64] else "video/x-matroska"
+    if data[4:8] in _QUICKTIME_ATOMS and int.from_bytes(data[:4], "big") >= 8:
+        return "video/quicktime"
+    if len(data) > 2 * _TS_PACKET and all(data[k * _TS_PACKET] == 0x47 for k in range(3)):
+        return "video/mp2t"
     return None
+
+
+def is_video_mime(mime: str | None) -> bool:
+    """True for the video containers vPDQ hashes."""
+    return mime in VIDEO_MIME_TYPES
 
 
 def is_image_mime(mime: str | None) -> bool:

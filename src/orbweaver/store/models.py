@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -89,19 +90,27 @@ class BankEntry(Base):
     """One fingerprint in a bank, with its classification and where it came from."""
 
     __tablename__ = "bank_entry"
-    __table_args__ = (UniqueConstraint("bank_id", "signal_type", "signal"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("bank.id"), index=True)
     signal_type: Mapped[str] = mapped_column(String(16))
-    signal: Mapped[str] = mapped_column(String(128))
+    signal: Mapped[str] = mapped_column(Text)
+    """A hash, or a video's vPDQ (kilobytes): unique per bank and type by its MD5 on
+    PostgreSQL (migration 0011), by the import's own check everywhere."""
     category: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(200), default="")
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
     bank: Mapped[Bank] = relationship(back_populates="entries")
 
 
-Index("ix_bank_entry_signal", BankEntry.signal_type, BankEntry.signal)
+Index("ix_bank_entry_signal", BankEntry.signal, postgresql_using="hash")
+Index(
+    "ux_bank_entry_signal_md5",
+    BankEntry.bank_id,
+    BankEntry.signal_type,
+    func.md5(BankEntry.signal),
+    unique=True,
+).ddl_if(dialect="postgresql")
 
 
 class Sighting(Base):

@@ -37,6 +37,8 @@ from orbweaver.web.verdict import (
 router = APIRouter(prefix="/v1", tags=["shield"], route_class=auth_first_route("shield"))
 shield_client = require_scope("shield")
 NEAR_DETAILS_MAX = 10
+NEAR_FRAMES_MAX = 120
+"""Matched frames reported per matched video (two minutes at one frame a second)."""
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorDetail, "description": text}
@@ -115,7 +117,8 @@ RAW_BODY = {
 
 @router.post("/media/", response_model=ScannedMedia, responses=ERRORS, openapi_extra=RAW_BODY)
 async def scan_media(request: Request, client: ClientInfo = Depends(shield_client)) -> ScannedMedia:
-    """Scan raw media bytes for exact (SHA-1/SHA-256/MD5) and near (PDQ) matches."""
+    """Scan raw media bytes for exact (SHA-1/SHA-256/MD5) and near (PDQ; vPDQ for videos)
+    matches."""
     ctx = get_context(request)
     charge(ctx, client)
     mime_type = _media_type(request.headers.get("content-type", ""))
@@ -186,8 +189,9 @@ def _hash(ctx: WebContext, data: bytes, mime_type: str) -> tuple[MediaSignals, s
         decode_cost,
     )
 
+    if mime_type.startswith("video/"):
+        return _hash_video(ctx, data)
     if not mime_type.startswith("image/"):
-        # video signals (vPDQ) do not exist yet: exact matching only
         return compute_exact_signals(data), None
     cost = decode_cost(data)
     budget = ctx.settings.shield_max_decoded_pixels
@@ -210,6 +214,34 @@ def _hash(ctx: WebContext, data: bytes, mime_type: str) -> tuple[MediaSignals, s
         ctx.decodes.release()
     if not signals.is_image:
         return signals, "not an image"
+    return signals, None
+
+
+def _hash_video(ctx: WebContext, data: bytes) -> tuple[MediaSignals, str | None]:
+    """A video upload's exact hashes and vPDQ (one PDQ a second), under the decode semaphore
+    and `VideoLimits`' caps; a video that cannot be hashed still gets exact matching, and
+    bytes whose leading bytes are no video container at all get exact matching only (as any
+    `video/*` upload did before vPDQ)."""
+    from orbweaver.signals import (
+        SignalError,
+        compute_exact_signals,
+        compute_signals,
+        is_video_mime,
+        sniff_mime,
+    )
+
+    if not is_video_mime(sniff_mime(data[:1024])):
+        return compute_exact_signals(data), None
+    if not ctx.decodes.acquire(timeout=ctx.settings.shield_decode_wait_s):
+        raise HTTPException(
+            503, "too many uploads are being decoded; retry shortly", headers={"Retry-After": "5"}
+        )
+    try:
+        signals = compute_signals(data, max_bytes=max(len(data), 1))
+    except SignalError as exc:
+        return compute_exact_signals(data), str(exc)
+    finally:
+        ctx.decodes.release()
     return signals, None
 
 
@@ -322,9 +354,19 @@ def scan_url(
 
 
 def _near_details(ctx: WebContext, verdict: Verdict) -> list[NearMatchDetail]:
+    """One detail per near match; for a video matched by vPDQ, one per matched frame of the
+    upload, with its `timestamp` (as Project Arachnid answers for videos)."""
     evidence = list(verdict.evidence[:NEAR_DETAILS_MAX])
     known = _known_media(ctx, [m.entry_id for m in evidence])
-    return [_detail(m, known) for m in evidence]
+    details: list[NearMatchDetail] = []
+    for match in evidence:
+        detail = _detail(match, known)
+        if match.video is None:
+            details.append(detail)
+            continue
+        frames = match.video.query_timestamps[:NEAR_FRAMES_MAX]
+        details.extend(detail.model_copy(update={"timestamp": t}) for t in frames)
+    return details
 
 
 def _detail(match: Match, known: dict[int, tuple[str, str]]) -> NearMatchDetail:

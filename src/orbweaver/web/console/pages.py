@@ -303,7 +303,11 @@ def item_page(
 
 @router.get("/items/{item_id}/image")
 def image(
-    request: Request, item_id: ItemId, ticket: str = "", auth: PageAuth = Depends(analyst)
+    request: Request,
+    item_id: ItemId,
+    ticket: str = "",
+    frame: int | None = None,
+    auth: PageAuth = Depends(analyst),
 ) -> Response:
     service = get_service(request)
     now = int(service.clock.now().timestamp())
@@ -311,13 +315,19 @@ def image(
     if ticket and not clear:
         raise HTTPException(403, "reveal ticket expired or invalid")
     with domain_errors():
-        data, mime = service.image(auth.who, item_id, clear=clear)
+        data, mime = service.image(auth.who, item_id, clear=clear, frame=frame)
     return Response(data, media_type=mime, headers=NO_STORE)
 
 
 @router.post("/items/{item_id}/reveal")
-def reveal(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst_action)) -> Response:
-    """One click, one image: a ticket for this item only, valid a minute."""
+def reveal(
+    request: Request,
+    item_id: ItemId,
+    frame: int = Form(0, ge=0, le=63),
+    auth: PageAuth = Depends(analyst_action),
+) -> Response:
+    """One click, one image (of a video, one frame): a ticket for this item only, valid a
+    minute."""
     service = get_service(request)
     with domain_errors():
         view = service.item(auth.who, item_id)
@@ -325,7 +335,7 @@ def reveal(request: Request, item_id: ItemId, auth: PageAuth = Depends(analyst_a
         raise HTTPException(403, "this image is not yours to view")
     expires = int(service.clock.now().timestamp()) + REVEAL_SECONDS
     ticket = reveal_ticket(auth.csrf, item_id, auth.who.id, expires)
-    return render(request, "reveal.html", auth, item=view, ticket=ticket)
+    return render(request, "reveal.html", auth, item=view, ticket=ticket, frame=frame)
 
 
 @router.get("/items/{item_id}/soft")
