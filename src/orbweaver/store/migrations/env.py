@@ -6,6 +6,7 @@ from alembic import context
 
 from orbweaver.store.db import make_engine
 from orbweaver.store.models import Base
+from orbweaver.store.partitions import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -31,6 +32,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()
