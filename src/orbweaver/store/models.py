@@ -629,19 +629,18 @@ class MediaSignalBlock(Base):
 class CrawlSeen(Base):
     """Unmatched media URLs seen on a host in one batch, 8 bytes each, for re-crawls; kept for
     a retention period. On PostgreSQL partitioned by day on `seen_at` (`db maintain` drops old
-    partitions), hence `seen_at` in the key and a random `id` from the writer."""
+    partitions), hence `seen_at` in the key; the key starts with the host, the lookup a re-crawl
+    makes (on SQLite the table is that key's b-tree: WITHOUT ROWID, no second copy); `id` is
+    random, from the writer (two processes may write the same host at the same instant)."""
 
     __tablename__ = "crawl_seen"
-    __table_args__ = ({"postgresql_partition_by": "RANGE (seen_at)"},)
+    __table_args__ = ({"postgresql_partition_by": "RANGE (seen_at)", "sqlite_with_rowid": False},)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
-    host: Mapped[str] = mapped_column(String(255))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     n: Mapped[int] = mapped_column(Integer)
     url_hashes: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-Index("ix_crawl_seen_host_seen_at", CrawlSeen.host, CrawlSeen.seen_at)
 
 
 class CrawlHostDay(Base):

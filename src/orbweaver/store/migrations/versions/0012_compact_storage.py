@@ -57,17 +57,20 @@ def _tables() -> None:
     )
     op.create_index(op.f("ix_media_signal_block_created_at"), "media_signal_block", ["created_at"])
     op.create_index(op.f("ix_media_signal_block_lo"), "media_signal_block", ["lo"])
+    if op.get_bind().dialect.name == "postgresql":
+        # hashes do not compress: skip pglz's attempt, store out of line as they are
+        op.execute("ALTER TABLE media_signal_block ALTER COLUMN records SET STORAGE EXTERNAL")
     op.create_table(
         "crawl_seen",
-        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("seen_at", sa.DateTime(), nullable=False),
         sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("seen_at", sa.DateTime(), nullable=False),
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("url_hashes", sa.LargeBinary(), nullable=False),
-        sa.PrimaryKeyConstraint("id", "seen_at", name=op.f("pk_crawl_seen")),
+        sa.PrimaryKeyConstraint("host", "seen_at", "id", name=op.f("pk_crawl_seen")),
         postgresql_partition_by="RANGE (seen_at)",
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_crawl_seen_host_seen_at", "crawl_seen", ["host", "seen_at"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE TABLE crawl_seen_pdefault PARTITION OF crawl_seen DEFAULT")
     op.create_table(
@@ -214,7 +217,6 @@ def _move_media(bind: Any) -> None:
 
 def downgrade() -> None:
     op.drop_table("crawl_host_day")
-    op.drop_index("ix_crawl_seen_host_seen_at", table_name="crawl_seen")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TABLE IF EXISTS crawl_seen CASCADE")
     else:
