@@ -1,9 +1,10 @@
 """Storage (issue 22): bytes per fetched picture that matched nothing, the store's write rate
 against a bare COPY, and bytes per Redis frontier entry.
 
-1. Bytes: after a warm-up crawl (as many pictures), N pictures written through the crawl's real store writer (`SightingWriter`, batches of
-   200 with their page visits, as the pipeline flushes them; 20 pictures a gallery page): (1 - r)
-   of them unmatched on 10 hosts without detections, r matched on hosts of their own (a detection each). Per backend (SQLite,
+1. Bytes: after a warm-up crawl (as many pictures), N pictures written through the crawl's real
+   store writer (`SightingWriter`, batches of 200 with their page visits, as the pipeline
+   flushes them; 20 pictures a gallery page): (1 - r) of them unmatched on 10 hosts without
+   detections, r matched on hosts of their own (a detection each). Per backend (SQLite,
    PostgreSQL) and layout ("full": a media and a sighting row each, as before issue 22;
    "compact": the new default, then `db maintain`), the store's growth (all tables and indexes:
    SQLite page count after VACUUM, per table from dbstat; PostgreSQL pg_total_relation_size of

@@ -145,3 +145,30 @@ def test_media_kept_in_full_are_not_packed_again(store, clock) -> None:
     w.write([copy])
     assert count(store, MediaSignalBlock) == 0
     assert count(store, CrawlSeen) == 1
+
+
+def test_a_crawl_keeps_clean_hosts_compactly(http, crawler) -> None:
+    """End to end, with the default layout: a clean site's pictures leave no sighting, their
+    URLs are seen on their host, their signals kept, their count per day."""
+    from loopback import html, synthetic_png
+
+    for i in range(5):
+        http.add(f"/img/{i}.png", synthetic_png(i + 1), content_type="image/png")
+    http.add("/", html(*(f'<img src="/img/{i}.png">' for i in range(5))))
+    run = crawler.run(http.url("/"), ORBWEAVER_CRAWL_UNMATCHED="compact")
+    assert run.returncode == 0, run.stderr + run.log
+    store = crawler.store()
+    assert count(store, Sighting) == 0 and count(store, Media) == 0
+    with store.session() as s:
+        urls = [http.url(f"/img/{i}.png") for i in range(5)]
+        host = s.scalars(sa.select(CrawlSeen.host)).first()
+        assert host is not None
+        assert seen_urls(s, host, urls, clock_start()) == set(urls)
+        assert len(list(iter_signals(s))) == 5
+        assert sum(s.scalars(sa.select(CrawlHostDay.unmatched))) == 5
+
+
+def clock_start():
+    from datetime import UTC, datetime
+
+    return datetime(2000, 1, 1, tzinfo=UTC)
