@@ -5,6 +5,7 @@ PostgreSQL), and migration 0012 moves the old layout's unmatched rows into it.""
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -152,3 +153,24 @@ def test_migration_moves_the_old_layout(store, clock) -> None:
             (r.host, r.day): (r.fetched, r.unmatched) for r in s.scalars(sa.select(CrawlHostDay))
         }
         assert counts == {("clean.test", day): (1, 1), ("bad.test", day): (2, 1)}
+
+
+def test_db_maintain_command(sqlite_store, clock, monkeypatch) -> None:
+    """`orbweaver db maintain`: the retention from settings, what it did on one line."""
+    from typer.testing import CliRunner
+
+    from orbweaver.cli import app
+
+    with sqlite_store.session() as s:
+        write_seen(s, {"h.test": ["http://h.test/a.jpg"]}, clock.now())  # 2021: long past
+        write_signals(s, [sig("x")], clock.now())
+    for key in [k for k in os.environ if k.startswith("ORBWEAVER_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("ORBWEAVER_DATABASE_URL", sqlite_store.url)
+    monkeypatch.setenv("ORBWEAVER_SEEN_RETENTION_DAYS", "30")
+    result = CliRunner().invoke(app, ["db", "maintain"])
+    assert result.exit_code == 0, result.output
+    assert "seen rows deleted 1; signals compacted 1 -> 1" in result.output
+    with sqlite_store.session() as s:
+        assert s.scalars(sa.select(CrawlSeen)).all() == []
+        assert find_sha256(s, _hex("x", 64)) == sig("x")
