@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from orbweaver.banks.matcher import Match
@@ -172,3 +173,29 @@ def clock_start():
     from datetime import UTC, datetime
 
     return datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_a_rolled_back_promotion_is_promoted_again(store, clock, monkeypatch) -> None:
+    """The batch that promotes a compactly kept media fails after the promotion: the limbo is
+    as it was, and the retried batch writes the suspect's full rows again."""
+    import orbweaver.crawl.writer as writer_module
+
+    match = entry(store, clock.now())
+    w = writer(store, clock)
+    w.write([item("bad.test", "early")])
+    real = writer_module.record_event
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("store went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "record_event", failing)
+    with pytest.raises(RuntimeError):
+        w.write([item("bad.test", "known", match)])
+    w.write([item("bad.test", "known", match)])
+    with store.session() as s:
+        rows = s.execute(sa.select(Sighting.url).join(Suspect, Suspect.sighting_id == Sighting.id))
+        assert [url for (url,) in rows] == ["http://bad.test/img/early.jpg"]

@@ -294,16 +294,15 @@ class SightingWriter:
                 self.count("suspects_not_kept", 1)
                 continue
             promoted.append(pending)
-        self._promote(session, promoted, media_ids, naive)
         kept = [
             {
-                "sighting_id": pending.sighting_id,
-                "media_id": pending.media_id,
+                "sighting_id": sighting_id,
+                "media_id": media_id,
                 "status": "pending",
-                "ciphertext": pending.sealed,
+                "ciphertext": sealed,
                 "created_at": naive,
             }
-            for pending in promoted
+            for sighting_id, media_id, sealed in self._promote(session, promoted, media_ids, naive)
         ]
         if kept:
             session.execute(sa.insert(Suspect), kept)
@@ -319,15 +318,20 @@ class SightingWriter:
 
     def _promote(
         self, session: Any, promoted: list[_Pending], media_ids: dict[str, int], naive: Any
-    ) -> None:
-        """Full media and sighting rows for promoted suspects that were kept compactly."""
-        compact = [p for p in promoted if p.sighting_id is None and p.item is not None]
-        ids = self._insert_full(session, [p.item for p in compact if p.item], media_ids, naive)
-        for pending, sighting_id in zip(compact, ids, strict=True):
-            assert pending.item is not None
-            pending.sighting_id = sighting_id
-            pending.media_id = media_ids[pending.item.signals.sha256]
-            pending.item = None
+    ) -> list[tuple[int, int, bytes]]:
+        """(sighting id, media id, sealed bytes) of each promoted suspect; those kept compactly
+        get their full media and sighting rows now. Pending entries are not changed: if the
+        transaction rolls back, the limbo is restored as it was."""
+        compact = [p.item for p in promoted if p.sighting_id is None and p.item is not None]
+        new_ids = iter(self._insert_full(session, compact, media_ids, naive))
+        out = []
+        for pending in promoted:
+            if pending.sighting_id is not None and pending.media_id is not None:
+                out.append((pending.sighting_id, pending.media_id, pending.sealed))
+            elif pending.item is not None:
+                media_id = media_ids[pending.item.signals.sha256]
+                out.append((next(new_ids), media_id, pending.sealed))
+        return out
 
     def _expire_limbo(self) -> None:
         """Forget what waited longer than `suspect_limbo_s`, then the oldest beyond the caps:
