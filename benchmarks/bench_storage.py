@@ -35,6 +35,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -361,6 +362,58 @@ def measure_write_path(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# -- the plan checked: a real crawl, scaled down -------------------------------------------------
+
+# The plan's per-picture figures (docs/scaling.md, from BENCHMARKS.md "Crawl" and the bytes above):
+# CPU of the crawl process (1.53 ms) + its hashing worker (0.86 ms) + pages (0.05 ms); bytes of a
+# picture that matched nothing on one clean host, 20 a page: signals 65.2 + page schedule 23.7 +
+# seen URLs at ~200 a row ~8.5 (SQLite).
+PLAN_CPU_MS = 1.53 + 0.86 + 0.05
+PLAN_BYTES_ONE_HOST = 65.2 + 23.7 + 8.5
+
+
+def check_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """`orbweaver crawl` (one process, hashing workers on every core, compact layout, SQLite)
+    over `bench_crawl`'s site of synthetic 640×480 JPEGs on one host without detections: media
+    per CPU-second and store bytes per picture against what the plan predicts."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_crawl
+
+    per_page = 20
+    pages = max(1, args.check_pictures // per_page)
+    images = [bench_crawl.jpeg(i) for i in range(pages * per_page)]
+    server, port = bench_crawl.start_server(bench_crawl.site(pages, per_page, 0, images))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            empty = open_store(f"sqlite:///{tmp}/empty.db")
+            baseline, _ = sqlite_size(empty)
+            empty.dispose()
+            cores = os.cpu_count() or 1
+            stats = bench_crawl.combine(
+                bench_crawl.crawl(port, "/", Path(tmp), [], processes=1, hash_processes=cores)
+            )
+            store = open_store(f"sqlite:///{tmp}/bench-_.db", upgrade=False)
+            size, tables = sqlite_size(store)
+            store.dispose()
+    finally:
+        server.kill()
+    media = stats.get("orbweaver/media", 0)
+    per_cpu_s = bench_crawl.rate(stats, "media", "cpu")
+    measured_bytes = (size - baseline) / max(media, 1)
+    plan_rate = 1000 / PLAN_CPU_MS
+    return {
+        "pictures": int(media),
+        "media_per_s_wall": round(bench_crawl.rate(stats, "media"), 1),
+        "media_per_cpu_s": round(per_cpu_s, 1),
+        "plan_media_per_cpu_s": round(plan_rate, 1),
+        "cpu_measured_vs_plan": round(per_cpu_s / plan_rate, 2),
+        "bytes_per_picture": round(measured_bytes, 1),
+        "plan_bytes_per_picture": PLAN_BYTES_ONE_HOST,
+        "bytes_measured_vs_plan": round(measured_bytes / PLAN_BYTES_ONE_HOST, 2),
+        "tables_bytes": tables,
+    }
+
+
 # -- frontier ----------------------------------------------------------------------------------
 
 
@@ -409,7 +462,8 @@ def main() -> None:
     parser.add_argument("--frontier-entries", type=int, default=50_000)
     parser.add_argument("--pg", default=os.environ.get("ORBWEAVER_TEST_PG_URL", ""))
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--only", choices=["bytes", "write", "frontier"], default=None)
+    parser.add_argument("--check-pictures", type=int, default=2000)
+    parser.add_argument("--only", choices=["bytes", "write", "frontier", "check"], default=None)
     args = parser.parse_args()
     if not args.pg:
         args.pg = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -425,6 +479,8 @@ def main() -> None:
         result["write_path"] = measure_write_path(args)
     if args.only in (None, "frontier"):
         result["frontier"] = measure_frontier(args)
+    if args.only in (None, "check"):
+        result["check"] = check_plan(args)
     result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     json.dump(result, sys.stdout, indent=2)
     print()
