@@ -174,3 +174,15 @@ def test_db_maintain_command(sqlite_store, clock, monkeypatch) -> None:
     with sqlite_store.session() as s:
         assert s.scalars(sa.select(CrawlSeen)).all() == []
         assert find_sha256(s, _hex("x", 64)) == sig("x")
+
+
+def test_seen_rows_stay_small(store, clock) -> None:
+    """A host's URLs go in rows of at most 96 hashes (a longer row overflowed a page on SQLite
+    and cost more than the hashes)."""
+    urls = [f"http://h.test/{i}.jpg" for i in range(200)]
+    with store.session() as s:
+        write_seen(s, {"h.test": urls}, clock.now())
+    with store.session() as s:
+        sizes = sorted(s.scalars(sa.select(CrawlSeen.n)))
+        assert sizes == [8, 96, 96]
+        assert seen_urls(s, "h.test", urls, clock.now() - timedelta(days=1)) == set(urls)
