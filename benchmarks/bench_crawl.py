@@ -119,6 +119,8 @@ def crawl(
     import hashlib
     import uuid
 
+    from orbweaver.store import new_key
+
     db = tmp / f"bench-{seed_path.replace('/', '_')}.db"
     csv = tmp / "known.csv"
     csv.write_text(
@@ -132,7 +134,8 @@ def crawl(
     env.update(
         ORBWEAVER_DATABASE_URL=f"sqlite:///{db}",
         ORBWEAVER_CRAWL_ALLOW_NETWORKS="127.0.0.1/32",
-        ORBWEAVER_SUSPECT_KEY="bench-key-not-secret",
+        # a random key: passphrases are refused since the vault's hardening (issue 14)
+        ORBWEAVER_SUSPECT_KEY=new_key(),
         ORBWEAVER_DATA_DIR=str(tmp),
     )
     py = sys.executable

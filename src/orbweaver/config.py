@@ -326,6 +326,9 @@ class Settings(OrbweaverSettings):
     # A key being retired (or a passphrase from before keys had to be random): opens what it
     # sealed, never seals; `orbweaver vault rekey` re-seals its data under suspect_key.
     suspect_retired_key: str = ""
+    # Unmatched media URLs seen on hosts without detections are kept this many days for
+    # re-crawls (`orbweaver db maintain` drops older ones; issue 22).
+    seen_retention_days: float = 90.0
 
     @field_validator("crawl_allow_networks", "dns_servers", "service_allow_networks", mode="before")
     @classmethod

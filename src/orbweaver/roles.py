@@ -230,6 +230,7 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
         media_workers=None if c.crawl_media_workers < 0 else c.crawl_media_workers,
         media_in_flight=c.crawl_media_in_flight,
         media_lease_s=c.crawl_media_lease_s,
+        unmatched=c.crawl_unmatched,
     )
     return dataclasses.replace(options, **overrides)
 

@@ -38,6 +38,10 @@ class Crawler:
             "ORBWEAVER_DNS_SERVERS": "",
             "ORBWEAVER_TOR_PROXY": "",
             "ORBWEAVER_REDIS_URL": "",
+            # these tests look at every sighting, matched or not; the compact layout that keeps
+            # unmatched ones on clean hosts as hashes and counts (the default, issue 22) is
+            # tested end to end in test_crawl_compact.py
+            "ORBWEAVER_CRAWL_UNMATCHED": "full",
         }
         self.runs = 0
 

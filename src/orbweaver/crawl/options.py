@@ -54,3 +54,5 @@ class CrawlOptions:
     media_in_flight: int = 256
     # A claimed media URL not written within this many seconds is claimed again (a dead worker).
     media_lease_s: float = 300.0
+    # "compact" or "full": what unmatched media on hosts without detections keep (issue 22).
+    unmatched: str = "compact"

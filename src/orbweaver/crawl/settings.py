@@ -38,3 +38,8 @@ class CrawlSettings(OrbweaverSettings):
     # Sealed bytes of unmatched media held in memory while they wait (`suspect_limbo_s`) for a
     # first detection on their host; beyond it the oldest are forgotten.
     crawl_suspect_limbo_max_bytes: int = 256 * 1024 * 1024
+    # What a picture that matched nothing, on a host without detections, keeps (issue 22):
+    # "compact" (64 bytes of signals, 8 of URL hash, a count per host and day) or "full" (a
+    # media and a sighting row, as before). Seen URLs are kept this many days.
+    crawl_unmatched: str = "compact"
+    crawl_seen_retention_days: float = 90.0

@@ -21,7 +21,16 @@ import sqlalchemy as sa
 from orbweaver.crawl.frontier import PageVisit, record_pages
 from orbweaver.crawl.items import MediaItem
 from orbweaver.crawl.options import CrawlOptions
-from orbweaver.store import EventKind, Store, record_event, store_time
+from orbweaver.store import (
+    CompactSignals,
+    EventKind,
+    Store,
+    count_host_day,
+    record_event,
+    store_time,
+    write_seen,
+    write_signals,
+)
 from orbweaver.store.models import Detection, Media, MediaTask, Sighting, Suspect
 
 logger = logging.getLogger(__name__)
@@ -98,26 +107,8 @@ class SightingWriter:
         naive = store_time(now)
         stats = {"detections": 0, "suspects": 0, "sightings": len(media)}
         with self.store.session() as session:
-            sighting_ids: list[int] = []
             if media:
-                ids = self._media_ids(session, media, naive)
-                sighting_ids = self._insert_sightings(session, media, ids, naive)
-                detections = [
-                    {
-                        "sighting_id": sighting_id,
-                        "bank_entry_id": match.entry_id,
-                        "signal_type": match.signal_type,
-                        "distance": match.distance,
-                        "category": match.category,
-                        "detected_at": naive,
-                    }
-                    for item, sighting_id in zip(media, sighting_ids, strict=True)
-                    for match in item.matches
-                ]
-                if detections:
-                    session.execute(sa.insert(Detection), detections)
-                stats["detections"] = len(detections)
-                stats["suspects"] = self._suspects(session, media, sighting_ids, ids, naive)
+                stats["detections"], stats["suspects"] = self._media(session, media, now)
             record_pages(session, pages, now, self.options.recrawl_interval_s)
             if tasks:
                 session.execute(
@@ -133,13 +124,63 @@ class SightingWriter:
         for key, value in stats.items():
             self.count(key, value)
 
-    def _media_ids(self, session: Any, media: list[MediaItem], naive: Any) -> dict[str, int]:
-        wanted = {item.signals.sha256: item.signals for item in media}
-        ids: dict[str, int] = dict(
-            session.execute(
-                sa.select(Media.sha256, Media.id).where(Media.sha256.in_(list(wanted)))
-            ).all()
+    def _media(self, session: Any, media: list[MediaItem], now: Any) -> tuple[int, int]:
+        """Matched media first (their detections make their host one with detections in this
+        batch), then the unmatched: in full on hosts with detections (suspects), compactly
+        elsewhere (`orbweaver.store.compact`, issue 22) unless `unmatched` is "full".
+        Returns (detections, suspects)."""
+        naive = store_time(now)
+        ids = self._known_media(session, media)
+        matched = [item for item in media if item.matches]
+        unmatched = [item for item in media if not item.matches]
+        sighting_ids = self._insert_full(session, matched, ids, naive)
+        detections = [
+            {
+                "sighting_id": sighting_id,
+                "bank_entry_id": match.entry_id,
+                "signal_type": match.signal_type,
+                "distance": match.distance,
+                "category": match.category,
+                "detected_at": naive,
+            }
+            for item, sighting_id in zip(matched, sighting_ids, strict=True)
+            for match in item.matches
+        ]
+        if detections:
+            session.execute(sa.insert(Detection), detections)
+        wanted = set().union(*(_hosts(i) for i in unmatched), *(p.hosts for p in self.limbo))
+        hit = self._hit_hosts(session, wanted)
+        full = [i for i in unmatched if self.options.unmatched == "full" or _hosts(i) & hit]
+        compact = [
+            i for i in unmatched if not (self.options.unmatched == "full" or _hosts(i) & hit)
+        ]
+        full_ids = self._insert_full(session, full, ids, naive)
+        suspects = self._suspects(session, full, full_ids, compact, ids, hit, naive)
+        self._write_compact(session, compact, ids, now)
+        counts: dict[str, tuple[int, int]] = {}
+        for item in media:
+            fetched, nothing = counts.get(item.host, (0, 0))
+            counts[item.host] = (fetched + 1, nothing + (0 if item.matches else 1))
+        count_host_day(session, counts, now)
+        return len(detections), suspects
+
+    @staticmethod
+    def _known_media(session: Any, media: list[MediaItem]) -> dict[str, int]:
+        """Media already kept in full, by sha256."""
+        wanted = list({item.signals.sha256 for item in media})
+        return dict(
+            session.execute(sa.select(Media.sha256, Media.id).where(Media.sha256.in_(wanted))).all()
         )
+
+    @staticmethod
+    def _insert_full(
+        session: Any, items: list[MediaItem], ids: dict[str, int], naive: Any
+    ) -> list[int]:
+        """Media rows (new ones) and sighting rows for `items`; the sightings' ids, in order.
+        `ids` gains the new media."""
+        if not items:
+            return []
+        wanted = {item.signals.sha256: item.signals for item in items}
         new = [
             {
                 "sha256": sha256,
@@ -158,13 +199,6 @@ class SightingWriter:
             ids.update(
                 session.execute(sa.insert(Media).returning(Media.sha256, Media.id), new).all()
             )
-        return ids
-
-    @staticmethod
-    def _insert_sightings(
-        session: Any, media: list[MediaItem], ids: dict[str, int], naive: Any
-    ) -> list[int]:
-        """The new sightings' ids, in the order of `media`."""
         rows = [
             {
                 "media_id": ids[item.signals.sha256],
@@ -177,51 +211,72 @@ class SightingWriter:
                 "member_path": item.member_path,
                 "seen_at": naive,
             }
-            for item in media
+            for item in items
         ]
         returning = sa.insert(Sighting).returning(Sighting.id, sort_by_parameter_order=True)
         return list(session.scalars(returning, rows))
 
+    @staticmethod
+    def _hit_hosts(session: Any, hosts: set[str]) -> set[str]:
+        """Which of `hosts` have a detection (this batch's included)."""
+        if not hosts:
+            return set()
+        return set(
+            session.scalars(
+                sa.select(Sighting.host)
+                .join(Detection, Detection.sighting_id == Sighting.id)
+                .where(Sighting.host.in_(list(hosts)))
+                .distinct()
+            )
+        )
+
+    def _write_compact(
+        self, session: Any, items: list[MediaItem], ids: dict[str, int], now: Any
+    ) -> None:
+        """Signals (unless the media is kept in full), the URL seen on its host."""
+        if not items:
+            return
+        write_signals(
+            session,
+            (
+                CompactSignals.of(i.signals.sha256, i.signals.md5, i.signals.sha1, _pdq(i, self))
+                for i in items
+                if i.signals.sha256 not in ids
+            ),
+            now,
+        )
+        by_host: dict[str, list[str]] = {}
+        for item in items:
+            by_host.setdefault(item.host, []).append(item.url)
+        write_seen(session, by_host, now)
+
     def _suspects(
         self,
         session: Any,
-        media: list[MediaItem],
+        full: list[MediaItem],
         sighting_ids: list[int],
+        compact: list[MediaItem],
         media_ids: dict[str, int],
+        hit_hosts: set[str],
         naive: Any,
     ) -> int:
         """Unmatched media on a host that already has detections become suspects (sealed).
 
         Media seen on a host shortly *before* its first detection (same crawl pass, an earlier
         batch) wait in a bounded in-memory limbo, sealed, and are promoted when the detection
-        arrives; they are forgotten after `suspect_limbo_s`.
+        arrives; they are forgotten after `suspect_limbo_s`. A compactly kept one gets its
+        full media and sighting rows when promoted.
         """
-        from orbweaver.crawl.spider import host_of
-
-        candidates: list[_Pending] = []
-        for item, sighting_id in zip(media, sighting_ids, strict=True):
-            if item.matches or item.data is None:
-                continue
-            hosts = {item.host, host_of(item.page_url) if item.page_url else item.host}
-            sealed = b""
-            if self.vault is not None:
-                sealed = self.vault.seal(item.data, context=item.signals.sha256.encode())
-            media_id = media_ids[item.signals.sha256]
-            candidates.append(_Pending(time.monotonic(), hosts, sighting_id, media_id, sealed))
+        candidates = [
+            self._pending(item, sighting_id, media_ids.get(item.signals.sha256))
+            for item, sighting_id in zip(full, sighting_ids, strict=True)
+            if item.data is not None
+        ] + [self._pending(item, None, None) for item in compact if item.data is not None]
         self._expire_limbo()
         waiting = self.limbo + candidates  # oldest first: the caps keep the newest
         if not waiting:
             return 0
-        wanted = set().union(*(p.hosts for p in waiting))
-        hit_hosts = set(
-            session.scalars(
-                sa.select(Sighting.host)
-                .join(Detection, Detection.sighting_id == Sighting.id)
-                .where(Sighting.host.in_(list(wanted)))
-                .distinct()
-            )
-        )
-        kept: list[dict[str, Any]] = []
+        promoted: list[_Pending] = []
         self.limbo = []
         for pending in waiting:
             if not pending.hosts & hit_hosts:
@@ -238,19 +293,45 @@ class SightingWriter:
                     self._refused_warned = True
                 self.count("suspects_not_kept", 1)
                 continue
-            kept.append(
-                {
-                    "sighting_id": pending.sighting_id,
-                    "media_id": pending.media_id,
-                    "status": "pending",
-                    "ciphertext": pending.sealed,
-                    "created_at": naive,
-                }
-            )
+            promoted.append(pending)
+        kept = [
+            {
+                "sighting_id": sighting_id,
+                "media_id": media_id,
+                "status": "pending",
+                "ciphertext": sealed,
+                "created_at": naive,
+            }
+            for sighting_id, media_id, sealed in self._promote(session, promoted, media_ids, naive)
+        ]
         if kept:
             session.execute(sa.insert(Suspect), kept)
         self._expire_limbo()
         return len(kept)
+
+    def _pending(self, item: MediaItem, sighting_id: int | None, media_id: int | None) -> _Pending:
+        sealed = b""
+        if self.vault is not None and item.data is not None:
+            sealed = self.vault.seal(item.data, context=item.signals.sha256.encode())
+        kept = None if sighting_id is not None else item
+        return _Pending(time.monotonic(), _hosts(item), sighting_id, media_id, sealed, kept)
+
+    def _promote(
+        self, session: Any, promoted: list[_Pending], media_ids: dict[str, int], naive: Any
+    ) -> list[tuple[int, int, bytes]]:
+        """(sighting id, media id, sealed bytes) of each promoted suspect; those kept compactly
+        get their full media and sighting rows now. Pending entries are not changed: if the
+        transaction rolls back, the limbo is restored as it was."""
+        compact = [p.item for p in promoted if p.sighting_id is None and p.item is not None]
+        new_ids = iter(self._insert_full(session, compact, media_ids, naive))
+        out = []
+        for pending in promoted:
+            if pending.sighting_id is not None and pending.media_id is not None:
+                out.append((pending.sighting_id, pending.media_id, pending.sealed))
+            elif pending.item is not None:
+                media_id = media_ids[pending.item.signals.sha256]
+                out.append((next(new_ids), media_id, pending.sealed))
+        return out
 
     def _expire_limbo(self) -> None:
         """Forget what waited longer than `suspect_limbo_s`, then the oldest beyond the caps:
@@ -286,6 +367,23 @@ class _Pending:
 
     at: float
     hosts: set[str]
-    sighting_id: int
-    media_id: int
+    sighting_id: int | None
+    media_id: int | None
     sealed: bytes
+    # what a compactly kept one needs for its full rows if promoted (bytes dropped)
+    item: MediaItem | None = None
+
+
+def _hosts(item: MediaItem) -> set[str]:
+    """The hosts whose detections make `item` a suspect: its own and its page's."""
+    from orbweaver.crawl.spider import host_of
+
+    return {item.host, host_of(item.page_url) if item.page_url else item.host}
+
+
+def _pdq(item: MediaItem, writer: SightingWriter) -> str | None:
+    """PDQ worth keeping for retroactive matching: only above the quality the matcher uses."""
+    sig = item.signals
+    if sig.pdq is None or (sig.pdq_quality or 0) < writer.options.pdq_quality_min:
+        return None
+    return str(sig.pdq)

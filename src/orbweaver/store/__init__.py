@@ -4,7 +4,10 @@ column type, the append-only event log with its catalogue of event kinds, and th
 Stages talk to each other through these rows and events, never through each other's internals.
 Public surface: `Store`, `open_store`; `record_event`, `EventKind`, `CATALOGUE`; `UtcDateTime`,
 `store_now`, `store_time`; the vault (`Vault`, `VaultError`, `new_key`, `rekey_suspects`,
-loaded on first use: it brings the cryptography package); and the schema, `orbweaver.store.models`.
+loaded on first use: it brings the cryptography package); the compact layout of what matched
+nothing and its maintenance (`CompactSignals`, `write_signals`, `write_seen`, `count_host_day`,
+`seen_urls`, `find_sha256`, `iter_signals`, `maintain`; issue 22); and the schema,
+`orbweaver.store.models`.
 """
 
 from typing import TYPE_CHECKING
@@ -15,23 +18,59 @@ from orbweaver.store.events import CATALOGUE, EventKind, record_event
 from orbweaver.store.times import UtcDateTime, store_now, store_time
 
 if TYPE_CHECKING:
+    from orbweaver.store.compact import (
+        CompactSignals,
+        count_host_day,
+        find_sha256,
+        iter_signals,
+        seen_urls,
+        url_digest,
+        write_seen,
+        write_signals,
+    )
+    from orbweaver.store.partitions import Maintenance, include_name, maintain
     from orbweaver.store.vault import Vault, VaultError, new_key, rekey_suspects
 else:
     __getattr__, __dir__ = lazy_exports(
-        __name__, {".vault": ["Vault", "VaultError", "new_key", "rekey_suspects"]}
+        __name__,
+        {
+            ".vault": ["Vault", "VaultError", "new_key", "rekey_suspects"],
+            ".compact": [
+                "CompactSignals",
+                "count_host_day",
+                "find_sha256",
+                "iter_signals",
+                "seen_urls",
+                "url_digest",
+                "write_seen",
+                "write_signals",
+            ],
+            ".partitions": ["Maintenance", "include_name", "maintain"],
+        },
     )
 
 __all__ = [
     "CATALOGUE",
+    "CompactSignals",
     "EventKind",
+    "Maintenance",
     "Store",
     "UtcDateTime",
     "Vault",
     "VaultError",
+    "count_host_day",
+    "find_sha256",
+    "include_name",
+    "iter_signals",
+    "maintain",
     "new_key",
     "open_store",
     "record_event",
     "rekey_suspects",
+    "seen_urls",
     "store_now",
     "store_time",
+    "url_digest",
+    "write_seen",
+    "write_signals",
 ]

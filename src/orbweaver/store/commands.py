@@ -19,6 +19,35 @@ def upgrade(
     typer.echo(f"migrated {store.engine.url.render_as_string(hide_password=True)} to {revision}")
 
 
+@db_app.command("maintain")
+def maintain(
+    retention_days: float = typer.Option(
+        None,
+        help="Days unmatched URLs seen on hosts without detections are kept "
+        "[ORBWEAVER_SEEN_RETENTION_DAYS, 90].",
+    ),
+    detach: bool = typer.Option(
+        False, help="PostgreSQL: detach old partitions (to archive them) instead of dropping."
+    ),
+) -> None:
+    """Housekeeping for the compact layout (issue 22): daily partitions made ahead and old ones
+    dropped (PostgreSQL), seen URLs past the retention deleted, signal blocks compacted."""
+    from orbweaver.roles import ProductSettings, build_clock
+    from orbweaver.store import maintain as run_maintenance
+    from orbweaver.store import open_store
+
+    settings = ProductSettings.load()
+    core = settings.core
+    days = core.seen_retention_days if retention_days is None else retention_days
+    store = open_store(core.resolved_database_url)
+    done = run_maintenance(store, build_clock(settings).now(), days, detach=detach)
+    typer.echo(
+        f"partitions made {len(done.partitions_made)}, retired {len(done.partitions_retired)}; "
+        f"seen rows deleted {done.seen_rows_deleted}; signals compacted "
+        f"{done.signals_read} -> {done.signals_kept}"
+    )
+
+
 vault_app = typer.Typer(
     help="The suspect vault: keys for the bytes kept encrypted at rest.", no_args_is_help=True
 )

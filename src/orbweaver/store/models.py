@@ -630,3 +630,50 @@ class MediaTask(Base):
     enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+
+
+# --- compact storage (issue 22): what matched nothing on hosts without detections -----------
+
+
+class MediaSignalBlock(Base):
+    """Signals of media kept without a sighting, packed 64 bytes a media
+    (`orbweaver.store.compact`): one loose block a crawl batch, merged by `db maintain` into
+    sorted, deduplicated blocks whose `lo`..`hi` range finds a sha256."""
+
+    __tablename__ = "media_signal_block"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    compacted: Mapped[bool] = mapped_column(Boolean, default=False)
+    n: Mapped[int] = mapped_column(Integer)
+    lo: Mapped[bytes] = mapped_column(LargeBinary, index=True)
+    hi: Mapped[bytes] = mapped_column(LargeBinary)
+    records: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CrawlSeen(Base):
+    """Unmatched media URLs seen on a host in one batch, 8 bytes each, for re-crawls; kept for
+    a retention period. On PostgreSQL partitioned by day on `seen_at` (`db maintain` drops old
+    partitions), hence `seen_at` in the key; the key starts with the host, the lookup a re-crawl
+    makes (on SQLite the table is that key's b-tree: WITHOUT ROWID, no second copy); `id` is
+    random, from the writer (two processes may write the same host at the same instant)."""
+
+    __tablename__ = "crawl_seen"
+    __table_args__ = ({"postgresql_partition_by": "RANGE (seen_at)", "sqlite_with_rowid": False},)
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer)
+    url_hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CrawlHostDay(Base):
+    """Pictures fetched and pictures that matched nothing, per host and UTC day (reports)."""
+
+    __tablename__ = "crawl_host_day"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    fetched: Mapped[int] = mapped_column(BigInteger, default=0)
+    unmatched: Mapped[int] = mapped_column(BigInteger, default=0)

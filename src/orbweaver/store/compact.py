@@ -1,0 +1,258 @@
+"""The compact layout for what matched nothing (issue 22): a fetched picture that matched no list
+on a host without detections is never looked at again, so it keeps only
+
+- its signals, packed (`media_signal_block`): 64 bytes a media, deduplicated by sha256 when
+  `orbweaver db maintain` compacts the day's blocks, enough for retroactive matching when a
+  list grows (see the record layout below);
+- that its URL was seen on its host (`crawl_seen`: 8 bytes of the URL's SHA-256 a sighting,
+  one row a host and batch), kept `retention_days`, for re-crawls;
+- a count per host and day (`crawl_host_day`), for reports.
+
+Detections and suspects keep their full `media` and `sighting` rows, unchanged.
+
+Record layout (64 bytes, big-endian, sorted by sha256 inside a block):
+    sha256[:16] | md5[:8] | sha1[:8] | pdq (32 bytes, zeros when none or below quality).
+A 128-bit prefix of SHA-256 identifies a file (a collision among 10^12 files has odds about
+10^-15); 64-bit prefixes of MD5 and SHA-1 are only for matching lists that carry those: against
+10^7 list entries and 10^11 kept media the expected number of false candidates is about 0.05,
+and a retroactive hit is a lead for a re-fetch, not a detection.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from orbweaver.store.models import CrawlHostDay, CrawlSeen, MediaSignalBlock
+from orbweaver.store.times import store_time
+
+RECORD = 64
+URL_HASH = 8
+# Media per compacted block: a lookup by sha256 reads one block (64 KiB) found by its `lo`.
+BLOCK_RECORDS = 1024
+_NO_PDQ = bytes(32)
+SEEN_PER_ROW = 96
+
+
+@dataclass(frozen=True)
+class CompactSignals:
+    """What a record keeps of one media's signals; hex in, hex (or prefixes) out."""
+
+    sha256_prefix: bytes
+    md5_prefix: bytes
+    sha1_prefix: bytes
+    pdq: bytes | None
+
+    @classmethod
+    def of(cls, sha256: str, md5: str, sha1: str, pdq: str | None) -> CompactSignals:
+        return cls(
+            bytes.fromhex(sha256)[:16],
+            bytes.fromhex(md5)[:8],
+            bytes.fromhex(sha1)[:8],
+            bytes.fromhex(pdq) if pdq else None,
+        )
+
+    def pack(self) -> bytes:
+        return self.sha256_prefix + self.md5_prefix + self.sha1_prefix + (self.pdq or _NO_PDQ)
+
+    @classmethod
+    def unpack(cls, record: bytes) -> CompactSignals:
+        pdq = record[32:64]
+        return cls(record[:16], record[16:24], record[24:32], None if pdq == _NO_PDQ else pdq)
+
+
+def url_digest(url: str) -> bytes:
+    """The 8 bytes a seen URL keeps: per host, 10^9 URLs collide with odds about 3 in 100."""
+    return hashlib.sha256(url.encode()).digest()[:URL_HASH]
+
+
+def _records(signals: Iterable[CompactSignals]) -> list[bytes]:
+    """Packed, deduplicated by sha256 prefix, sorted (lookups bisect a block)."""
+    unique = {s.sha256_prefix: s.pack() for s in signals}
+    return [unique[k] for k in sorted(unique)]
+
+
+def _block_row(records: list[bytes], at: datetime, compacted: bool) -> dict[str, Any]:
+    return {
+        "created_at": at,
+        "compacted": compacted,
+        "n": len(records),
+        "lo": records[0][:16],
+        "hi": records[-1][:16],
+        "records": b"".join(records),
+    }
+
+
+def write_signals(session: Session, signals: Iterable[CompactSignals], at: datetime) -> int:
+    """One block for a batch's unmatched media (deduplicated within it; across blocks later,
+    by `compact_signals`). Returns how many records were written."""
+    records = _records(signals)
+    if records:
+        session.execute(sa.insert(MediaSignalBlock), [_block_row(records, store_time(at), False)])
+    return len(records)
+
+
+def write_seen(session: Session, urls_by_host: dict[str, list[str]], at: datetime) -> None:
+    """Rows per host of the batch's unmatched URLs there, 8 bytes each, at most `SEEN_PER_ROW`
+    a row: a longer row spills to an overflow page on SQLite (a WITHOUT ROWID row keeps about
+    1,000 bytes in its b-tree page), which wasted more than the hashes took."""
+    naive = store_time(at)
+    rows = []
+    for host, urls in urls_by_host.items():
+        hashes = sorted({url_digest(u) for u in urls})
+        for i in range(0, len(hashes), SEEN_PER_ROW):
+            chunk = hashes[i : i + SEEN_PER_ROW]
+            rows.append(
+                {
+                    "id": secrets.randbits(62),
+                    "seen_at": naive,
+                    "host": host,
+                    "n": len(chunk),
+                    "url_hashes": b"".join(chunk),
+                }
+            )
+    if rows:
+        session.execute(sa.insert(CrawlSeen), rows)
+
+
+def count_host_day(session: Session, counts: dict[str, tuple[int, int]], at: datetime) -> None:
+    """Add (pictures fetched, pictures unmatched) per host to today's counts (an upsert: two
+    crawler processes add to the same row)."""
+    if not counts:
+        return
+    day = store_time(at).date().isoformat()
+    rows = [
+        {"host": host, "day": day, "fetched": fetched, "unmatched": unmatched}
+        for host, (fetched, unmatched) in sorted(counts.items())
+    ]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(CrawlHostDay)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["host", "day"],
+        set_={
+            "fetched": CrawlHostDay.fetched + stmt.excluded.fetched,
+            "unmatched": CrawlHostDay.unmatched + stmt.excluded.unmatched,
+        },
+    )
+    session.execute(stmt, rows)
+
+
+def seen_urls(session: Session, host: str, urls: Iterable[str], since: datetime) -> set[str]:
+    """Which of `urls` were seen unmatched on `host` since `since` (re-crawls: a URL seen
+    before need not be fetched again before its turn)."""
+    wanted = {url_digest(u): u for u in urls}
+    found: set[str] = set()
+    blobs = session.scalars(
+        sa.select(CrawlSeen.url_hashes).where(
+            CrawlSeen.host == host, CrawlSeen.seen_at >= store_time(since)
+        )
+    )
+    for blob in blobs:
+        for i in range(0, len(blob), URL_HASH):
+            url = wanted.get(blob[i : i + URL_HASH])
+            if url is not None:
+                found.add(url)
+    return found
+
+
+def iter_signals(session: Session) -> Iterator[CompactSignals]:
+    """Every kept record (retroactive matching scans them when a list grows)."""
+    for blob in session.scalars(sa.select(MediaSignalBlock.records)):
+        for i in range(0, len(blob), RECORD):
+            yield CompactSignals.unpack(blob[i : i + RECORD])
+
+
+def find_sha256(session: Session, sha256: str) -> CompactSignals | None:
+    """The record of one media by sha256: the blocks whose range holds it, each bisected."""
+    key = bytes.fromhex(sha256)[:16]
+    blocks = session.scalars(
+        sa.select(MediaSignalBlock.records).where(
+            MediaSignalBlock.lo <= key, MediaSignalBlock.hi >= key
+        )
+    )
+    for blob in blocks:
+        found = _bisect(blob, key)
+        if found is not None:
+            return CompactSignals.unpack(found)
+    return None
+
+
+def _bisect(blob: bytes, key: bytes) -> bytes | None:
+    lo, hi = 0, len(blob) // RECORD
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probe = blob[mid * RECORD : mid * RECORD + 16]
+        if probe < key:
+            lo = mid + 1
+        elif probe > key:
+            hi = mid
+        else:
+            return blob[mid * RECORD : (mid + 1) * RECORD]
+    return None
+
+
+def compact_signals(session: Session, before: datetime) -> tuple[int, int]:
+    """Merge the loose blocks (one a batch) written before `before` into sorted blocks of
+    `BLOCK_RECORDS`, dropping media already kept in a compacted block. Returns (records read,
+    records kept).
+
+    Deduplication streams over the compacted blocks once (a merge, linear in what is kept): at
+    Arachnid's volume this is per shard of the sha256 space (docs/scaling.md)."""
+    cutoff = store_time(before)
+    loose = session.execute(
+        sa.select(MediaSignalBlock.id, MediaSignalBlock.records).where(
+            MediaSignalBlock.compacted.is_(False), MediaSignalBlock.created_at < cutoff
+        )
+    ).all()
+    if not loose:
+        return 0, 0
+    merged: dict[bytes, bytes] = {}
+    for _, blob in loose:
+        for i in range(0, len(blob), RECORD):
+            merged.setdefault(blob[i : i + 16], blob[i : i + RECORD])
+    read = sum(len(blob) // RECORD for _, blob in loose)
+    keys = sorted(merged)
+    kept = session.execute(
+        sa.select(MediaSignalBlock.lo, MediaSignalBlock.hi, MediaSignalBlock.records).where(
+            MediaSignalBlock.compacted.is_(True)
+        )
+    )
+    for lo, hi, blob in kept:
+        start = bisect.bisect_left(keys, lo)
+        for key in keys[start : bisect.bisect_right(keys, hi)]:
+            if key in merged and _bisect(blob, key) is not None:
+                del merged[key]
+    records = [merged[k] for k in sorted(merged)]
+    session.execute(
+        sa.delete(MediaSignalBlock).where(MediaSignalBlock.id.in_([row.id for row in loose]))
+    )
+    rows = [
+        _block_row(records[i : i + BLOCK_RECORDS], cutoff, True)
+        for i in range(0, len(records), BLOCK_RECORDS)
+    ]
+    if rows:
+        session.execute(sa.insert(MediaSignalBlock), rows)
+    return read, len(records)
+
+
+def expire_seen(session: Session, before: datetime) -> int:
+    """Delete seen-URL rows older than the retention (SQLite; PostgreSQL drops partitions
+    first, `orbweaver.store.partitions`, and this sweeps the default partition)."""
+    result = session.execute(sa.delete(CrawlSeen).where(CrawlSeen.seen_at < store_time(before)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def retention_horizon(now: datetime, days: float) -> datetime:
+    return now - timedelta(days=days)
