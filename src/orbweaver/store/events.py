@@ -40,6 +40,10 @@ class EventKind(StrEnum):
     NOTICE_NO_CONTACT = "notice.no_contact"
     NOTICE_ESCALATED = "notice.escalated"
     NOTICE_RECIDIVIST = "notice.recidivist"
+    NOTICE_PRECHECKED = "notice.prechecked"
+    NOTICE_GONE_BEFORE_NOTICE = "notice.gone_before_notice"
+    HOLD_ADDED = "hold.added"
+    HOLD_RELEASED = "hold.released"
     NOTICE_REMOVED = "notice.removed"
     NOTICE_SENT = "notice.sent"
     FOLLOWUP_SENT = "followup.sent"
@@ -126,6 +130,26 @@ CATALOGUE: dict[EventKind, EventSpec] = {
     ),
     EventKind.NOTICE_RECIDIVIST: EventSpec(
         "notice", ("earlier_notice_id",), "media already noticed to this provider is back"
+    ),
+    EventKind.NOTICE_PRECHECKED: EventSpec(
+        "notice",
+        ("outcome", "detail", "tries"),
+        "the URL was re-checked just before its first notice: online, or sent anyway after "
+        "inconclusive tries",
+    ),
+    EventKind.NOTICE_GONE_BEFORE_NOTICE: EventSpec(
+        "notice",
+        ("outcome", "detail", "http_status"),
+        "the content was gone at the re-check before the first notice: removed before notice, "
+        "not noticed",
+    ),
+    EventKind.HOLD_ADDED: EventSpec(
+        "hold", ("scope", "value", "reason"), "an operator put a URL, host or case on hold"
+    ),
+    EventKind.HOLD_RELEASED: EventSpec(
+        "hold",
+        ("scope", "value", "held_seconds", "notices"),
+        "an operator released a hold; its notices' messages are due again",
     ),
     EventKind.NOTICE_REMOVED: EventSpec(
         "notice",

@@ -287,6 +287,11 @@ class ProviderOverride(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+# Notice.status of content gone at the re-check just before its first notice ("removed before
+# notice"): never noticed, counted apart by reports. Set by `notices/gate.py`.
+GONE_PRE_NOTICE = "gone_pre_notice"
+
+
 class Notice(Base):
     """One removal request for one URL (a media URL, or an archive URL) to one provider.
 
@@ -325,6 +330,12 @@ class Notice(Base):
     first_offline_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     offline_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The re-check just before the first notice (issue 19): when the content was confirmed
+    # online (or sent anyway after `precheck_attempts` inconclusive tries), and the tries so far.
+    prechecked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    precheck_tries: Mapped[int] = mapped_column(Integer, default=0)
+    # Seconds this notice spent under an operator's hold (`Hold`), counted apart from removal.
+    held_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     provider: Mapped[Provider | None] = relationship()
     items: Mapped[list[NoticeItem]] = relationship(back_populates="notice")
 
@@ -384,6 +395,27 @@ class Check(Base):
     http_status: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+HOLD_SCOPES = ("url", "host", "case")
+
+
+class Hold(Base):
+    """An operator's hold (a law-enforcement request not to alert the site) on a URL, a host
+    or a case (one notice, by id): no notice, follow-up or escalation goes out while it is
+    active (`released_at` empty); monitoring goes on. Added and released through the audited
+    `notices.holds` service only."""
+
+    __tablename__ = "hold"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(255))
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
 # --- end of takedown tables ---

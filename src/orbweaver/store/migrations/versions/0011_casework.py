@@ -1,0 +1,56 @@
+"""casework (issue 19): the re-check before the first notice, holds, held time on notices
+
+Revision ID: 0011_casework
+Revises: 0010_merge
+Create Date: 2026-12-04
+
+Notices that existed before this revision count as re-checked (their first notice was planned
+or sent without one), so nothing already queued waits for a re-check it never needed.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011_casework"
+down_revision: str | Sequence[str] | None = "0010_merge"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.add_column("notice", sa.Column("prechecked_at", sa.DateTime(), nullable=True))
+    op.add_column(
+        "notice",
+        sa.Column("precheck_tries", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column(
+        "notice",
+        sa.Column("held_seconds", sa.Float(), nullable=False, server_default="0"),
+    )
+    op.execute("UPDATE notice SET prechecked_at = created_at")
+    op.create_table(
+        "hold",
+        sa.Column("id", Id, primary_key=True),
+        sa.Column("scope", sa.String(length=8), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("released_by", sa.String(length=255), nullable=True),
+        sa.Column("released_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hold")),
+    )
+    op.create_index(op.f("ix_hold_released_at"), "hold", ["released_at"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_hold_released_at"), table_name="hold")
+    op.drop_table("hold")
+    with op.batch_alter_table("notice") as batch:
+        batch.drop_column("held_seconds")
+        batch.drop_column("precheck_tries")
+        batch.drop_column("prechecked_at")
