@@ -22,7 +22,14 @@ from orbweaver.crawl.frontier import PageVisit, record_pages
 from orbweaver.crawl.items import MediaItem
 from orbweaver.crawl.options import CrawlOptions
 from orbweaver.store import EventKind, Store, record_event, store_time
-from orbweaver.store.models import Detection, Media, MediaTask, Sighting, Suspect
+from orbweaver.store.models import (
+    Detection,
+    EvidenceRecord,
+    Media,
+    MediaTask,
+    Sighting,
+    Suspect,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +104,7 @@ class SightingWriter:
         now = self.clock.now()
         naive = store_time(now)
         stats = {"detections": 0, "suspects": 0, "sightings": len(media)}
+        evidence_bytes = 0
         with self.store.session() as session:
             sighting_ids: list[int] = []
             if media:
@@ -116,6 +124,10 @@ class SightingWriter:
                 ]
                 if detections:
                     session.execute(sa.insert(Detection), detections)
+                    evidence = _evidence_rows(media, sighting_ids, now, naive)
+                    if evidence:
+                        session.execute(sa.insert(EvidenceRecord), evidence)
+                    evidence_bytes = sum(r["size_bytes"] for r in evidence)
                 stats["detections"] = len(detections)
                 stats["suspects"] = self._suspects(session, media, sighting_ids, ids, naive)
             record_pages(session, pages, now, self.options.recrawl_interval_s)
@@ -132,6 +144,8 @@ class SightingWriter:
             item.data = None  # the bytes go now; only a sealed copy (suspects) remains
         for key, value in stats.items():
             self.count(key, value)
+        if evidence_bytes:
+            self.count("evidence_bytes", evidence_bytes)
 
     def _media_ids(self, session: Any, media: list[MediaItem], naive: Any) -> dict[str, int]:
         wanted = {item.signals.sha256: item.signals for item in media}
@@ -278,6 +292,53 @@ class SightingWriter:
                 )
         self.limbo = fresh[start:]
         self.limbo_bytes = kept
+
+
+def _evidence_rows(
+    media: list[MediaItem], sighting_ids: list[int], now: Any, naive: Any
+) -> list[dict[str, Any]]:
+    """WARC records of every detection in the batch (`orbweaver.evidence`): the page (its
+    request, response and HTML) when this process holds it, and the media fetch (request,
+    response headers, hashes and size; never its bytes). A page with several detections is
+    encoded once a batch."""
+    from orbweaver.evidence import media_blob, page_blob
+
+    rows: list[dict[str, Any]] = []
+    pages: dict[int, Any] = {}
+    for item, sighting_id in zip(media, sighting_ids, strict=True):
+        if not item.matches:
+            continue
+        blobs = []
+        if item.page is not None:
+            key = id(item.page)
+            if key not in pages:
+                pages[key] = page_blob(item.page, now)
+            blobs.append(pages[key])
+        if item.exchange is not None:
+            sig = item.signals
+            facts = {
+                "sha256": sig.sha256,
+                "sha1": sig.sha1,
+                "md5": sig.md5,
+                "pdq": sig.pdq,
+                "size_bytes": sig.size_bytes,
+                "archive_url": item.archive_url,
+                "member_path": item.member_path,
+            }
+            blobs.append(media_blob(item.exchange, facts, now))
+        rows.extend(
+            {
+                "sighting_id": sighting_id,
+                "kind": b.kind,
+                "url": b.url,
+                "captured_at": naive,
+                "warc": b.warc,
+                "sha256": b.sha256,
+                "size_bytes": len(b.warc),
+            }
+            for b in blobs
+        )
+    return rows
 
 
 @dataclass

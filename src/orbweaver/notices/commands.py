@@ -288,18 +288,24 @@ def hold_add(
     scope: str = typer.Argument(..., help="url, host or case (a notice id)."),
     value: str = typer.Argument(..., help="The URL, the host name, or the notice id."),
     reason: str = typer.Option(..., "--reason", help="Who asked and their reference."),
+    legal: bool = typer.Option(
+        False, "--legal", help="A legal hold: evidence kept past retention; notices still go."
+    ),
 ) -> None:
     """Put a URL, host or case on hold: no notice, follow-up or escalation of it goes out
-    until released; re-checks go on. Audited (`hold.added`)."""
+    until released; re-checks go on; its evidence is kept past retention. With --legal,
+    only the evidence is kept. Audited (`hold.added`)."""
     from orbweaver.notices.holds import HoldError, add_hold
 
     store, clock = _context()
     try:
         with store.session() as session:
-            hold = add_hold(session, clock, scope, value, reason=reason, actor=f"cli:{_user()}")
+            hold = add_hold(
+                session, clock, scope, value, reason=reason, actor=f"cli:{_user()}", legal=legal
+            )
     except HoldError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    typer.echo(f"hold {hold.id}: {hold.scope} {hold.value}")
+    typer.echo(f"hold {hold.id}: {hold.scope} {hold.value}{' (legal)' if legal else ''}")
 
 
 @hold_app.command("release")
@@ -341,7 +347,8 @@ def hold_list(
             else "ACTIVE"
         )
         typer.echo(
-            f"{r.id}\t{r.scope}\t{r.value}\t{state}\tadded {r.created_at:%Y-%m-%d %H:%M} "
+            f"{r.id}\t{'legal ' if r.legal else ''}{r.scope}\t{r.value}\t{state}\t"
+            f"added {r.created_at:%Y-%m-%d %H:%M} "
             f"by {r.created_by}: {r.reason}"
         )
 

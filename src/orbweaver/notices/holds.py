@@ -6,6 +6,10 @@ outbox defers such messages (`gate.Gate`), planning of follow-ups skips the noti
 digest leaves its messages for a later one. Monitoring goes on: re-checks are not messages.
 Adding and releasing are audited (`hold.added`, `hold.released` events, with the actor).
 
+A *legal* hold (`legal=True`) only preserves evidence: retention does not delete the records
+of what it covers (`orbweaver.evidence.prune`), and its notices still go. Every hold
+preserves evidence.
+
 Held time is counted apart: on release, each notice the hold covered gets the part of the hold
 it was open through added to `Notice.held_seconds` (from the later of the hold and the notice's
 creation to the earlier of the release and the notice's removal). Removal time itself stays
@@ -43,6 +47,7 @@ class HoldRow:
     created_at: datetime
     released_by: str | None
     released_at: datetime | None
+    legal: bool = False
 
     @classmethod
     def of(cls, h: Hold) -> HoldRow:
@@ -55,6 +60,7 @@ class HoldRow:
             h.created_at,
             h.released_by,
             h.released_at,
+            bool(h.legal),
         )
 
 
@@ -80,9 +86,17 @@ def normalise(scope: str, value: str) -> str:
 
 
 def add_hold(
-    session: Session, clock: Clock, scope: str, value: str, *, reason: str, actor: str
+    session: Session,
+    clock: Clock,
+    scope: str,
+    value: str,
+    *,
+    reason: str,
+    actor: str,
+    legal: bool = False,
 ) -> HoldRow:
-    """Put a URL, host or case on hold, audited; returns the hold."""
+    """Put a URL, host or case on hold, audited; returns the hold. A `legal` hold only
+    preserves the evidence (retention suspended); the others also stop its notices."""
     value = normalise(scope, value)
     if not reason.strip():
         raise HoldError("a hold needs a reason (who asked, their reference)")
@@ -92,6 +106,7 @@ def add_hold(
         reason=reason.strip()[:2000],
         created_by=actor,
         created_at=store_now(clock),
+        legal=legal,
     )
     session.add(hold)
     session.flush()
@@ -102,7 +117,7 @@ def add_hold(
         subject_type="hold",
         subject_id=hold.id,
         actor=actor,
-        payload={"scope": scope, "value": value, "reason": hold.reason},
+        payload={"scope": scope, "value": value, "reason": hold.reason, "legal": legal},
     )
     return HoldRow.of(hold)
 
@@ -118,7 +133,7 @@ def release_hold(session: Session, clock: Clock, hold_id: int, *, actor: str) ->
     now = store_now(clock)
     hold.released_at, hold.released_by = now, actor
     notices = list(session.scalars(select(Notice).where(_covers(hold))))
-    for n in notices:
+    for n in notices if not hold.legal else []:  # a legal hold never delayed a message
         n.held_seconds = (n.held_seconds or 0.0) + _overlap(hold, n, now)
     session.flush()
     free = [n.id for n in notices if held_by(session, n) is None]
@@ -162,11 +177,13 @@ def _covers(hold: Hold):  # type: ignore[no-untyped-def]
 
 
 def held_by(session: Session, notice: Notice) -> Hold | None:
-    """The active hold covering this notice, if any (the oldest)."""
+    """The active hold stopping this notice's messages, if any (the oldest; legal holds,
+    which only preserve evidence, do not count)."""
     return session.scalar(
         select(Hold)
         .where(
             Hold.released_at.is_(None),
+            Hold.legal.is_(False),
             or_(
                 (Hold.scope == "url") & (Hold.value == notice.url),
                 (Hold.scope == "host") & (Hold.value == notice.host),
@@ -179,9 +196,10 @@ def held_by(session: Session, notice: Notice) -> Hold | None:
 
 
 def held_notice_ids(session: Session) -> set[int]:
-    """Every notice an active hold covers now (holds are few; a query per hold)."""
+    """Every notice an active hold stops now (holds are few; a query per hold)."""
     out: set[int] = set()
-    for hold in session.scalars(select(Hold).where(Hold.released_at.is_(None))):
+    active = select(Hold).where(Hold.released_at.is_(None), Hold.legal.is_(False))
+    for hold in session.scalars(active):
         out.update(session.scalars(select(Notice.id).where(_covers(hold))))
     return out
 

@@ -57,6 +57,8 @@ class EventKind(StrEnum):
     OUTBOX_DROPPED = "outbox.dropped"
     OUTBOX_UNCERTAIN_RESEND = "outbox.uncertain_resend"
     MONITOR_CADENCE = "monitor.cadence"
+    EVIDENCE_EXPORTED = "evidence.exported"
+    EVIDENCE_PRUNED = "evidence.pruned"
 
     @classmethod
     def sent(cls, outbox_kind: str) -> EventKind:
@@ -144,7 +146,9 @@ CATALOGUE: dict[EventKind, EventSpec] = {
         "not noticed",
     ),
     EventKind.HOLD_ADDED: EventSpec(
-        "hold", ("scope", "value", "reason"), "an operator put a URL, host or case on hold"
+        "hold",
+        ("scope", "value", "reason", "legal"),
+        "an operator put a URL, host or case on hold (legal: evidence preserved, notices go)",
     ),
     EventKind.HOLD_RELEASED: EventSpec(
         "hold",
@@ -190,6 +194,16 @@ CATALOGUE: dict[EventKind, EventSpec] = {
             "offline_confirm_spacing_minutes",
         ),
         "the re-check cadence in force changed (the monitor's `CADENCE_FIELDS`)",
+    ),
+    EventKind.EVIDENCE_EXPORTED: EventSpec(
+        "notice",
+        ("records", "warc_sha256"),
+        "a notice's evidence bundle was exported (signed WARC and manifest)",
+    ),
+    EventKind.EVIDENCE_PRUNED: EventSpec(
+        "",
+        ("pruned", "pruned_bytes", "kept_on_hold", "contacts_anonymised"),
+        "retention ran: evidence records deleted (hashes kept), old contacts anonymised",
     ),
 }
 

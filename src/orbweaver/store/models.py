@@ -416,6 +416,30 @@ class Hold(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     released_by: Mapped[str | None] = mapped_column(String(255))
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    # A legal hold only preserves evidence (suspends its deletion); notices still go out.
+    # Every hold preserves evidence; only the others also stop notices.
+    legal: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EvidenceRecord(Base):
+    """What the crawl saw when it made a detection, as WARC records (gzip members, `warc`):
+    kind `page` (the page's request and response, its HTML) or `media` (the media fetch's
+    request, and its response headers with the media's hashes and size as a metadata record:
+    never the media's bytes). Written in the crawl's batch transaction, for detections only.
+    `sha256` is of `warc` as written; once pruned (`pruned_at`), `warc` is gone and the hash
+    and size stay, so counts and the record of what was held remain."""
+
+    __tablename__ = "evidence_record"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sighting.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    captured_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    warc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    pruned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 # --- end of takedown tables ---
