@@ -1,6 +1,7 @@
 """Evidence (docs/architecture.md, issue 19): what the crawl saw when it made a detection,
-kept as WARC records, and a notice's signed bundle of them. A shared service below the stages (like `net`): the crawl
-writes records through it, the CLI and the console export and verify bundles.
+kept as WARC records, and a notice's signed bundle of them. A shared service below the
+stages (like `net`): the crawl writes records through it, the CLI and the console export and
+verify bundles.
 
 Modules: `capture` (headers and pages held in memory until a detection needs them), `warc`
 (the records), `bundle` (export, Ed25519 signature, verification), `retention` (pruning,

@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     BANK_IMPORTED = "bank.imported"
     BANK_ENTRIES_ADDED = "bank.entries_added"
     CRAWL_REPORT = "crawl.report"
+    REPORT_RECEIVED = "report.received"
     CRAWL_BATCH = "crawl.batch"
     REVIEW_VERDICT = "review.verdict"
     NOTICE_CREATED = "notice.created"
@@ -107,6 +108,11 @@ CATALOGUE: dict[EventKind, EventSpec] = {
     ),
     EventKind.CRAWL_REPORT: EventSpec(
         "crawl_seed", ("url",), "a public report became a crawl seed"
+    ),
+    EventKind.REPORT_RECEIVED: EventSpec(
+        "",
+        ("reference", "url", "new"),
+        "the public report form took a report; the reference is what the reporter was given",
     ),
     EventKind.CRAWL_BATCH: EventSpec(
         "", ("detections", "suspects", "sightings"), "a crawl batch with hits was written"
