@@ -5,11 +5,12 @@
 
 from fastapi import APIRouter
 
-from orbweaver.web.console import api, pages, reports
+from orbweaver.web.console import api, casework, pages, reports
 
 router = APIRouter()
 router.include_router(pages.router)
 router.include_router(api.router)
 router.include_router(reports.router)
+router.include_router(casework.router)
 
 __all__ = ["router"]
