@@ -18,8 +18,8 @@ from orbweaver.config import (
     settings_classes,
 )
 from orbweaver.crawl.settings import CrawlSettings
-from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.evidence.settings import EvidenceSettings
+from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.review.settings import ReviewSettings
 from orbweaver.web.settings import WebSettings, web_settings
