@@ -105,6 +105,7 @@ class SightingWriter:
         naive = store_time(now)
         stats = {"detections": 0, "suspects": 0, "sightings": len(media)}
         evidence_bytes = 0
+        blobs = _evidence_blobs(media, now)  # encoded before the transaction, not inside it
         with self.store.session() as session:
             sighting_ids: list[int] = []
             if media:
@@ -124,7 +125,7 @@ class SightingWriter:
                 ]
                 if detections:
                     session.execute(sa.insert(Detection), detections)
-                    evidence = _evidence_rows(media, sighting_ids, now, naive)
+                    evidence = _evidence_rows(blobs, sighting_ids, naive)
                     if evidence:
                         session.execute(sa.insert(EvidenceRecord), evidence)
                     evidence_bytes = sum(r["size_bytes"] for r in evidence)
@@ -294,21 +295,20 @@ class SightingWriter:
         self.limbo_bytes = kept
 
 
-def _evidence_rows(
-    media: list[MediaItem], sighting_ids: list[int], now: Any, naive: Any
-) -> list[dict[str, Any]]:
-    """WARC records of every detection in the batch (`orbweaver.evidence`): the page (its
-    request, response and HTML) when this process holds it, and the media fetch (request,
+def _evidence_blobs(media: list[MediaItem], now: Any) -> list[list[Any]]:
+    """WARC records of every detection in the batch (`orbweaver.evidence`), per item: the page
+    (its request, response and HTML) when this process holds it, and the media fetch (request,
     response headers, hashes and size; never its bytes). A page with several detections is
-    encoded once a batch."""
+    encoded once a batch. Items without a match get none."""
     from orbweaver.evidence import media_blob, page_blob
 
-    rows: list[dict[str, Any]] = []
+    out: list[list[Any]] = []
     pages: dict[int, Any] = {}
-    for item, sighting_id in zip(media, sighting_ids, strict=True):
+    for item in media:
+        blobs: list[Any] = []
+        out.append(blobs)
         if not item.matches:
             continue
-        blobs = []
         if item.page is not None:
             key = id(item.page)
             if key not in pages:
@@ -326,19 +326,26 @@ def _evidence_rows(
                 "member_path": item.member_path,
             }
             blobs.append(media_blob(item.exchange, facts, now))
-        rows.extend(
-            {
-                "sighting_id": sighting_id,
-                "kind": b.kind,
-                "url": b.url,
-                "captured_at": naive,
-                "warc": b.warc,
-                "sha256": b.sha256,
-                "size_bytes": len(b.warc),
-            }
-            for b in blobs
-        )
-    return rows
+    return out
+
+
+def _evidence_rows(
+    blobs: list[list[Any]], sighting_ids: list[int], naive: Any
+) -> list[dict[str, Any]]:
+    """The `EvidenceRecord` rows of the batch's blobs, now that the sightings have ids."""
+    return [
+        {
+            "sighting_id": sighting_id,
+            "kind": b.kind,
+            "url": b.url,
+            "captured_at": naive,
+            "warc": b.warc,
+            "sha256": b.sha256,
+            "size_bytes": len(b.warc),
+        }
+        for item_blobs, sighting_id in zip(blobs, sighting_ids, strict=True)
+        for b in item_blobs
+    ]
 
 
 @dataclass
