@@ -55,7 +55,8 @@ class Verdict(StrEnum):
 @dataclass
 class Gate:
     """Holds always; the re-check before a first notice when a fetcher is given (the notify
-    role always gives one; a caller without network access to the sites passes None)."""
+    role always gives one; a caller without network access to the sites passes None) and
+    `precheck_enabled` is on (the default)."""
 
     settings: NoticeSettings
     fetcher: GuardedFetcher | None = None
@@ -75,7 +76,7 @@ class Gate:
                 )
                 return Verdict.HELD
             first = row.kind == "notice" and row.round == 1 and notice.prechecked_at is None
-            if not first or self.fetcher is None:
+            if not first or self.fetcher is None or not self.settings.precheck_enabled:
                 return Verdict.GO
             notice_id = notice.id
         from orbweaver.monitor import precheck
