@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "orbweaver.attribution.commands",
     "orbweaver.notices.commands",
     "orbweaver.monitor.commands",
+    "orbweaver.evidence.commands",
     "orbweaver.reports.commands",
     "orbweaver.sim.commands",
     "orbweaver.demo",

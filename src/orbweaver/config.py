@@ -55,6 +55,7 @@ SETTINGS_MODULES = (
     "orbweaver.monitor.settings",
     "orbweaver.review.settings",
     "orbweaver.web.settings",
+    "orbweaver.evidence.settings",
 )
 # `ORBWEAVER_*` variables that are not settings: read directly by the code that owns them.
 OTHER_ENV = frozenset(

@@ -267,6 +267,7 @@ class NotifyRole:
     clock: Clock
     attributor: Attributor
     transport: SmtpWebhookTransport
+    fetcher: GuardedFetcher  # the re-check just before a first notice (`notices/gate.py`)
     queues: tuple[str, ...] = ("outbox", "followups")
 
     def probes(self) -> list[Callable[[], Check]]:
@@ -283,11 +284,13 @@ class NotifyRole:
             settings=self.settings.notices,
             transport=self.transport,
             stop=stop,
+            fetcher=self.fetcher,
         )
 
     def close(self) -> None:
         self.transport.close()
         self.attributor.close()
+        self.fetcher.close()
         self.store.dispose()
 
 
@@ -296,7 +299,12 @@ def build_notify(s: ProductSettings, stop: threading.Event | None = None) -> Not
     clock = build_clock(s)
     resolver = build_resolver(s)
     return NotifyRole(
-        s, store, clock, build_attributor(s, clock, resolver), build_transport(s, resolver)
+        s,
+        store,
+        clock,
+        build_attributor(s, clock, resolver),
+        build_transport(s, resolver),
+        build_fetcher(s, resolver),
     )
 
 

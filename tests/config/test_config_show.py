@@ -81,6 +81,7 @@ def test_the_command_prints_every_class_and_no_secret(deployment: Path, as_json:
             "monitor",
             "review",
             "web",
+            "evidence",
         }
         tls = report["settings"]["notices"]["smtp_tls"]
         assert tls == {"value": "tls", "source": "toml", "env": "ORBWEAVER_SMTP_TLS"}

@@ -18,6 +18,7 @@ from orbweaver.config import (
     settings_classes,
 )
 from orbweaver.crawl.settings import CrawlSettings
+from orbweaver.evidence.settings import EvidenceSettings
 from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.review.settings import ReviewSettings
@@ -41,6 +42,7 @@ CASES: list[tuple[type[OrbweaverSettings], str, str, Any, str, Any]] = [
     (MonitorSettings, "recheck_schedule_hours", "[2.0, 12.0]", [2.0, 12.0], "3,9", [3.0, 9.0]),
     (ReviewSettings, "review_cookie_secure", "false", False, "true", True),
     (WebSettings, "shield_rate_burst", "7", 7, "9", 9),
+    (EvidenceSettings, "evidence_retention_days_page", "30", 30.0, "45", 45.0),
 ]
 
 

@@ -109,6 +109,31 @@ def test_unmatched_on_clean_hosts_keep_signals_seen_urls_and_counts(store, clock
         assert len(list(iter_signals(s))) == 10
 
 
+def test_a_promoted_file_already_kept_in_full_elsewhere_is_not_inserted_twice(store, clock) -> None:
+    """Found by merging with the media workers: a file waiting in the limbo (compact) that
+    another batch kept in full meanwhile (a suspect on a host with detections) made the
+    promotion insert its media row again, a unique violation that lost the whole batch."""
+    match = entry(store, clock.now())
+    w = writer(store, clock)
+    w.write([item("bad.test", "known", match)])  # bad.test has a detection
+    w.write([item("clean.test", "shared")])  # compact, waits in the limbo
+    w.write([item("bad.test", "shared")])  # the same file on bad.test: a full suspect row
+    assert count(store, Media) == 2 and count(store, Suspect) == 1
+    w.write(
+        [
+            item(
+                "clean.test",
+                "known2",
+                Match("known", match.bank_id, match.entry_id, match.category, "sha256", 0),
+            )
+        ]
+    )
+    with store.session() as s:
+        assert count(store, Media) == 3  # "known", "shared" (once), "known2"
+        hosts = sorted(s.scalars(sa.select(Sighting.host).join(Suspect)))
+        assert hosts == ["bad.test", "clean.test"]  # the promoted one kept too
+
+
 def test_detections_and_suspects_keep_full_records(store, clock) -> None:
     match = entry(store, clock.now())
     w = writer(store, clock)

@@ -66,6 +66,8 @@ def test_demo_writes_contract_truth_and_keeps_its_store(demo: DemoResult) -> Non
         "removal_p90_days",
         "recidivism_rate",
         "providers",
+        "removed_before_notice",
+        "held_notices",
     }
     for shape in (report, truth):
         for row in shape["providers"]:

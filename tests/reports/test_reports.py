@@ -105,6 +105,8 @@ def test_report_contract_and_breakdowns() -> None:
         "removal_p90_days",
         "recidivism_rate",
         "providers",
+        "removed_before_notice",
+        "held_notices",
     }
     assert contract["summary"]["targeted"] == 900 and contract["summary"]["providers"] == 2
     first, second = contract["providers"]
@@ -138,6 +140,8 @@ def test_empty_report() -> None:
             "removal_p90_days": None,
             "recidivism_rate": None,
             "providers": 0,
+            "removed_before_notice": 0,
+            "held_notices": 0,
         },
         "providers": [],
     }

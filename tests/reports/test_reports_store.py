@@ -191,6 +191,8 @@ def test_report_from_store(populated: Store, clock: SettableClock) -> None:
         "removal_p90_days": None,
         "recidivism_rate": 0.25,
         "providers": 2,
+        "removed_before_notice": 0,
+        "held_notices": 0,
     }
     fast = contract["providers"][0]
     assert (fast["name"], fast["targeted"], fast["censored"]) == ("FastHost", 3, 1)

@@ -38,9 +38,10 @@ which about 3 s is interpreter and Scrapy start-up; the crawl itself is ~2.5 s.
 which is what finds re-uploads); keep the default JOBDIR for a long crawl that must resume.
 
 Public surface (other stages and the composition root import these from `orbweaver.crawl`):
-`run_crawl` and its `CrawlOptions`, `CrawlSettings`, `CrawlSummary`, and `index_loaded` (the
-crawl role's readiness). Nothing is imported until used (`orbweaver._lazy`): Scrapy loads with
-the first crawl, not with `orbweaver --help`.
+`run_crawl` and its `CrawlOptions`, `CrawlSettings`, `CrawlSummary`, `index_loaded` (the
+crawl role's readiness), and `add_seeds` (reports and seeds: the CLI's `submit` and the public
+report form record them alike). Nothing is imported until used (`orbweaver._lazy`): Scrapy
+loads with the first crawl, not with `orbweaver --help`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING
 from orbweaver._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from orbweaver.crawl.frontier import add_seeds
     from orbweaver.crawl.metrics import index_loaded
     from orbweaver.crawl.options import CrawlOptions
     from orbweaver.crawl.runner import CrawlSummary, run_crawl
@@ -58,6 +60,7 @@ else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            ".frontier": ["add_seeds"],
             ".metrics": ["index_loaded"],
             ".options": ["CrawlOptions"],
             ".runner": ["CrawlSummary", "run_crawl"],
@@ -65,4 +68,11 @@ else:
         },
     )
 
-__all__ = ["CrawlOptions", "CrawlSettings", "CrawlSummary", "index_loaded", "run_crawl"]
+__all__ = [
+    "CrawlOptions",
+    "CrawlSettings",
+    "CrawlSummary",
+    "add_seeds",
+    "index_loaded",
+    "run_crawl",
+]

@@ -23,6 +23,11 @@ class MediaItem:
     member_path: str | None = None
     signals: Any = None
     matches: list[Any] = field(default_factory=list)
+    # Evidence (issue 19), held in memory, written only if the media made a detection: the
+    # media fetch's exchange (`orbweaver.evidence.Exchange`; the archive's for members) and the
+    # linking page's capture (`PageCapture`), when this process still holds it.
+    exchange: Any = None
+    page: Any = None
 
 
 @dataclass

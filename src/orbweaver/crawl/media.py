@@ -95,6 +95,11 @@ class MediaWorker:
             Backoff(options.store_retry_base_s, options.store_retry_cap_s),
             logger,
         )
+        from orbweaver.evidence import EvidenceSettings, PageCache
+
+        evidence = EvidenceSettings()
+        self.pages = PageCache(min(evidence.evidence_page_cache_bytes, 16 * 1_048_576))
+        self.page_max_bytes = evidence.evidence_page_max_bytes
         self.cpu_s = 0.0  # CPU seconds this process spent fingerprinting
         self.first_result: tuple[float, float, float, int] | None = None
         self.last_result: tuple[float, float, float, int] | None = None
@@ -177,7 +182,31 @@ class MediaWorker:
             patience.succeeded()
             return result
 
+    async def _pages_for_evidence(self, media: list[MediaItem]) -> None:
+        """The linking page of every detection, fetched now (the page crawl ran in another
+        process): its headers and HTML as they stand seconds after the spider saw them. Only
+        for detections; one fetch a page, kept in a bounded cache for the next ones."""
+        from orbweaver.evidence import Exchange, page_capture
+        from orbweaver.net import FetchError, PolicyError, ResolveError
+
+        for item in media:
+            if not item.matches or item.page is not None or not item.page_url:
+                continue
+            item.page = self.pages.get(item.page_url)
+            if item.page is not None:
+                continue
+            try:
+                reply = await self.client.get(item.page_url, kind="page")
+            except (PolicyError, ResolveError, FetchError) as exc:
+                logger.warning("evidence: page %s not fetched: %s", item.page_url, exc)
+                continue
+            ex = Exchange(reply.url, reply.status, reply.request_headers, reply.headers)
+            item.page = page_capture(ex, reply.body, self.page_max_bytes)
+            self.pages.put(item.page_url, item.page)
+            self._count("evidence_pages_fetched")
+
     async def _write(self, media: list[MediaItem], acks: list[int]) -> None:
+        await self._pages_for_evidence(media)
         while True:
             try:
                 in_store = acks if self.queue.acks_in_store else []
@@ -257,11 +286,14 @@ class MediaWorker:
         found, _mime = sniff(reply.body)
         self._count(f"fetched/{found}")
         network = self.policy.route(reply.url)[0]
+        from orbweaver.evidence import Exchange
+
         common: dict[str, Any] = {
             "host": host_of(reply.url),
             "page_url": task.page_url,
             "network": network,
             "reached_from_tor": task.via_tor or network == "tor",
+            "exchange": Exchange(reply.url, reply.status, reply.request_headers, reply.headers),
         }
         if found == "media":
             self._count("media")

@@ -54,6 +54,20 @@ class EpochFingerprinter(RequestFingerprinter):
         return hashlib.sha1(base + epoch.encode()).digest()
 
 
+def _exchange(response: Response) -> Any:
+    """The response's exchange for evidence: references to Scrapy's headers, no copy."""
+    from orbweaver.evidence import Exchange
+
+    request = response.request
+    return Exchange(
+        response.url,
+        response.status,
+        request.headers if request is not None else None,
+        response.headers,
+        request.method if request is not None else "GET",
+    )
+
+
 class OrbSpider(scrapy.Spider):
     name = "orbweaver"
     options: CrawlOptions
@@ -65,6 +79,12 @@ class OrbSpider(scrapy.Spider):
         self._idle_mark: int | None = None
         self._store_patience = Patience("crawl: reading due re-crawls", Backoff(), logger)
         self._archive_pool: ThreadPoolExecutor | None = None
+        from orbweaver.evidence import EvidenceSettings, PageCache
+
+        evidence = EvidenceSettings()
+        # Pages with media links, held for the detections their media may make (bounded).
+        self.pages = PageCache(evidence.evidence_page_cache_bytes)
+        self.page_max_bytes = evidence.evidence_page_max_bytes
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> OrbSpider:
@@ -169,13 +189,16 @@ class OrbSpider(scrapy.Spider):
         return bool(response.meta.get("via_tor")) or response.meta.get("network") == "tor"
 
     def _media_item(self, response: Response, data: bytes, **extra: Any) -> MediaItem:
+        page_url = response.meta.get("page_url")
         return MediaItem(
             url=response.url,
             host=host_of(response.url),
-            page_url=response.meta.get("page_url"),
+            page_url=page_url,
             network=response.meta.get("network", "clear"),
             reached_from_tor=self._reached_from_tor(response),
             data=data,
+            exchange=_exchange(response),
+            page=self.pages.get(page_url),
             **extra,
         )
 
@@ -211,6 +234,8 @@ class OrbSpider(scrapy.Spider):
             )
         ]
         self.crawler.stats.inc_value("orbweaver/pages")
+        if links.media or links.archives:
+            self._keep_page(response)
         media = [self.request(u, kind="media", depth=depth + 1, **common) for u in links.media]
         media.extend(
             self.request(u, kind="archive", depth=depth + 1, passwords=pw, **common)
@@ -233,6 +258,16 @@ class OrbSpider(scrapy.Spider):
         if opts.media_workers == 0:
             return out + media + pages
         return out + self._to_media_queue(media) + pages
+
+    def _keep_page(self, response: Response) -> None:
+        """Hold the page for evidence, in case its media make a detection: in this process's
+        bounded cache when its media are fetched here; the media workers fetch the page again
+        for a detection (they run in other processes)."""
+        from orbweaver.evidence import page_capture
+
+        if self.options.media_workers == 0:
+            capture = page_capture(_exchange(response), response.body, self.page_max_bytes)
+            self.pages.put(response.url, capture)
 
     def _to_media_queue(self, requests: list[scrapy.Request]) -> list[Any]:
         """Media for the media workers (`--media-workers`): each URL once, by the frontier's

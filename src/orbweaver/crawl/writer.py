@@ -31,7 +31,14 @@ from orbweaver.store import (
     write_seen,
     write_signals,
 )
-from orbweaver.store.models import Detection, Media, MediaTask, Sighting, Suspect
+from orbweaver.store.models import (
+    Detection,
+    EvidenceRecord,
+    Media,
+    MediaTask,
+    Sighting,
+    Suspect,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +113,14 @@ class SightingWriter:
         now = self.clock.now()
         naive = store_time(now)
         stats = {"detections": 0, "suspects": 0, "sightings": len(media)}
+        evidence_bytes = 0
+        # encoded before the transaction, not inside it; one list per matched item
+        blobs = _evidence_blobs([item for item in media if item.matches], now)
         with self.store.session() as session:
             if media:
-                stats["detections"], stats["suspects"] = self._media(session, media, now)
+                stats["detections"], stats["suspects"], evidence_bytes = self._media(
+                    session, media, now, blobs
+                )
             record_pages(session, pages, now, self.options.recrawl_interval_s)
             if tasks:
                 session.execute(
@@ -123,12 +135,17 @@ class SightingWriter:
             item.data = None  # the bytes go now; only a sealed copy (suspects) remains
         for key, value in stats.items():
             self.count(key, value)
+        if evidence_bytes:
+            self.count("evidence_bytes", evidence_bytes)
 
-    def _media(self, session: Any, media: list[MediaItem], now: Any) -> tuple[int, int]:
+    def _media(
+        self, session: Any, media: list[MediaItem], now: Any, blobs: list[list[Any]]
+    ) -> tuple[int, int, int]:
         """Matched media first (their detections make their host one with detections in this
         batch), then the unmatched: in full on hosts with detections (suspects), compactly
         elsewhere (`orbweaver.store.compact`, issue 22) unless `unmatched` is "full".
-        Returns (detections, suspects)."""
+        Detections get their evidence (`blobs`, one list per matched item, in order).
+        Returns (detections, suspects, evidence bytes)."""
         naive = store_time(now)
         ids = self._known_media(session, media)
         matched = [item for item in media if item.matches]
@@ -146,8 +163,13 @@ class SightingWriter:
             for item, sighting_id in zip(matched, sighting_ids, strict=True)
             for match in item.matches
         ]
+        evidence_bytes = 0
         if detections:
             session.execute(sa.insert(Detection), detections)
+            evidence = _evidence_rows(blobs, sighting_ids, naive)
+            if evidence:
+                session.execute(sa.insert(EvidenceRecord), evidence)
+            evidence_bytes = sum(r["size_bytes"] for r in evidence)
         wanted = set().union(*(_hosts(i) for i in unmatched), *(p.hosts for p in self.limbo))
         hit = self._hit_hosts(session, wanted)
         full = [i for i in unmatched if self.options.unmatched == "full" or _hosts(i) & hit]
@@ -162,7 +184,7 @@ class SightingWriter:
             fetched, nothing = counts.get(item.host, (0, 0))
             counts[item.host] = (fetched + 1, nothing + (0 if item.matches else 1))
         count_host_day(session, counts, now)
-        return len(detections), suspects
+        return len(detections), suspects, evidence_bytes
 
     @staticmethod
     def _known_media(session: Any, media: list[MediaItem]) -> dict[str, int]:
@@ -323,6 +345,9 @@ class SightingWriter:
         get their full media and sighting rows now. Pending entries are not changed: if the
         transaction rolls back, the limbo is restored as it was."""
         compact = [p.item for p in promoted if p.sighting_id is None and p.item is not None]
+        # the batch's lookup covered only its own media: a promoted one may have a full row by
+        # now (an earlier batch, or another crawler process, kept the same file in full)
+        media_ids.update(self._known_media(session, compact))
         new_ids = iter(self._insert_full(session, compact, media_ids, naive))
         out = []
         for pending in promoted:
@@ -359,6 +384,59 @@ class SightingWriter:
                 )
         self.limbo = fresh[start:]
         self.limbo_bytes = kept
+
+
+def _evidence_blobs(media: list[MediaItem], now: Any) -> list[list[Any]]:
+    """WARC records of every detection in the batch (`orbweaver.evidence`), per item: the page
+    (its request, response and HTML) when this process holds it, and the media fetch (request,
+    response headers, hashes and size; never its bytes). A page with several detections is
+    encoded once a batch. Items without a match get none."""
+    from orbweaver.evidence import media_blob, page_blob
+
+    out: list[list[Any]] = []
+    pages: dict[int, Any] = {}
+    for item in media:
+        blobs: list[Any] = []
+        out.append(blobs)
+        if not item.matches:
+            continue
+        if item.page is not None:
+            key = id(item.page)
+            if key not in pages:
+                pages[key] = page_blob(item.page, now)
+            blobs.append(pages[key])
+        if item.exchange is not None:
+            sig = item.signals
+            facts = {
+                "sha256": sig.sha256,
+                "sha1": sig.sha1,
+                "md5": sig.md5,
+                "pdq": sig.pdq,
+                "size_bytes": sig.size_bytes,
+                "archive_url": item.archive_url,
+                "member_path": item.member_path,
+            }
+            blobs.append(media_blob(item.exchange, facts, now))
+    return out
+
+
+def _evidence_rows(
+    blobs: list[list[Any]], sighting_ids: list[int], naive: Any
+) -> list[dict[str, Any]]:
+    """The `EvidenceRecord` rows of the batch's blobs, now that the sightings have ids."""
+    return [
+        {
+            "sighting_id": sighting_id,
+            "kind": b.kind,
+            "url": b.url,
+            "captured_at": naive,
+            "warc": b.warc,
+            "sha256": b.sha256,
+            "size_bytes": len(b.warc),
+        }
+        for item_blobs, sighting_id in zip(blobs, sighting_ids, strict=True)
+        for b in item_blobs
+    ]
 
 
 @dataclass

@@ -450,7 +450,12 @@ class Product:
 
         t0 = time.monotonic()
         passes = notify_pass(
-            self.store, self.clock, self.attributor, self.notice_settings, self.transport
+            self.store,
+            self.clock,
+            self.attributor,
+            self.notice_settings,
+            self.transport,
+            fetcher=self.fetcher,
         )
         self.stats["notices_sent"] += passes.delivery.sent
         t1 = time.monotonic()

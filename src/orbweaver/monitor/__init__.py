@@ -4,6 +4,7 @@ Public surface (other stages import these from `orbweaver.monitor`, never from i
 - re-checks: `check_due`, `check_all_due`, `monitor_loop` (the monitor role's loop),
   `claim_due_checks`, `MonitorStats`, the schedule (`due_after`,
   `next_scheduled`) and `MonitorSettings`;
+- the re-check just before a first notice: `precheck`, `Precheck`;
 - removal time, the definition every figure uses: `removal_seconds`, `removal_instant`;
 - the re-check cadence the figures were measured with: `CADENCE_EVENT`, `recorded_cadence`,
   `record_cadence`, `cadence_of`, `cadence_text`;
@@ -24,12 +25,14 @@ if TYPE_CHECKING:
     from orbweaver.monitor.removal import removal_instant, removal_seconds
     from orbweaver.monitor.service import (
         MonitorStats,
+        Precheck,
         check_all_due,
         check_due,
         claim_due_checks,
         due_after,
         monitor_loop,
         next_scheduled,
+        precheck,
     )
     from orbweaver.monitor.settings import MonitorSettings, cadence_of, cadence_text
 else:
@@ -41,12 +44,14 @@ else:
             ".removal": ["removal_instant", "removal_seconds"],
             ".service": [
                 "MonitorStats",
+                "Precheck",
                 "check_all_due",
                 "check_due",
                 "claim_due_checks",
                 "due_after",
                 "monitor_loop",
                 "next_scheduled",
+                "precheck",
             ],
             ".settings": ["MonitorSettings", "cadence_of", "cadence_text"],
         },
@@ -56,6 +61,7 @@ __all__ = [
     "CADENCE_EVENT",
     "MonitorSettings",
     "MonitorStats",
+    "Precheck",
     "RecidivismCheck",
     "RecidivismRow",
     "cadence_of",
@@ -66,6 +72,7 @@ __all__ = [
     "due_after",
     "monitor_loop",
     "next_scheduled",
+    "precheck",
     "record_cadence",
     "recorded_cadence",
     "removal_instant",

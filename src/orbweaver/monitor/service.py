@@ -191,6 +191,36 @@ def _pdq_distance(target: Target, body: bytes) -> int | None:
     return best[0] if best[0] <= best[1] else None
 
 
+# Answers that say the content is gone for good, not that the site is having a bad minute.
+GONE_STATUSES = frozenset({404, 410, 451})
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """The re-check just before a first notice (issue 19), with the monitor's own fetch and
+    hashing: `online` (the noticed bytes, or a picture within the bank's PDQ threshold),
+    `gone` (other content at the URL, or 404/410/451) or `unclear` (a DNS outage, a timeout, a
+    refused connection, a 5xx: nothing learnt about the content, so the notice is not dropped)."""
+
+    outcome: str
+    detail: str
+    http_status: int | None
+
+
+def precheck(store: Store, fetcher: GuardedFetcher, notice_id: int) -> Precheck:
+    """Fetch a notice's URL and say whether its content is still there (see `Precheck`).
+    Records nothing: the caller (the notifier) decides what a first notice does with it."""
+    with store.session() as session:
+        (target,) = _targets(session, [notice_id])
+    result = fetcher.get(target.url, target.kind)
+    outcome, detail = classify(target, result)
+    if outcome == "online":
+        return Precheck("online", detail, result.status)
+    if outcome == "changed" or result.status in GONE_STATUSES:
+        return Precheck("gone", detail, result.status)
+    return Precheck("unclear", detail, result.status)
+
+
 @dataclass
 class MonitorStats:
     checked: int = 0

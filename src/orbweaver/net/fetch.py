@@ -42,6 +42,8 @@ class Reply:
     status: int
     headers: httpx.Headers = field(default_factory=httpx.Headers)
     body: bytes = b""
+    # What was sent for this hop (a reference, not a copy): evidence records them for detections.
+    request_headers: httpx.Headers | None = None
 
     @property
     def is_redirect(self) -> bool:
@@ -148,7 +150,9 @@ class GuardedClient:
                 ) as resp,
             ):
                 status = resp.status_code
-                reply = Reply(url, resp.status_code, resp.headers)
+                reply = Reply(
+                    url, resp.status_code, resp.headers, request_headers=resp.request.headers
+                )
                 if read_body and 200 <= resp.status_code < 300:
                     reply.body = _read(resp, cap, deadline)
                 return reply
@@ -374,7 +378,9 @@ class AsyncGuardedClient:
             async with self._client(proxy).stream(
                 "GET", request_url, headers=headers, extensions=extensions
             ) as resp:
-                reply = Reply(url, resp.status_code, resp.headers)
+                reply = Reply(
+                    url, resp.status_code, resp.headers, request_headers=resp.request.headers
+                )
                 if 200 <= resp.status_code < 300:
                     reply.body = await _aread(resp, cap)
                 return reply

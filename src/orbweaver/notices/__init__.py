@@ -10,6 +10,8 @@ Public surface (other stages import these from `orbweaver.notices`, never from i
 `notify_pass`, `notify_loop` (the notify role's loop), `log_pass`, `PassStats`,
 `default_attributor`, `plan_notices`, `PlanStats`, `Attributor`, `schedule_rounds`,
 `make_on_sent`, `build_digests`, `deliver_due`, `DeliveryStats`, `NoticeSettings`,
+`SmtpWebhookTransport`, `Transport`, `build_email`, `validation_errors`; holds (`holds`, issue
+19): `add_hold`, `release_hold`, `list_holds`, `HoldRow`, `HoldError`.
 `SmtpWebhookTransport`, `Transport`, `build_email`, `validation_errors`, `requeue_failed`
 (the console's retry button, as `orbweaver notices retry`).
 Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
@@ -24,6 +26,7 @@ from orbweaver._lazy import lazy_exports
 if TYPE_CHECKING:
     from orbweaver.notices.compose import build_email
     from orbweaver.notices.digests import build_digests
+    from orbweaver.notices.holds import HoldError, HoldRow, add_hold, list_holds, release_hold
     from orbweaver.notices.outbox import DeliveryStats, deliver_due, requeue_failed
     from orbweaver.notices.planning import Attributor, PlanStats, plan_notices
     from orbweaver.notices.rounds import make_on_sent, schedule_rounds
@@ -43,6 +46,7 @@ else:
         {
             ".compose": ["build_email"],
             ".digests": ["build_digests"],
+            ".holds": ["HoldError", "HoldRow", "add_hold", "list_holds", "release_hold"],
             ".outbox": ["DeliveryStats", "deliver_due", "requeue_failed"],
             ".planning": ["Attributor", "PlanStats", "plan_notices"],
             ".rounds": ["make_on_sent", "schedule_rounds"],
@@ -62,20 +66,25 @@ else:
 __all__ = [
     "Attributor",
     "DeliveryStats",
+    "HoldError",
+    "HoldRow",
     "NoticeSettings",
     "PassStats",
     "PlanStats",
     "SmtpWebhookTransport",
     "Transport",
+    "add_hold",
     "build_digests",
     "build_email",
     "default_attributor",
     "deliver_due",
+    "list_holds",
     "log_pass",
     "make_on_sent",
     "notify_loop",
     "notify_pass",
     "plan_notices",
+    "release_hold",
     "requeue_failed",
     "schedule_rounds",
     "validation_errors",

@@ -12,6 +12,7 @@ import typer
 
 if TYPE_CHECKING:
     from orbweaver.clock import Clock
+    from orbweaver.net import GuardedFetcher
     from orbweaver.notices.planning import Attributor
     from orbweaver.notices.runner import PassStats
     from orbweaver.notices.settings import NoticeSettings
@@ -45,6 +46,7 @@ def notify(
         ProductSettings,
         build_attributor,
         build_clock,
+        build_fetcher,
         build_notify,
         build_resolver,
         build_store,
@@ -59,11 +61,13 @@ def notify(
         store = build_store(s)
         attributor = build_attributor(s, clock, resolver)
         transport = build_transport(s, resolver)
+        fetcher = build_fetcher(s, resolver)
         try:
-            _echo_pass(notify_pass(store, clock, attributor, s.notices, transport))
+            _echo_pass(notify_pass(store, clock, attributor, s.notices, transport, fetcher=fetcher))
         finally:
             transport.close()
             attributor.close()
+            fetcher.close()
         return
     ensure_logging()
     stop = threading.Event()
@@ -78,6 +82,7 @@ def notify(
             settings=s.notices,
             transport=role.transport,
             stop=stop,
+            fetcher=role.fetcher,
         )
     finally:
         role.close()
@@ -93,6 +98,7 @@ def notify_loop(
     stop: threading.Event | None = None,
     backoff: Backoff | None = None,
     transport: Transport | None = None,
+    fetcher: GuardedFetcher | None = None,
 ) -> None:
     """`notify --loop`: a pass every `every_s` seconds until `stop`, through outages, each
     pass printed (`notices.notify_loop`, which the notify role runs, logs instead)."""
@@ -108,6 +114,7 @@ def notify_loop(
         stop=stop,
         backoff=backoff,
         on_pass=_echo_pass,
+        fetcher=fetcher,
     )
 
 
@@ -116,7 +123,8 @@ def _echo_pass(stats: PassStats) -> None:
         f"notices {stats.plan.notices} (tor-only {stats.plan.tor_only}, recidivist "
         f"{stats.plan.recidivist}, unattributed {stats.plan.unattributed}); rounds "
         f"{stats.rounds}; sent {stats.delivery.sent}, retrying {stats.delivery.retried}, "
-        f"failed {stats.delivery.failed}"
+        f"failed {stats.delivery.failed}; held {stats.delivery.held}, removed before notice "
+        f"{stats.delivery.gone}, re-check inconclusive {stats.delivery.deferred}"
     )
     for error in stats.plan.errors[:10] + stats.delivery.errors[:10]:
         typer.echo(f"  {error}", err=True)
@@ -150,6 +158,7 @@ def _rows(session: Any) -> list[dict[str, Any]]:
                 "first_sent_at": n.first_sent_at.isoformat() if n.first_sent_at else None,
                 "removed_at": n.removed_at.isoformat() if n.removed_at else None,
                 "removal_seconds": removal_seconds(n),
+                "held_seconds": n.held_seconds,
             }
         )
     return out
@@ -268,6 +277,83 @@ def _user() -> str:
         return "unknown"
 
 
+hold_app = typer.Typer(
+    help="Holds: stop notices to a URL, host or case (a law-enforcement request); audited.",
+    no_args_is_help=True,
+)
+
+
+@hold_app.command("add")
+def hold_add(
+    scope: str = typer.Argument(..., help="url, host or case (a notice id)."),
+    value: str = typer.Argument(..., help="The URL, the host name, or the notice id."),
+    reason: str = typer.Option(..., "--reason", help="Who asked and their reference."),
+    legal: bool = typer.Option(
+        False, "--legal", help="A legal hold: evidence kept past retention; notices still go."
+    ),
+) -> None:
+    """Put a URL, host or case on hold: no notice, follow-up or escalation of it goes out
+    until released; re-checks go on; its evidence is kept past retention. With --legal,
+    only the evidence is kept. Audited (`hold.added`)."""
+    from orbweaver.notices.holds import HoldError, add_hold
+
+    store, clock = _context()
+    try:
+        with store.session() as session:
+            hold = add_hold(
+                session, clock, scope, value, reason=reason, actor=f"cli:{_user()}", legal=legal
+            )
+    except HoldError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"hold {hold.id}: {hold.scope} {hold.value}{' (legal)' if legal else ''}")
+
+
+@hold_app.command("release")
+def hold_release(hold_id: int = typer.Argument(..., help="The hold's id (`hold list`).")) -> None:
+    """Release a hold: its notices' messages are due at once, their held time counted apart
+    from removal time. Audited (`hold.released`)."""
+    from orbweaver.notices.holds import HoldError, release_hold
+
+    store, clock = _context()
+    try:
+        with store.session() as session:
+            hold = release_hold(session, clock, hold_id, actor=f"cli:{_user()}")
+    except HoldError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"released hold {hold.id}: {hold.scope} {hold.value}")
+
+
+@hold_app.command("list")
+def hold_list(
+    active: bool = typer.Option(False, "--active", help="Only holds still in force."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of lines."),
+) -> None:
+    """Holds, newest first: scope, value, reason, who added and released them, when."""
+    from dataclasses import asdict
+
+    from orbweaver.notices.holds import list_holds
+
+    store, _ = _context()
+    with store.session() as session:
+        rows = list_holds(session, active_only=active)
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=2, default=str))
+        return
+    for r in rows:
+        state = (
+            f"released {r.released_at:%Y-%m-%d %H:%M} by {r.released_by}"
+            if r.released_at
+            else "ACTIVE"
+        )
+        typer.echo(
+            f"{r.id}\t{'legal ' if r.legal else ''}{r.scope}\t{r.value}\t{state}\t"
+            f"added {r.created_at:%Y-%m-%d %H:%M} "
+            f"by {r.created_by}: {r.reason}"
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.command("notify")(notify)
     app.add_typer(notices_app, name="notices")
+    app.add_typer(hold_app, name="hold")

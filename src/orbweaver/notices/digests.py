@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from orbweaver.clock import Clock
 from orbweaver.notices.compose import digest_letter
+from orbweaver.notices.holds import held_notice_ids
 from orbweaver.notices.outbox import DIGEST_IDS, NewMessage, enqueue, outbox_key, report_id_for
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.store import EventKind, record_event, store_now
@@ -41,7 +42,10 @@ def build_digests(session: Session, clock: Clock, settings: NoticeSettings) -> i
         select(Outbox).where(Outbox.status == "held").order_by(Outbox.provider_id, Outbox.id)
     ).all()
     by_provider: dict[int, list[Outbox]] = defaultdict(list)
+    on_hold = held_notice_ids(session) if held else set()
     for row in held:
+        if row.notice_id in on_hold:  # an operator's hold: stays out of the digest for now
+            continue
         by_provider[row.provider_id].append(row)
     made = 0
     for provider_id, rows in by_provider.items():

@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from orbweaver.attribution import check_webhook
 from orbweaver.clock import Clock, ensure_utc
 from orbweaver.notices.compose import build_email
+from orbweaver.notices.gate import Gate, Verdict
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.notices.transport import DeliveryError, Transport
 from orbweaver.store import EventKind, Store, record_event, store_now
@@ -158,6 +159,9 @@ class DeliveryStats:
     retried: int = 0
     failed: int = 0
     released: int = 0  # claimed, then handed back unsent because the notifier was stopping
+    held: int = 0  # put back because a hold covers the notice (`gate`)
+    deferred: int = 0  # first notice put back: its re-check could not tell (`gate`)
+    gone: int = 0  # first notice dropped: content removed before notice (`gate`)
     errors: list[str] = field(default_factory=list)
 
 
@@ -173,18 +177,35 @@ def deliver_due(
     limit: int | None = None,
     on_sent: SentHook | None = None,
     stop: threading.Event | None = None,
+    gate: Gate | None = None,
 ) -> DeliveryStats:
     """Send every due message once; `on_sent` updates the notice in the same commit. When
     `stop` is set (the notifier is asked to stop), the message being sent is finished and the
-    rest of the batch is handed back (`release_claims`), due at once for any notifier."""
+    rest of the batch is handed back (`release_claims`), due at once for any notifier.
+    `gate` (holds, the re-check before a first notice) is asked about each row just before it
+    goes."""
     stats = DeliveryStats()
     claimed = claim_due(store, clock, settings, limit or settings.notify_batch_size)
     for i, row_id in enumerate(claimed):
         if stop is not None and stop.is_set():
             stats.released = release_claims(store, clock, claimed[i:])
             break
+        if gate is not None and not _admitted(store, clock, gate, row_id, stats):
+            continue
         _deliver_one(store, clock, transport, settings, row_id, stats, on_sent)
     return stats
+
+
+def _admitted(store: Store, clock: Clock, gate: Gate, row_id: int, stats: DeliveryStats) -> bool:
+    """The gate's word on one claimed row, counted; False when it was put back or dropped."""
+    verdict = gate.admit(store, clock, row_id)
+    if verdict == Verdict.HELD:
+        stats.held += 1
+    elif verdict == Verdict.DEFERRED:
+        stats.deferred += 1
+    elif verdict == Verdict.GONE:
+        stats.gone += 1
+    return verdict == Verdict.GO
 
 
 def release_claims(store: Store, clock: Clock, ids: list[int]) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from orbweaver.attribution import Attribution, ChainLink
 from orbweaver.clock import Clock
 from orbweaver.notices.compose import compose_letter
+from orbweaver.notices.holds import held_notice_ids
 from orbweaver.notices.outbox import (
     UNSENT_STATUSES,
     NewMessage,
@@ -139,7 +140,7 @@ def schedule_rounds(
     session: Session, clock: Clock, settings: NoticeSettings, *, limit: int = 5000
 ) -> int:
     """Enqueue follow-ups (and escalations after N unanswered rounds) for notices that are
-    still online, as last re-checked, and due."""
+    still online, as last re-checked, due, and not on hold (`holds`)."""
     now = store_now(clock)
     due = session.scalars(
         select(Notice)
@@ -153,7 +154,10 @@ def schedule_rounds(
         .limit(limit)
     ).all()
     count = 0
+    held = held_notice_ids(session) if due else set()
     for notice in due:
+        if notice.id in held:  # no follow-up or escalation is even planned while held
+            continue
         count += _next_round(session, clock, settings, notice)
     return count
 

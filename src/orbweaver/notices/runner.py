@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from orbweaver.clock import Clock
 from orbweaver.notices.digests import build_digests
+from orbweaver.notices.gate import Gate
 from orbweaver.notices.outbox import DeliveryStats, deliver_due
 from orbweaver.notices.planning import Attributor, PlanStats, plan_notices
 from orbweaver.notices.rounds import make_on_sent, schedule_rounds
@@ -24,6 +25,7 @@ from orbweaver.notices.transport import SmtpWebhookTransport, Transport
 from orbweaver.store import Store
 
 if TYPE_CHECKING:
+    from orbweaver.net import GuardedFetcher
     from orbweaver.supervise import Backoff
 
 log = logging.getLogger(__name__)
@@ -47,12 +49,15 @@ def notify_pass(
     transport: Transport | None = None,
     *,
     stop: threading.Event | None = None,
+    fetcher: GuardedFetcher | None = None,
 ) -> PassStats:
     """One pass. Planning, rounds and digests are done by one notifier at a time (the others
     skip them for this pass: two planning the same detections at once would collide); delivery
     is shared, every row claimed by one notifier. With `stop` set, delivery hands back what it
-    claimed and did not start (`outbox.deliver_due`) and the pass ends."""
+    claimed and did not start (`outbox.deliver_due`) and the pass ends. Every message passes
+    the gate first (`gate.Gate`: holds; with `fetcher`, the re-check before a first notice)."""
     settings = settings or NoticeSettings()
+    gate = Gate(settings, fetcher)
     plan, rounds, digests = PlanStats(), 0, 0
     with store.session() as session:
         if store.try_lock(session, PLANNING_LOCK):
@@ -69,14 +74,18 @@ def notify_pass(
         total = DeliveryStats()
         while stop is None or not stop.is_set():
             stats = deliver_due(
-                store, clock, t, settings, on_sent=make_on_sent(settings), stop=stop
+                store, clock, t, settings, on_sent=make_on_sent(settings), stop=stop, gate=gate
             )
             total.sent += stats.sent
             total.retried += stats.retried
             total.failed += stats.failed
             total.released += stats.released
             total.errors += stats.errors
-            if stats.sent + stats.retried + stats.failed == 0:
+            total.held += stats.held
+            total.deferred += stats.deferred
+            total.gone += stats.gone
+            progress = stats.sent + stats.retried + stats.failed
+            if progress + stats.held + stats.deferred + stats.gone == 0:
                 break
     finally:
         if own:
@@ -97,6 +106,13 @@ def count_pass(stats: PassStats) -> None:
     count("notices", "messages_failed", stats.delivery.failed, doc="Messages failed for good")
     count("notices", "messages_retried", stats.delivery.retried, doc="Deliveries to retry")
     count("notices", "messages_released", stats.delivery.released, doc="Claims handed back")
+    count("notices", "messages_held", stats.delivery.held, doc="Messages put back: on hold")
+    count(
+        "notices",
+        "removed_before_notice",
+        stats.delivery.gone,
+        doc="First notices dropped: content gone at the re-check before sending",
+    )
     count_error("notices", "unattributed", stats.plan.unattributed)
     count_error("notices", "delivery_transient", stats.delivery.retried)
     count_error("notices", "delivery_failed", stats.delivery.failed)
@@ -113,13 +129,16 @@ def notify_loop(
     stop: threading.Event | None = None,
     backoff: Backoff | None = None,
     on_pass: Callable[[PassStats], None] | None = None,
+    fetcher: GuardedFetcher | None = None,
 ) -> None:
     """A pass every `every_s` seconds until `stop`, through outages (`supervise.run_loop`);
     a stop during delivery hands back the claims not yet started."""
     from orbweaver.supervise import run_loop
 
     def step() -> None:
-        stats = notify_pass(store, clock, attributor, settings, transport, stop=stop)
+        stats = notify_pass(
+            store, clock, attributor, settings, transport, stop=stop, fetcher=fetcher
+        )
         (on_pass or log_pass)(stats)
 
     run_loop(step, name="notify", every_s=every_s, backoff=backoff, stop=stop)
@@ -127,15 +146,19 @@ def notify_loop(
 
 def log_pass(stats: PassStats) -> None:
     """One log line for a pass that did something (a role's log is not a terminal)."""
-    done = stats.plan.notices + stats.rounds + stats.delivery.sent + stats.delivery.retried
-    if done or stats.delivery.failed:
+    d = stats.delivery
+    done = stats.plan.notices + stats.rounds + d.sent + d.retried + d.gone
+    if done or d.failed:
         log.info(
-            "notify: notices %d, rounds %d, sent %d, retrying %d, failed %d",
+            "notify: notices %d, rounds %d, sent %d, retrying %d, failed %d, held %d, "
+            "removed before notice %d",
             stats.plan.notices,
             stats.rounds,
-            stats.delivery.sent,
-            stats.delivery.retried,
-            stats.delivery.failed,
+            d.sent,
+            d.retried,
+            d.failed,
+            d.held,
+            d.gone,
         )
 
 

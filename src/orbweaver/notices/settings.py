@@ -42,4 +42,13 @@ class NoticeSettings(OrbweaverSettings):
     # A claimed message not sent within this lease is claimed again (after a crash).
     delivery_lease_s: float = 300.0
     notify_batch_size: int = 200
+    # Casework (issue 19). The re-check just before a first notice: when it cannot tell (DNS
+    # outage, timeout, 5xx) the notice waits `precheck_retry_minutes` and is re-checked, up to
+    # `precheck_attempts` tries in all, then is sent anyway (`notices/gate.py` says why).
+    # Off only where the product cannot reach the sites it notices (a lab without their DNS).
+    precheck_enabled: bool = True
+    precheck_attempts: int = 3
+    precheck_retry_minutes: float = 10.0
+    # A message of a held notice is looked at again this often (a release makes it due at once).
+    hold_poll_minutes: float = 15.0
     webhook_timeout_s: float = 15.0

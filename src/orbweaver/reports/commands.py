@@ -45,7 +45,9 @@ def print_table(report: object) -> None:
     console.print(
         f"detected {figure['verified_images_detected']:,} · targeted "
         f"{figure['verified_images_targeted_for_removal']:,} · suspects awaiting review "
-        f"{figure['suspect_backlog']:,} · Tor-only {figure['tor_only_not_noticed']:,} · still "
+        f"{figure['suspect_backlog']:,} · Tor-only {figure['tor_only_not_noticed']:,} · "
+        f"removed before notice {figure['removed_before_notice']:,} · held "
+        f"{figure['held_notices']:,} ({figure['held_days_total']} days) · still "
         f"online (censored) {100 * figure['censored_share']:.1f}% · re-checks "
         f"{figure['recheck_cadence']}"
     )

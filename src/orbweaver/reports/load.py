@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from orbweaver.reports.tables import NOTICE_COLUMNS, ReportInputs, empty_notices
 from orbweaver.store import Store
-from orbweaver.store.models import CATEGORIES
+from orbweaver.store.models import CATEGORIES, GONE_PRE_NOTICE
 
 _EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 _US_PER_DAY = 86_400_000_000
@@ -169,6 +169,10 @@ def load_inputs(store: Store) -> ReportInputs:
         )
         backlog = _scalar(conn, "SELECT COUNT(*) FROM suspect WHERE status = 'pending'")
         tor_only = _scalar(conn, "SELECT COUNT(*) FROM notice WHERE status = 'tor_only'")
+        gone = _scalar(conn, f"SELECT COUNT(*) FROM notice WHERE status = '{GONE_PRE_NOTICE}'")
+        held_n, held_s = conn.execute(
+            sa.text("SELECT COUNT(*), SUM(held_seconds) FROM notice WHERE held_seconds > 0")
+        ).one()
         cadence = recheck_cadence(conn)
     return ReportInputs(
         notices=notices,
@@ -177,6 +181,9 @@ def load_inputs(store: Store) -> ReportInputs:
         detected_clear_web=detected - not_clear,
         suspect_backlog=backlog,
         tor_only=tor_only,
+        removed_before_notice=gone,
+        held_notices=int(held_n or 0),
+        held_days=float(held_s or 0.0) / 86_400,
         recheck_cadence=cadence,
     )
 

@@ -44,6 +44,13 @@ class ReportInputs:
     detected_clear_web: int = 0
     suspect_backlog: int = 0
     tor_only: int = 0
+    # Content gone at the re-check just before its first notice: counted, never noticed, and
+    # not in removal times (no notice went, so no removal clock started).
+    removed_before_notice: int = 0
+    # Notices an operator's hold covered, and their held time in days: shown beside removal
+    # time, not subtracted from it (the provider had the notice throughout).
+    held_notices: int = 0
+    held_days: float = 0.0
     recheck_cadence: str = "+1 h, +6 h, +24 h, then daily while online"
 
 
@@ -167,6 +174,8 @@ class Report:
             "removal_p90_days": _round(self.overall.removal.p90_days),
             "recidivism_rate": _round(self.overall.recidivism_rate, 4),
             "providers": len(self.providers),
+            "removed_before_notice": self.inputs.removed_before_notice,
+            "held_notices": self.inputs.held_notices,
         }
 
     def figure_1_0(self) -> dict[str, Any]:
@@ -186,6 +195,9 @@ class Report:
             "share_hosted_clear_web": _round(clear, 4),
             "suspect_backlog": self.inputs.suspect_backlog,
             "tor_only_not_noticed": self.inputs.tor_only,
+            "removed_before_notice": self.inputs.removed_before_notice,
+            "held_notices": self.inputs.held_notices,
+            "held_days_total": _round(self.inputs.held_days),
             "censored_share": _round(self.overall.removal.censored_share, 4),
             "recheck_cadence": self.inputs.recheck_cadence,
             "archives_noticed": len(archives),

@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     BANK_IMPORTED = "bank.imported"
     BANK_ENTRIES_ADDED = "bank.entries_added"
     CRAWL_REPORT = "crawl.report"
+    REPORT_RECEIVED = "report.received"
     CRAWL_BATCH = "crawl.batch"
     REVIEW_VERDICT = "review.verdict"
     NOTICE_CREATED = "notice.created"
@@ -40,6 +41,10 @@ class EventKind(StrEnum):
     NOTICE_NO_CONTACT = "notice.no_contact"
     NOTICE_ESCALATED = "notice.escalated"
     NOTICE_RECIDIVIST = "notice.recidivist"
+    NOTICE_PRECHECKED = "notice.prechecked"
+    NOTICE_GONE_BEFORE_NOTICE = "notice.gone_before_notice"
+    HOLD_ADDED = "hold.added"
+    HOLD_RELEASED = "hold.released"
     NOTICE_REMOVED = "notice.removed"
     NOTICE_SENT = "notice.sent"
     FOLLOWUP_SENT = "followup.sent"
@@ -53,6 +58,8 @@ class EventKind(StrEnum):
     OUTBOX_DROPPED = "outbox.dropped"
     OUTBOX_UNCERTAIN_RESEND = "outbox.uncertain_resend"
     MONITOR_CADENCE = "monitor.cadence"
+    EVIDENCE_EXPORTED = "evidence.exported"
+    EVIDENCE_PRUNED = "evidence.pruned"
 
     @classmethod
     def sent(cls, outbox_kind: str) -> EventKind:
@@ -102,6 +109,11 @@ CATALOGUE: dict[EventKind, EventSpec] = {
     EventKind.CRAWL_REPORT: EventSpec(
         "crawl_seed", ("url",), "a public report became a crawl seed"
     ),
+    EventKind.REPORT_RECEIVED: EventSpec(
+        "",
+        ("reference", "url", "new"),
+        "the public report form took a report; the reference is what the reporter was given",
+    ),
     EventKind.CRAWL_BATCH: EventSpec(
         "", ("detections", "suspects", "sightings"), "a crawl batch with hits was written"
     ),
@@ -126,6 +138,28 @@ CATALOGUE: dict[EventKind, EventSpec] = {
     ),
     EventKind.NOTICE_RECIDIVIST: EventSpec(
         "notice", ("earlier_notice_id",), "media already noticed to this provider is back"
+    ),
+    EventKind.NOTICE_PRECHECKED: EventSpec(
+        "notice",
+        ("outcome", "detail", "tries"),
+        "the URL was re-checked just before its first notice: online, or sent anyway after "
+        "inconclusive tries",
+    ),
+    EventKind.NOTICE_GONE_BEFORE_NOTICE: EventSpec(
+        "notice",
+        ("outcome", "detail", "http_status"),
+        "the content was gone at the re-check before the first notice: removed before notice, "
+        "not noticed",
+    ),
+    EventKind.HOLD_ADDED: EventSpec(
+        "hold",
+        ("scope", "value", "reason", "legal"),
+        "an operator put a URL, host or case on hold (legal: evidence preserved, notices go)",
+    ),
+    EventKind.HOLD_RELEASED: EventSpec(
+        "hold",
+        ("scope", "value", "held_seconds", "notices"),
+        "an operator released a hold; its notices' messages are due again",
     ),
     EventKind.NOTICE_REMOVED: EventSpec(
         "notice",
@@ -166,6 +200,16 @@ CATALOGUE: dict[EventKind, EventSpec] = {
             "offline_confirm_spacing_minutes",
         ),
         "the re-check cadence in force changed (the monitor's `CADENCE_FIELDS`)",
+    ),
+    EventKind.EVIDENCE_EXPORTED: EventSpec(
+        "notice",
+        ("records", "warc_sha256"),
+        "a notice's evidence bundle was exported (signed WARC and manifest)",
+    ),
+    EventKind.EVIDENCE_PRUNED: EventSpec(
+        "",
+        ("pruned", "pruned_bytes", "kept_on_hold", "contacts_anonymised"),
+        "retention ran: evidence records deleted (hashes kept), old contacts anonymised",
     ),
 }
 

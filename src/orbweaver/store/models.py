@@ -297,6 +297,11 @@ class ProviderOverride(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+# Notice.status of content gone at the re-check just before its first notice ("removed before
+# notice"): never noticed, counted apart by reports. Set by `notices/gate.py`.
+GONE_PRE_NOTICE = "gone_pre_notice"
+
+
 class Notice(Base):
     """One removal request for one URL (a media URL, or an archive URL) to one provider.
 
@@ -335,6 +340,12 @@ class Notice(Base):
     first_offline_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     offline_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The re-check just before the first notice (issue 19): when the content was confirmed
+    # online (or sent anyway after `precheck_attempts` inconclusive tries), and the tries so far.
+    prechecked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    precheck_tries: Mapped[int] = mapped_column(Integer, default=0)
+    # Seconds this notice spent under an operator's hold (`Hold`), counted apart from removal.
+    held_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     provider: Mapped[Provider | None] = relationship()
     items: Mapped[list[NoticeItem]] = relationship(back_populates="notice")
 
@@ -394,6 +405,51 @@ class Check(Base):
     http_status: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+HOLD_SCOPES = ("url", "host", "case")
+
+
+class Hold(Base):
+    """An operator's hold (a law-enforcement request not to alert the site) on a URL, a host
+    or a case (one notice, by id): no notice, follow-up or escalation goes out while it is
+    active (`released_at` empty); monitoring goes on. Added and released through the audited
+    `notices.holds` service only."""
+
+    __tablename__ = "hold"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(255))
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    # A legal hold only preserves evidence (suspends its deletion); notices still go out.
+    # Every hold preserves evidence; only the others also stop notices.
+    legal: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EvidenceRecord(Base):
+    """What the crawl saw when it made a detection, as WARC records (gzip members, `warc`):
+    kind `page` (the page's request and response, its HTML) or `media` (the media fetch's
+    request, and its response headers with the media's hashes and size as a metadata record:
+    never the media's bytes). Written in the crawl's batch transaction, for detections only.
+    `sha256` is of `warc` as written; once pruned (`pruned_at`), `warc` is gone and the hash
+    and size stay, so counts and the record of what was held remain."""
+
+    __tablename__ = "evidence_record"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sighting.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    captured_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    warc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    pruned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 # --- end of takedown tables ---

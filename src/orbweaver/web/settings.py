@@ -47,6 +47,17 @@ class WebSettings(Settings):
     # Publish `/docs`, `/redoc` and `/openapi.json`. Off by default: the description names
     # every route and parameter, which an attacker need not be handed.
     web_api_docs: bool = False
+    # The public report form (`/report`, no account; issue 19): per client address at most
+    # `report_rate_per_minute` reports (bursts of `report_rate_burst`), each with a proof of
+    # work of `report_pow_bits` leading zero bits (hashcash-style, instead of a CAPTCHA) on a
+    # challenge signed with `report_pow_secret` (random per process when empty: set it when
+    # several workers serve the form) and valid `report_pow_max_age_s`.
+    report_form_enabled: bool = True
+    report_rate_per_minute: float = 2.0
+    report_rate_burst: int = 5
+    report_pow_bits: int = 18
+    report_pow_secret: str = ""
+    report_pow_max_age_s: float = 900.0
 
 
 def web_settings(settings: Settings | None = None) -> WebSettings:

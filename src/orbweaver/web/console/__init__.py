@@ -5,7 +5,7 @@
 
 from fastapi import APIRouter
 
-from orbweaver.web.console import api, manage, pages, reports
+from orbweaver.web.console import api, casework, manage, pages, reports
 from orbweaver.web.console.errorpages import install_error_pages
 
 router = APIRouter()
@@ -13,5 +13,6 @@ router.include_router(pages.router)
 router.include_router(manage.router)
 router.include_router(api.router)
 router.include_router(reports.router)
+router.include_router(casework.router)
 
 __all__ = ["install_error_pages", "router"]
