@@ -4,7 +4,7 @@ scrapy-redis's own scheduler lets a Redis error out of every call: a link yielde
 is dropped, and the daemon's idle check (`OrbSpider._idle`, which schedules due re-crawls) meets
 it, so Scrapy closes the spider as "finished" and the crawl role exits. The patient scheduler
 holds what it is given, hands nothing out, counts as not empty, and pushes what it held, in order,
-when Redis answers again. The whole role through real outages: tests/faults/test_crawl_outages.py.
+when Redis answers again. The whole role through real outages: tests/roles/test_crawl_outages.py.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from orbweaver.store.models import CrawlPage, Sighting
 from roles.world import wait_for
 from supervise.private_pg import PrivatePostgres
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 SEED, SCALE = 3, 0.5
 REDIS_DOWN_S, PG_DOWN_S = 6.0, 6.0
