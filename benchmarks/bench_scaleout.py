@@ -8,12 +8,20 @@ of the benchmark's own (initdb into a temporary folder) and a backlog of synthet
 - monitor: the same N notices, re-pointed at a loopback web server and made due at once; the
   time until each has had its re-check, and the split of the checks.
 
-Throughput ratio = time with one / time with two (same backlog, same run), timed from when the
-backlog is written, every process already up and ready. The crawl's own
-two-process figures are under "Crawl" in BENCHMARKS.md.
+- crawl (`--crawl-scale S`): one `orbweaver run --roles crawl` against two on one PostgreSQL and
+  one Redis frontier of the benchmark's own, the same simulated world (scenarios/small.toml at
+  scale S, the same seed) crawled from its seeds, written once every process is up and ready;
+  the time until the last page, sighting or detection is recorded. Checked: no file fetched
+  twice (the world counts how often each file's bytes were served), no duplicate sighting, the
+  same pages and sightings as with one process, and how the pages split between the two.
 
-Usage: .venv/bin/python benchmarks/bench_scaleout.py [--notices 400]
-Everything is synthetic (labels and random bytes), on loopback only.
+Throughput ratio = time with one / time with two (same backlog, same run), timed from when the
+backlog is written, every process already up and ready.
+
+Usage: .venv/bin/python benchmarks/bench_scaleout.py [--notices 400] [--crawl-scale 2]
+       [--only crawl|notify]
+Everything is synthetic (labels, random bytes and the simulated world's generated pictures), on
+loopback only.
 """
 
 from __future__ import annotations
@@ -157,31 +165,136 @@ def trial(pg: PrivatePostgres, n: int, instances: int, work: Path) -> dict[str, 
     return out
 
 
+CRAWL_PORTS = ("supervisor_health_port", "crawl_health_port")
+
+
+def crawl_trial(
+    pg: PrivatePostgres, redis: Any, instances: int, work: Path, scale: float, seed: int
+) -> dict[str, Any]:
+    """One world crawled from its seeds by `instances` crawl roles on one store and frontier."""
+    from faults.campaign import Run
+    from faults.campaign import Service as RunService
+    from orbweaver.clock import SettableClock
+    from orbweaver.crawl.frontier import add_seeds
+    from orbweaver.store.models import CrawlPage, CrawlSeed, Detection, Sighting
+    from roles.world import free_ports
+
+    name = f"crawl{instances}"
+    run = Run(
+        work / name, pg, redis, name=name, seed=seed, scale=scale, days=1, crawl_every_days=30
+    )
+    with run.store.session() as s:  # the seeds wait until every process is ready
+        seeds = list(s.scalars(sa.select(CrawlSeed.url)))
+        s.execute(sa.delete(CrawlSeed))
+    base = run.env()
+    services = []
+    out: dict[str, Any] = {"instances": instances, "seeds": len(seeds)}
+    try:
+        for k in range(instances):
+            env = dict(base)
+            if k:
+                ports = free_ports(len(CRAWL_PORTS))
+                env.update(
+                    {
+                        f"ORBWEAVER_{p.upper()}": str(n)
+                        for p, n in zip(CRAWL_PORTS, ports, strict=True)
+                    }
+                )
+            services.append(RunService(env, run.work, "--roles", "crawl"))
+        urls = [svc.url("crawl_health_port", "/readyz") for svc in services]
+        wait_for("crawl roles ready", lambda: all(get(u)[0] == 200 for u in urls), 300)
+        started = time.monotonic()
+        add_seeds(run.store, SettableClock(run.world.clock.now()), seeds)
+        last: Any = None
+        changed = time.monotonic()
+        while time.monotonic() - changed < 12.0:  # past the daemons' 5 s idle checks
+            time.sleep(0.5)
+            counts = (run._counts(), redis.queued(run.prefix))
+            if counts != last or counts[1]:
+                last, changed = counts, time.monotonic()
+        out["crawl_seconds"] = round(changed - started, 2)
+        served = run.world.sites.items_served
+        with run.store.session() as s:
+            pages = set(s.scalars(sa.select(CrawlPage.url)))
+            sightings = list(s.execute(sa.select(Sighting.url, Sighting.media_id)))
+            out["detections"] = int(
+                s.scalar(sa.select(sa.func.count()).select_from(Detection)) or 0
+            )
+        out["pages"] = len(pages)
+        out["sightings"] = len(sightings)
+        out["duplicate_sightings"] = len(sightings) - len(set(sightings))
+        out["files_served"] = sum(served.values())
+        out["files_fetched_twice"] = sum(1 for n in served.values() if n > 1)
+        out["pages_by_process"] = [
+            counted(svc, "crawl_health_port", "orbweaver_crawl_pages_total") for svc in services
+        ]
+        out["restarts"] = sum(
+            int(r.get("restarts", 0)) for svc in services for r in svc.roles().values()
+        )
+        out["_pages"], out["_sightings"] = pages, {u for u, _ in sightings}
+    finally:
+        for svc in services:
+            svc.kill()
+        run.close()
+    return out
+
+
+def crawl_scaleout(pg: PrivatePostgres, work: Path, scale: float, seed: int) -> dict[str, Any]:
+    from faults.campaign import PrivateRedis
+
+    redis = PrivateRedis()
+    redis.start()
+    try:
+        one = crawl_trial(pg, redis, 1, work, scale, seed)
+        two = crawl_trial(pg, redis, 2, work, scale, seed)
+    finally:
+        redis.close()
+    same = {
+        "same_pages": one.pop("_pages") == two.pop("_pages"),
+        "same_sightings": one.pop("_sightings") == two.pop("_sightings"),
+    }
+    return {
+        "scale": scale,
+        "one": one,
+        "two": two,
+        **same,
+        "crawl_ratio": round(one["crawl_seconds"] / two["crawl_seconds"], 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notices", type=int, default=400)
+    parser.add_argument("--crawl-scale", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--only", choices=("crawl", "notify"), default=None)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="orbweaver-scaleout-"))
     pg = PrivatePostgres()
     pg.start()
-    try:
-        one = trial(pg, args.notices, 1, work)
-        two = trial(pg, args.notices, 2, work)
-    finally:
-        pg.close()
-    out = {
+    out: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "load_before": [round(x, 2) for x in load_before],
-        "load_after": [round(x, 2) for x in os.getloadavg()],
-        "notices": args.notices,
-        "one": one,
-        "two": two,
-        "notify_ratio": round(one["notify_seconds"] / two["notify_seconds"], 2),
-        "monitor_ratio": round(one["monitor_seconds"] / two["monitor_seconds"], 2),
     }
+    try:
+        if args.only in (None, "notify"):
+            one = trial(pg, args.notices, 1, work)
+            two = trial(pg, args.notices, 2, work)
+            out.update(
+                notices=args.notices,
+                one=one,
+                two=two,
+                notify_ratio=round(one["notify_seconds"] / two["notify_seconds"], 2),
+                monitor_ratio=round(one["monitor_seconds"] / two["monitor_seconds"], 2),
+            )
+        if args.only in (None, "crawl"):
+            out["crawl"] = crawl_scaleout(pg, work, args.crawl_scale, args.seed)
+    finally:
+        pg.close()
+    out["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")

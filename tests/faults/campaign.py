@@ -34,7 +34,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -243,6 +243,7 @@ class Run:
         days: float,
         crawl_every_days: float,
         max_step_h: float = 12.0,
+        min_step_m: float = 0.0,
         scenario: Path = SMALL,
         settle_timeout_s: float = 240.0,
     ) -> None:
@@ -250,6 +251,9 @@ class Run:
 
         self.work, self.pg, self.redis = work, pg, redis
         self.days, self.max_step = days, timedelta(hours=max_step_h)
+        # events due within `min_step` of the next one are settled together at the later
+        # instant (0, the default: each alone)
+        self.min_step = timedelta(minutes=min_step_m)
         self.crawl_every_days = crawl_every_days
         self.work.mkdir(parents=True, exist_ok=True)
         self.url = _database(pg, name)
@@ -260,6 +264,9 @@ class Run:
         self.svc: Service | None = None
         self.steps = 0
         self.settle_timeout_s = settle_timeout_s
+        # where the driver's wall clock goes (bench_soak reports it): the roles' work until
+        # the last change seen, the quiet window after it, the driver's own queries
+        self.timing: defaultdict[str, float] = defaultdict(float)
 
     # setup
 
@@ -329,15 +336,14 @@ class Run:
         return ensure_utc(self.world.clock.now()).replace(tzinfo=None)
 
     def _counts(self) -> tuple[int, ...]:
+        # one statement, one round trip: the driver polls this while the roles work
+        counts = [
+            sa.select(sa.func.count()).select_from(t).scalar_subquery()
+            for t in (CrawlPage, Sighting, Detection, Notice, Outbox, Event)
+        ]
+        counts.append(sa.select(sa.func.count()).where(Outbox.status == "sent").scalar_subquery())
         with self.store.session() as s:
-            rows = [
-                int(s.scalar(sa.select(sa.func.count()).select_from(t)) or 0)
-                for t in (CrawlPage, Sighting, Detection, Notice, Outbox, Event)
-            ]
-            rows.append(
-                int(s.scalar(sa.select(sa.func.count()).where(Outbox.status == "sent")) or 0)
-            )
-            return tuple(rows)
+            return tuple(int(n or 0) for n in s.execute(sa.select(*counts)).one())
 
     def _busy(self) -> list[str]:
         """Queues with work due now. Re-crawls are left out: a page that no longer links media
@@ -369,7 +375,9 @@ class Run:
         the queues they drain, the crawl's Redis queue empty, the store's counts unchanged for
         a while: 2 s, or 8 s when re-crawls fell due since `since` (the crawl daemon looks for
         due pages when Scrapy is idle, every 5 s)."""
+        began = time.monotonic()
         window = 8.0 if self._recrawls_due_since(since) else 2.0
+        self.timing["windows_8s" if window > 2 else "windows_2s"] += 1
         deadline = time.monotonic() + (timeout or self.settle_timeout_s)
         last: tuple[int, ...] | None = None
         quiet_since: float | None = None
@@ -379,17 +387,25 @@ class Run:
                     f"did not settle at {self.now()} (busy: {self._safe_busy()})\n"
                     + (self.svc.log_tail() if self.svc else "")
                 )
-            time.sleep(0.4)
+            # while the roles work, poll every second (the driver's queries take CPU from
+            # them); once quiet, every 0.4 s, so the window ends on time
+            time.sleep(0.4 if quiet_since is not None or last is None else 1.0)
+            asked = time.monotonic()
             try:
                 counts, busy = self._counts(), self._busy()
             except sa.exc.OperationalError:
                 last, quiet_since = None, None
                 continue
+            finally:
+                self.timing["queries"] += time.monotonic() - asked
             if busy or counts != last:
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = time.monotonic()
             last = counts
+        assert quiet_since is not None
+        self.timing["work"] += quiet_since - began
+        self.timing["quiet"] += time.monotonic() - quiet_since
 
     def _safe_busy(self) -> list[str] | str:
         try:
@@ -494,7 +510,9 @@ class Run:
             previous = now
             self.steps += 1
             if on_step is not None:
+                sampled = time.monotonic()
                 on_step(self)
+                self.timing["on_step"] += time.monotonic() - sampled
             if now >= end:
                 break
             if wall_limit_s is not None and time.monotonic() - started > wall_limit_s:
@@ -502,10 +520,13 @@ class Run:
             targets = [now + self.max_step, end]
             targets += [start + timedelta(hours=f.at_h) for f in pending]
             targets += [t for t in ends if t > now]
+            asked = time.monotonic()
             due = self.next_due()
+            self.timing["next_due"] += time.monotonic() - asked
             if due is not None:
                 targets.append(due)
-            target = max(min(targets), now + timedelta(seconds=1))
+            target = max(min(targets), now + max(self.min_step, timedelta(seconds=1)))
+            target = min(target, end) if now < end else target
             self.world.clock.set(target)
         self.seconds = time.monotonic() - started
 

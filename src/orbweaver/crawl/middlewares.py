@@ -1,21 +1,24 @@
 """Scope and observability pieces composed into the crawl by settings: per-site page caps, the
-Redis seen-set that honours re-crawl epochs, and the Rich progress display."""
+Redis seen-set that honours re-crawl epochs, the Redis scheduler that waits out a Redis outage,
+and the Rich progress display."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy_redis.dupefilter import RFPDupeFilter as RedisRFPDupeFilter
 from scrapy_redis.queue import PriorityQueue as RedisPriorityQueue
+from scrapy_redis.scheduler import Scheduler as RedisScheduler
 from twisted.internet import task
 
 from orbweaver.crawl.runtime import runtime_of
+from orbweaver.supervise import Backoff, Patience, is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,120 @@ class PopMinPriorityQueue(RedisPriorityQueue):
         if popped:
             return self._decode_request(popped[0][0])
         return None
+
+
+class PatientRedisScheduler(RedisScheduler):
+    """scrapy-redis's scheduler, made to wait out a Redis that is unreachable or restarting.
+
+    scrapy-redis lets the Redis error out of every scheduler call. Scrapy then logs a traceback
+    per call; a request the spider yielded (a link, a media URL) is dropped; and an idle check
+    that met the outage let the spider close as "finished", which ended the crawl role (the
+    supervisor restarted it, the links found meanwhile were lost). Here a transient Redis error
+    is said once in the log (and once when Redis is back, `Patience`): requests to schedule are
+    held in memory, in order, and pushed first when Redis answers again (a request whose seen
+    mark was set before the push failed is not checked again, so it is not taken for a
+    duplicate of itself); nothing is handed out meanwhile, so fetching pauses and what is held
+    is bounded by the responses already in flight; and the frontier counts as not empty, so the
+    spider does not close. Redis is tried again at the engine's next call after the backoff.
+    Any other error is raised, as before."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # each held entry: [request, seen-mark already set]
+        self.held: deque[list[Any]] = deque()
+        self.patience = Patience(
+            "crawl: Redis frontier (requests held, fetching paused)", Backoff(0.5, 15.0), logger
+        )
+        self._retry_at = 0.0
+
+    def _unreachable(self, exc: Exception) -> None:
+        if not is_transient(exc):
+            raise exc
+        self._retry_at = time.monotonic() + self.patience.failed(exc)
+
+    def _reachable(self) -> None:
+        self._retry_at = 0.0
+        self.patience.succeeded()
+
+    def _backing_off(self) -> bool:
+        return time.monotonic() < self._retry_at
+
+    def open(self, spider: Any) -> None:
+        try:
+            super().open(spider)  # counts the queue last, to log a resumed crawl
+        except Exception as exc:
+            self._unreachable(exc)
+
+    def _push(self, entry: list[Any]) -> bool:
+        """Check the seen-set (once) and queue the request; False for a duplicate."""
+        request = entry[0]
+        if not entry[1] and not request.dont_filter:
+            if self.df.request_seen(request):
+                self.df.log(request, self.spider)
+                return False
+            entry[1] = True
+        self.queue.push(request)
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        return True
+
+    def _drain(self) -> bool:
+        """Push the held requests, oldest first; False while Redis is still unreachable."""
+        if self._backing_off():
+            return False
+        while self.held:
+            try:
+                self._push(self.held[0])
+            except Exception as exc:
+                self._unreachable(exc)
+                return False
+            self.held.popleft()
+        return True
+
+    def enqueue_request(self, request: Any) -> bool:
+        entry = [request, False]
+        if self.held or self._backing_off():
+            self.held.append(entry)
+            self._drain()
+            return True
+        try:
+            return self._push(entry)
+        except Exception as exc:
+            self._unreachable(exc)
+            self.held.append(entry)
+            return True
+
+    def next_request(self) -> Any:
+        if not self._drain():
+            return None
+        try:
+            request = self.queue.pop(self.idle_before_close)
+        except Exception as exc:
+            self._unreachable(exc)
+            return None
+        self._reachable()
+        if request is not None and self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
+
+    def has_pending_requests(self) -> bool:
+        if self.held or self._backing_off():
+            return True
+        try:
+            return len(self.queue) > 0
+        except Exception as exc:
+            self._unreachable(exc)
+            return True  # unknown: not idle, so the spider does not close
+
+    def close(self, reason: str) -> None:
+        self._retry_at = 0.0  # one last try, backoff or not
+        if self.held and not self._drain():
+            logger.warning(
+                "crawl: Redis frontier unreachable at close: %d request(s) not queued "
+                "(found again at the next crawl of their pages)",
+                len(self.held),
+            )
+        super().close(reason)
 
 
 COUNTERS = ("pages", "media", "detections", "suspects", "errors")

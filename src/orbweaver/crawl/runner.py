@@ -91,7 +91,7 @@ def frontier_settings(options: CrawlOptions) -> dict[str, Any]:
     if options.redis_url:
         prefix = options.redis_prefix
         return {
-            "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+            "SCHEDULER": "orbweaver.crawl.middlewares.PatientRedisScheduler",
             "DUPEFILTER_CLASS": "orbweaver.crawl.middlewares.EpochRedisDupeFilter",
             "SCHEDULER_DUPEFILTER_CLASS": "orbweaver.crawl.middlewares.EpochRedisDupeFilter",
             "SCHEDULER_PERSIST": True,

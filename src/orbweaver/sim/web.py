@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime
 from email.utils import format_datetime
@@ -117,6 +118,8 @@ class Sites:
         self.engine = engine
         self.store = store
         self.requests = 0
+        # item id -> times its bytes were served (scale-out benchmarks: a file fetched twice)
+        self.items_served: Counter[int] = Counter()
         self.forums = [s for s in engine.cat.sites.values() if s.kind == "forum"]
         self._listings: dict[tuple[int, bool], tuple[tuple[datetime, int], list[Item]]] = {}
 
@@ -144,6 +147,7 @@ class Sites:
             gone = party.behaviour.removed_status if party else 404
             status = 404 if item.uploaded_at > now else gone
             return text_response("this file is no longer available\n", status)
+        self.items_served[item.id] += 1
         data = self.store.cached_item_bytes(item)
         if data is None:
             data = await asyncio.to_thread(self.store.item_bytes, item)
