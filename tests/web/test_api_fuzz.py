@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -80,6 +81,14 @@ def served(sqlite_store: Store, clock: SettableClock) -> Iterator[tuple[str, tup
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started
+    # the index loads in the background: until then /status and /readyz answer 503 (loading),
+    # which is right for a server starting, not what the fuzzing is about
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5):
+                break
+        except OSError:
+            time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}", (username, secret)
     finally:

@@ -25,7 +25,9 @@ from orbweaver.web.context import WebContext, get_context
 from orbweaver.web.pow import PowError, ProofOfWork
 from orbweaver.web.ratelimit import retry_after_header
 
-router = APIRouter(tags=["public report"])
+# A browser form, not part of the API: kept out of the OpenAPI description (like the console),
+# so its HTML answers are not held to the API's JSON error shapes.
+router = APIRouter(tags=["public report"], include_in_schema=False)
 HERE = Path(__file__).parent
 MAX_URL = 2048
 MAX_NOTE = 2000
