@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -142,6 +142,20 @@ class PrivateRedis:
         import shutil
 
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_servers() -> Iterator[tuple[PrivatePostgres, PrivateRedis]]:
+    """A private PostgreSQL and Redis for a module of tests that stop and restart them (the
+    machine's shared servers are never touched), closed however the tests end."""
+    pg, redis = PrivatePostgres(), PrivateRedis()
+    try:
+        pg.start()
+        redis.start()
+        yield pg, redis
+    finally:
+        redis.close()
+        pg.close()
 
 
 class Service(RoleService):

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from faults.campaign import KINDS, ROLES, PrivateRedis, Run, RunResult, compare, plan_faults
+from faults.campaign import (
+    KINDS,
+    ROLES,
+    PrivateRedis,
+    Run,
+    RunResult,
+    compare,
+    plan_faults,
+    private_servers,
+)
 from supervise.private_pg import PrivatePostgres
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -24,14 +33,8 @@ SEED, SCALE, DAYS, CRAWL_EVERY = 3, 0.5, 3.0, 2.0
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[PrivatePostgres, PrivateRedis]]:
-    pg, redis = PrivatePostgres(), PrivateRedis()
-    try:
-        pg.start()
-        redis.start()
-        yield pg, redis
-    finally:
-        redis.close()
-        pg.close()
+    with private_servers() as servers:
+        yield servers
 
 
 def one_run(

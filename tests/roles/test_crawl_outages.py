@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from faults.campaign import PrivateRedis, Run, Service
+from faults.campaign import PrivateRedis, Run, Service, private_servers
 from orbweaver.store.models import CrawlPage, Sighting
 from roles.world import wait_for
 from supervise.private_pg import PrivatePostgres
@@ -33,14 +33,8 @@ REDIS_DOWN_S, PG_DOWN_S = 6.0, 6.0
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[PrivatePostgres, PrivateRedis]]:
-    pg, redis = PrivatePostgres(), PrivateRedis()
-    try:
-        pg.start()
-        redis.start()
-        yield pg, redis
-    finally:
-        redis.close()
-        pg.close()
+    with private_servers() as servers:
+        yield servers
 
 
 @dataclass
