@@ -93,7 +93,7 @@ def test_unmatched_on_clean_hosts_keep_signals_seen_urls_and_counts(store, clock
     with store.session() as s:
         blocks = s.scalars(sa.select(MediaSignalBlock)).all()
         assert [b.n for b in blocks] == [10]  # deduplicated by sha256
-        assert len(blocks[0].records) == 10 * 64
+        assert len(blocks[0].records) == 10 * 60
         seen = s.scalars(sa.select(CrawlSeen)).one()
         assert (seen.host, seen.n, len(seen.url_hashes)) == ("clean.test", 11, 11 * 8)
         day = s.get(CrawlHostDay, ("clean.test", clock.now().date().isoformat()))

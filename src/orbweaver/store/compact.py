@@ -1,7 +1,7 @@
 """The compact layout for what matched nothing (issue 22): a fetched picture that matched no list
 on a host without detections is never looked at again, so it keeps only
 
-- its signals, packed (`media_signal_block`): 64 bytes a media, deduplicated by sha256 when
+- its signals, packed (`media_signal_block`): 60 bytes a media, deduplicated by sha256 when
   `orbweaver db maintain` compacts the day's blocks, enough for retroactive matching when a
   list grows (see the record layout below);
 - that its URL was seen on its host (`crawl_seen`: 8 bytes of the URL's SHA-256 a sighting,
@@ -10,10 +10,11 @@ on a host without detections is never looked at again, so it keeps only
 
 Detections and suspects keep their full `media` and `sighting` rows, unchanged.
 
-Record layout (64 bytes, big-endian, sorted by sha256 inside a block):
-    sha256[:16] | md5[:8] | sha1[:8] | pdq (32 bytes, zeros when none or below quality).
-A 128-bit prefix of SHA-256 identifies a file (a collision among 10^12 files has odds about
-10^-15); 64-bit prefixes of MD5 and SHA-1 are only for matching lists that carry those: against
+Record layout (60 bytes, big-endian, sorted by sha256 inside a block):
+    sha256[:12] | md5[:8] | sha1[:8] | pdq (32 bytes, zeros when none or below quality).
+A 96-bit prefix of SHA-256 identifies a file (a collision among 10^12 files has odds about
+6 in 10^6, among 10^11 about 6 in 10^8; migration 0015 cut it from 128 bits); 64-bit
+prefixes of MD5 and SHA-1 are only for matching lists that carry those: against
 10^7 list entries and 10^11 kept media the expected number of false candidates is about 0.05,
 and a retroactive hit is a lead for a re-fetch, not a detection.
 """
@@ -34,9 +35,10 @@ from sqlalchemy.orm import Session
 from orbweaver.store.models import CrawlHostDay, CrawlSeen, MediaSignalBlock
 from orbweaver.store.times import store_time
 
-RECORD = 64
+KEY = 12
+RECORD = KEY + 8 + 8 + 32
 URL_HASH = 8
-# Media per compacted block: a lookup by sha256 reads one block (64 KiB) found by its `lo`.
+# Media per compacted block: a lookup by sha256 reads one block (60 KiB) found by its `lo`.
 BLOCK_RECORDS = 1024
 _NO_PDQ = bytes(32)
 SEEN_PER_ROW = 96
@@ -54,7 +56,7 @@ class CompactSignals:
     @classmethod
     def of(cls, sha256: str, md5: str, sha1: str, pdq: str | None) -> CompactSignals:
         return cls(
-            bytes.fromhex(sha256)[:16],
+            bytes.fromhex(sha256)[:KEY],
             bytes.fromhex(md5)[:8],
             bytes.fromhex(sha1)[:8],
             bytes.fromhex(pdq) if pdq else None,
@@ -65,8 +67,13 @@ class CompactSignals:
 
     @classmethod
     def unpack(cls, record: bytes) -> CompactSignals:
-        pdq = record[32:64]
-        return cls(record[:16], record[16:24], record[24:32], None if pdq == _NO_PDQ else pdq)
+        pdq = record[KEY + 16 : RECORD]
+        return cls(
+            record[:KEY],
+            record[KEY : KEY + 8],
+            record[KEY + 8 : KEY + 16],
+            None if pdq == _NO_PDQ else pdq,
+        )
 
 
 def url_digest(url: str) -> bytes:
@@ -85,8 +92,8 @@ def _block_row(records: list[bytes], at: datetime, compacted: bool) -> dict[str,
         "created_at": at,
         "compacted": compacted,
         "n": len(records),
-        "lo": records[0][:16],
-        "hi": records[-1][:16],
+        "lo": records[0][:KEY],
+        "hi": records[-1][:KEY],
         "records": b"".join(records),
     }
 
@@ -121,6 +128,55 @@ def write_seen(session: Session, urls_by_host: dict[str, list[str]], at: datetim
             )
     if rows:
         session.execute(sa.insert(CrawlSeen), rows)
+
+
+def merge_seen(session: Session, before: datetime) -> int:
+    """Merge the seen-URL rows written before `before` that are not full (one a host and write
+    batch) into full rows per host and UTC day (`SEEN_PER_ROW` hashes each, the day's newest
+    `seen_at`, so the same daily partition): a row's overhead (host, time, key, index entry)
+    is paid once per 96 URLs rather than once per batch. Returns how many rows were merged."""
+    from collections import defaultdict
+
+    rows = session.execute(
+        sa.select(CrawlSeen.host, CrawlSeen.seen_at, CrawlSeen.id, CrawlSeen.url_hashes).where(
+            CrawlSeen.n < SEEN_PER_ROW, CrawlSeen.seen_at < store_time(before)
+        )
+    ).all()
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[(row.host, store_time(row.seen_at).date().isoformat())].append(row)
+    merged = 0
+    for (host, _), group in groups.items():
+        if len(group) < 2:
+            continue
+        hashes = sorted(
+            {
+                r.url_hashes[i : i + URL_HASH]
+                for r in group
+                for i in range(0, len(r.url_hashes), URL_HASH)
+            }
+        )
+        latest = max(store_time(r.seen_at) for r in group)
+        session.execute(
+            sa.delete(CrawlSeen).where(
+                CrawlSeen.host == host, CrawlSeen.id.in_([r.id for r in group])
+            )
+        )
+        session.execute(
+            sa.insert(CrawlSeen),
+            [
+                {
+                    "id": secrets.randbits(62),
+                    "seen_at": latest,
+                    "host": host,
+                    "n": len(hashes[i : i + SEEN_PER_ROW]),
+                    "url_hashes": b"".join(hashes[i : i + SEEN_PER_ROW]),
+                }
+                for i in range(0, len(hashes), SEEN_PER_ROW)
+            ],
+        )
+        merged += len(group)
+    return merged
 
 
 def count_host_day(session: Session, counts: dict[str, tuple[int, int]], at: datetime) -> None:
@@ -176,7 +232,7 @@ def iter_signals(session: Session) -> Iterator[CompactSignals]:
 
 def find_sha256(session: Session, sha256: str) -> CompactSignals | None:
     """The record of one media by sha256: the blocks whose range holds it, each bisected."""
-    key = bytes.fromhex(sha256)[:16]
+    key = bytes.fromhex(sha256)[:KEY]
     blocks = session.scalars(
         sa.select(MediaSignalBlock.records).where(
             MediaSignalBlock.lo <= key, MediaSignalBlock.hi >= key
@@ -193,7 +249,7 @@ def _bisect(blob: bytes, key: bytes) -> bytes | None:
     lo, hi = 0, len(blob) // RECORD
     while lo < hi:
         mid = (lo + hi) // 2
-        probe = blob[mid * RECORD : mid * RECORD + 16]
+        probe = blob[mid * RECORD : mid * RECORD + KEY]
         if probe < key:
             lo = mid + 1
         elif probe > key:
@@ -221,7 +277,7 @@ def compact_signals(session: Session, before: datetime) -> tuple[int, int]:
     merged: dict[bytes, bytes] = {}
     for _, blob in loose:
         for i in range(0, len(blob), RECORD):
-            merged.setdefault(blob[i : i + 16], blob[i : i + RECORD])
+            merged.setdefault(blob[i : i + KEY], blob[i : i + RECORD])
     read = sum(len(blob) // RECORD for _, blob in loose)
     keys = sorted(merged)
     kept = session.execute(

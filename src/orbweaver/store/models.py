@@ -657,8 +657,9 @@ class CrawlPage(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
-    url_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    host: Mapped[str] = mapped_column(String(255), index=True)
+    # sha256(url)[:16], raw (issue 22: 16 bytes in the row and its unique index, not 64 hex)
+    url_key: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    host: Mapped[str] = mapped_column(String(255))
     network: Mapped[str] = mapped_column(String(8), default="clear")
     reached_from_tor: Mapped[bool] = mapped_column(Boolean, default=False)
     depth: Mapped[int] = mapped_column(Integer, default=0)

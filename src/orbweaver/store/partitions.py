@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from orbweaver.store.compact import compact_signals, expire_seen
+from orbweaver.store.compact import compact_signals, expire_seen, merge_seen
 from orbweaver.store.db import Store
 from orbweaver.store.times import store_time
 
@@ -117,6 +117,7 @@ class Maintenance:
     partitions_made: list[str]
     partitions_retired: list[str]
     seen_rows_deleted: int
+    seen_rows_merged: int
     signals_read: int
     signals_kept: int
 
@@ -135,5 +136,6 @@ def maintain(
             retired = retire_partitions(conn, horizon.date(), detach=detach)
     with store.session() as session:
         deleted = expire_seen(session, horizon)
+        merged = merge_seen(session, now)
         read, kept = compact_signals(session, now)
-    return Maintenance(made, retired, deleted, read, kept)
+    return Maintenance(made, retired, deleted, merged, read, kept)
