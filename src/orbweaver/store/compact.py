@@ -223,6 +223,20 @@ def seen_urls(session: Session, host: str, urls: Iterable[str], since: datetime)
     return found
 
 
+def seen_digests(session: Session, host: str, since: datetime) -> set[bytes]:
+    """Every URL digest (`url_digest`) seen unmatched on `host` since `since`: a re-crawl reads
+    a host's once per run and checks each media link it finds against them."""
+    found: set[bytes] = set()
+    blobs = session.scalars(
+        sa.select(CrawlSeen.url_hashes).where(
+            CrawlSeen.host == host, CrawlSeen.seen_at >= store_time(since)
+        )
+    )
+    for blob in blobs:
+        found.update(blob[i : i + URL_HASH] for i in range(0, len(blob), URL_HASH))
+    return found
+
+
 def iter_signals(session: Session) -> Iterator[CompactSignals]:
     """Every kept record (retroactive matching scans them when a list grows)."""
     for blob in session.scalars(sa.select(MediaSignalBlock.records)):
