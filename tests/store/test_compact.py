@@ -207,3 +207,26 @@ def test_maintain_merges_a_days_seen_rows_per_host(store, clock) -> None:
         every = [u for urls in batches for u in urls] + ["http://h.test/yesterday.jpg"]
         assert seen_urls(s, "h.test", every, now - timedelta(days=2)) == set(every)
         assert seen_urls(s, "h.test", every, now) == set(every) - {"http://h.test/yesterday.jpg"}
+
+
+def test_compaction_reads_only_the_blocks_a_new_key_may_be_in(store, clock, monkeypatch) -> None:
+    """Compaction used to read every kept record on each run; now it reads the compacted
+    blocks' ranges and Bloom filters, and the records only of blocks that may hold a new key:
+    one duplicate among fresh keys reads its own block, not the other 19."""
+    from orbweaver.store import compact
+
+    monkeypatch.setattr(compact, "BLOCK_RECORDS", 16)
+    with store.session() as s:
+        write_signals(s, [sig(f"old{i}") for i in range(320)], clock.now())
+    done = maintain(store, clock.now() + timedelta(seconds=1), 100_000)
+    assert (done.signals_kept, done.signal_blocks_read) == (320, 0)
+    with store.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(MediaSignalBlock)) == 20
+        write_signals(s, [sig("old7"), sig("new1"), sig("new2")], clock.now())
+    done = maintain(store, clock.now() + timedelta(seconds=2), 100_000)
+    assert (done.signals_read, done.signals_kept, done.signal_blocks_read) == (3, 2, 1)
+    with store.session() as s:
+        keys = [r.sha256_prefix for r in iter_signals(s)]
+        assert len(keys) == len(set(keys)) == 322
+        assert find_sha256(s, _hex("new2", 64)) == sig("new2")
+        assert find_sha256(s, _hex("old7", 64)) == sig("old7")

@@ -693,7 +693,7 @@ class MediaTask(Base):
 
 
 class MediaSignalBlock(Base):
-    """Signals of media kept without a sighting, packed 64 bytes a media
+    """Signals of media kept without a sighting, packed 60 bytes a media
     (`orbweaver.store.compact`): one loose block a crawl batch, merged by `db maintain` into
     sorted, deduplicated blocks whose `lo`..`hi` range finds a sha256."""
 
@@ -706,6 +706,8 @@ class MediaSignalBlock(Base):
     lo: Mapped[bytes] = mapped_column(LargeBinary, index=True)
     hi: Mapped[bytes] = mapped_column(LargeBinary)
     records: Mapped[bytes] = mapped_column(LargeBinary)
+    # a Bloom filter of the block's keys (compacted blocks; `store.compact.bloom_of`)
+    bloom: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CrawlSeen(Base):

@@ -120,6 +120,7 @@ class Maintenance:
     seen_rows_merged: int
     signals_read: int
     signals_kept: int
+    signal_blocks_read: int = 0
 
 
 def maintain(
@@ -137,5 +138,5 @@ def maintain(
     with store.session() as session:
         deleted = expire_seen(session, horizon)
         merged = merge_seen(session, now)
-        read, kept = compact_signals(session, now)
-    return Maintenance(made, retired, deleted, merged, read, kept)
+        done = compact_signals(session, now)
+    return Maintenance(made, retired, deleted, merged, done.read, done.kept, done.blocks_read)

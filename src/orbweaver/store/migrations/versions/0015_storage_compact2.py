@@ -10,6 +10,8 @@ Create Date: 2026-12-04
 - `media_signal_block`: records lose the last 4 bytes of their SHA-256 prefix (16 -> 12 bytes:
   60 bytes a record rather than 64), `lo` and `hi` likewise. The downgrade pads them with zeros
   (the cut bytes do not come back: a padded prefix no longer finds its media by sha256).
+  A `bloom` column (a Bloom filter of a compacted block's keys, so compaction reads only the
+  blocks a new key may be in) is filled for the compacted blocks there are.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from orbweaver.store.compact import bloom_of
 
 revision: str = "0015_storage_compact2"
 down_revision: str | Sequence[str] | None = "0014_casework"
@@ -62,6 +66,8 @@ def _repack(old: int, new: int) -> None:
         sa.column("lo", sa.LargeBinary),
         sa.column("hi", sa.LargeBinary),
         sa.column("records", sa.LargeBinary),
+        sa.column("compacted", sa.Boolean),
+        sa.column("bloom", sa.LargeBinary),
     )
 
     def cut(key: bytes) -> bytes:
@@ -70,7 +76,7 @@ def _repack(old: int, new: int) -> None:
     last = -1
     while True:
         rows = bind.execute(
-            sa.select(block.c.id, block.c.lo, block.c.hi, block.c.records)
+            sa.select(block.c.id, block.c.lo, block.c.hi, block.c.records, block.c.compacted)
             .where(block.c.id > last)
             .order_by(block.c.id)
             .limit(100)
@@ -83,15 +89,16 @@ def _repack(old: int, new: int) -> None:
             records = b"".join(
                 cut(blob[i : i + old]) + blob[i + old : i + size] for i in range(0, len(blob), size)
             )
-            bind.execute(
-                sa.update(block)
-                .where(block.c.id == row.id)
-                .values(lo=cut(bytes(row.lo)), hi=cut(bytes(row.hi)), records=records)
-            )
+            values = {"lo": cut(bytes(row.lo)), "hi": cut(bytes(row.hi)), "records": records}
+            if new < old and row.compacted:
+                keys = [records[i : i + new] for i in range(0, len(records), new + _TAIL)]
+                values["bloom"] = bloom_of(keys, len(keys))
+            bind.execute(sa.update(block).where(block.c.id == row.id).values(values))
         last = rows[-1].id
 
 
 def upgrade() -> None:
+    op.add_column("media_signal_block", sa.Column("bloom", sa.LargeBinary(), nullable=True))
     op.add_column("crawl_page", sa.Column("url_key", sa.LargeBinary(), nullable=True))
     _fill("url_key", _key)
     with op.batch_alter_table("crawl_page") as batch:
@@ -105,6 +112,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     _repack(_NEW, _OLD)
+    with op.batch_alter_table("media_signal_block") as batch:
+        batch.drop_column("bloom")
     op.add_column("crawl_page", sa.Column("url_hash", sa.String(length=64), nullable=True))
     _fill(
         "url_hash", lambda url: hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()
