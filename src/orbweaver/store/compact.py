@@ -42,6 +42,7 @@ URL_HASH = 8
 BLOCK_RECORDS = 1024
 _NO_PDQ = bytes(32)
 SEEN_PER_ROW = 96
+MERGE_SEEN_DAYS = 7
 # A compacted block's Bloom filter of its keys (`bloom_of`): 10 bits a record, 6 positions.
 BLOOM_BITS = 10
 BLOOM_K = 6
@@ -138,12 +139,16 @@ def merge_seen(session: Session, before: datetime) -> int:
     """Merge the seen-URL rows written before `before` that are not full (one a host and write
     batch) into full rows per host and UTC day (`SEEN_PER_ROW` hashes each, the day's newest
     `seen_at`, so the same daily partition): a row's overhead (host, time, key, index entry)
-    is paid once per 96 URLs rather than once per batch. Returns how many rows were merged."""
+    is paid once per 96 URLs rather than once per batch. Only the last `MERGE_SEEN_DAYS` days
+    are read (a daily `db maintain` merges each day once it is written; a day's last partial
+    row is not read again for ever). Returns how many rows were merged."""
     from collections import defaultdict
 
     rows = session.execute(
         sa.select(CrawlSeen.host, CrawlSeen.seen_at, CrawlSeen.id, CrawlSeen.url_hashes).where(
-            CrawlSeen.n < SEEN_PER_ROW, CrawlSeen.seen_at < store_time(before)
+            CrawlSeen.n < SEEN_PER_ROW,
+            CrawlSeen.seen_at < store_time(before),
+            CrawlSeen.seen_at >= store_time(before) - timedelta(days=MERGE_SEEN_DAYS),
         )
     ).all()
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
