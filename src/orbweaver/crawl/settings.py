@@ -40,8 +40,8 @@ class CrawlSettings(OrbweaverSettings):
     crawl_suspect_limbo_max_bytes: int = 256 * 1024 * 1024
     # What a picture that matched nothing, on a host without detections, keeps (issue 22):
     # "compact" (60 bytes of signals, 8 of URL hash, a count per host and day) or "full" (a
-    # media and a sighting row, as before). Seen URLs are kept this many days (set it as
-    # ORBWEAVER_SEEN_RETENTION_DAYS, which `db maintain` applies), and a re-crawled page's media
-    # URLs seen unmatched within them are not fetched again.
+    # media and a sighting row, as before). A re-crawled page's media URLs seen unmatched within
+    # this many days are not fetched again; keep it equal to ORBWEAVER_SEEN_RETENTION_DAYS, the
+    # retention `db maintain` applies to seen URLs.
     crawl_unmatched: str = "compact"
     crawl_seen_retention_days: float = 90.0
