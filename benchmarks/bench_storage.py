@@ -366,10 +366,31 @@ def measure_write_path(args: argparse.Namespace) -> dict[str, Any]:
 
 # The plan's per-picture figures (docs/scaling.md, from BENCHMARKS.md "Crawl" and the bytes above):
 # CPU of the crawl process (1.53 ms) + its hashing worker (0.86 ms) + pages (0.05 ms); bytes of a
-# picture that matched nothing on one clean host, 20 a page: signals 65.2 + page schedule 23.7 +
-# seen URLs at ~200 a row ~8.5 (SQLite).
+# picture that matched nothing on one clean host, 20 a page (SQLite, `--hosts 1`, 2026-12-04
+# 23:58 UTC): signals with their blocks' filters 62.1 + page schedule 13.4 + seen URLs 10.3.
 PLAN_CPU_MS = 1.53 + 0.86 + 0.05
-PLAN_BYTES_ONE_HOST = 65.2 + 23.7 + 8.5
+# Pure hashing in one thread on the same quiet machine and day as PLAN_CPU_MS (BENCHMARKS.md
+# "Crawl", quiet: 1,591 media/s): the check hashes the same kind of pictures in the same run to
+# measure how much CPU time itself costs more at the load it runs under.
+QUIET_HASH_MS = 1000 / 1591
+
+
+def hashing_cpu_ms(images: list[bytes]) -> float:
+    """CPU ms a picture of `compute_signals` in this process, one BLAS thread, best of 3."""
+    from orbweaver.signals import compute_signals
+    from orbweaver.signals.blas import limit_blas_threads
+
+    limit_blas_threads(1)
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        for data in images:
+            compute_signals(data)
+        best = min(best, (time.process_time() - start) * 1000 / len(images))
+    return best
+
+
+PLAN_BYTES_ONE_HOST = 62.1 + 13.4 + 10.3
 
 
 def check_plan(args: argparse.Namespace) -> dict[str, Any]:
@@ -391,21 +412,49 @@ def check_plan(args: argparse.Namespace) -> dict[str, Any]:
             baseline, _ = sqlite_size(empty)
             empty.dispose()
             cores = os.cpu_count() or 1
-            import resource
 
             def timed(seed: str) -> tuple[float, float]:
-                """CPU of every finished child process (the crawler, its hashing workers, the
-                bank commands) and wall seconds of one `orbweaver crawl` from `seed`."""
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                """CPU and wall seconds of one `orbweaver crawl` from `seed`: the CPU of every
+                process under this one (crawler, forkserver, hashing workers, bank commands),
+                sampled every 50 ms by psutil and summed per process at its last sample. The
+                children's rusage missed the hashing workers: their forkserver is not waited
+                for by the crawler, so their CPU never reaches this process's RUSAGE_CHILDREN
+                (the check of 2026-12-04 23:59 counted 2.55 ms a picture, the reactor's alone)."""
+                import threading
+
+                import psutil
+
+                last: dict[int, float] = {}
+                done = threading.Event()
+                me = psutil.Process()
+
+                def sample() -> None:
+                    while not done.is_set():
+                        for proc in me.children(recursive=True):
+                            try:
+                                t = proc.cpu_times()
+                                last[proc.pid] = t.user + t.system
+                            except psutil.Error:
+                                pass
+                        done.wait(0.05)
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
                 began = time.perf_counter()
                 bench_crawl.crawl(port, seed, Path(tmp), [], processes=1, hash_processes=cores)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-                return cpu, time.perf_counter() - began
+                wall = time.perf_counter() - began
+                done.set()
+                sampler.join()
+                return sum(last.values()), wall
 
             # the same crawl of a page without media: start-up and shutdown, subtracted
+            sample = images[:300]
+            hash_before = hashing_cpu_ms(sample)
+            load = [os.getloadavg()[0]]
             fixed_cpu, fixed_wall = timed("/empty")
             cpu, wall = timed("/")
+            load.append(os.getloadavg()[0])
+            hash_after = hashing_cpu_ms(sample)
             cpu, wall = cpu - fixed_cpu, wall - fixed_wall
             store = open_store(f"sqlite:///{tmp}/bench-_.db", upgrade=False)
             maintain(store, datetime.now(UTC) + timedelta(seconds=1), 90)  # the daily timer
@@ -418,13 +467,20 @@ def check_plan(args: argparse.Namespace) -> dict[str, Any]:
     per_cpu_s = media / max(cpu, 1e-9)
     measured_bytes = (size - baseline) / max(media, 1)
     plan_rate = 1000 / PLAN_CPU_MS
+    hash_ms = (hash_before + hash_after) / 2
+    inflation = hash_ms / QUIET_HASH_MS
     return {
+        "load_average_before_after_crawl": load,
         "pictures": media,
         "media_per_s_wall": round(media / wall, 1),
         "media_per_cpu_s": round(per_cpu_s, 1),
         "start_up_cpu_s_subtracted": round(fixed_cpu, 2),
         "plan_media_per_cpu_s": round(plan_rate, 1),
         "cpu_measured_vs_plan": round(per_cpu_s / plan_rate, 2),
+        "pure_hashing_cpu_ms_before_after": [round(hash_before, 3), round(hash_after, 3)],
+        "pure_hashing_cpu_ms_quiet": round(QUIET_HASH_MS, 3),
+        "cpu_inflation_same_run": round(inflation, 2),
+        "cpu_measured_vs_plan_at_this_load": round(per_cpu_s * inflation / plan_rate, 2),
         "bytes_per_picture": round(measured_bytes, 1),
         "plan_bytes_per_picture": PLAN_BYTES_ONE_HOST,
         "bytes_measured_vs_plan": round(measured_bytes / PLAN_BYTES_ONE_HOST, 2),

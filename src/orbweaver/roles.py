@@ -231,6 +231,7 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
         media_in_flight=c.crawl_media_in_flight,
         media_lease_s=c.crawl_media_lease_s,
         unmatched=c.crawl_unmatched,
+        seen_retention_days=c.crawl_seen_retention_days,
     )
     return dataclasses.replace(options, **overrides)
 

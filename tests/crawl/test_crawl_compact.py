@@ -5,6 +5,7 @@ their full rows, including media first kept compactly and promoted from the limb
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from orbweaver.store.models import (
     Bank,
     BankEntry,
     CrawlHostDay,
+    CrawlPage,
     CrawlSeen,
     Detection,
     Media,
@@ -93,7 +95,7 @@ def test_unmatched_on_clean_hosts_keep_signals_seen_urls_and_counts(store, clock
     with store.session() as s:
         blocks = s.scalars(sa.select(MediaSignalBlock)).all()
         assert [b.n for b in blocks] == [10]  # deduplicated by sha256
-        assert len(blocks[0].records) == 10 * 64
+        assert len(blocks[0].records) == 10 * 60
         seen = s.scalars(sa.select(CrawlSeen)).one()
         assert (seen.host, seen.n, len(seen.url_hashes)) == ("clean.test", 11, 11 * 8)
         day = s.get(CrawlHostDay, ("clean.test", clock.now().date().isoformat()))
@@ -224,3 +226,42 @@ def test_a_rolled_back_promotion_is_promoted_again(store, clock, monkeypatch) ->
     with store.session() as s:
         rows = s.execute(sa.select(Sighting.url).join(Suspect, Suspect.sighting_id == Sighting.id))
         assert [url for (url,) in rows] == ["http://bad.test/img/early.jpg"]
+
+
+def test_a_recrawl_does_not_refetch_media_seen_before(http, crawler) -> None:
+    """A re-crawled page's pictures seen unmatched on their host (`crawl_seen`) are not fetched
+    again, so nothing about them is written again (signals, seen rows, counts); a picture new
+    on the page is. Without a JOBDIR the frontier's own seen-set does not outlive a run: only
+    the store's record can tell."""
+    from loopback import html, synthetic_png
+
+    for i in range(4):
+        http.add(f"/img/{i}.png", synthetic_png(i + 1), content_type="image/png")
+    http.add("/", html(*(f'<img src="/img/{i}.png">' for i in range(3))))
+    env = {"ORBWEAVER_CRAWL_UNMATCHED": "compact"}
+    run = crawler.run(http.url("/"), "--no-jobdir", "--recrawl-every", "1", **env)
+    assert run.returncode == 0, run.stderr + run.log
+    store = crawler.store()
+
+    def written() -> tuple[int, int, int]:
+        with store.session() as s:
+            return (
+                len(list(iter_signals(s))),
+                sum(s.scalars(sa.select(CrawlSeen.n))),
+                sum(s.scalars(sa.select(CrawlHostDay.fetched))),
+            )
+
+    assert written() == (3, 3, 3)
+    http.add("/", html(*(f'<img src="/img/{i}.png">' for i in range(4))))  # one new picture
+    time.sleep(1.5)  # the page falls due (the schedule is in the crawler's real clock)
+    run = crawler.run("--no-jobdir", "--recrawl-every", "3600", **env)
+    assert run.returncode == 0, run.stderr + run.log
+    with store.session() as s:
+        assert s.scalars(sa.select(CrawlPage.crawl_count)).one() == 2  # the page was re-crawled
+    assert {u: http.hits[u] for u in (f"/img/{i}.png" for i in range(4))} == {
+        "/img/0.png": 1,
+        "/img/1.png": 1,
+        "/img/2.png": 1,
+        "/img/3.png": 1,
+    }
+    assert written() == (4, 4, 4)  # only the new picture's

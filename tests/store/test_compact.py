@@ -170,7 +170,7 @@ def test_db_maintain_command(sqlite_store, clock, monkeypatch) -> None:
     monkeypatch.setenv("ORBWEAVER_SEEN_RETENTION_DAYS", "30")
     result = CliRunner().invoke(app, ["db", "maintain"])
     assert result.exit_code == 0, result.output
-    assert "seen rows deleted 1; signals compacted 1 -> 1" in result.output
+    assert "seen rows deleted 1, merged 0; signals compacted 1 -> 1" in result.output
     with sqlite_store.session() as s:
         assert s.scalars(sa.select(CrawlSeen)).all() == []
         assert find_sha256(s, _hex("x", 64)) == sig("x")
@@ -186,3 +186,47 @@ def test_seen_rows_stay_small(store, clock) -> None:
         sizes = sorted(s.scalars(sa.select(CrawlSeen.n)))
         assert sizes == [8, 96, 96]
         assert seen_urls(s, "h.test", urls, clock.now() - timedelta(days=1)) == set(urls)
+
+
+def test_maintain_merges_a_days_seen_rows_per_host(store, clock) -> None:
+    """One row a host and write batch costs its overhead (host, time, key, index entry) per
+    batch: `maintain` merges the rows of a host and day into full rows, and every URL is still
+    found; rows of another day or host are not merged into them."""
+    now = clock.now()
+    batches = [[f"http://h.test/{b}/{i}.jpg" for i in range(10)] for b in range(3)]
+    with store.session() as s:
+        for minute, urls in enumerate(batches):
+            write_seen(s, {"h.test": urls}, now + timedelta(minutes=minute))
+        write_seen(s, {"h.test": ["http://h.test/yesterday.jpg"]}, now - timedelta(days=1))
+        write_seen(s, {"g.test": ["http://g.test/a.jpg"]}, now)
+    done = maintain(store, now + timedelta(hours=1), 100_000)
+    assert done.seen_rows_merged == 3
+    with store.session() as s:
+        rows = sorted((r.host, r.n) for r in s.scalars(sa.select(CrawlSeen)))
+        assert rows == [("g.test", 1), ("h.test", 1), ("h.test", 30)]
+        every = [u for urls in batches for u in urls] + ["http://h.test/yesterday.jpg"]
+        assert seen_urls(s, "h.test", every, now - timedelta(days=2)) == set(every)
+        assert seen_urls(s, "h.test", every, now) == set(every) - {"http://h.test/yesterday.jpg"}
+
+
+def test_compaction_reads_only_the_blocks_a_new_key_may_be_in(store, clock, monkeypatch) -> None:
+    """Compaction used to read every kept record on each run; now it reads the compacted
+    blocks' ranges and Bloom filters, and the records only of blocks that may hold a new key:
+    one duplicate among fresh keys reads its own block, not the other 19."""
+    from orbweaver.store import compact
+
+    monkeypatch.setattr(compact, "BLOCK_RECORDS", 16)
+    with store.session() as s:
+        write_signals(s, [sig(f"old{i}") for i in range(320)], clock.now())
+    done = maintain(store, clock.now() + timedelta(seconds=1), 100_000)
+    assert (done.signals_kept, done.signal_blocks_read) == (320, 0)
+    with store.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(MediaSignalBlock)) == 20
+        write_signals(s, [sig("old7"), sig("new1"), sig("new2")], clock.now())
+    done = maintain(store, clock.now() + timedelta(seconds=2), 100_000)
+    assert (done.signals_read, done.signals_kept, done.signal_blocks_read) == (3, 2, 1)
+    with store.session() as s:
+        keys = [r.sha256_prefix for r in iter_signals(s)]
+        assert len(keys) == len(set(keys)) == 322
+        assert find_sha256(s, _hex("new2", 64)) == sig("new2")
+        assert find_sha256(s, _hex("old7", 64)) == sig("old7")

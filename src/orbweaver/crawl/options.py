@@ -56,3 +56,6 @@ class CrawlOptions:
     media_lease_s: float = 300.0
     # "compact" or "full": what unmatched media on hosts without detections keep (issue 22).
     unmatched: str = "compact"
+    # A re-crawled page's media URLs seen unmatched on their host within this many days (what
+    # `crawl_seen` keeps) are not fetched again (issue 22); 0 fetches them all.
+    seen_retention_days: float = 90.0

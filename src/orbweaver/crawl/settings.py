@@ -39,7 +39,9 @@ class CrawlSettings(OrbweaverSettings):
     # first detection on their host; beyond it the oldest are forgotten.
     crawl_suspect_limbo_max_bytes: int = 256 * 1024 * 1024
     # What a picture that matched nothing, on a host without detections, keeps (issue 22):
-    # "compact" (64 bytes of signals, 8 of URL hash, a count per host and day) or "full" (a
-    # media and a sighting row, as before). Seen URLs are kept this many days.
+    # "compact" (60 bytes of signals, 8 of URL hash, a count per host and day) or "full" (a
+    # media and a sighting row, as before). A re-crawled page's media URLs seen unmatched within
+    # this many days are not fetched again; keep it equal to ORBWEAVER_SEEN_RETENTION_DAYS, the
+    # retention `db maintain` applies to seen URLs.
     crawl_unmatched: str = "compact"
     crawl_seen_retention_days: float = 90.0

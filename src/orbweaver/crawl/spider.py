@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PRIORITY = {"media": 20, "archive": 10, "page": 0}
+# Hosts whose seen-URL digests a re-crawl keeps in memory (`OrbSpider._seen_before`).
+SEEN_HOSTS = 64
+SEEN_DIGESTS = 2_000_000  # ~100 MB of 8-byte digests in Python sets
 
 
 def host_of(url: str) -> str:
@@ -79,6 +82,7 @@ class OrbSpider(scrapy.Spider):
         self._idle_mark: int | None = None
         self._store_patience = Patience("crawl: reading due re-crawls", Backoff(), logger)
         self._archive_pool: ThreadPoolExecutor | None = None
+        self._seen_hosts: dict[str, set[bytes]] = {}
         from orbweaver.evidence import EvidenceSettings, PageCache
 
         evidence = EvidenceSettings()
@@ -236,7 +240,11 @@ class OrbSpider(scrapy.Spider):
         self.crawler.stats.inc_value("orbweaver/pages")
         if links.media or links.archives:
             self._keep_page(response)
-        media = [self.request(u, kind="media", depth=depth + 1, **common) for u in links.media]
+        fresh = links.media
+        if response.meta.get("epoch"):  # a re-crawl: what was seen unmatched stays unfetched
+            seen = self._seen_before(links.media)
+            fresh = [u for u in links.media if u not in seen]
+        media = [self.request(u, kind="media", depth=depth + 1, **common) for u in fresh]
         media.extend(
             self.request(u, kind="archive", depth=depth + 1, passwords=pw, **common)
             for u, pw in links.archives
@@ -258,6 +266,45 @@ class OrbSpider(scrapy.Spider):
         if opts.media_workers == 0:
             return out + media + pages
         return out + self._to_media_queue(media) + pages
+
+    def _seen_before(self, urls: list[str]) -> set[str]:
+        """Which of a re-crawled page's media URLs the store saw unmatched on their host within
+        the seen retention (`crawl_seen`, issue 22): they are not fetched again, so nothing
+        about them is rewritten. A new URL on the page is fetched. The frontier's seen-set
+        (JOBDIR, Redis) may know them too, but it is per run or unbounded; this is what the
+        store keeps, bounded by the retention. Each host's digests are read once a run (kept
+        for the last `SEEN_HOSTS` hosts, `SEEN_DIGESTS` digests in all; a URL written since is
+        known to this run's own seen-set); if the store cannot answer, everything is fetched."""
+        store, clock = self.runtime.store, self.runtime.clock
+        days = self.options.seen_retention_days
+        if store is None or clock is None or days <= 0 or self.options.unmatched != "compact":
+            return set()
+        from datetime import timedelta
+
+        import sqlalchemy as sa
+
+        from orbweaver.store import seen_digests, url_digest
+
+        found: set[str] = set()
+        hosts = {host_of(u) for u in urls}
+        try:
+            for host in hosts:
+                digests = self._seen_hosts.get(host)
+                if digests is None:
+                    with store.session() as session:
+                        digests = seen_digests(session, host, clock.now() - timedelta(days=days))
+                    self._seen_hosts[host] = digests
+                    while len(self._seen_hosts) > 1 and (
+                        len(self._seen_hosts) > SEEN_HOSTS
+                        or sum(map(len, self._seen_hosts.values())) > SEEN_DIGESTS
+                    ):
+                        self._seen_hosts.pop(next(iter(self._seen_hosts)))
+                found.update(u for u in urls if host_of(u) == host and url_digest(u) in digests)
+        except sa.exc.SQLAlchemyError as exc:
+            logger.warning("re-crawl: seen URLs not read (%s); fetching every media link", exc)
+            return set()
+        self.crawler.stats.inc_value("orbweaver/media_seen_before", len(found))
+        return found
 
     def _keep_page(self, response: Response) -> None:
         """Hold the page for evidence, in case its media make a detection: in this process's

@@ -43,7 +43,8 @@ def maintain(
     done = run_maintenance(store, build_clock(settings).now(), days, detach=detach)
     typer.echo(
         f"partitions made {len(done.partitions_made)}, retired {len(done.partitions_retired)}; "
-        f"seen rows deleted {done.seen_rows_deleted}; signals compacted "
+        f"seen rows deleted {done.seen_rows_deleted}, merged {done.seen_rows_merged}; "
+        f"signals compacted "
         f"{done.signals_read} -> {done.signals_kept}"
     )
 

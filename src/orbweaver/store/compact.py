@@ -1,7 +1,7 @@
 """The compact layout for what matched nothing (issue 22): a fetched picture that matched no list
 on a host without detections is never looked at again, so it keeps only
 
-- its signals, packed (`media_signal_block`): 64 bytes a media, deduplicated by sha256 when
+- its signals, packed (`media_signal_block`): 60 bytes a media, deduplicated by sha256 when
   `orbweaver db maintain` compacts the day's blocks, enough for retroactive matching when a
   list grows (see the record layout below);
 - that its URL was seen on its host (`crawl_seen`: 8 bytes of the URL's SHA-256 a sighting,
@@ -10,10 +10,11 @@ on a host without detections is never looked at again, so it keeps only
 
 Detections and suspects keep their full `media` and `sighting` rows, unchanged.
 
-Record layout (64 bytes, big-endian, sorted by sha256 inside a block):
-    sha256[:16] | md5[:8] | sha1[:8] | pdq (32 bytes, zeros when none or below quality).
-A 128-bit prefix of SHA-256 identifies a file (a collision among 10^12 files has odds about
-10^-15); 64-bit prefixes of MD5 and SHA-1 are only for matching lists that carry those: against
+Record layout (60 bytes, big-endian, sorted by sha256 inside a block):
+    sha256[:12] | md5[:8] | sha1[:8] | pdq (32 bytes, zeros when none or below quality).
+A 96-bit prefix of SHA-256 identifies a file (a collision among 10^12 files has odds about
+6 in 10^6, among 10^11 about 6 in 10^8; migration 0015 cut it from 128 bits); 64-bit
+prefixes of MD5 and SHA-1 are only for matching lists that carry those: against
 10^7 list entries and 10^11 kept media the expected number of false candidates is about 0.05,
 and a retroactive hit is a lead for a re-fetch, not a detection.
 """
@@ -34,12 +35,17 @@ from sqlalchemy.orm import Session
 from orbweaver.store.models import CrawlHostDay, CrawlSeen, MediaSignalBlock
 from orbweaver.store.times import store_time
 
-RECORD = 64
+KEY = 12
+RECORD = KEY + 8 + 8 + 32
 URL_HASH = 8
-# Media per compacted block: a lookup by sha256 reads one block (64 KiB) found by its `lo`.
+# Media per compacted block: a lookup by sha256 reads one block (60 KiB) found by its `lo`.
 BLOCK_RECORDS = 1024
 _NO_PDQ = bytes(32)
 SEEN_PER_ROW = 96
+MERGE_SEEN_DAYS = 7
+# A compacted block's Bloom filter of its keys (`bloom_of`): 10 bits a record, 6 positions.
+BLOOM_BITS = 10
+BLOOM_K = 6
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class CompactSignals:
     @classmethod
     def of(cls, sha256: str, md5: str, sha1: str, pdq: str | None) -> CompactSignals:
         return cls(
-            bytes.fromhex(sha256)[:16],
+            bytes.fromhex(sha256)[:KEY],
             bytes.fromhex(md5)[:8],
             bytes.fromhex(sha1)[:8],
             bytes.fromhex(pdq) if pdq else None,
@@ -65,8 +71,13 @@ class CompactSignals:
 
     @classmethod
     def unpack(cls, record: bytes) -> CompactSignals:
-        pdq = record[32:64]
-        return cls(record[:16], record[16:24], record[24:32], None if pdq == _NO_PDQ else pdq)
+        pdq = record[KEY + 16 : RECORD]
+        return cls(
+            record[:KEY],
+            record[KEY : KEY + 8],
+            record[KEY + 8 : KEY + 16],
+            None if pdq == _NO_PDQ else pdq,
+        )
 
 
 def url_digest(url: str) -> bytes:
@@ -85,9 +96,10 @@ def _block_row(records: list[bytes], at: datetime, compacted: bool) -> dict[str,
         "created_at": at,
         "compacted": compacted,
         "n": len(records),
-        "lo": records[0][:16],
-        "hi": records[-1][:16],
+        "lo": records[0][:KEY],
+        "hi": records[-1][:KEY],
         "records": b"".join(records),
+        "bloom": bloom_of((r[:KEY] for r in records), len(records)) if compacted else None,
     }
 
 
@@ -121,6 +133,59 @@ def write_seen(session: Session, urls_by_host: dict[str, list[str]], at: datetim
             )
     if rows:
         session.execute(sa.insert(CrawlSeen), rows)
+
+
+def merge_seen(session: Session, before: datetime) -> int:
+    """Merge the seen-URL rows written before `before` that are not full (one a host and write
+    batch) into full rows per host and UTC day (`SEEN_PER_ROW` hashes each, the day's newest
+    `seen_at`, so the same daily partition): a row's overhead (host, time, key, index entry)
+    is paid once per 96 URLs rather than once per batch. Only the last `MERGE_SEEN_DAYS` days
+    are read (a daily `db maintain` merges each day once it is written; a day's last partial
+    row is not read again for ever). Returns how many rows were merged."""
+    from collections import defaultdict
+
+    rows = session.execute(
+        sa.select(CrawlSeen.host, CrawlSeen.seen_at, CrawlSeen.id, CrawlSeen.url_hashes).where(
+            CrawlSeen.n < SEEN_PER_ROW,
+            CrawlSeen.seen_at < store_time(before),
+            CrawlSeen.seen_at >= store_time(before) - timedelta(days=MERGE_SEEN_DAYS),
+        )
+    ).all()
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[(row.host, store_time(row.seen_at).date().isoformat())].append(row)
+    merged = 0
+    for (host, _), group in groups.items():
+        if len(group) < 2:
+            continue
+        hashes = sorted(
+            {
+                r.url_hashes[i : i + URL_HASH]
+                for r in group
+                for i in range(0, len(r.url_hashes), URL_HASH)
+            }
+        )
+        latest = max(store_time(r.seen_at) for r in group)
+        session.execute(
+            sa.delete(CrawlSeen).where(
+                CrawlSeen.host == host, CrawlSeen.id.in_([r.id for r in group])
+            )
+        )
+        session.execute(
+            sa.insert(CrawlSeen),
+            [
+                {
+                    "id": secrets.randbits(62),
+                    "seen_at": latest,
+                    "host": host,
+                    "n": len(hashes[i : i + SEEN_PER_ROW]),
+                    "url_hashes": b"".join(hashes[i : i + SEEN_PER_ROW]),
+                }
+                for i in range(0, len(hashes), SEEN_PER_ROW)
+            ],
+        )
+        merged += len(group)
+    return merged
 
 
 def count_host_day(session: Session, counts: dict[str, tuple[int, int]], at: datetime) -> None:
@@ -167,6 +232,20 @@ def seen_urls(session: Session, host: str, urls: Iterable[str], since: datetime)
     return found
 
 
+def seen_digests(session: Session, host: str, since: datetime) -> set[bytes]:
+    """Every URL digest (`url_digest`) seen unmatched on `host` since `since`: a re-crawl reads
+    a host's once per run and checks each media link it finds against them."""
+    found: set[bytes] = set()
+    blobs = session.scalars(
+        sa.select(CrawlSeen.url_hashes).where(
+            CrawlSeen.host == host, CrawlSeen.seen_at >= store_time(since)
+        )
+    )
+    for blob in blobs:
+        found.update(blob[i : i + URL_HASH] for i in range(0, len(blob), URL_HASH))
+    return found
+
+
 def iter_signals(session: Session) -> Iterator[CompactSignals]:
     """Every kept record (retroactive matching scans them when a list grows)."""
     for blob in session.scalars(sa.select(MediaSignalBlock.records)):
@@ -176,7 +255,7 @@ def iter_signals(session: Session) -> Iterator[CompactSignals]:
 
 def find_sha256(session: Session, sha256: str) -> CompactSignals | None:
     """The record of one media by sha256: the blocks whose range holds it, each bisected."""
-    key = bytes.fromhex(sha256)[:16]
+    key = bytes.fromhex(sha256)[:KEY]
     blocks = session.scalars(
         sa.select(MediaSignalBlock.records).where(
             MediaSignalBlock.lo <= key, MediaSignalBlock.hi >= key
@@ -193,7 +272,7 @@ def _bisect(blob: bytes, key: bytes) -> bytes | None:
     lo, hi = 0, len(blob) // RECORD
     while lo < hi:
         mid = (lo + hi) // 2
-        probe = blob[mid * RECORD : mid * RECORD + 16]
+        probe = blob[mid * RECORD : mid * RECORD + KEY]
         if probe < key:
             lo = mid + 1
         elif probe > key:
@@ -203,13 +282,52 @@ def _bisect(blob: bytes, key: bytes) -> bytes | None:
     return None
 
 
-def compact_signals(session: Session, before: datetime) -> tuple[int, int]:
-    """Merge the loose blocks (one a batch) written before `before` into sorted blocks of
-    `BLOCK_RECORDS`, dropping media already kept in a compacted block. Returns (records read,
-    records kept).
+def bloom_of(keys: Iterable[bytes], n: int) -> bytes:
+    """A Bloom filter of a block's sha256 prefixes: `BLOOM_BITS` bits a record, `BLOOM_K`
+    positions a key taken from the key itself (its bytes are uniform already): about 0.8% false
+    positives. Compaction reads a block's records only when the filter says a new key may be in
+    it."""
+    m = (max(64, n * BLOOM_BITS) + 7) // 8 * 8  # whole bytes: `may_hold` reads m back
+    bits = bytearray(m // 8)
+    for key in keys:
+        for pos in _positions(key, m):
+            bits[pos >> 3] |= 1 << (pos & 7)
+    return bytes(bits)
 
-    Deduplication streams over the compacted blocks once (a merge, linear in what is kept): at
-    Arachnid's volume this is per shard of the sha256 space (docs/scaling.md)."""
+
+def _positions(key: bytes, m: int) -> list[int]:
+    """Double hashing (Kirsch-Mitzenmacher) from the key's two halves."""
+    h1 = int.from_bytes(key[: KEY // 2], "big")
+    h2 = int.from_bytes(key[KEY // 2 : KEY], "big") | 1
+    return [(h1 + i * h2) % m for i in range(BLOOM_K)]
+
+
+def may_hold(bloom: bytes | None, key: bytes) -> bool:
+    if bloom is None:
+        return True
+    m = len(bloom) * 8
+    return all(bloom[pos >> 3] >> (pos & 7) & 1 for pos in _positions(key, m))
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What one `compact_signals` did: loose records read, new records kept, and how many
+    compacted blocks it had to read the records of (the others' filters said no)."""
+
+    read: int
+    kept: int
+    blocks_read: int
+
+
+def compact_signals(session: Session, before: datetime) -> Compaction:
+    """Merge the loose blocks (one a batch) written before `before` into sorted blocks of
+    `BLOCK_RECORDS`, dropping media already kept in a compacted block.
+
+    Incremental: it reads the compacted blocks' ranges and Bloom filters (`BLOOM_BITS` bits a
+    record, 1/48 of the records' bytes), and the records only of the blocks that a new key falls
+    in and whose filter says it may hold (a duplicate, or ~0.8% of the others): not every kept
+    signal, as it did before. Compacted blocks are never rewritten (no write amplification,
+    no dead tuples on PostgreSQL); each run adds its own sorted blocks."""
     cutoff = store_time(before)
     loose = session.execute(
         sa.select(MediaSignalBlock.id, MediaSignalBlock.records).where(
@@ -217,34 +335,46 @@ def compact_signals(session: Session, before: datetime) -> tuple[int, int]:
         )
     ).all()
     if not loose:
-        return 0, 0
+        return Compaction(0, 0, 0)
     merged: dict[bytes, bytes] = {}
     for _, blob in loose:
         for i in range(0, len(blob), RECORD):
-            merged.setdefault(blob[i : i + 16], blob[i : i + RECORD])
+            merged.setdefault(blob[i : i + KEY], blob[i : i + RECORD])
     read = sum(len(blob) // RECORD for _, blob in loose)
     keys = sorted(merged)
-    kept = session.execute(
-        sa.select(MediaSignalBlock.lo, MediaSignalBlock.hi, MediaSignalBlock.records).where(
-            MediaSignalBlock.compacted.is_(True)
-        )
+    wanted: dict[int, list[bytes]] = {}
+    blocks = session.execute(
+        sa.select(
+            MediaSignalBlock.id, MediaSignalBlock.lo, MediaSignalBlock.hi, MediaSignalBlock.bloom
+        ).where(MediaSignalBlock.compacted.is_(True))
     )
-    for lo, hi, blob in kept:
+    for block_id, lo, hi, bloom in blocks:
         start = bisect.bisect_left(keys, lo)
-        for key in keys[start : bisect.bisect_right(keys, hi)]:
-            if key in merged and _bisect(blob, key) is not None:
-                del merged[key]
+        maybe = [k for k in keys[start : bisect.bisect_right(keys, hi)] if may_hold(bloom, k)]
+        if maybe:
+            wanted[block_id] = maybe
+    ids = list(wanted)
+    for i in range(0, len(ids), 100):
+        rows = session.execute(
+            sa.select(MediaSignalBlock.id, MediaSignalBlock.records).where(
+                MediaSignalBlock.id.in_(ids[i : i + 100])
+            )
+        )
+        for block_id, blob in rows:
+            for key in wanted[block_id]:
+                if key in merged and _bisect(blob, key) is not None:
+                    del merged[key]
     records = [merged[k] for k in sorted(merged)]
     session.execute(
         sa.delete(MediaSignalBlock).where(MediaSignalBlock.id.in_([row.id for row in loose]))
     )
-    rows = [
+    rows_out = [
         _block_row(records[i : i + BLOCK_RECORDS], cutoff, True)
         for i in range(0, len(records), BLOCK_RECORDS)
     ]
-    if rows:
-        session.execute(sa.insert(MediaSignalBlock), rows)
-    return read, len(records)
+    if rows_out:
+        session.execute(sa.insert(MediaSignalBlock), rows_out)
+    return Compaction(read, len(records), len(ids))
 
 
 def expire_seen(session: Session, before: datetime) -> int:

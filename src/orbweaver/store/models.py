@@ -657,8 +657,9 @@ class CrawlPage(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
-    url_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    host: Mapped[str] = mapped_column(String(255), index=True)
+    # sha256(url)[:16], raw (issue 22: 16 bytes in the row and its unique index, not 64 hex)
+    url_key: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    host: Mapped[str] = mapped_column(String(255))
     network: Mapped[str] = mapped_column(String(8), default="clear")
     reached_from_tor: Mapped[bool] = mapped_column(Boolean, default=False)
     depth: Mapped[int] = mapped_column(Integer, default=0)
@@ -692,7 +693,7 @@ class MediaTask(Base):
 
 
 class MediaSignalBlock(Base):
-    """Signals of media kept without a sighting, packed 64 bytes a media
+    """Signals of media kept without a sighting, packed 60 bytes a media
     (`orbweaver.store.compact`): one loose block a crawl batch, merged by `db maintain` into
     sorted, deduplicated blocks whose `lo`..`hi` range finds a sha256."""
 
@@ -705,6 +706,8 @@ class MediaSignalBlock(Base):
     lo: Mapped[bytes] = mapped_column(LargeBinary, index=True)
     hi: Mapped[bytes] = mapped_column(LargeBinary)
     records: Mapped[bytes] = mapped_column(LargeBinary)
+    # a Bloom filter of the block's keys (compacted blocks; `store.compact.bloom_of`)
+    bloom: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CrawlSeen(Base):

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from orbweaver.store.compact import compact_signals, expire_seen
+from orbweaver.store.compact import compact_signals, expire_seen, merge_seen
 from orbweaver.store.db import Store
 from orbweaver.store.times import store_time
 
@@ -117,8 +117,10 @@ class Maintenance:
     partitions_made: list[str]
     partitions_retired: list[str]
     seen_rows_deleted: int
+    seen_rows_merged: int
     signals_read: int
     signals_kept: int
+    signal_blocks_read: int = 0
 
 
 def maintain(
@@ -135,5 +137,6 @@ def maintain(
             retired = retire_partitions(conn, horizon.date(), detach=detach)
     with store.session() as session:
         deleted = expire_seen(session, horizon)
-        read, kept = compact_signals(session, now)
-    return Maintenance(made, retired, deleted, read, kept)
+        merged = merge_seen(session, now)
+        done = compact_signals(session, now)
+    return Maintenance(made, retired, deleted, merged, done.read, done.kept, done.blocks_read)
