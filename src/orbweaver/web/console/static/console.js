@@ -79,6 +79,19 @@
     }
   });
 
+  // The exposure heartbeat is charged only while the page is visible: a hidden tab (another
+  // tab, a minimised window, a locked screen) is not time spent looking at images. The check
+  // lives here, not in an hx-trigger filter ("every 15s [document.visibilityState ...]"):
+  // htmx evaluates such a filter with eval, which the console forbids (allowEval false, CSP
+  // without 'unsafe-eval'), and a filter it may not evaluate is always true.
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.target;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-visible-only") &&
+        document.visibilityState !== "visible") {
+      event.preventDefault();
+    }
+  });
+
   // "I'll take a break" and other dismissable notes.
   document.addEventListener("click", function (event) {
     var name = event.target && event.target.getAttribute && event.target.getAttribute("data-dismiss");
