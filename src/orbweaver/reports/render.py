@@ -43,7 +43,8 @@ def write_json(report: Report, path: Path, *, detail: bool = False) -> None:
 
 
 def table_csv(rows: list[GroupRow]) -> str:
-    """Table 1.0 as CSV; provider names come from RDAP, so formula-like cells are neutralised."""
+    """Table 1.0 (or a breakdown: `service_type` then empty) as CSV; provider names come from
+    RDAP, so formula-like cells are neutralised."""
     out = io.StringIO()
     writer = csv.DictWriter(
         out, fieldnames=TABLE_FIELDS, extrasaction="ignore", lineterminator="\n"
@@ -96,21 +97,59 @@ def curve_groups(report: Report, top: int) -> tuple[list[GroupRow], list[GroupRo
     return report.providers[:top], report.providers[top:]
 
 
-def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
+def _km_step(ax: Any, rows: Any, label: str, colour: str, style: str) -> None:
+    """One Kaplan–Meier removal curve (share still online against days since first notice)."""
     from orbweaver.reports.survival import kaplan_meier
 
+    curve = kaplan_meier(
+        np.clip(rows["duration_days"].to_numpy(dtype=float), 0, None),
+        rows["removed"].to_numpy(dtype=bool),
+    )
+    times = np.concatenate([[0.0], curve.times])
+    survival = np.concatenate([[1.0], curve.survival])
+    ax.step(times, survival, where="post", label=label, color=colour, linestyle=style)
+
+
+def _curve_axes(ax: Any) -> None:
+    ax.set_xlabel("days since first notice")
+    ax.set_ylabel("share still online (Kaplan–Meier)")
+    ax.set_ylim(0, 1.02)
+    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    ax.axhline(0.1, color="grey", lw=0.6, ls=":")
+    ax.grid(alpha=0.3)
+
+
+def provider_curve_png(report: Report, name: str) -> bytes:
+    """One provider's removal curve, drawn as in the report's figure (its first colour), over
+    that provider's notices in `report` (a report built from its notices alone will do)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    notices = report.inputs.notices
+    rows = notices[notices["provider"] == name]
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+        if len(rows):
+            _km_step(ax, rows, f"{plain_label(name)} (n={len(rows)})", OKABE_ITO[0], "-")
+            ax.legend(fontsize=7, loc="upper right")
+        _curve_axes(ax)
+        ax.set_title("Removal curve (content still online is right-censored)", fontsize=9)
+        buffer = io.BytesIO()
+        fig.tight_layout()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
     notices = report.inputs.notices
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
     shown, pooled = curve_groups(report, top)
 
     def draw(rows: Any, label: str, colour: str, style: str) -> None:
-        curve = kaplan_meier(
-            np.clip(rows["duration_days"].to_numpy(dtype=float), 0, None),
-            rows["removed"].to_numpy(dtype=bool),
-        )
-        times = np.concatenate([[0.0], curve.times])
-        survival = np.concatenate([[1.0], curve.survival])
-        ax.step(times, survival, where="post", label=label, color=colour, linestyle=style)
+        _km_step(ax, rows, label, colour, style)
 
     for row, (colour, style) in zip(shown, curve_styles(len(shown)), strict=True):
         rows = notices[notices["provider"] == row.name]
@@ -119,12 +158,7 @@ def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
         rows = notices[notices["provider"].isin([r.name for r in pooled])]
         label = f"{len(pooled)} other providers pooled (n={len(rows)})"
         draw(rows, label, OTHERS_COLOUR, ":")
-    ax.set_xlabel("days since first notice")
-    ax.set_ylabel("share still online (Kaplan–Meier)")
-    ax.set_ylim(0, 1.02)
-    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
-    ax.axhline(0.1, color="grey", lw=0.6, ls=":")
-    ax.grid(alpha=0.3)
+    _curve_axes(ax)
     if report.providers:
         ax.legend(fontsize=7, loc="upper right")
     ax.set_title("Removal curves per provider (content still online is right-censored)")
@@ -226,6 +260,7 @@ def render_html(
         "by_category": [r.as_detail() for r in report.by_category],
         "by_network": [r.as_detail() for r in report.by_network],
         "by_month": [r.as_detail() for r in report.by_month],
+        "by_country": [r.as_detail() for r in report.by_country],
         "naive": report.naive_overall,
         "chart": chart,
         "review": review_view,
@@ -247,18 +282,20 @@ def write_all(
     organisation: str = "",
     generated_at: datetime | None = None,
 ) -> dict[str, Path]:
-    """report.json (contract), report-detail.json, table-1.0.csv and report.html in `out_dir`
-    (`scenario`, `review`: see `render_html`)."""
+    """report.json (contract), report-detail.json, table-1.0.csv, by-country.csv and
+    report.html in `out_dir` (`scenario`, `review`: see `render_html`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "report.json",
         "detail": out_dir / "report-detail.json",
         "csv": out_dir / "table-1.0.csv",
+        "countries": out_dir / "by-country.csv",
         "html": out_dir / "report.html",
     }
     write_json(report, paths["json"])
     write_json(report, paths["detail"], detail=True)
     paths["csv"].write_text(table_csv(report.providers))
+    paths["countries"].write_text(table_csv(report.by_country))
     html = render_html(
         report,
         scenario=scenario,

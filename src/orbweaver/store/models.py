@@ -281,6 +281,9 @@ class AttributionCache(Base):
     recipient_provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"))
     tor_only: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    # The hosting country: RDAP's `country` for the network of the host's first address
+    # (ISO 3166 alpha-2; None unknown). Reports break removal times down by it.
+    country: Mapped[str | None] = mapped_column(String(2))
 
 
 class ProviderOverride(Base):

@@ -1,0 +1,121 @@
+"""A provider's removal curve and the report's breakdown by hosting country, in Debian's
+Chromium (issue 20): the provider page shows its Table 1.0 row (Kaplan–Meier, as the report
+rounds it) and its curve; the dashboard, the HTML report, the CSV and the JSON break removal
+times down by the country RDAP gives for each noticed host. axe-core clean; screenshots to
+docs/ with ORBWEAVER_UPDATE_DOCS=1."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from review_world import PASSWORD, World
+from test_console_axe import RUN, axe_source, small_png
+from test_review_browser import ARGS, CHROMIUM, login, serving
+
+from orbweaver.reports import build_report, load_inputs
+from orbweaver.review import add_user
+from orbweaver.store.models import AttributionCache, Notice, Provider
+
+pytestmark = pytest.mark.browser
+HOSTS = {"files.example.test": "NL", "pics.example.test": "DE", "old.example.test": None}
+
+
+def removal_world(world: World) -> int:
+    """A provider with 12 sent notices: 8 removed after 0.5 to 4 days, 4 still online after
+    6 days; its hosts registered in NL (6), DE (4) and one host with no country (2)."""
+    now = world.clock.now()
+    sent = now - timedelta(days=10)
+    hosts = ["files.example.test"] * 6 + ["pics.example.test"] * 4 + ["old.example.test"] * 2
+    with world.store.session() as s:
+        provider = Provider(
+            name="Example Hosting", service_type="hosting_provider", created_at=now, updated_at=now
+        )
+        s.add(provider)
+        s.flush()
+        for host, country in HOSTS.items():
+            s.add(
+                AttributionCache(
+                    host=host, resolved_at=now, expires_at=now + timedelta(days=1), country=country
+                )
+            )
+        for i, host in enumerate(hosts):
+            removed = i % 3 != 2  # 8 of 12
+            s.add(
+                Notice(
+                    url=f"http://{host}/{i}.jpg",
+                    host=host,
+                    provider_id=provider.id,
+                    report_id=f"rep-{i:04d}",
+                    category="csam_prepubescent",
+                    rounds_sent=1,
+                    created_at=sent,
+                    first_sent_at=sent,
+                    status="removed" if removed else "open",
+                    removed_at=sent + timedelta(days=0.5 * (i + 1)) if removed else None,
+                    last_online_at=None if removed else sent + timedelta(days=6),
+                )
+            )
+        s.flush()
+        return provider.id
+
+
+def test_provider_curve_and_hosting_countries(sqlite_world: World, screenshot_dir: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    source = axe_source()
+    world = sqlite_world
+    pid = removal_world(world)
+    with world.store.session() as s:
+        add_user(s, world.clock, "sam", "senior_analyst", PASSWORD)  # no TOTP enrolled
+    row = build_report(load_inputs(world.store)).providers[0].as_detail()
+    bad: list[str] = []
+    with serving(world, review_totp_roles="") as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_context(
+            bypass_csp=True, viewport={"width": 1280, "height": 900}
+        ).new_page()
+        login(page, base, "sam")
+
+        def axe(name: str) -> None:
+            page.add_script_tag(content=source)
+            result = page.evaluate(RUN)
+            assert result["passed"] > 5
+            bad.extend(f"{name}: {v}" for v in result["bad"])
+
+        page.goto(f"{base}/console/providers/{pid}")
+        page.wait_for_function("document.querySelector('img.curve').complete")
+        assert page.evaluate("document.querySelector('img.curve').naturalWidth") > 300
+        removal = page.inner_text("#removal + p")
+        assert f"median {row['median_display']} days" in removal
+        assert f"95% CI {row['median_ci_display']}" in removal
+        assert "4 of 12 still online" in removal
+        axe("provider")
+        shot = screenshot_dir / "console-provider-removal.png"
+        page.screenshot(path=str(shot), full_page=True)
+        small_png(shot)
+
+        page.goto(f"{base}/console/reports")
+        table = page.locator("h2:has-text('By hosting country') + table")
+        cells = table.locator("tbody tr").evaluate_all(
+            "rows => rows.map(r => [r.cells[0].innerText.replace(' †', ''), r.cells[1].innerText])"
+        )
+        assert cells == [["DE", "4"], ["NL", "6"], ["unknown", "2"]]
+        axe("reports")
+
+        html = page.request.get(f"{base}/console/reports/report.html").text()
+        assert "By hosting country" in html
+        listed = page.request.get(f"{base}/console/reports/by-country.csv").text()
+        counts = {r["name"]: r["targeted"] for r in csv.DictReader(io.StringIO(listed))}
+        assert counts == {"DE": "4", "NL": "6", "unknown": "2"}
+        detail = page.request.get(f"{base}/console/reports/report-detail.json").json()
+        assert {r["name"]: r["targeted"] for r in detail["by_country"]} == {
+            "DE": 4,
+            "NL": 6,
+            "unknown": 2,
+        }
+        browser.close()
+    assert not bad, "\n".join(bad)
