@@ -99,7 +99,7 @@ def test_provider_curve_and_hosting_countries(sqlite_world: World, screenshot_di
         small_png(shot)
 
         page.goto(f"{base}/console/reports")
-        table = page.locator("h2:has-text('By hosting country') + table")
+        table = page.locator("#countries ~ table").first
         cells = table.locator("tbody tr").evaluate_all(
             "rows => rows.map(r => [r.cells[0].innerText.replace(' †', ''), r.cells[1].innerText])"
         )
@@ -119,3 +119,34 @@ def test_provider_curve_and_hosting_countries(sqlite_world: World, screenshot_di
         }
         browser.close()
     assert not bad, "\n".join(bad)
+
+
+def test_the_dashboard_is_the_exported_report(sqlite_world: World) -> None:
+    """The dashboard and the downloaded HTML report are one rendering: the same text (figures,
+    tables, rounding, notes, glossary) as a browser reads it, chart and links aside."""
+    from playwright.sync_api import sync_playwright
+
+    world = sqlite_world
+    removal_world(world)
+    with world.store.session() as s:
+        add_user(s, world.clock, "sam", "senior_analyst", PASSWORD)
+    with serving(world, review_totp_roles="") as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        login(page, base, "sam")
+        page.goto(f"{base}/console/reports")
+        shown = " ".join(page.text_content("#report").split())  # type: ignore[union-attr]
+        exported = page.request.get(f"{base}/console/reports/report.html").text()
+        page.set_content(
+            exported
+        )  # the text, whatever the styles (the console's CSP drops its inline ones)
+        assert " ".join(page.text_content("#report").split()) == shown  # type: ignore[union-attr]
+        for text in (
+            "Figure 1.0",
+            "Table 1.0",
+            "By hosting country",
+            "Glossary",
+            "Example Hosting",
+        ):
+            assert text in shown
+        browser.close()

@@ -3,8 +3,8 @@ breakdowns, as JSON, CSV, HTML and charts.
 
 Public surface (other stages import these from `orbweaver.reports`, never from its modules):
 reading the store (`load_inputs`, `load_notices`, `recheck_cadence`), building (`build_report`,
-`Report`, `ReportInputs`), rendering (`write_all`, `write_json`, `render_html`, `table_csv`,
-`removal_curves_png`, `provider_curve_png`, `print_table`) and the survival statistics
+`Report`, `ReportInputs`), rendering (`write_all`, `write_json`, `render_html`, `render_body`,
+`table_csv`, `removal_curves_png`, `provider_curve_png`, `print_table`) and the survival statistics
 (`kaplan_meier`, `removal_stats`, `naive_stats`). Nothing is imported until used
 (`orbweaver._lazy`): NumPy and pandas load with the first report, not with `orbweaver --help`.
 """
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from orbweaver.reports.render import (
         provider_curve_png,
         removal_curves_png,
+        render_body,
         render_html,
         table_csv,
         write_all,
@@ -37,6 +38,7 @@ else:
             ".render": [
                 "provider_curve_png",
                 "removal_curves_png",
+                "render_body",
                 "render_html",
                 "table_csv",
                 "write_all",
@@ -60,6 +62,7 @@ __all__ = [
     "recheck_cadence",
     "removal_curves_png",
     "removal_stats",
+    "render_body",
     "render_html",
     "table_csv",
     "write_all",

@@ -239,8 +239,52 @@ def render_html(
     """The page, saying who issued it, when, and over which period; with `scenario` (a
     simulated world's own figures), Table 1.0 shows them beside
     the measured ones; with `review` (the review queue's figures: suspects, verdicts, noticed
-    while online, and `backlog`, open items per day), a section with the backlog over time."""
+    while online, and `backlog`, open items per day), a section with the backlog over time.
+    A self-contained file: its chart is inline PNG data."""
     chart = base64.b64encode(removal_curves_png(report)).decode()
+    context = report_context(
+        report,
+        chart_src=f"data:image/png;base64,{chart}",
+        scenario=scenario,
+        review=review,
+        organisation=organisation,
+        generated_at=generated_at,
+    )
+    return _environment().get_template("report.html").render(title=title, **context)
+
+
+def render_body(
+    report: Report,
+    *,
+    chart_src: str,
+    links: Mapping[str, str] | None = None,
+    organisation: str = "",
+    generated_at: datetime | None = None,
+) -> str:
+    """The report's content alone (no page around it), as `render_html` renders it, for the
+    console's dashboard: the same figures, tables, rounding and notes; `links` (provider name
+    to URL) link Table 1.0's names, `chart_src` is where the chart is served."""
+    context = report_context(
+        report,
+        chart_src=chart_src,
+        links=links,
+        organisation=organisation,
+        generated_at=generated_at,
+    )
+    return _environment().get_template("report_body.html").render(**context)
+
+
+def report_context(
+    report: Report,
+    *,
+    chart_src: str,
+    links: Mapping[str, str] | None = None,
+    scenario: ScenarioFigures | None = None,
+    review: Mapping[str, Any] | None = None,
+    organisation: str = "",
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """What `report_body.html` shows: one context for the exported page and the dashboard."""
     review_view: dict[str, Any] | None = None
     if review:
         actionable = review.get("actionable_suspects") or 0
@@ -250,8 +294,7 @@ def render_html(
             "noticed_share": noticed / actionable if actionable else None,
             "chart": base64.b64encode(backlog_png(review)).decode(),
         }
-    context: dict[str, Any] = {
-        "title": title,
+    return {
         "scenario": scenario or {},
         "figure": report.figure_1_0(),
         "summary": report.summary(),
@@ -261,8 +304,10 @@ def render_html(
         "by_network": [r.as_detail() for r in report.by_network],
         "by_month": [r.as_detail() for r in report.by_month],
         "by_country": [r.as_detail() for r in report.by_country],
+        "detected_by_category": dict(report.inputs.detected_by_category),
         "naive": report.naive_overall,
-        "chart": chart,
+        "chart_src": chart_src,
+        "links": dict(links or {}),
         "review": review_view,
         "organisation": organisation,
         "generated": generated_at.strftime("%Y-%m-%d %H:%M UTC") if generated_at else "",
@@ -270,7 +315,6 @@ def render_html(
         "pooled": len(curve_groups(report, CURVES_TOP)[1]),
         "small_n": SMALL_N,
     }
-    return _environment().get_template("report.html").render(**context)
 
 
 def write_all(

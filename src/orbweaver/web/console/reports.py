@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from orbweaver.reports import (
     Report,
@@ -32,6 +33,7 @@ from orbweaver.reports import (
     load_notices,
     provider_curve_png,
     removal_curves_png,
+    render_body,
     render_html,
     table_csv,
 )
@@ -114,30 +116,20 @@ def _download(body: bytes | str, media_type: str, filename: str) -> Response:
 
 @router.get("")
 def dashboard(request: Request, auth: PageAuth = Depends(reader)) -> Response:
+    """The report exactly as exported (`render_body`: same figures, tables, rounding), with
+    Table 1.0's providers linked to their pages and the chart served from a URL."""
     report = _cache(request).report(_store(request)).report
-    return render(
-        request,
-        "reports.html",
-        auth,
-        figure=report.figure_1_0(),
-        overall=report.overall.as_detail(),
-        providers=[p.as_detail() for p in report.providers],
-        breakdowns=[
-            ("By category", "category", [r.as_detail() for r in report.by_category]),
-            ("By network", "network", [r.as_detail() for r in report.by_network]),
-            ("By month of first notice", "month", [r.as_detail() for r in report.by_month]),
-            ("By hosting country", "hosting country", [r.as_detail() for r in report.by_country]),
-        ],
-        detected_by_category=report.inputs.detected_by_category,
-        naive=report.naive_overall,
-        provider_ids=_provider_ids(request),
+    body = render_body(
+        report,
+        chart_src="/console/reports/curves.png",
+        links={name: f"/console/providers/{pid}" for name, pid in _provider_ids(request).items()},
+        generated_at=get_context(request).clock.now(),
     )
+    return render(request, "reports.html", auth, body=Markup(body))
 
 
 def _provider_ids(request: Request) -> dict[str, int]:
     """Table 1.0's provider names link to their console pages."""
-    import sqlalchemy as sa
-
     from orbweaver.store.models import Provider
 
     with _store(request).session() as s:
