@@ -150,3 +150,56 @@ def test_the_dashboard_is_the_exported_report(sqlite_world: World) -> None:
         ):
             assert text in shown
         browser.close()
+
+
+def test_tables_sort_by_any_column_with_aria_sort(
+    sqlite_world: World, screenshot_dir: Path
+) -> None:
+    """A report table's headers are buttons: the first press sorts ascending, the next
+    descending (numbers as numbers, "unknown" and "–" last), and the header says so in
+    aria-sort; the keyboard works as the mouse does. axe-core clean after sorting."""
+    from playwright.sync_api import sync_playwright
+
+    source = axe_source()
+    world = sqlite_world
+    removal_world(world)
+    with world.store.session() as s:
+        add_user(s, world.clock, "sam", "senior_analyst", PASSWORD)
+    with serving(world, review_totp_roles="") as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+        page = context.new_page()  # bypass_csp: for axe-core's injected script only
+        login(page, base, "sam")
+        page.goto(f"{base}/console/reports")
+        table = page.locator("#countries ~ table").first
+
+        def names() -> list[str]:
+            cells = table.locator("tbody tr td:first-child").all_inner_texts()
+            return [c.replace(" †", "") for c in cells]  # † marks small groups
+
+        targeted = table.get_by_role("button", name="targeted", exact=True)
+        header = table.locator("th", has=page.get_by_role("button", name="targeted", exact=True))
+        assert header.get_attribute("aria-sort") is None
+        targeted.click()
+        assert names() == ["unknown", "DE", "NL"]  # 2, 4, 6 notices
+        assert header.get_attribute("aria-sort") == "ascending"
+        targeted.focus()
+        page.keyboard.press("Enter")
+        assert names() == ["NL", "DE", "unknown"]
+        assert header.get_attribute("aria-sort") == "descending"
+        by_country = page.get_by_role("button", name="hosting country", exact=True)
+        country = table.locator("button", has_text="hosting country")
+        country.click()
+        assert names() == ["DE", "NL", "unknown"]
+        assert header.get_attribute("aria-sort") is None  # one sorted column at a time
+        assert table.locator("th", has=by_country).get_attribute("aria-sort") == "ascending"
+        page.add_script_tag(content=source)
+        result = page.evaluate(RUN)
+        assert not result["bad"], result["bad"]
+        shot = screenshot_dir / "console-reports-sorted.png"
+        table.screenshot(path=str(shot))
+        small_png(shot)
+
+        page.goto(f"{base}/console/providers")  # the providers list sorts too
+        assert page.get_by_role("button", name="Notices in flight").is_visible()
+        browser.close()
