@@ -6,6 +6,7 @@ who may see which image, the exposure cap, consensus, and the audit trail.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks import ensure_bank, list_banks, set_enabled
+from orbweaver.banks import ensure_bank, export_csv, import_csv, list_banks, set_enabled
 from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
@@ -831,6 +832,42 @@ class ReviewService:
                 subject_type="bank",
                 detail={"name": name, **_reason(reason)},
             )
+
+    def import_bank(self, who: Principal, name: str, text: str, *, reason: str) -> dict[str, int]:
+        """An administrator imports a hash list (the bank CSV format) into bank `name`: valid
+        rows land, bad ones are counted; audited (`bank.imported`) with the reason."""
+        if not who.has("administrator"):
+            raise Forbidden("importing into a bank needs an administrator")
+        report = import_csv(self.store, self.clock, name, io.StringIO(text), actor=who.username)
+        done = {"added": report.added, "duplicates": report.duplicates}
+        done["rejected"] = len(report.errors)
+        with self.store.session() as s:
+            audit(
+                s,
+                self.clock,
+                who,
+                "bank.imported",
+                subject_type="bank",
+                detail={"name": name, **done, **_reason(reason)},
+            )
+        return done
+
+    def export_bank(self, who: Principal, name: str, *, reason: str) -> str:
+        """An administrator exports bank `name` as CSV; audited (`bank.exported`)."""
+        if not who.has("administrator"):
+            raise Forbidden("exporting a bank needs an administrator")
+        out = io.StringIO()
+        count = export_csv(self.store, name, out)
+        with self.store.session() as s:
+            audit(
+                s,
+                self.clock,
+                who,
+                "bank.exported",
+                subject_type="bank",
+                detail={"name": name, "entries": count, **_reason(reason)},
+            )
+        return out.getvalue()
 
     def record(
         self,

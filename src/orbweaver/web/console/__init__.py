@@ -5,7 +5,7 @@
 
 from fastapi import APIRouter
 
-from orbweaver.web.console import api, casework, crawl, manage, pages, reports
+from orbweaver.web.console import api, bankfiles, casework, crawl, manage, pages, reports
 from orbweaver.web.console.errorpages import install_error_pages
 
 router = APIRouter()
@@ -15,5 +15,6 @@ router.include_router(api.router)
 router.include_router(reports.router)
 router.include_router(casework.router)
 router.include_router(crawl.router)
+router.include_router(bankfiles.router)
 
 __all__ = ["install_error_pages", "router"]

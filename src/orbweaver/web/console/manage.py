@@ -40,6 +40,7 @@ from orbweaver.web.console.security import (
     ItemId,
     PageAuth,
     SessionFirstRoute,
+    confirmed,
     get_service,
 )
 from orbweaver.web.context import get_context
@@ -496,10 +497,7 @@ def revoke_key(
     """Revoke a key for good: its name typed again and a reason, both audited."""
     from orbweaver.access import ApiKeyError, revoke_client
 
-    if confirm.strip() != name:
-        raise HTTPException(409, f"type the key's name ({name}) to confirm revoking it")
-    if not reason.strip():
-        raise HTTPException(409, "give a reason: it goes to the audit log")
+    confirmed(reason, typed=confirm, name=name, what="key's")
     ctx = get_context(request)
     try:
         revoke_client(ctx.store, ctx.clock, name, actor=f"console:{auth.who.username}")

@@ -26,6 +26,7 @@ from orbweaver.web.console.security import (
     ItemId,
     PageAuth,
     SessionFirstRoute,
+    confirmed,
     domain_errors,
     get_service,
     page_action,
@@ -498,9 +499,18 @@ def next_disputed(
 @router.get("/banks")
 def banks(request: Request, auth: PageAuth = Depends(senior)) -> Response:
     service = get_service(request)
+    imported = {k: request.query_params.get(k, "") for k in BANK_IMPORT_RESULT}
     return render(
-        request, "banks.html", auth, banks=service.banks(), entries=service.recent_entries()
+        request,
+        "banks.html",
+        auth,
+        banks=service.banks(),
+        entries=service.recent_entries(),
+        imported=imported if imported["imported"] else None,
     )
+
+
+BANK_IMPORT_RESULT = ("imported", "added", "duplicates", "rejected")
 
 
 @router.post("/banks/{name}/enabled")
@@ -514,10 +524,7 @@ def bank_enabled(
 ) -> Response:
     """Enable or disable a bank: disabling needs the bank's name typed again and a reason;
     both go to the audit log."""
-    if not enabled and confirm.strip() != name:
-        raise HTTPException(409, f"type the bank's name ({name}) to confirm disabling it")
-    if not reason.strip():
-        raise HTTPException(409, "give a reason: it goes to the audit log")
+    confirmed(reason, typed=None if enabled else confirm, name=name, what="bank's")
     with domain_errors():
         get_service(request).set_bank_enabled(auth.who, name, enabled, reason=reason)
     return RedirectResponse("/console/banks", status_code=303)
@@ -537,8 +544,7 @@ def manage_user(
     auth: PageAuth = Depends(admin_action),
 ) -> Response:
     """Disable, enable, or end every session of a user (administrators), with a reason."""
-    if not reason.strip():
-        raise HTTPException(409, "give a reason: it goes to the audit log")
+    confirmed(reason)
     with domain_errors():
         get_service(request).manage_user(auth.who, username, action, reason=reason)
     return RedirectResponse("/console/users", status_code=303)
