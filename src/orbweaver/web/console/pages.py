@@ -248,7 +248,7 @@ def next_item(request: Request, auth: PageAuth = Depends(analyst), done: int = 0
 
 def _exposure(service: ReviewService, auth: PageAuth) -> dict[str, Any]:
     used = service.exposure_today(auth.who)
-    cap = service.settings.exposure_cap_seconds
+    cap = service.policy().exposure_cap_seconds
     return {"text": exposure_text(used, cap), "cap_minutes": cap // 60, "over": used >= cap}
 
 
@@ -461,12 +461,13 @@ def heartbeat(request: Request, auth: PageAuth = Depends(analyst_action)) -> Res
     `review_break_minutes` it shows a break reminder."""
     service = get_service(request)
     seconds = service.heartbeat(auth.who)
-    cap = service.settings.exposure_cap_seconds
+    policy = service.policy()
+    cap = policy.exposure_cap_seconds
     body = templates.get_template("heartbeat.html").render(
         text=exposure_text(seconds, cap),
         over=seconds >= cap,
         cap_minutes=cap // 60,
-        rest=_break_due(seconds, service.settings),
+        rest=_break_due(seconds, policy),
     )
     return HTMLResponse(body, headers=NO_STORE)
 
@@ -581,8 +582,15 @@ def change_password(
 def settings_page(
     request: Request, auth: PageAuth = Depends(analyst), saved: bool = False
 ) -> Response:
-    settings = get_service(request).settings
-    return render(request, "settings.html", auth, saved=saved, policy=settings)
+    service = get_service(request)
+    return render(
+        request,
+        "settings.html",
+        auth,
+        saved=saved,
+        policy=service.policy(),
+        deployment=service.settings,
+    )
 
 
 @router.post("/settings")
@@ -598,3 +606,27 @@ def save_settings(
         auth.who, blur=blur, greyscale=greyscale, mute=mute_video, shortcuts=shortcuts
     )
     return RedirectResponse("/console/settings?saved=1", status_code=303)
+
+
+@router.post("/policy")
+def save_policy(
+    request: Request,
+    blur: bool = Form(False),
+    greyscale: bool = Form(False),
+    cap_hours: float = Form(...),
+    break_minutes: float = Form(...),
+    reason: str = Form(""),
+    auth: PageAuth = Depends(admin_action),
+) -> Response:
+    """The organisation's wellbeing policy (administrators), with a reason; audited."""
+    why = confirmed(reason)
+    with domain_errors():
+        get_service(request).set_policy(
+            auth.who,
+            blur=blur,
+            greyscale=greyscale,
+            cap_hours=cap_hours,
+            break_minutes=break_minutes,
+            reason=why,
+        )
+    return RedirectResponse("/console/settings?saved=1#policy", status_code=303)
