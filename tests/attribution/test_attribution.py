@@ -63,6 +63,47 @@ def test_host_chain_recipient_and_one_provider_per_organisation(
         assert {"handle", "network", "asn", "domain"} <= kinds
 
 
+def test_the_hosting_country_comes_from_rdap_and_reaches_the_report(
+    world: World, store: Store, clock: SettableClock
+) -> None:
+    """RDAP's network `country` is kept with the host's attribution and a notice to that host
+    is counted under it in the report's breakdown by hosting country."""
+    from orbweaver.reports import build_report, load_inputs
+    from orbweaver.store.models import AttributionCache, Notice
+
+    box = _party(world, "Boxhost")
+    host = box["own"][0]
+    att = _attributor(world, clock)
+    with store.session() as s:
+        r = att.attribute(s, host)
+        assert r.country == box["country"] and len(r.country) == 2
+        assert (
+            s.scalar(select(AttributionCache.country).where(AttributionCache.host == host))
+            == (box["country"])
+        )
+        provider = s.scalar(select(Provider).where(Provider.name == "Boxhost"))
+        assert provider is not None
+        s.add(
+            Notice(
+                url=f"http://{host}/a.jpg",
+                kind="media",
+                host=host,
+                network="clear",
+                provider_id=provider.id,
+                report_id="country-test",
+                category="csam_prepubescent",
+                created_at=clock.now(),
+                first_sent_at=clock.now(),
+                status="open",
+            )
+        )
+    with store.session() as s:
+        assert att.attribute(s, host).country == box["country"]  # from the cache
+    report = build_report(load_inputs(store))
+    assert [(row.name, row.targeted) for row in report.by_country] == [(box["country"], 1)]
+    assert report.detail()["by_country"][0]["name"] == box["country"]
+
+
 def test_cdn_fronted_site_goes_to_the_cdn(world: World, store: Store, clock: SettableClock) -> None:
     cdn = _party(world, "EdgeFront")
     att = _attributor(world, clock, cdn_asns=str(cdn["asn"]))
@@ -134,3 +175,18 @@ def test_onion_and_unknown_hosts(world: World, store: Store, clock: SettableCloc
         missing = att.attribute(s, "no-such-site.test")
     assert onion.tor_only and onion.recipient_id is None
     assert missing.recipient_id is None and missing.error
+
+
+def test_an_rdap_country_is_two_letters_or_nothing() -> None:
+    from orbweaver.attribution.rdap import country_code
+
+    assert [country_code(v) for v in ("nl", " DE ", "ZZ", "NLD", "1A", None, 7, "é1")] == [
+        "NL",
+        "DE",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+    ]

@@ -238,3 +238,40 @@ def test_the_exposure_cap_takes_a_revealed_image_off_the_screen(sqlite_world: Wo
         assert "taken off the screen" in page.inner_text("#media")
         assert page.query_selector("#reveal") is None
         browser.close()
+
+
+# Chromium keeps a headless page "visible": these make the page believe it is hidden (another
+# tab, a minimised window, a locked screen) or visible again, as a real browser would say.
+VISIBILITY = """(state) => {
+  Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => state});
+  Object.defineProperty(document, 'hidden', {configurable: true, get: () => state !== 'visible'});
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+def test_a_hidden_tab_is_not_charged_as_exposure(sqlite_world: World) -> None:
+    """The heartbeat is sent while the item page is visible and never while it is hidden. (Its
+    filter was an hx-trigger expression, which htmx evaluates with eval: under the console's
+    allowEval=false and CSP that filter was always true, so a hidden tab was charged.)"""
+    from playwright.sync_api import sync_playwright
+
+    seed(sqlite_world)
+    review = {"review_heartbeat_seconds": 1}
+    with serving(sqlite_world, **review) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        login(page, base, "alice")
+        page.click("text=Review the next item")
+        page.wait_for_selector("#soft")
+        beats: list[str] = []
+        page.on("request", lambda r: beats.append(r.url) if r.url.endswith("/exposure") else None)
+        with page.expect_request("**/console/exposure"):
+            pass  # visible: the heartbeat runs
+        page.evaluate(VISIBILITY, "hidden")
+        sent = len(beats)
+        page.wait_for_timeout(3500)  # three and a half heartbeats while hidden
+        assert len(beats) == sent, "a hidden page must not be charged exposure"
+        page.evaluate(VISIBILITY, "visible")
+        with page.expect_request("**/console/exposure"):
+            pass  # visible again: charged again
+        browser.close()

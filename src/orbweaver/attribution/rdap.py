@@ -50,6 +50,7 @@ class IpNetwork:
     cidr: str
     asn: int | None
     owner: Entity | None
+    country: str = ""  # ISO 3166 alpha-2 as the registry states it; "" when absent or "ZZ"
 
 
 @dataclass
@@ -156,6 +157,7 @@ class RdapClient:
                 cidr=cidr,
                 asn=int(origin[0]) if isinstance(origin, list) and origin else None,
                 owner=_owner(parsed, ("registrant", "administrative", "technical")),
+                country=country_code(raw.get("country")),
             )
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             raise RdapError(f"RDAP ip {address}: unreadable answer ({exc})") from exc
@@ -196,3 +198,14 @@ def _owner(parsed: dict[str, Any], roles: tuple[str, ...]) -> Entity | None:
     name = one_line(owner.get("name") or owner.get("organisation") or handle, max_length=200)
     domain = email.split("@", 1)[1].lower() if email else None
     return Entity(handle=handle, name=name, abuse_email=email, domain=domain)
+
+
+def country_code(value: object) -> str:
+    """An RDAP `country` as two upper-case letters, else "" (absent, malformed, or "ZZ",
+    which registries use for unknown): untrusted text never reaches a report as a country."""
+    if not isinstance(value, str):
+        return ""
+    code = value.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha() or code == "ZZ":
+        return ""
+    return code

@@ -217,6 +217,7 @@ class Attributor:
         cached.recipient_provider_id = att.recipient_id
         cached.tor_only = att.tor_only
         cached.error = att.error
+        cached.country = att.country or None
         session.flush()
         record_event(
             session,
@@ -240,6 +241,7 @@ class Attributor:
         except (ResolveError, RdapError, ValueError) as exc:
             att.error = str(exc)
             return att
+        att.country = nets[0].country if nets else ""
         links: list[ChainLink] = []
         for net in nets:
             owner = net.owner and checked_entity(session, self.clock, net.owner, f"RDAP {net.cidr}")
@@ -349,6 +351,7 @@ def _from_cache(row: AttributionCache) -> Attribution:
         recipient_id=row.recipient_provider_id,
         tor_only=row.tor_only,
         error=row.error,
+        country=row.country or "",
     )
 
 

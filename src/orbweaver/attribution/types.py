@@ -128,6 +128,8 @@ class Attribution:
     error: str | None = None
     asn: int | None = None
     override: bool = False
+    # Where the host's first address is registered (RDAP's network `country`); "" unknown.
+    country: str = ""
 
     @property
     def recipient(self) -> ChainLink | None:

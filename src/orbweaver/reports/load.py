@@ -33,7 +33,7 @@ def _category_code() -> str:
     return f"CASE n.category {cases} ELSE -1 END"
 
 
-def _notices_sql(dialect: str) -> str:
+def _notices_sql(dialect: str, provider_id: int | None = None) -> str:
     end = "COALESCE(n.removed_at, n.last_online_at, n.first_sent_at)"
     return f"""
 SELECT n.id, n.provider_id, {_days(dialect, "n.first_sent_at")},
@@ -44,7 +44,9 @@ SELECT n.id, n.provider_id, {_days(dialect, "n.first_sent_at")},
        CASE WHEN n.network = 'tor' THEN 1 ELSE 0 END,
        n.rounds_sent, n.escalation_level
 FROM notice n
-WHERE n.first_sent_at IS NOT NULL AND n.provider_id IS NOT NULL
+WHERE n.first_sent_at IS NOT NULL AND n.provider_id IS NOT NULL{
+        "" if provider_id is None else f" AND n.provider_id = {int(provider_id)}"
+    }
 """
 
 
@@ -58,6 +60,13 @@ SELECT DISTINCT i.notice_id FROM sighting s
 JOIN detection d ON d.sighting_id = s.id
 JOIN notice_item i ON i.detection_id = d.id
 WHERE s.reached_from_tor
+"""
+
+
+# The hosting country of each notice's host, where its attribution recorded one.
+_COUNTRY_SQL = """
+SELECT n.id, a.country FROM notice n JOIN attribution_cache a ON a.host = n.host
+WHERE n.first_sent_at IS NOT NULL AND a.country IS NOT NULL
 """
 
 
@@ -88,19 +97,21 @@ def _lookup(ids: np.ndarray, pairs: list[tuple[int, int]], default: int) -> np.n
     return out
 
 
-def load_notices(store: Store) -> pd.DataFrame:
-    """One row per notice sent, in `NOTICE_COLUMNS`, with removal durations in days.
+def load_notices(store: Store, provider_id: int | None = None) -> pd.DataFrame:
+    """One row per notice sent (to `provider_id` only, if given), in `NOTICE_COLUMNS`, with
+    removal durations in days.
 
     A removed notice lasts from the first notice to its estimated removal (midway between the
     last check that saw it online and the first that confirmed it gone). One still online is
     censored at the last time it was seen online: that is all we know about it.
     """
     with store.engine.connect() as conn:
-        rows = _fetch(conn, _notices_sql(store.dialect))
+        rows = _fetch(conn, _notices_sql(store.dialect, provider_id))
         if not rows:
             return empty_notices()
         members = _fetch(conn, _MEMBERS_SQL)
         tor_ids = np.asarray([r[0] for r in _fetch(conn, _TOR_SQL)], dtype=np.int64)
+        countries = _fetch(conn, _COUNTRY_SQL)
         providers: dict[int, str] = dict(
             conn.execute(sa.text("SELECT id, name FROM provider")).all()
         )
@@ -126,9 +137,18 @@ def load_notices(store: Store) -> pd.DataFrame:
             "members": _lookup(ids, members, 1),
             "followups": np.maximum(data[:, 9].astype(np.int64) - 1, 0),
             "escalations": data[:, 10].astype(np.int64),
+            "country": _countries(ids, countries),
         }
     )
     return frame.astype(NOTICE_COLUMNS)
+
+
+def _countries(ids: np.ndarray, pairs: list[tuple[Any, ...]]) -> np.ndarray:
+    """The country per notice id ("" where none), through small codes: few distinct values."""
+    names = sorted({str(c) for _i, c in pairs})
+    codes = {name: k + 1 for k, name in enumerate(names)}
+    table = np.asarray(["", *names], dtype=object)
+    return table[_lookup(ids, [(int(i), codes[str(c)]) for i, c in pairs], 0)]
 
 
 def _fetch(conn: sa.Connection, sql: str) -> list[tuple[Any, ...]]:

@@ -43,7 +43,8 @@ def write_json(report: Report, path: Path, *, detail: bool = False) -> None:
 
 
 def table_csv(rows: list[GroupRow]) -> str:
-    """Table 1.0 as CSV; provider names come from RDAP, so formula-like cells are neutralised."""
+    """Table 1.0 (or a breakdown: `service_type` then empty) as CSV; provider names come from
+    RDAP, so formula-like cells are neutralised."""
     out = io.StringIO()
     writer = csv.DictWriter(
         out, fieldnames=TABLE_FIELDS, extrasaction="ignore", lineterminator="\n"
@@ -96,21 +97,59 @@ def curve_groups(report: Report, top: int) -> tuple[list[GroupRow], list[GroupRo
     return report.providers[:top], report.providers[top:]
 
 
-def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
+def _km_step(ax: Any, rows: Any, label: str, colour: str, style: str) -> None:
+    """One Kaplan–Meier removal curve (share still online against days since first notice)."""
     from orbweaver.reports.survival import kaplan_meier
 
+    curve = kaplan_meier(
+        np.clip(rows["duration_days"].to_numpy(dtype=float), 0, None),
+        rows["removed"].to_numpy(dtype=bool),
+    )
+    times = np.concatenate([[0.0], curve.times])
+    survival = np.concatenate([[1.0], curve.survival])
+    ax.step(times, survival, where="post", label=label, color=colour, linestyle=style)
+
+
+def _curve_axes(ax: Any) -> None:
+    ax.set_xlabel("days since first notice")
+    ax.set_ylabel("share still online (Kaplan–Meier)")
+    ax.set_ylim(0, 1.02)
+    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    ax.axhline(0.1, color="grey", lw=0.6, ls=":")
+    ax.grid(alpha=0.3)
+
+
+def provider_curve_png(report: Report, name: str) -> bytes:
+    """One provider's removal curve, drawn as in the report's figure (its first colour), over
+    that provider's notices in `report` (a report built from its notices alone will do)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    notices = report.inputs.notices
+    rows = notices[notices["provider"] == name]
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+        if len(rows):
+            _km_step(ax, rows, f"{plain_label(name)} (n={len(rows)})", OKABE_ITO[0], "-")
+            ax.legend(fontsize=7, loc="upper right")
+        _curve_axes(ax)
+        ax.set_title("Removal curve (content still online is right-censored)", fontsize=9)
+        buffer = io.BytesIO()
+        fig.tight_layout()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
     notices = report.inputs.notices
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
     shown, pooled = curve_groups(report, top)
 
     def draw(rows: Any, label: str, colour: str, style: str) -> None:
-        curve = kaplan_meier(
-            np.clip(rows["duration_days"].to_numpy(dtype=float), 0, None),
-            rows["removed"].to_numpy(dtype=bool),
-        )
-        times = np.concatenate([[0.0], curve.times])
-        survival = np.concatenate([[1.0], curve.survival])
-        ax.step(times, survival, where="post", label=label, color=colour, linestyle=style)
+        _km_step(ax, rows, label, colour, style)
 
     for row, (colour, style) in zip(shown, curve_styles(len(shown)), strict=True):
         rows = notices[notices["provider"] == row.name]
@@ -119,12 +158,7 @@ def _draw_removal_curves(plt: Any, report: Report, top: int) -> bytes:
         rows = notices[notices["provider"].isin([r.name for r in pooled])]
         label = f"{len(pooled)} other providers pooled (n={len(rows)})"
         draw(rows, label, OTHERS_COLOUR, ":")
-    ax.set_xlabel("days since first notice")
-    ax.set_ylabel("share still online (Kaplan–Meier)")
-    ax.set_ylim(0, 1.02)
-    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
-    ax.axhline(0.1, color="grey", lw=0.6, ls=":")
-    ax.grid(alpha=0.3)
+    _curve_axes(ax)
     if report.providers:
         ax.legend(fontsize=7, loc="upper right")
     ax.set_title("Removal curves per provider (content still online is right-censored)")
@@ -205,8 +239,52 @@ def render_html(
     """The page, saying who issued it, when, and over which period; with `scenario` (a
     simulated world's own figures), Table 1.0 shows them beside
     the measured ones; with `review` (the review queue's figures: suspects, verdicts, noticed
-    while online, and `backlog`, open items per day), a section with the backlog over time."""
+    while online, and `backlog`, open items per day), a section with the backlog over time.
+    A self-contained file: its chart is inline PNG data."""
     chart = base64.b64encode(removal_curves_png(report)).decode()
+    context = report_context(
+        report,
+        chart_src=f"data:image/png;base64,{chart}",
+        scenario=scenario,
+        review=review,
+        organisation=organisation,
+        generated_at=generated_at,
+    )
+    return _environment().get_template("report.html").render(title=title, **context)
+
+
+def render_body(
+    report: Report,
+    *,
+    chart_src: str,
+    links: Mapping[str, str] | None = None,
+    organisation: str = "",
+    generated_at: datetime | None = None,
+) -> str:
+    """The report's content alone (no page around it), as `render_html` renders it, for the
+    console's dashboard: the same figures, tables, rounding and notes; `links` (provider name
+    to URL) link Table 1.0's names, `chart_src` is where the chart is served."""
+    context = report_context(
+        report,
+        chart_src=chart_src,
+        links=links,
+        organisation=organisation,
+        generated_at=generated_at,
+    )
+    return _environment().get_template("report_body.html").render(**context)
+
+
+def report_context(
+    report: Report,
+    *,
+    chart_src: str,
+    links: Mapping[str, str] | None = None,
+    scenario: ScenarioFigures | None = None,
+    review: Mapping[str, Any] | None = None,
+    organisation: str = "",
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """What `report_body.html` shows: one context for the exported page and the dashboard."""
     review_view: dict[str, Any] | None = None
     if review:
         actionable = review.get("actionable_suspects") or 0
@@ -216,8 +294,7 @@ def render_html(
             "noticed_share": noticed / actionable if actionable else None,
             "chart": base64.b64encode(backlog_png(review)).decode(),
         }
-    context: dict[str, Any] = {
-        "title": title,
+    return {
         "scenario": scenario or {},
         "figure": report.figure_1_0(),
         "summary": report.summary(),
@@ -226,8 +303,11 @@ def render_html(
         "by_category": [r.as_detail() for r in report.by_category],
         "by_network": [r.as_detail() for r in report.by_network],
         "by_month": [r.as_detail() for r in report.by_month],
+        "by_country": [r.as_detail() for r in report.by_country],
+        "detected_by_category": dict(report.inputs.detected_by_category),
         "naive": report.naive_overall,
-        "chart": chart,
+        "chart_src": chart_src,
+        "links": dict(links or {}),
         "review": review_view,
         "organisation": organisation,
         "generated": generated_at.strftime("%Y-%m-%d %H:%M UTC") if generated_at else "",
@@ -235,7 +315,6 @@ def render_html(
         "pooled": len(curve_groups(report, CURVES_TOP)[1]),
         "small_n": SMALL_N,
     }
-    return _environment().get_template("report.html").render(**context)
 
 
 def write_all(
@@ -247,18 +326,20 @@ def write_all(
     organisation: str = "",
     generated_at: datetime | None = None,
 ) -> dict[str, Path]:
-    """report.json (contract), report-detail.json, table-1.0.csv and report.html in `out_dir`
-    (`scenario`, `review`: see `render_html`)."""
+    """report.json (contract), report-detail.json, table-1.0.csv, by-country.csv and
+    report.html in `out_dir` (`scenario`, `review`: see `render_html`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "report.json",
         "detail": out_dir / "report-detail.json",
         "csv": out_dir / "table-1.0.csv",
+        "countries": out_dir / "by-country.csv",
         "html": out_dir / "report.html",
     }
     write_json(report, paths["json"])
     write_json(report, paths["detail"], detail=True)
     paths["csv"].write_text(table_csv(report.providers))
+    paths["countries"].write_text(table_csv(report.by_country))
     html = render_html(
         report,
         scenario=scenario,

@@ -27,6 +27,8 @@ NOTICE_COLUMNS = {
     "members": "int64",  # archive members matched (1 for a plain media URL)
     "followups": "int64",
     "escalations": "int64",
+    # The hosting country (RDAP's network country for the host, ISO 3166 alpha-2), "" unknown.
+    "country": "object",
 }
 
 
@@ -145,6 +147,14 @@ def network_labels(notices: pd.DataFrame) -> pd.Series:
     return notices["reached_from_tor"].map({True: "reached from tor", False: "clear web only"})
 
 
+def country_labels(notices: pd.DataFrame) -> pd.Series:
+    """The hosting country per notice, "unknown" where RDAP gave none (or no column: inputs
+    made before countries were recorded)."""
+    if "country" not in notices:
+        return pd.Series("unknown", index=notices.index, dtype=object)
+    return notices["country"].fillna("").replace("", "unknown")
+
+
 def month_labels(notices: pd.DataFrame) -> pd.Series:
     # datetime64[M] then a string per distinct month: strftime per row is seconds at 600k rows.
     months = notices["sent_at"].to_numpy().astype("datetime64[M]")
@@ -163,6 +173,7 @@ class Report:
     by_category: list[GroupRow]
     by_network: list[GroupRow]
     by_month: list[GroupRow]
+    by_country: list[GroupRow]
     naive_overall: RemovalStats
 
     def summary(self) -> dict[str, Any]:
@@ -218,6 +229,7 @@ class Report:
         data["by_category"] = [r.as_detail() for r in self.by_category]
         data["by_network"] = [r.as_detail() for r in self.by_network]
         data["by_month"] = [r.as_detail() for r in self.by_month]
+        data["by_country"] = [r.as_detail() for r in self.by_country]
         data["detected_by_category"] = dict(self.inputs.detected_by_category)
         data["without_censoring"] = asdict(self.naive_overall)
         return data
@@ -232,5 +244,6 @@ def build_report(inputs: ReportInputs) -> Report:
         by_category=breakdown(notices, "category"),
         by_network=breakdown(notices, network_labels(notices)),
         by_month=breakdown(notices, month_labels(notices)),
+        by_country=breakdown(notices, country_labels(notices)),
         naive_overall=naive_stats(notices["duration_days"], notices["removed"]),
     )

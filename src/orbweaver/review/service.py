@@ -6,6 +6,7 @@ who may see which image, the exposure cap, consensus, and the audit trail.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks import ensure_bank, list_banks, set_enabled
+from orbweaver.banks import ensure_bank, export_csv, import_csv, list_banks, set_enabled
 from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
@@ -38,6 +39,7 @@ from orbweaver.store.models import (
     Suspect,
     Verdict,
     WebSession,
+    WellbeingPolicy,
 )
 
 FRAME_REVEAL_EXPOSURE_S = 5
@@ -513,7 +515,7 @@ class ReviewService:
             if item is None:
                 raise NotFound(f"no review item {item_id}")
             self._may_view(s, who, item)
-            if exposure.over_cap(s, self.clock, who.id, self.settings.exposure_cap_seconds):
+            if exposure.over_cap(s, self.clock, who.id, self.policy(s).exposure_cap_seconds):
                 raise Forbidden("daily exposure cap reached: no more images today")
             mime = s.get_one(Media, item.media_id).mime_type
             video = imaging.is_video(mime)
@@ -548,10 +550,84 @@ class ReviewService:
     def softening(self, who: Principal) -> tuple[bool, bool]:
         """(blur, greyscale) for this user's previews: their own choice, or the organisation's
         policy where it enforces one."""
+        policy = self.policy()
         return (
-            who.blur or self.settings.review_policy_blur,
-            who.greyscale or self.settings.review_policy_greyscale,
+            who.blur or policy.review_policy_blur,
+            who.greyscale or policy.review_policy_greyscale,
         )
+
+    def policy(self, s: Session | None = None) -> ReviewSettings:
+        """The settings with the wellbeing policy an administrator last saved in the console
+        (blur, greyscale, exposure cap, break reminders) in force; the settings alone until
+        then. Read from the store each time: every process sees a change at once."""
+        if s is None:
+            with self.store.session() as own:
+                return self.policy(own)
+        row = s.get(WellbeingPolicy, 1)
+        if row is None:
+            return self.settings
+        return self.settings.model_copy(
+            update={
+                "review_policy_blur": row.blur,
+                "review_policy_greyscale": row.greyscale,
+                "review_exposure_cap_hours": row.exposure_cap_hours,
+                "review_break_minutes": row.break_minutes,
+            }
+        )
+
+    def set_policy(
+        self,
+        who: Principal,
+        *,
+        blur: bool,
+        greyscale: bool,
+        cap_hours: float,
+        break_minutes: float,
+        reason: str,
+    ) -> None:
+        """An administrator sets the organisation's wellbeing policy; audited (`policy.changed`,
+        before and after). It may be stricter than the deployment's settings, never looser:
+        blur or greyscale the settings enforce stay on, the cap stays at most theirs."""
+        if not who.has("administrator"):
+            raise Forbidden("the wellbeing policy is set by an administrator")
+        base = self.settings
+        if (base.review_policy_blur and not blur) or (
+            base.review_policy_greyscale and not greyscale
+        ):
+            raise ReviewError("this deployment's settings enforce blur/greyscale: keep them on")
+        if not 0 < cap_hours <= base.review_exposure_cap_hours:
+            raise ReviewError(
+                f"the daily cap must be above 0 and at most {base.review_exposure_cap_hours:g} "
+                "hours (this deployment's settings)"
+            )
+        if not 0 <= break_minutes <= 24 * 60:
+            raise ReviewError("break reminders: 0 (off) to 1440 minutes")
+        with self.store.session() as s:
+            before = self.policy(s)
+            row = s.get(WellbeingPolicy, 1)
+            if row is None:
+                row = WellbeingPolicy(id=1)
+                s.add(row)
+            row.blur, row.greyscale = blur, greyscale
+            row.exposure_cap_hours, row.break_minutes = cap_hours, break_minutes
+            row.updated_at, row.updated_by = store_now(self.clock), who.username
+            audit(
+                s,
+                self.clock,
+                who,
+                "policy.changed",
+                subject_type="wellbeing_policy",
+                detail={
+                    "before": _policy_detail(before),
+                    "after": {
+                        "blur": blur,
+                        "greyscale": greyscale,
+                        "cap_hours": cap_hours,
+                        "break_minutes": break_minutes,
+                    },
+                    **_reason(reason),
+                },
+            )
 
     def _may_view(self, s: Session, who: Principal, item: ReviewItem) -> None:
         assessed = s.scalar(
@@ -613,7 +689,7 @@ class ReviewService:
     def _seen_if_capped(self, s: Session, who: Principal, item_id: int) -> None:
         """Past the daily exposure cap no image is served, so a decision there would be made
         blind: refused unless this user was shown the item's image before the cap."""
-        if not exposure.over_cap(s, self.clock, who.id, self.settings.exposure_cap_seconds):
+        if not exposure.over_cap(s, self.clock, who.id, self.policy(s).exposure_cap_seconds):
             return
         if not _seen(s, who, item_id):
             raise Forbidden(
@@ -832,6 +908,42 @@ class ReviewService:
                 detail={"name": name, **_reason(reason)},
             )
 
+    def import_bank(self, who: Principal, name: str, text: str, *, reason: str) -> dict[str, int]:
+        """An administrator imports a hash list (the bank CSV format) into bank `name`: valid
+        rows land, bad ones are counted; audited (`bank.imported`) with the reason."""
+        if not who.has("administrator"):
+            raise Forbidden("importing into a bank needs an administrator")
+        report = import_csv(self.store, self.clock, name, io.StringIO(text), actor=who.username)
+        done = {"added": report.added, "duplicates": report.duplicates}
+        done["rejected"] = len(report.errors)
+        with self.store.session() as s:
+            audit(
+                s,
+                self.clock,
+                who,
+                "bank.imported",
+                subject_type="bank",
+                detail={"name": name, **done, **_reason(reason)},
+            )
+        return done
+
+    def export_bank(self, who: Principal, name: str, *, reason: str) -> str:
+        """An administrator exports bank `name` as CSV; audited (`bank.exported`)."""
+        if not who.has("administrator"):
+            raise Forbidden("exporting a bank needs an administrator")
+        out = io.StringIO()
+        count = export_csv(self.store, name, out)
+        with self.store.session() as s:
+            audit(
+                s,
+                self.clock,
+                who,
+                "bank.exported",
+                subject_type="bank",
+                detail={"name": name, "entries": count, **_reason(reason)},
+            )
+        return out.getvalue()
+
     def record(
         self,
         who: Principal,
@@ -920,6 +1032,15 @@ def _seen(s: Session, who: Principal, item_id: int) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+def _policy_detail(policy: ReviewSettings) -> dict[str, object]:
+    return {
+        "blur": policy.review_policy_blur,
+        "greyscale": policy.review_policy_greyscale,
+        "cap_hours": policy.review_exposure_cap_hours,
+        "break_minutes": policy.review_break_minutes,
+    }
 
 
 def _reason(reason: str) -> dict[str, str]:

@@ -24,6 +24,10 @@ from orbweaver.sim.scenario import Behaviour, ProviderSpec, Scenario
 CATEGORIES = (("csam_prepubescent", 0.5), ("csam_postpubescent", 0.3), ("harmful_abusive", 0.2))
 LINK_STYLES = ("img", "srcset", "a_href", "og", "css")
 TRAPS = ("slow", "broken", "redirect_loop", "oversized", "huge_page")
+# The country each provider's network is registered in, as the world's RDAP answers it: an
+# assignment for the simulation (by the provider's place in the scenario), not a fact about
+# any real organisation. Registrars' networks answer "ZZ" (unknown), as RDAP does for many.
+COUNTRIES = ("US", "NL", "DE", "FR", "CA", "GB", "SG", "RU", "UA", "SE")
 
 
 @dataclass(eq=False)
@@ -41,6 +45,7 @@ class Party:
     notice_channel: str = "smtp"
     spec: ProviderSpec | None = None
     registrar: Party | None = None
+    country: str = "ZZ"
     sites: list[Site] = field(default_factory=list)
 
     @property
@@ -255,6 +260,7 @@ class Builder:
                 spec,
             )
             party.registrar = self.cat.registrars[i % len(self.cat.registrars)]
+            party.country = COUNTRIES[i % len(COUNTRIES)]
             self.cat.providers.append(party)
             self.cat.mailboxes[party.abuse_email] = party
 

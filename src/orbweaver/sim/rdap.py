@@ -167,7 +167,7 @@ class Rdap:
             "ipVersion": "v4",
             "name": f"{party.slug.upper()}-NET",
             "type": "ALLOCATED PA",
-            "country": "ZZ",
+            "country": party.country,
             "cidr0_cidrs": [{"v4prefix": str(n.network_address), "length": n.prefixlen}],
             "entities": [entity(party, self.base, ["registrant"])],
             "links": [
@@ -195,7 +195,7 @@ class Rdap:
                     "endAutnum": asn,
                     "name": f"{party.slug.upper()}-AS",
                     "type": "DIRECT ALLOCATION",
-                    "country": "ZZ",
+                    "country": party.country,
                     "entities": [entity(party, self.base, ["registrant"])],
                 }
         return None

@@ -345,6 +345,7 @@ def party_info(party: catalogue_mod.Party, hooks: str) -> dict[str, Any]:
         "domain": party.domain,
         "abuse_email": party.abuse_email,
         "asn": party.asn,
+        "country": party.country,
         "network": str(party.network),
         "notice_channel": party.notice_channel,
         "webhook": f"{hooks}{party.slug}" if party.notice_channel == "webhook" else None,

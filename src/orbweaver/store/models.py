@@ -281,6 +281,25 @@ class AttributionCache(Base):
     recipient_provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"))
     tor_only: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    # The hosting country: RDAP's `country` for the network of the host's first address
+    # (ISO 3166 alpha-2; None unknown). Reports break removal times down by it.
+    country: Mapped[str | None] = mapped_column(String(2))
+
+
+class WellbeingPolicy(Base):
+    """The organisation's wellbeing policy as an administrator set it in the console (one row,
+    id 1). Absent, the deployment's settings apply; present, it can only be stricter than them
+    (`ReviewService.set_policy`)."""
+
+    __tablename__ = "wellbeing_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    blur: Mapped[bool] = mapped_column(Boolean)
+    greyscale: Mapped[bool] = mapped_column(Boolean)
+    exposure_cap_hours: Mapped[float] = mapped_column(Float)
+    break_minutes: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200))
 
 
 class ProviderOverride(Base):

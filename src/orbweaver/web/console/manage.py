@@ -33,12 +33,14 @@ from orbweaver.store.models import (
     Sighting,
 )
 from orbweaver.web.console.pages import admin, admin_action, render, senior
+from orbweaver.web.console.reports import provider_removal
 from orbweaver.web.console.security import (
     ROW_ID_MAX,
     BeforeId,
     ItemId,
     PageAuth,
     SessionFirstRoute,
+    confirmed,
     get_service,
 )
 from orbweaver.web.context import get_context
@@ -120,6 +122,7 @@ def provider_page(
         )
         figures = _figures(s, provider.id)
         s.expunge_all()
+    removal = provider_removal(get_context(request).store, pid)
     return render(
         request,
         "provider.html",
@@ -130,33 +133,20 @@ def provider_page(
         open_notices=open_notices,
         failed=failed,
         figures=figures,
+        removal=removal,
     )
 
 
-def _figures(s: Session, provider_id: int) -> dict[str, Any]:
-    """Counts and the observed (uncensored) removal times' median, in days: the report's
-    Kaplan-Meier figures are on the report page; this is the operator's quick look."""
+def _figures(s: Session, provider_id: int) -> dict[str, int]:
+    """Counts of its notices; the removal figures are the report's (`provider_removal`)."""
     rows = s.execute(
-        sa.select(Notice.status, Notice.first_sent_at, Notice.removed_at, Notice.recidivist).where(
-            Notice.provider_id == provider_id
-        )
+        sa.select(Notice.status, Notice.recidivist).where(Notice.provider_id == provider_id)
     ).all()
-    days = sorted(
-        (removed - sent).total_seconds() / 86400
-        for _status, sent, removed, _r in rows
-        if sent is not None and removed is not None
-    )
-    median = None
-    if days:
-        n = len(days)
-        median = round((days[(n - 1) // 2] + days[n // 2]) / 2, 1)
     return {
         "notices": len(rows),
         "open": sum(1 for r in rows if r[0] == "open"),
         "removed": sum(1 for r in rows if r[0] == "removed"),
-        "recidivist": sum(1 for r in rows if r[3]),
-        "median_days": median,
-        "measured": len(days),
+        "recidivist": sum(1 for r in rows if r[1]),
     }
 
 
@@ -507,10 +497,7 @@ def revoke_key(
     """Revoke a key for good: its name typed again and a reason, both audited."""
     from orbweaver.access import ApiKeyError, revoke_client
 
-    if confirm.strip() != name:
-        raise HTTPException(409, f"type the key's name ({name}) to confirm revoking it")
-    if not reason.strip():
-        raise HTTPException(409, "give a reason: it goes to the audit log")
+    confirmed(reason, typed=confirm, name=name, what="key's")
     ctx = get_context(request)
     try:
         revoke_client(ctx.store, ctx.clock, name, actor=f"console:{auth.who.username}")

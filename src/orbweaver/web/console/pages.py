@@ -26,6 +26,7 @@ from orbweaver.web.console.security import (
     ItemId,
     PageAuth,
     SessionFirstRoute,
+    confirmed,
     domain_errors,
     get_service,
     page_action,
@@ -247,7 +248,7 @@ def next_item(request: Request, auth: PageAuth = Depends(analyst), done: int = 0
 
 def _exposure(service: ReviewService, auth: PageAuth) -> dict[str, Any]:
     used = service.exposure_today(auth.who)
-    cap = service.settings.exposure_cap_seconds
+    cap = service.policy().exposure_cap_seconds
     return {"text": exposure_text(used, cap), "cap_minutes": cap // 60, "over": used >= cap}
 
 
@@ -460,12 +461,13 @@ def heartbeat(request: Request, auth: PageAuth = Depends(analyst_action)) -> Res
     `review_break_minutes` it shows a break reminder."""
     service = get_service(request)
     seconds = service.heartbeat(auth.who)
-    cap = service.settings.exposure_cap_seconds
+    policy = service.policy()
+    cap = policy.exposure_cap_seconds
     body = templates.get_template("heartbeat.html").render(
         text=exposure_text(seconds, cap),
         over=seconds >= cap,
         cap_minutes=cap // 60,
-        rest=_break_due(seconds, service.settings),
+        rest=_break_due(seconds, policy),
     )
     return HTMLResponse(body, headers=NO_STORE)
 
@@ -498,9 +500,18 @@ def next_disputed(
 @router.get("/banks")
 def banks(request: Request, auth: PageAuth = Depends(senior)) -> Response:
     service = get_service(request)
+    imported = {k: request.query_params.get(k, "") for k in BANK_IMPORT_RESULT}
     return render(
-        request, "banks.html", auth, banks=service.banks(), entries=service.recent_entries()
+        request,
+        "banks.html",
+        auth,
+        banks=service.banks(),
+        entries=service.recent_entries(),
+        imported=imported if imported["imported"] else None,
     )
+
+
+BANK_IMPORT_RESULT = ("imported", "added", "duplicates", "rejected")
 
 
 @router.post("/banks/{name}/enabled")
@@ -514,10 +525,7 @@ def bank_enabled(
 ) -> Response:
     """Enable or disable a bank: disabling needs the bank's name typed again and a reason;
     both go to the audit log."""
-    if not enabled and confirm.strip() != name:
-        raise HTTPException(409, f"type the bank's name ({name}) to confirm disabling it")
-    if not reason.strip():
-        raise HTTPException(409, "give a reason: it goes to the audit log")
+    confirmed(reason, typed=None if enabled else confirm, name=name, what="bank's")
     with domain_errors():
         get_service(request).set_bank_enabled(auth.who, name, enabled, reason=reason)
     return RedirectResponse("/console/banks", status_code=303)
@@ -537,8 +545,7 @@ def manage_user(
     auth: PageAuth = Depends(admin_action),
 ) -> Response:
     """Disable, enable, or end every session of a user (administrators), with a reason."""
-    if not reason.strip():
-        raise HTTPException(409, "give a reason: it goes to the audit log")
+    confirmed(reason)
     with domain_errors():
         get_service(request).manage_user(auth.who, username, action, reason=reason)
     return RedirectResponse("/console/users", status_code=303)
@@ -575,8 +582,15 @@ def change_password(
 def settings_page(
     request: Request, auth: PageAuth = Depends(analyst), saved: bool = False
 ) -> Response:
-    settings = get_service(request).settings
-    return render(request, "settings.html", auth, saved=saved, policy=settings)
+    service = get_service(request)
+    return render(
+        request,
+        "settings.html",
+        auth,
+        saved=saved,
+        policy=service.policy(),
+        deployment=service.settings,
+    )
 
 
 @router.post("/settings")
@@ -592,3 +606,27 @@ def save_settings(
         auth.who, blur=blur, greyscale=greyscale, mute=mute_video, shortcuts=shortcuts
     )
     return RedirectResponse("/console/settings?saved=1", status_code=303)
+
+
+@router.post("/policy")
+def save_policy(
+    request: Request,
+    blur: bool = Form(False),
+    greyscale: bool = Form(False),
+    cap_hours: float = Form(...),
+    break_minutes: float = Form(...),
+    reason: str = Form(""),
+    auth: PageAuth = Depends(admin_action),
+) -> Response:
+    """The organisation's wellbeing policy (administrators), with a reason; audited."""
+    why = confirmed(reason)
+    with domain_errors():
+        get_service(request).set_policy(
+            auth.who,
+            blur=blur,
+            greyscale=greyscale,
+            cap_hours=cap_hours,
+            break_minutes=break_minutes,
+            reason=why,
+        )
+    return RedirectResponse("/console/settings?saved=1#policy", status_code=303)

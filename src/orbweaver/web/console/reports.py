@@ -23,18 +23,23 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from orbweaver.reports import (
     Report,
+    ReportInputs,
     build_report,
     load_inputs,
+    load_notices,
+    provider_curve_png,
     removal_curves_png,
+    render_body,
     render_html,
     table_csv,
 )
 from orbweaver.store import Store
 from orbweaver.web.console.pages import NO_STORE, render
-from orbweaver.web.console.security import PageAuth, page_user
+from orbweaver.web.console.security import ItemId, PageAuth, page_user
 from orbweaver.web.context import get_context
 
 router = APIRouter(prefix="/console/reports", include_in_schema=False)
@@ -111,33 +116,47 @@ def _download(body: bytes | str, media_type: str, filename: str) -> Response:
 
 @router.get("")
 def dashboard(request: Request, auth: PageAuth = Depends(reader)) -> Response:
+    """The report exactly as exported (`render_body`: same figures, tables, rounding), with
+    Table 1.0's providers linked to their pages and the chart served from a URL."""
     report = _cache(request).report(_store(request)).report
-    return render(
-        request,
-        "reports.html",
-        auth,
-        figure=report.figure_1_0(),
-        overall=report.overall.as_detail(),
-        providers=[p.as_detail() for p in report.providers],
-        breakdowns=[
-            ("By category", "category", [r.as_detail() for r in report.by_category]),
-            ("By network", "network", [r.as_detail() for r in report.by_network]),
-            ("By month of first notice", "month", [r.as_detail() for r in report.by_month]),
-        ],
-        detected_by_category=report.inputs.detected_by_category,
-        naive=report.naive_overall,
-        provider_ids=_provider_ids(request),
+    body = render_body(
+        report,
+        chart_src="/console/reports/curves.png",
+        links={name: f"/console/providers/{pid}" for name, pid in _provider_ids(request).items()},
+        generated_at=get_context(request).clock.now(),
     )
+    return render(request, "reports.html", auth, body=Markup(body))
 
 
 def _provider_ids(request: Request) -> dict[str, int]:
     """Table 1.0's provider names link to their console pages."""
-    import sqlalchemy as sa
-
     from orbweaver.store.models import Provider
 
     with _store(request).session() as s:
         return {str(n): int(i) for n, i in s.execute(sa.select(Provider.name, Provider.id))}
+
+
+def provider_report(store: Store, provider_id: int) -> Report:
+    """The report over one provider's notices alone (its Table 1.0 row and removal curve),
+    computed as the full report computes them: a few rows, so not cached."""
+    return build_report(ReportInputs(notices=load_notices(store, provider_id=provider_id)))
+
+
+def provider_removal(store: Store, provider_id: int) -> dict[str, Any] | None:
+    """One provider's row of Table 1.0 (Kaplan–Meier median, its interval, p90, censored),
+    as the report rounds it; None before any notice was sent to it."""
+    report = provider_report(store, provider_id)
+    return report.providers[0].as_detail() if report.providers else None
+
+
+@router.get("/providers/{provider_id}/curve.png")
+def provider_curve(
+    request: Request, provider_id: ItemId, auth: PageAuth = Depends(reader)
+) -> Response:
+    store = _store(request)
+    report = provider_report(store, provider_id)
+    name = report.providers[0].name if report.providers else ""
+    return Response(provider_curve_png(report, name), media_type="image/png", headers=NO_STORE)
 
 
 @router.get("/curves.png")
@@ -153,10 +172,25 @@ def report_json(request: Request, auth: PageAuth = Depends(reader)) -> Response:
     return _download(body, "application/json", "report.json")
 
 
+@router.get("/report-detail.json")
+def report_detail_json(request: Request, auth: PageAuth = Depends(reader)) -> Response:
+    """Everything on the page, breakdowns (by category, network, month, hosting country)
+    included; `report.json` is the stable contract scripts read."""
+    report = _cache(request).report(_store(request)).report
+    body = json.dumps(report.detail(), indent=2, default=str) + "\n"
+    return _download(body, "application/json", "report-detail.json")
+
+
 @router.get("/table-1.0.csv")
 def table_1_0_csv(request: Request, auth: PageAuth = Depends(reader)) -> Response:
     report = _cache(request).report(_store(request)).report
     return _download(table_csv(report.providers), "text/csv; charset=utf-8", "table-1.0.csv")
+
+
+@router.get("/by-country.csv")
+def by_country_csv(request: Request, auth: PageAuth = Depends(reader)) -> Response:
+    report = _cache(request).report(_store(request)).report
+    return _download(table_csv(report.by_country), "text/csv; charset=utf-8", "by-country.csv")
 
 
 @router.get("/report.html")

@@ -166,6 +166,17 @@ def domain_errors() -> Iterator[None]:
         raise HTTPException(409, str(exc)) from exc
 
 
+def confirmed(reason: str, *, typed: str | None = None, name: str = "", what: str = "") -> str:
+    """A consequential change's confirmation: its subject's `name` typed again (when `typed` is
+    given) and a reason for the audit log; the reason, stripped, else a 409 saying what's
+    missing. One check for every console form that changes something with a reason."""
+    if typed is not None and typed.strip() != name:
+        raise HTTPException(409, f"type the {what} name ({name}) to confirm")
+    if not reason.strip():
+        raise HTTPException(409, "give a reason: it goes to the audit log")
+    return reason.strip()
+
+
 def reveal_ticket(csrf: str, item_id: int, user_id: int, expires: int) -> str:
     """A short-lived permission to load one clear image, bound to the session's secret."""
     mac = hmac.new(csrf.encode(), f"{item_id}:{user_id}:{expires}".encode(), hashlib.sha256)

@@ -79,6 +79,83 @@
     }
   });
 
+  // The exposure heartbeat is charged only while the page is visible: a hidden tab (another
+  // tab, a minimised window, a locked screen) is not time spent looking at images. The check
+  // lives here, not in an hx-trigger filter ("every 15s [document.visibilityState ...]"):
+  // htmx evaluates such a filter with eval, which the console forbids (allowEval false, CSP
+  // without 'unsafe-eval'), and a filter it may not evaluate is always true.
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.target;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-visible-only") &&
+        document.visibilityState !== "visible") {
+      event.preventDefault();
+    }
+  });
+
+  // Sortable tables (class "sortable"): each column header becomes a button; the sorted
+  // column carries aria-sort. Numeric columns (th class "n") sort by the first number in a
+  // cell ("> 6.0" just above 6, "<1%" below 1, "–" and words last); others by text.
+  function sortKey(text, numeric) {
+    var t = text.replace(/\u2020/g, "").replace(/,/g, "").trim();
+    if (!numeric) return t.toLowerCase();
+    var m = t.match(/-?\d+(?:\.\d+)?/);
+    if (!m) return null;
+    var v = parseFloat(m[0]);
+    if (/^>/.test(t)) v += 1e-6;
+    if (/^</.test(t)) v -= 1e-6;
+    return v;
+  }
+
+  function sortBy(table, index, th) {
+    var body = table.tBodies[0];
+    if (!body) return;
+    var numeric = th.classList.contains("n");
+    var ascending = th.getAttribute("aria-sort") !== "ascending";
+    var rows = Array.prototype.filter.call(body.rows, function (r) { return r.cells.length > index; });
+    var keyed = rows.map(function (r, i) {
+      return {row: r, at: i, key: sortKey(r.cells[index].textContent, numeric)};
+    });
+    keyed.sort(function (a, b) {
+      if (a.key === null || b.key === null) {
+        return a.key === b.key ? a.at - b.at : (a.key === null ? 1 : -1);
+      }
+      var c = numeric ? a.key - b.key : a.key.localeCompare(b.key);
+      return (ascending ? c : -c) || a.at - b.at;
+    });
+    keyed.forEach(function (k) { body.appendChild(k.row); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (cell) {
+      cell.removeAttribute("aria-sort");
+      var mark = cell.querySelector(".sort-mark");
+      if (mark) mark.textContent = "";
+    });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    th.querySelector(".sort-mark").textContent = ascending ? " \u25b2" : " \u25bc";
+  }
+
+  function sortable(table) {
+    if (!table.tHead || !table.tHead.rows.length) return;
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
+      if (th.querySelector("button")) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "sort";
+      button.textContent = th.textContent;
+      var mark = document.createElement("span");
+      mark.className = "sort-mark";
+      mark.setAttribute("aria-hidden", "true");
+      button.appendChild(mark);
+      button.addEventListener("click", function () { sortBy(table, index, th); });
+      th.textContent = "";
+      th.appendChild(button);
+    });
+  }
+
+  function sortables() {
+    Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), sortable);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", sortables);
+  else sortables();
+
   // "I'll take a break" and other dismissable notes.
   document.addEventListener("click", function (event) {
     var name = event.target && event.target.getAttribute && event.target.getAttribute("data-dismiss");
