@@ -1,7 +1,7 @@
 """console (issue 20): the wellbeing policy an administrator sets in the console
 
-Revision ID: 0016_wellbeing_policy
-Revises: 0015_hosting_country
+Revision ID: 0017_wellbeing_policy
+Revises: 0016_hosting_country
 Create Date: 2026-12-05
 
 One row (id 1) once an administrator saved the policy; until then the settings apply.
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_wellbeing_policy"
-down_revision: str | Sequence[str] | None = "0015_hosting_country"
+revision: str = "0017_wellbeing_policy"
+down_revision: str | Sequence[str] | None = "0016_hosting_country"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
