@@ -58,7 +58,9 @@ def csv_of(*rows: tuple[str, str], source: str = "test") -> io.StringIO:
 
 def entry_id(store: Store, signal: str) -> int:
     with store.session() as session:
-        return int(session.scalar(sa.select(BankEntry.id).where(BankEntry.signal == signal)))
+        found = session.scalar(sa.select(BankEntry.id).where(BankEntry.signal == signal))
+    assert found is not None
+    return int(found)
 
 
 def events(store: Store, kind: str) -> list[Event]:

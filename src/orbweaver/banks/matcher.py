@@ -47,7 +47,7 @@ def _chunk_sql(type_names: Sequence[str]) -> str:
     return (
         f"SELECT id, bank_id, {_case('signal_type', type_names)}, signal, "
         f"{_case('category', CATEGORIES)} FROM bank_entry "
-        "WHERE id > {start:d} AND id <= {newest:d} ORDER BY id LIMIT {chunk:d}"
+        "WHERE id > {start:d} AND id <= {newest:d}{banks} ORDER BY id LIMIT {chunk:d}"
     )
 
 
@@ -159,6 +159,7 @@ class Matcher:
         self._entry_category = np.zeros(0, dtype=np.int8)
         self._count = 0
         self._watermark = after_entry
+        self._watermark_floor = after_entry
         self._disabled: frozenset[int] = frozenset()
         self._held: frozenset[int] = frozenset()
         self._bank_fingerprint: tuple[object, ...] = ()
@@ -214,7 +215,23 @@ class Matcher:
         self.loaded = True
         return changed
 
+    def load_negative_entries(self) -> int:
+        """Also index the entries of negative banks at or below `after_entry` (retroactive
+        matching: an allow-list entry that arrived earlier still suppresses a new positive
+        one). Call after `refresh()`; returns how many were added."""
+        negatives = [bank_id for bank_id, b in self._banks.items() if b.negative]
+        upto = self._watermark_floor
+        if not negatives or upto <= 0:
+            return 0
+        before = self._count
+        self._load_range(0, upto, banks=negatives)
+        return self._count - before
+
     def _load_entries(self, newest: int) -> None:
+        self._load_range(self._watermark, newest)
+        self._watermark = newest
+
+    def _load_range(self, start: int, newest: int, *, banks: Sequence[int] = ()) -> None:
         """Read entries in id order, chunk by chunk, into each type's index loader.
 
         Rows come through the raw DB-API cursor as plain tuples (no ORM or Row objects), with
@@ -222,28 +239,30 @@ class Matcher:
         rows chunk by chunk and publishes them when the load ends (PDQ's decodes them into one
         preallocated array and adds it as one segment; exact types' go straight into a dict).
         """
-        start = self._watermark
+        first = start
         loaders: dict[int, IndexLoader] = {}
         self._grow(newest + 1)
         with self.store.engine.connect() as conn:
             cursor = conn.connection.cursor()
             try:
                 while start < newest:
-                    cursor.execute(self._chunk_query(start, newest))
+                    cursor.execute(self._chunk_query(start, newest, banks))
                     rows = cursor.fetchall()
                     if not rows:
                         break
-                    self._add_rows(rows, loaders, newest - self._watermark)
+                    self._add_rows(rows, loaders, newest - first)
                     start = int(rows[-1][0])
                     del rows
             finally:
                 cursor.close()
         for loader in loaders.values():
             loader.finish()
-        self._watermark = newest
 
-    def _chunk_query(self, start: int, newest: int) -> str:
-        return self._chunk_sql.format(start=int(start), newest=int(newest), chunk=_LOAD_CHUNK)
+    def _chunk_query(self, start: int, newest: int, banks: Sequence[int] = ()) -> str:
+        where = f" AND bank_id IN ({', '.join(str(int(b)) for b in banks)})" if banks else ""
+        return self._chunk_sql.format(
+            start=int(start), newest=int(newest), chunk=_LOAD_CHUNK, banks=where
+        )
 
     def _add_rows(
         self, rows: Sequence[Any], loaders: dict[int, IndexLoader], capacity: int

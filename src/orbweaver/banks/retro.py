@@ -60,6 +60,7 @@ def match_new_entries(
     report.entries = matcher.size
     if not matcher.size:
         return report
+    matcher.load_negative_entries()
     matched = _full_media(store, matcher)
     report.media = len(matched)
     report.leads = _compact_leads(store, matcher, after_entry)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks import ensure_bank, list_banks, set_enabled
+from orbweaver.banks import ensure_bank, explain_entries, list_banks, set_enabled
 from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
@@ -29,6 +29,7 @@ from orbweaver.store.models import (
     Assessment,
     AuditEntry,
     BankEntry,
+    Detection,
     Media,
     NoticeItem,
     ReviewItem,
@@ -88,6 +89,9 @@ class ItemView:
     may: str = ""
     notes: list[NoteView] = field(default_factory=list)
     notices: list[int] = field(default_factory=list)
+    matches: list[dict[str, object]] = field(default_factory=list)
+    """Bank entries its media matched (a retroactive match, say), each explained: bank, entry
+    id, source (member and tags where known), signal type, best distance, held or not."""
 
 
 @dataclass(frozen=True)
@@ -427,6 +431,7 @@ class ReviewService:
             )
         ]
         view = ItemView(
+            matches=_matches(s, [item.media_id, *(m[3] for m in members)]),
             id=item.id,
             status=item.status,
             sha256=sha256,
@@ -926,3 +931,31 @@ def _reason(reason: str) -> dict[str, str]:
     """An administrator's reason for the audit row (at most 500 characters), if given."""
     reason = reason.strip()[:500]
     return {"reason": reason} if reason else {}
+
+
+def _matches(s: Session, media_ids: list[int]) -> list[dict[str, object]]:
+    """The detections of the media's sightings, one per entry at its best distance, explained."""
+    rows = s.execute(
+        sa.select(
+            Detection.bank_entry_id,
+            Detection.signal_type,
+            sa.func.min(Detection.distance),
+            sa.func.max(sa.case((Detection.held, 1), else_=0)),
+        )
+        .join(Sighting, Sighting.id == Detection.sighting_id)
+        .where(Sighting.media_id.in_(media_ids))
+        .group_by(Detection.bank_entry_id, Detection.signal_type)
+        .order_by(Detection.bank_entry_id)
+        .limit(50)
+    ).all()
+    known = explain_entries(s, [int(r[0]) for r in rows])
+    return [
+        {
+            **known.get(int(entry), {}),
+            "entry_id": int(entry),
+            "signal_type": kind,
+            "distance": int(distance),
+            "held": bool(held),
+        }
+        for entry, kind, distance, held in rows
+    ]
