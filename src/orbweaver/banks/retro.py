@@ -31,6 +31,7 @@ from .quality import check_floods
 
 _MEDIA_CHUNK = 5_000
 _RECORD = 64
+_SCAN_BATCH = 1 << 18
 
 
 @dataclass
@@ -146,9 +147,16 @@ def _compact_leads(store: Store, matcher: Matcher, after_entry: int) -> list[tup
     leads: list[tuple[str, int]] = []
     with store.session() as session:
         blobs = session.scalars(sa.select(MediaSignalBlock.records).execution_options(yield_per=64))
+        pending: list[np.ndarray] = []
+        size = 0
         for blob in blobs:
-            records = np.frombuffer(blob, dtype=np.uint8).reshape(-1, _RECORD)
-            leads.extend(compact_block_leads(records, matcher, prefixes))
+            pending.append(np.frombuffer(blob, dtype=np.uint8).reshape(-1, _RECORD))
+            size += len(pending[-1])
+            if size >= _SCAN_BATCH:  # a few big searches rather than one per 64 KiB block
+                leads.extend(compact_block_leads(np.concatenate(pending), matcher, prefixes))
+                pending, size = [], 0
+        if pending:
+            leads.extend(compact_block_leads(np.concatenate(pending), matcher, prefixes))
     return leads
 
 
