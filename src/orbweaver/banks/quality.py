@@ -108,6 +108,7 @@ def set_entry_enabled(
         entry, bank = _entry(session, entry_id)
         entry.disabled_at = None if enabled else clock.now()
         entry.disabled_reason = None if enabled else reason
+        facts = {"bank": bank, "reason": reason}  # both kinds' keys
         record_event(
             session,
             clock,
@@ -115,7 +116,7 @@ def set_entry_enabled(
             subject_type="bank_entry",
             subject_id=entry_id,
             actor=actor,
-            payload={"bank": bank, "reason": reason},
+            payload=facts,
         )
 
 
