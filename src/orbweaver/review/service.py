@@ -11,11 +11,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks import ensure_bank, explain_entries, list_banks, set_enabled
+from orbweaver.banks import (
+    BankError,
+    ensure_bank,
+    explain_entries,
+    list_banks,
+    release_entry,
+    set_distance,
+    set_enabled,
+    set_entry_enabled,
+)
 from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
@@ -28,6 +38,7 @@ from orbweaver.store import Store, Vault, store_now, store_time
 from orbweaver.store.models import (
     Assessment,
     AuditEntry,
+    Bank,
     BankEntry,
     Detection,
     Media,
@@ -820,6 +831,71 @@ class ReviewService:
     def recent_entries(self, *, limit: int = 50) -> list[BankEntry]:
         with self.store.session() as s:
             return list(s.scalars(sa.select(BankEntry).order_by(BankEntry.id.desc()).limit(limit)))
+
+    def held_entries(self, *, limit: int = 200) -> list[sa.Row[Any]]:
+        """Entries switched off or quarantined (few: a partial index holds them), newest first,
+        with their bank's name."""
+        off = BankEntry.disabled_at.isnot(None) | BankEntry.quarantined_at.isnot(None)
+        with self.store.session() as s:
+            return list(
+                s.execute(
+                    sa.select(
+                        BankEntry.id,
+                        Bank.name,
+                        BankEntry.signal_type,
+                        BankEntry.source,
+                        BankEntry.disabled_reason,
+                        BankEntry.quarantined_at,
+                    )
+                    .join(Bank, Bank.id == BankEntry.bank_id)
+                    .where(off)
+                    .order_by(BankEntry.id.desc())
+                    .limit(limit)
+                )
+            )
+
+    def bank_quality(
+        self,
+        who: Principal,
+        action: str,
+        *,
+        reason: str,
+        entry_id: int | None = None,
+        bank: str = "",
+        distance: int | None = None,
+    ) -> None:
+        """A signal quality control from the console (a senior analyst's): `disable`, `enable`
+        or `release` one entry, or `distance` (a bank's PDQ distance); audited with the reason."""
+        if not who.has("senior_analyst"):
+            raise Forbidden("signal quality controls need a senior analyst")
+        if not reason.strip():
+            raise ReviewError("give a reason: it goes to the audit log")
+        try:
+            if action in ("disable", "enable") and entry_id is not None:
+                enabled = action == "enable"
+                set_entry_enabled(
+                    self.store, self.clock, entry_id, enabled, reason=reason, actor=who.username
+                )
+            elif action == "release" and entry_id is not None:
+                release_entry(self.store, self.clock, entry_id, reason=reason, actor=who.username)
+            elif action == "distance" and distance is not None:
+                set_distance(self.store, self.clock, bank, "pdq", distance, actor=who.username)
+            else:
+                raise ReviewError(f"unknown control {action!r}")
+        except BankError as exc:
+            raise ReviewError(str(exc)) from None
+        with self.store.session() as s:
+            audit(
+                s,
+                self.clock,
+                who,
+                f"bank.{action}",
+                subject_type="bank_entry" if entry_id is not None else "bank",
+                subject_id=entry_id,
+                detail={"bank": bank, "distance": distance, **_reason(reason)}
+                if entry_id is None
+                else _reason(reason),
+            )
 
     def set_bank_enabled(
         self, who: Principal, name: str, enabled: bool, *, reason: str = ""
