@@ -122,3 +122,32 @@ def test_nothing_new_is_a_no_op(store: Store, clock: SettableClock) -> None:
     assert newest is not None and newest > report.after_entry
     found = match_new_entries(store, clock, after_entry=newest)
     assert (found.entries, found.leads) == (0, [])
+
+
+def test_bank_import_runs_retroactive_matching(
+    store: Store,
+    clock: SettableClock,
+    tmp_path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from typer.testing import CliRunner
+
+    from orbweaver.cli import app
+
+    now = clock.now().replace(tzinfo=None)
+    with store.session() as session:
+        media = Media(sha256=SHA, sha1="b" * 40, md5=MD5, size_bytes=1, first_seen_at=now)
+        session.add(media)
+        session.flush()
+        session.add(Sighting(media_id=media.id, url="http://h.test/x", host="h.test", seen_at=now))
+    create_bank(store, clock, "b")
+    monkeypatch.setattr("orbweaver.store.open_store", lambda *a, **k: store)
+    path = tmp_path / "list.csv"
+    path.write_text(csv_of(("sha256", SHA)).getvalue())
+    result = CliRunner().invoke(app, ["bank", "import", "b", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "retroactive matching: 1 new detections on 1 stored media" in result.stdout
+    more = tmp_path / "more.csv"
+    more.write_text(csv_of(("md5", MD5)).getvalue())  # new, and it matches the stored media
+    skipped = CliRunner().invoke(app, ["bank", "import", "--no-retro", "b", str(more)])
+    assert "1 added" in skipped.stdout and "retroactive" not in skipped.stdout
