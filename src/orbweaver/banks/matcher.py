@@ -1,8 +1,10 @@
 """The match index over every enabled bank, kept in memory and following the store.
 
 Crawler nodes and Shield API workers each hold one `Matcher`. `refresh()` is cheap when nothing
-changed (two aggregate queries), loads only entries added since the last refresh, and picks up
-banks being enabled, disabled or re-thresholded, so a serving process never needs a restart.
+changed (two aggregate queries and a read of the few entries switched off or quarantined, through
+a partial index), loads only entries added since the last refresh, and picks up banks being
+enabled, disabled, re-thresholded or made negative and entries switched off, on or quarantined
+(issue 17), so a serving process never needs a restart.
 """
 
 from __future__ import annotations
