@@ -39,7 +39,7 @@ def test_pdq_answers_carry_their_explanation_and_a_negative_bank_clears_them(
             }
         ]
         miss = pdq_answer(client, auth, flip(PDQ, 100))
-        assert miss["match_explanations"] == [] and miss["match_type"] is None
+        assert "match_explanations" not in miss and miss["match_type"] is None
         # a benign picture that collides goes into a negative bank: the next refresh clears it
         create_bank(store, clock, "benign", threshold=0, kind="negative")
         body = f"pdq,{flip(PDQ, 3)},csam_postpubescent,own\n"
@@ -47,7 +47,7 @@ def test_pdq_answers_carry_their_explanation_and_a_negative_bank_clears_them(
             store, clock, "benign", io.StringIO("signal_type,signal,category,source\n" + body)
         )
         wait_for(lambda: pdq_answer(client, auth, flip(PDQ, 3))["match_type"] is None)
-        assert pdq_answer(client, auth, flip(PDQ, 3))["match_explanations"] == []
+        assert "match_explanations" not in pdq_answer(client, auth, flip(PDQ, 3))
         assert pdq_answer(client, auth, flip(PDQ, 4))["match_type"] == "near"
     finally:
         client.__exit__(None, None, None)

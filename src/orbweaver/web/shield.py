@@ -321,8 +321,11 @@ def _pdq_answers(
             "classification": verdict.classification,
             "match_type": verdict.match_type,
             "near_match_details": _detail(top, details).model_dump() if top else None,
-            "match_explanations": [e.model_dump() for e in _explanations(ctx, verdict.evidence)],
         }
+        if verdict.evidence:  # a miss keeps the SDK's exact shape
+            answers[sent]["match_explanations"] = [
+                e.model_dump() for e in _explanations(ctx, verdict.evidence)
+            ]
     _retain(
         ctx,
         client,
