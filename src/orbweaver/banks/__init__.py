@@ -3,7 +3,9 @@ matcher over them.
 
 Public surface: banks and their entries (`create_bank`, `ensure_bank`, `list_banks`,
 `set_enabled`, `set_threshold`, `add_entries` with `EntryRow`, `import_csv` with `ImportReport`,
-`export_csv`, `BankError`) and matching (`Matcher`: one index per registered signal type, the
+`export_csv`, `BankError`), signal quality (`set_distance`, `set_entry_enabled`, negative banks,
+flood quarantine with `check_floods` and `release_entry`, `explain_matches`), retroactive
+matching (`match_new_entries`) and matching (`Matcher`: one index per registered signal type, the
 indexes themselves being the signal types'; `Match`, one hit).
 
 Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
@@ -16,7 +18,18 @@ from typing import TYPE_CHECKING
 from orbweaver._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from orbweaver.banks.matcher import Match, Matcher
+    from orbweaver.banks.matcher import Match, Matcher, MatchResult
+    from orbweaver.banks.quality import (
+        BANK_KINDS,
+        FloodPolicy,
+        check_floods,
+        explain_entries,
+        explain_matches,
+        release_entry,
+        set_distance,
+        set_entry_enabled,
+    )
+    from orbweaver.banks.retro import RetroReport, match_new_entries
     from orbweaver.banks.service import (
         BankError,
         EntryRow,
@@ -34,7 +47,18 @@ else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
-            ".matcher": ["Match", "Matcher"],
+            ".matcher": ["Match", "Matcher", "MatchResult"],
+            ".quality": [
+                "BANK_KINDS",
+                "FloodPolicy",
+                "check_floods",
+                "explain_entries",
+                "explain_matches",
+                "release_entry",
+                "set_distance",
+                "set_entry_enabled",
+            ],
+            ".retro": ["RetroReport", "match_new_entries"],
             ".service": [
                 "BankError",
                 "EntryRow",
@@ -52,17 +76,28 @@ else:
     )
 
 __all__ = [
+    "BANK_KINDS",
     "BankError",
     "EntryRow",
+    "FloodPolicy",
     "ImportReport",
     "Match",
+    "MatchResult",
     "Matcher",
+    "RetroReport",
     "add_entries",
+    "check_floods",
     "create_bank",
     "ensure_bank",
+    "explain_entries",
+    "explain_matches",
     "export_csv",
     "import_csv",
     "list_banks",
+    "match_new_entries",
+    "release_entry",
+    "set_distance",
     "set_enabled",
+    "set_entry_enabled",
     "set_threshold",
 ]

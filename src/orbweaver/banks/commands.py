@@ -22,17 +22,28 @@ def create(
     name: str,
     threshold: int = typer.Option(31, help="PDQ Hamming distance threshold for this bank."),
     description: str = typer.Option("", help="What this list is and where it comes from."),
+    negative: bool = typer.Option(
+        False, "--negative", help="An allow-list: its matches suppress every positive match."
+    ),
 ) -> None:
     """Create an empty bank."""
     from orbweaver.banks import BankError, create_bank
     from orbweaver.clock import SystemClock
     from orbweaver.store import open_store
 
+    kind = "negative" if negative else "positive"
     try:
-        create_bank(open_store(), SystemClock(), name, threshold=threshold, description=description)
+        create_bank(
+            open_store(),
+            SystemClock(),
+            name,
+            threshold=threshold,
+            description=description,
+            kind=kind,
+        )
     except BankError as exc:
         _fail(str(exc))
-    typer.echo(f"created bank {name} (threshold {threshold})")
+    typer.echo(f"created {kind} bank {name} (threshold {threshold})")
 
 
 @bank_app.command("list")
@@ -93,16 +104,136 @@ def threshold(name: str, value: int) -> None:
     typer.echo(f"bank {name} threshold {value}")
 
 
-@bank_app.command("import")
-def import_(name: str, file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
-    """Import a CSV (signal_type,signal,category,source); bad rows are reported and skipped."""
-    from orbweaver.banks import BankError, import_csv
+@bank_app.command("set")
+def set_(
+    name: str,
+    pdq_distance: int | None = typer.Option(None, help="PDQ match distance for this bank."),
+    distance: list[str] = typer.Option(
+        [], help="TYPE=N: match distance for another near signal type (repeatable)."
+    ),
+) -> None:
+    """Set the bank's match distance per signal type (audited; in force at the next refresh)."""
+    from orbweaver.banks import BankError, set_distance
+    from orbweaver.clock import SystemClock
+    from orbweaver.store import open_store
+
+    wanted: list[tuple[str, int]] = [] if pdq_distance is None else [("pdq", pdq_distance)]
+    for item in distance:
+        kind, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            _fail(f"--distance wants TYPE=N, got {item!r}")
+        wanted.append((kind.strip().lower(), int(value)))
+    if not wanted:
+        _fail("nothing to set (--pdq-distance N or --distance TYPE=N)")
+    store = open_store()
+    for signal_type, n in wanted:
+        try:
+            set_distance(store, SystemClock(), name, signal_type, n)
+        except BankError as exc:
+            _fail(str(exc))
+        typer.echo(f"bank {name}: {signal_type} distance {n}")
+
+
+entry_app = typer.Typer(help="One bank entry: switch it off or on, release it from quarantine.")
+bank_app.add_typer(entry_app, name="entry")
+
+
+def _entry_toggle(entry_id: int, enabled: bool, reason: str) -> None:
+    from orbweaver.banks import BankError, set_entry_enabled
     from orbweaver.clock import SystemClock
     from orbweaver.store import open_store
 
     try:
+        set_entry_enabled(open_store(), SystemClock(), entry_id, enabled, reason=reason)
+    except BankError as exc:
+        _fail(str(exc))
+    typer.echo(f"bank entry {entry_id} {'enabled' if enabled else 'disabled'}")
+
+
+@entry_app.command("disable")
+def entry_disable(
+    entry_id: int, reason: str = typer.Option(..., help="Why (kept in the audit log).")
+) -> None:
+    """Stop one entry matching, without deleting it."""
+    _entry_toggle(entry_id, False, reason)
+
+
+@entry_app.command("enable")
+def entry_enable(
+    entry_id: int, reason: str = typer.Option(..., help="Why (kept in the audit log).")
+) -> None:
+    """Let a switched-off entry match again."""
+    _entry_toggle(entry_id, True, reason)
+
+
+@entry_app.command("release")
+def entry_release(
+    entry_id: int,
+    reason: str = typer.Option(..., help="Why (kept in the audit log)."),
+    keep_held: bool = typer.Option(
+        False, help="Leave the detections held during the quarantine without notices."
+    ),
+) -> None:
+    """Lift a flood quarantine; its held detections go on to notices unless --keep-held."""
+    from orbweaver.banks import BankError, release_entry
+    from orbweaver.clock import SystemClock
+    from orbweaver.store import open_store
+
+    try:
+        n = release_entry(
+            open_store(), SystemClock(), entry_id, reason=reason, unhold=not keep_held
+        )
+    except BankError as exc:
+        _fail(str(exc))
+    typer.echo(f"bank entry {entry_id} released ({n} held detections released)")
+
+
+@bank_app.command("retro")
+def retro(
+    after_entry: int = typer.Option(..., help="Match stored media against entries above this id."),
+) -> None:
+    """Retroactive matching: stored media against the entries that arrived after an id."""
+    from orbweaver.banks import match_new_entries
+    from orbweaver.clock import SystemClock
+    from orbweaver.config import get_settings
+    from orbweaver.store import open_store
+
+    report = match_new_entries(
+        open_store(),
+        SystemClock(),
+        after_entry=after_entry,
+        quality_min=get_settings().pdq_quality_min,
+    )
+    typer.echo(
+        json.dumps(
+            {
+                "entries": report.entries,
+                "media": report.media,
+                "detections": report.detections,
+                "leads": len(report.leads),
+            }
+        )
+    )
+
+
+@bank_app.command("import")
+def import_(
+    name: str,
+    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    retro: bool = typer.Option(
+        True, help="Match the media already stored against the new entries afterwards."
+    ),
+) -> None:
+    """Import a CSV (signal_type,signal,category,source); bad rows are reported and skipped."""
+    from orbweaver.banks import BankError, import_csv, match_new_entries
+    from orbweaver.clock import SystemClock
+    from orbweaver.config import get_settings
+    from orbweaver.store import open_store
+
+    store = open_store()
+    try:
         with file.open(newline="", encoding="utf-8", errors="replace") as stream:
-            report = import_csv(open_store(), SystemClock(), name, stream)
+            report = import_csv(store, SystemClock(), name, stream)
     except BankError as exc:
         _fail(str(exc))
     for line, error in report.errors:
@@ -111,6 +242,17 @@ def import_(name: str, file: Path = typer.Argument(..., exists=True, dir_okay=Fa
         f"imported into {name}: {report.added} added, {report.duplicates} already present, "
         f"{len(report.errors)} rejected"
     )
+    if retro and report.added:
+        found = match_new_entries(
+            store,
+            SystemClock(),
+            after_entry=report.after_entry,
+            quality_min=get_settings().pdq_quality_min,
+        )
+        typer.echo(
+            f"retroactive matching: {found.detections} new detections on {found.media} stored "
+            f"media, {len(found.leads)} leads among compact records"
+        )
 
 
 @bank_app.command("export")
@@ -151,8 +293,11 @@ def match(
         result = matcher.match(signals, dihedral=variants)
         record: dict[str, object] = {
             "path": str(path),
-            "matches": [_match_json(m) for m in result.matches],
+            "matches": _explained(matcher.store, result.matches),
         }
+        if result.allowed_by:  # a negative bank overruled these
+            record["allowed_by"] = _explained(matcher.store, result.allowed_by)
+            record["suppressed"] = _explained(matcher.store, result.suppressed)
         for name, reason in result.skipped.items():  # `pdq_skipped`: low quality, no picture
             record[f"{name}_skipped"] = reason
         typer.echo(json.dumps(record))
@@ -160,14 +305,19 @@ def match(
         raise typer.Exit(1)
 
 
-def _match_json(m: Any) -> dict[str, object]:
-    """One match as the `match` command prints it; a vPDQ match adds both shares (percent)."""
-    out: dict[str, object] = {
-        "bank": m.bank,
-        "category": m.category,
-        "signal_type": m.signal_type,
-        "distance": m.distance,
-    }
+def _explained(store: Any, matches: list[Any]) -> list[dict[str, object]]:
+    from orbweaver.banks import explain_matches
+
+    return [
+        _match_json(m, why) for m, why in zip(matches, explain_matches(store, matches), strict=True)
+    ]
+
+
+def _match_json(m: Any, explanation: dict[str, Any]) -> dict[str, object]:
+    """One match as the `match` command prints it, with its explanation (bank, entry id,
+    source, member and tags where known, signal type, distance); a vPDQ match adds both
+    shares (percent)."""
+    out: dict[str, object] = dict(explanation)
     if m.video is not None:
         out["query_match_percent"] = m.video.query_match_percent
         out["compared_match_percent"] = m.video.compared_match_percent

@@ -1,8 +1,10 @@
 """The match index over every enabled bank, kept in memory and following the store.
 
 Crawler nodes and Shield API workers each hold one `Matcher`. `refresh()` is cheap when nothing
-changed (two aggregate queries), loads only entries added since the last refresh, and picks up
-banks being enabled, disabled or re-thresholded, so a serving process never needs a restart.
+changed (two aggregate queries and a read of the few entries switched off or quarantined, through
+a partial index), loads only entries added since the last refresh, and picks up banks being
+enabled, disabled, re-thresholded or made negative and entries switched off, on or quarantined
+(issue 17), so a serving process never needs a restart.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _chunk_sql(type_names: Sequence[str]) -> str:
     return (
         f"SELECT id, bank_id, {_case('signal_type', type_names)}, signal, "
         f"{_case('category', CATEGORIES)} FROM bank_entry "
-        "WHERE id > {start:d} AND id <= {newest:d} ORDER BY id LIMIT {chunk:d}"
+        "WHERE id > {start:d} AND id <= {newest:d}{banks} ORDER BY id LIMIT {chunk:d}"
     )
 
 
@@ -63,6 +65,10 @@ class Match:
     distance: int
     video: VideoMatch | None = field(default=None, compare=False)
     """For a vPDQ match: both shares and the matched frames' timestamps."""
+    held: bool = False
+    """The entry is quarantined (a flood of matches): a detection, but no notice."""
+    negative: bool = field(default=False, compare=False)
+    """The entry is in a negative bank (an allow-list): it suppresses positive matches."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,10 @@ class MatchResult:
     matches: list[Match] = field(default_factory=list)
     # Why a signal type was not matched, by type, when it was not (e.g. low PDQ quality).
     skipped: dict[str, str] = field(default_factory=dict)
+    allowed_by: list[Match] = field(default_factory=list)
+    """Negative-bank entries the media matched: when any, `matches` is empty and `suppressed`
+    holds the positive matches they overruled."""
+    suppressed: list[Match] = field(default_factory=list)
 
     @property
     def pdq_skipped(self) -> str | None:
@@ -93,6 +103,22 @@ class _BankState:
     name: str
     enabled: bool
     threshold: int
+    negative: bool = False
+    distances: Mapping[str, int] = field(default_factory=dict)
+
+    def distance_for(self, signal_type: SignalType) -> int:
+        """How far this bank matches the type: its own setting, else the type's rule."""
+        own = self.distances.get(signal_type.name)
+        return own if own is not None else signal_type.threshold_for_bank(self.threshold)
+
+
+def settle(matches: list[Match]) -> tuple[list[Match], list[Match], list[Match]]:
+    """(positive matches, negative ones, positives they suppressed): one negative match
+    suppresses every positive one of the same media."""
+    negatives = [m for m in matches if m.negative]
+    if not negatives:
+        return matches, [], []
+    return [], negatives, [m for m in matches if not m.negative]
 
 
 class Matcher:
@@ -104,7 +130,11 @@ class Matcher:
     one (PDQ's 50; the settings' `pdq_quality_min`).
     """
 
-    def __init__(self, store: Store, *, quality_min: int | None = None) -> None:
+    def __init__(
+        self, store: Store, *, quality_min: int | None = None, after_entry: int = 0
+    ) -> None:
+        """`after_entry`: index only entries with a larger id (retroactive matching's index of
+        the entries that just arrived)."""
         self.store = store
         self.quality_min = quality_min
         self._lock = threading.RLock()
@@ -130,7 +160,10 @@ class Matcher:
         self._entry_bank = np.zeros(0, dtype=np.int32)
         self._entry_category = np.zeros(0, dtype=np.int8)
         self._count = 0
-        self._watermark = 0
+        self._watermark = after_entry
+        self._watermark_floor = after_entry
+        self._disabled: frozenset[int] = frozenset()
+        self._held: frozenset[int] = frozenset()
         self._bank_fingerprint: tuple[object, ...] = ()
         self.loaded = False
 
@@ -152,14 +185,31 @@ class Matcher:
         with self.store.session() as session:
             newest = session.scalar(sa.select(sa.func.max(BankEntry.id))) or 0
             banks = session.execute(
-                sa.select(Bank.id, Bank.name, Bank.enabled, Bank.pdq_threshold).order_by(Bank.id)
+                sa.select(
+                    Bank.id, Bank.name, Bank.enabled, Bank.pdq_threshold, Bank.kind, Bank.distances
+                ).order_by(Bank.id)
             ).all()
-        fingerprint = tuple(tuple(row) for row in banks)
+            off = session.execute(
+                sa.select(
+                    BankEntry.id, BankEntry.disabled_at.isnot(None), BankEntry.quarantined_at
+                ).where(BankEntry.disabled_at.isnot(None) | BankEntry.quarantined_at.isnot(None))
+            ).all()
+        fingerprint = tuple((*row[:5], tuple(sorted((row[5] or {}).items()))) for row in banks)
+        disabled = frozenset(int(r[0]) for r in off if r[1])
+        held = frozenset(int(r[0]) for r in off if r[2] is not None)
         changed = False
         with self._lock:
             if fingerprint != self._bank_fingerprint:
-                self._banks = {row[0]: _BankState(row[1], row[2], row[3]) for row in banks}
+                self._banks = {
+                    row[0]: _BankState(
+                        row[1], row[2], row[3], row[4] == "negative", dict(row[5] or {})
+                    )
+                    for row in banks
+                }
                 self._bank_fingerprint = fingerprint
+                changed = True
+            if disabled != self._disabled or held != self._held:
+                self._disabled, self._held = disabled, held
                 changed = True
         if newest > self._watermark:
             self._load_entries(newest)
@@ -167,7 +217,23 @@ class Matcher:
         self.loaded = True
         return changed
 
+    def load_negative_entries(self) -> int:
+        """Also index the entries of negative banks at or below `after_entry` (retroactive
+        matching: an allow-list entry that arrived earlier still suppresses a new positive
+        one). Call after `refresh()`; returns how many were added."""
+        negatives = [bank_id for bank_id, b in self._banks.items() if b.negative]
+        upto = self._watermark_floor
+        if not negatives or upto <= 0:
+            return 0
+        before = self._count
+        self._load_range(0, upto, banks=negatives)
+        return self._count - before
+
     def _load_entries(self, newest: int) -> None:
+        self._load_range(self._watermark, newest)
+        self._watermark = newest
+
+    def _load_range(self, start: int, newest: int, *, banks: Sequence[int] = ()) -> None:
         """Read entries in id order, chunk by chunk, into each type's index loader.
 
         Rows come through the raw DB-API cursor as plain tuples (no ORM or Row objects), with
@@ -175,28 +241,30 @@ class Matcher:
         rows chunk by chunk and publishes them when the load ends (PDQ's decodes them into one
         preallocated array and adds it as one segment; exact types' go straight into a dict).
         """
-        start = self._watermark
+        first = start
         loaders: dict[int, IndexLoader] = {}
         self._grow(newest + 1)
         with self.store.engine.connect() as conn:
             cursor = conn.connection.cursor()
             try:
                 while start < newest:
-                    cursor.execute(self._chunk_query(start, newest))
+                    cursor.execute(self._chunk_query(start, newest, banks))
                     rows = cursor.fetchall()
                     if not rows:
                         break
-                    self._add_rows(rows, loaders, newest - self._watermark)
+                    self._add_rows(rows, loaders, newest - first)
                     start = int(rows[-1][0])
                     del rows
             finally:
                 cursor.close()
         for loader in loaders.values():
             loader.finish()
-        self._watermark = newest
 
-    def _chunk_query(self, start: int, newest: int) -> str:
-        return self._chunk_sql.format(start=int(start), newest=int(newest), chunk=_LOAD_CHUNK)
+    def _chunk_query(self, start: int, newest: int, banks: Sequence[int] = ()) -> str:
+        where = f" AND bank_id IN ({', '.join(str(int(b)) for b in banks)})" if banks else ""
+        return self._chunk_sql.format(
+            start=int(start), newest=int(newest), chunk=_LOAD_CHUNK, banks=where
+        )
 
     def _add_rows(
         self, rows: Sequence[Any], loaders: dict[int, IndexLoader], capacity: int
@@ -234,9 +302,7 @@ class Matcher:
 
     def _max_threshold(self, signal_type: SignalType) -> int:
         """The widest distance any enabled bank accepts for the type; -1 with none enabled."""
-        enabled = [
-            signal_type.threshold_for_bank(b.threshold) for b in self._banks.values() if b.enabled
-        ]
+        enabled = [b.distance_for(signal_type) for b in self._banks.values() if b.enabled]
         return max(enabled, default=-1)
 
     def _as_match(self, entry_id: int, signal_type: SignalType, distance: int) -> Match | None:
@@ -244,21 +310,31 @@ class Matcher:
             return None
         bank_id = int(self._entry_bank[entry_id])
         bank = self._banks.get(bank_id)
-        if bank is None or not bank.enabled:
+        if bank is None or not bank.enabled or entry_id in self._disabled:
             return None
-        if not signal_type.exact and distance > signal_type.threshold_for_bank(bank.threshold):
+        if not signal_type.exact and distance > bank.distance_for(signal_type):
             return None
         category = CATEGORIES[self._entry_category[entry_id]]
-        return Match(bank.name, bank_id, entry_id, category, signal_type.name, distance)
+        return Match(
+            bank.name,
+            bank_id,
+            entry_id,
+            category,
+            signal_type.name,
+            distance,
+            held=entry_id in self._held,
+            negative=bank.negative,
+        )
 
     def _type(self, name: str) -> tuple[SignalType, SignalIndex] | None:
         code = self._codes.get(name)
         return None if code is None else (self._types[code], self._indexes[code])
 
     def match_exact(self, signal_type: str, value: str) -> list[Match]:
-        """Entries holding `value` itself (any type; a near type's at distance 0)."""
+        """Entries holding `value` itself (any type; a near type's at distance 0); none when a
+        negative bank holds it."""
         found = self._type(signal_type)
-        return [] if found is None else self._exact(found[0], found[1], value)
+        return [] if found is None else settle(self._exact(found[0], found[1], value))[0]
 
     def _exact(self, kind: SignalType, index: SignalIndex, value: str) -> list[Match]:
         key = kind.query_key(value)
@@ -271,7 +347,11 @@ class Matcher:
 
     def match_near(self, signal_type: str, values: str | Sequence[str]) -> list[Match]:
         """Entries within their bank's threshold of the value (or of any of several variants),
-        each once at its best distance, closest first."""
+        each once at its best distance, closest first; none when a negative bank's entry
+        matches too."""
+        return settle(self._near(signal_type, values))[0]
+
+    def _near(self, signal_type: str, values: str | Sequence[str]) -> list[Match]:
         found = self._type(signal_type)
         variants = [values] if isinstance(values, str) else list(values)
         if found is None or not variants:
@@ -317,7 +397,43 @@ class Matcher:
         if found is None or threshold < 0 or not values:
             return [[] for _ in values]
         kind, index = found
-        return [self._matches(hits, kind) for hits in index.search(values, threshold)]
+        return [settle(self._matches(hits, kind))[0] for hits in index.search(values, threshold)]
+
+    def match_pdq_arrays(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """PDQ hashes as `(n, 32)` bytes against the PDQ entries, every rule applied in bulk
+        (bank enabled and positive, entry not switched off, within its bank's distance; a query
+        that also hits a negative entry keeps nothing): (query row, entry id, distance) arrays.
+        Quarantined entries stay in (their detections are held). Retroactive matching's path."""
+        found = self._type(PDQ.name)
+        empty = np.zeros(0, dtype=np.int64)
+        threshold = -1 if found is None else self._max_threshold(found[0])
+        index = getattr(found[1], "index", None) if found is not None else None
+        if found is None or threshold < 0 or index is None or len(queries) == 0:
+            return empty, empty, empty
+        qi, ids, dist = index.search_flat(queries, threshold)
+        if len(ids) == 0:
+            return empty, empty, empty
+        top = max(self._banks, default=0) + 1
+        limit = np.full(top, -1, dtype=np.int64)
+        negative = np.zeros(top, dtype=bool)
+        for bank_id, bank in self._banks.items():
+            if bank.enabled:
+                limit[bank_id] = bank.distance_for(found[0])
+                negative[bank_id] = bank.negative
+        banks = self._entry_bank[ids]
+        keep = (banks < top) & (dist <= limit[np.minimum(banks, top - 1)])
+        if self._disabled:
+            keep &= ~np.isin(ids, np.fromiter(self._disabled, dtype=np.int64))
+        neg = keep & negative[np.minimum(banks, top - 1)]
+        if neg.any():
+            keep &= ~np.isin(qi, qi[neg])
+        return qi[keep], ids[keep], dist[keep]
+
+    def is_held(self, entry_id: int) -> bool:
+        return entry_id in self._held
+
+    def category_of(self, entry_id: int) -> str:
+        return CATEGORIES[self._entry_category[entry_id]]
 
     def match_pdq(self, pdq_hex: str | list[str]) -> list[Match]:
         """PDQ entries within their bank's threshold of the hash (or of any of its variants)."""
@@ -371,5 +487,6 @@ class Matcher:
                 for value in values:
                     result.matches.extend(self._exact(kind, index, value))
             else:
-                result.matches.extend(self.match_near(kind.name, values))
+                result.matches.extend(self._near(kind.name, values))
+        result.matches, result.allowed_by, result.suppressed = settle(result.matches)
         return result

@@ -36,6 +36,9 @@ class ImportReport:
     added: int = 0
     duplicates: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    after_entry: int = 0
+    """The newest entry id before the import: the new entries are those above it
+    (`match_new_entries(after_entry=...)`)."""
 
 
 def normalise_signal(signal_type: str, signal: str) -> str:
@@ -58,10 +61,15 @@ def create_bank(
     *,
     threshold: int = 31,
     description: str = "",
+    kind: str = "positive",
     actor: str = "system",
 ) -> Bank:
+    """A new bank; `kind` "negative" makes it an allow-list (its matches suppress positive
+    ones)."""
     if not name.strip():
         raise BankError("a bank needs a name")
+    if kind not in ("positive", "negative"):
+        raise BankError(f"kind must be positive or negative, got {kind!r}")
     if not 0 <= threshold <= 256:
         raise BankError(f"threshold must be between 0 and 256, got {threshold}")
     with store.session() as session:
@@ -72,6 +80,8 @@ def create_bank(
             pdq_threshold=threshold,
             description=description,
             enabled=True,
+            kind=kind,
+            distances={},
             created_at=clock.now(),
         )
         session.add(bank)
@@ -83,7 +93,7 @@ def create_bank(
             subject_type="bank",
             subject_id=bank.id,
             actor=actor,
-            payload={"name": name, "threshold": threshold},
+            payload={"name": name, "threshold": threshold, "kind": kind},
         )
     return bank
 
@@ -300,6 +310,7 @@ def import_csv(
     report = ImportReport()
     with store.session() as session:
         bank = get_bank(session, name)
+        report.after_entry = session.scalar(sa.select(sa.func.max(BankEntry.id))) or 0
         added, dups = add_entries(session, bank.id, parse_csv(stream, report), clock)
         report.added, report.duplicates = added, dups
         record_event(

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from orbweaver.banks import check_floods
 from orbweaver.crawl.frontier import PageVisit, record_pages
 from orbweaver.crawl.items import MediaItem
 from orbweaver.crawl.options import CrawlOptions
@@ -159,6 +160,7 @@ class SightingWriter:
                 "distance": match.distance,
                 "category": match.category,
                 "detected_at": naive,
+                "held": match.held,
             }
             for item, sighting_id in zip(matched, sighting_ids, strict=True)
             for match in item.matches
@@ -166,6 +168,8 @@ class SightingWriter:
         evidence_bytes = 0
         if detections:
             session.execute(sa.insert(Detection), detections)
+            # a flood of one entry's matches quarantines it: its detections are held
+            check_floods(session, self.clock, [d["bank_entry_id"] for d in detections])
             evidence = _evidence_rows(blobs, sighting_ids, naive)
             if evidence:
                 session.execute(sa.insert(EvidenceRecord), evidence)

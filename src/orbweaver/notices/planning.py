@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orbweaver.attribution import Attribution, ChainLink
+from orbweaver.banks import explain_entries
 from orbweaver.categories import ACTIONABLE, most_severe
 from orbweaver.clock import Clock
 from orbweaver.monitor import RecidivismCheck
@@ -73,7 +74,11 @@ def _pending_groups(session: Session, limit: int) -> list[_Group]:
         select(Detection, Sighting)
         .join(Sighting, Sighting.id == Detection.sighting_id)
         .outerjoin(NoticeItem, NoticeItem.detection_id == Detection.id)
-        .where(NoticeItem.id.is_(None), Detection.category.in_(ACTIONABLE))
+        .where(
+            NoticeItem.id.is_(None),
+            Detection.category.in_(ACTIONABLE),
+            Detection.held.is_(False),  # a quarantined entry's: no notice until released
+        )
         .order_by(Detection.id)
         .limit(limit)
     ).all()
@@ -268,6 +273,7 @@ def _notice_for(
 def _add_items(
     session: Session, notice: Notice, group: _Group, stats: PlanStats
 ) -> list[NoticeItem]:
+    known = explain_entries(session, [det.bank_entry_id for det, _ in group.rows])
     items = [
         NoticeItem(
             notice_id=notice.id,
@@ -275,6 +281,12 @@ def _add_items(
             media_id=sig.media_id,
             member_path=sig.member_path,
             category=det.category,
+            explanation={
+                **known.get(det.bank_entry_id, {}),
+                "entry_id": det.bank_entry_id,
+                "signal_type": det.signal_type,
+                "distance": det.distance,
+            },
         )
         for det, sig in group.rows
     ]

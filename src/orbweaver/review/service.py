@@ -12,11 +12,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks import ensure_bank, export_csv, import_csv, list_banks, set_enabled
+from orbweaver.banks import (
+    BankError,
+    ensure_bank,
+    explain_entries,
+    export_csv,
+    import_csv,
+    list_banks,
+    release_entry,
+    set_distance,
+    set_enabled,
+    set_entry_enabled,
+)
 from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
@@ -29,7 +41,9 @@ from orbweaver.store import Store, Vault, store_now, store_time
 from orbweaver.store.models import (
     Assessment,
     AuditEntry,
+    Bank,
     BankEntry,
+    Detection,
     Media,
     NoticeItem,
     ReviewItem,
@@ -90,6 +104,9 @@ class ItemView:
     may: str = ""
     notes: list[NoteView] = field(default_factory=list)
     notices: list[int] = field(default_factory=list)
+    matches: list[dict[str, object]] = field(default_factory=list)
+    """Bank entries its media matched (a retroactive match, say), each explained: bank, entry
+    id, source (member and tags where known), signal type, best distance, held or not."""
 
 
 @dataclass(frozen=True)
@@ -429,6 +446,7 @@ class ReviewService:
             )
         ]
         view = ItemView(
+            matches=_matches(s, [item.media_id, *(m[3] for m in members)]),
             id=item.id,
             status=item.status,
             sha256=sha256,
@@ -892,6 +910,71 @@ class ReviewService:
         with self.store.session() as s:
             return list(s.scalars(sa.select(BankEntry).order_by(BankEntry.id.desc()).limit(limit)))
 
+    def held_entries(self, *, limit: int = 200) -> list[sa.Row[Any]]:
+        """Entries switched off or quarantined (few: a partial index holds them), newest first,
+        with their bank's name."""
+        off = BankEntry.disabled_at.isnot(None) | BankEntry.quarantined_at.isnot(None)
+        with self.store.session() as s:
+            return list(
+                s.execute(
+                    sa.select(
+                        BankEntry.id,
+                        Bank.name,
+                        BankEntry.signal_type,
+                        BankEntry.source,
+                        BankEntry.disabled_reason,
+                        BankEntry.quarantined_at,
+                    )
+                    .join(Bank, Bank.id == BankEntry.bank_id)
+                    .where(off)
+                    .order_by(BankEntry.id.desc())
+                    .limit(limit)
+                )
+            )
+
+    def bank_quality(
+        self,
+        who: Principal,
+        action: str,
+        *,
+        reason: str,
+        entry_id: int | None = None,
+        bank: str = "",
+        distance: int | None = None,
+    ) -> None:
+        """A signal quality control from the console (a senior analyst's): `disable`, `enable`
+        or `release` one entry, or `distance` (a bank's PDQ distance); audited with the reason."""
+        if not who.has("senior_analyst"):
+            raise Forbidden("signal quality controls need a senior analyst")
+        if not reason.strip():
+            raise ReviewError("give a reason: it goes to the audit log")
+        try:
+            if action in ("disable", "enable") and entry_id is not None:
+                enabled = action == "enable"
+                set_entry_enabled(
+                    self.store, self.clock, entry_id, enabled, reason=reason, actor=who.username
+                )
+            elif action == "release" and entry_id is not None:
+                release_entry(self.store, self.clock, entry_id, reason=reason, actor=who.username)
+            elif action == "distance" and distance is not None:
+                set_distance(self.store, self.clock, bank, "pdq", distance, actor=who.username)
+            else:
+                raise ReviewError(f"unknown control {action!r}")
+        except BankError as exc:
+            raise ReviewError(str(exc)) from None
+        with self.store.session() as s:
+            audit(
+                s,
+                self.clock,
+                who,
+                f"bank.{action}",
+                subject_type="bank_entry" if entry_id is not None else "bank",
+                subject_id=entry_id,
+                detail={"bank": bank, "distance": distance, **_reason(reason)}
+                if entry_id is None
+                else _reason(reason),
+            )
+
     def set_bank_enabled(
         self, who: Principal, name: str, enabled: bool, *, reason: str = ""
     ) -> None:
@@ -1047,3 +1130,31 @@ def _reason(reason: str) -> dict[str, str]:
     """An administrator's reason for the audit row (at most 500 characters), if given."""
     reason = reason.strip()[:500]
     return {"reason": reason} if reason else {}
+
+
+def _matches(s: Session, media_ids: list[int]) -> list[dict[str, object]]:
+    """The detections of the media's sightings, one per entry at its best distance, explained."""
+    rows = s.execute(
+        sa.select(
+            Detection.bank_entry_id,
+            Detection.signal_type,
+            sa.func.min(Detection.distance),
+            sa.func.max(sa.case((Detection.held, 1), else_=0)),
+        )
+        .join(Sighting, Sighting.id == Detection.sighting_id)
+        .where(Sighting.media_id.in_(media_ids))
+        .group_by(Detection.bank_entry_id, Detection.signal_type)
+        .order_by(Detection.bank_entry_id)
+        .limit(50)
+    ).all()
+    known = explain_entries(s, [int(r[0]) for r in rows])
+    return [
+        {
+            **known.get(int(entry), {}),
+            "entry_id": int(entry),
+            "signal_type": kind,
+            "distance": int(distance),
+            "held": bool(held),
+        }
+        for entry, kind, distance, held in rows
+    ]

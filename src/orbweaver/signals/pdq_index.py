@@ -415,6 +415,25 @@ class PDQIndex:
     def search_batch(self, queries: np.ndarray, threshold: int) -> list[list[tuple[int, int]]]:
         """One result list per query row, each as :meth:`search` would return it."""
         q = np.ascontiguousarray(np.asarray(queries, dtype=np.uint8))
+        return _group(self._parts(q, threshold), len(q))
+
+    def search_flat(
+        self, queries: np.ndarray, threshold: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every hit as three arrays (query row, id, distance), unordered: for millions of
+        queries (retroactive matching), where per-query lists would cost more than the search."""
+        q = np.ascontiguousarray(np.asarray(queries, dtype=np.uint8))
+        parts = self._parts(q, threshold)
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        return (
+            np.concatenate([p[0] for p in parts]).astype(np.int64),
+            np.concatenate([p[1] for p in parts]).astype(np.int64),
+            np.concatenate([p[2] for p in parts]).astype(np.int64),
+        )
+
+    def _parts(self, q: np.ndarray, threshold: int) -> list[tuple[np.ndarray, ...]]:
         if q.ndim != 2 or q.shape[1] != HASH_BYTES:
             raise ValueError(f"queries must be (n, {HASH_BYTES}) uint8, got {q.shape}")
         t = _check_threshold(threshold)
@@ -423,7 +442,7 @@ class PDQIndex:
         if len(state.delta_ids):
             qi, rows, dist = scan(_as_words(state.delta_hashes), q, t)
             parts.append((qi, state.delta_ids[rows], dist))
-        return _group(parts, len(q))
+        return parts
 
 
 def _group(parts: list[tuple[np.ndarray, ...]], nq: int) -> list[list[tuple[int, int]]]:

@@ -32,6 +32,12 @@ class EventKind(StrEnum):
     BANK_THRESHOLD_CHANGED = "bank.threshold_changed"
     BANK_IMPORTED = "bank.imported"
     BANK_ENTRIES_ADDED = "bank.entries_added"
+    BANK_DISTANCE_CHANGED = "bank.distance_changed"
+    BANK_ENTRY_DISABLED = "bank.entry_disabled"
+    BANK_ENTRY_ENABLED = "bank.entry_enabled"
+    BANK_ENTRY_QUARANTINED = "bank.entry_quarantined"
+    BANK_ENTRY_RELEASED = "bank.entry_released"
+    BANK_RETRO_MATCHED = "bank.retro_matched"
     CRAWL_REPORT = "crawl.report"
     REPORT_RECEIVED = "report.received"
     CRAWL_BATCH = "crawl.batch"
@@ -92,7 +98,7 @@ CATALOGUE: dict[EventKind, EventSpec] = {
     EventKind.ATTRIBUTION_CONTACT_REFUSED: EventSpec(
         "provider", ("source", "reason"), "an abuse contact was dropped as unusable"
     ),
-    EventKind.BANK_CREATED: EventSpec("bank", ("name", "threshold"), "a bank was created"),
+    EventKind.BANK_CREATED: EventSpec("bank", ("name", "threshold", "kind?"), "a bank was created"),
     EventKind.BANK_ENABLED: EventSpec("bank", (), "a bank was switched on for matching"),
     EventKind.BANK_DISABLED: EventSpec("bank", (), "a bank was switched off for matching"),
     EventKind.BANK_THRESHOLD_CHANGED: EventSpec(
@@ -105,6 +111,30 @@ CATALOGUE: dict[EventKind, EventSpec] = {
         "bank",
         ("bank_id", "added", "category", "item_id", "sha256"),
         "a review verdict added confirmed hashes to a bank",
+    ),
+    EventKind.BANK_DISTANCE_CHANGED: EventSpec(
+        "bank", ("signal_type", "distance"), "a bank's match distance for one signal type changed"
+    ),
+    EventKind.BANK_ENTRY_DISABLED: EventSpec(
+        "bank_entry", ("bank", "reason"), "one bank entry was switched off (kept, matches nothing)"
+    ),
+    EventKind.BANK_ENTRY_ENABLED: EventSpec(
+        "bank_entry", ("bank", "reason"), "a switched-off bank entry matches again"
+    ),
+    EventKind.BANK_ENTRY_QUARANTINED: EventSpec(
+        "bank_entry",
+        ("bank", "last_hour", "baseline_per_hour"),
+        "a flood of matches quarantined an entry: its detections are held, no notices",
+    ),
+    EventKind.BANK_ENTRY_RELEASED: EventSpec(
+        "bank_entry",
+        ("bank", "reason", "unheld"),
+        "an analyst released a quarantined entry (its held detections may go to notices)",
+    ),
+    EventKind.BANK_RETRO_MATCHED: EventSpec(
+        "",
+        ("entries", "media", "detections", "leads"),
+        "stored signals were matched against newly arrived bank entries",
     ),
     EventKind.CRAWL_REPORT: EventSpec(
         "crawl_seed", ("url",), "a public report became a crawl seed"

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     true,
 )
@@ -83,6 +84,11 @@ class Bank(Base):
     pdq_threshold: Mapped[int] = mapped_column(Integer, default=31)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[str] = mapped_column(String(16), default="positive", server_default="positive")
+    """"positive" (a match is a detection) or "negative" (an allow-list: a match suppresses
+    every positive match of the same media, e.g. a benign picture that collides)."""
+    distances: Mapped[dict[str, int] | None] = mapped_column(JSON, default=dict)
+    """Match distance per signal type, overriding the type's default (PDQ: `pdq_threshold`)."""
     entries: Mapped[list[BankEntry]] = relationship(back_populates="bank")
 
 
@@ -100,10 +106,19 @@ class BankEntry(Base):
     category: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(200), default="")
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """Set: the entry matches nothing (kept for the record; `orbweaver bank entry disable`)."""
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    quarantined_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """Set: a flood of matches; its detections are held (no notices) until an analyst releases
+    it (`orbweaver bank entry release`)."""
     bank: Mapped[Bank] = relationship(back_populates="entries")
 
 
 Index("ix_bank_entry_signal", BankEntry.signal, postgresql_using="hash")
+_OFF = BankEntry.disabled_at.isnot(None) | BankEntry.quarantined_at.isnot(None)
+# the few entries switched off or quarantined, read by every matcher refresh
+Index("ix_bank_entry_off", BankEntry.id, postgresql_where=_OFF, sqlite_where=_OFF)
 Index(
     "ux_bank_entry_signal_md5",
     BankEntry.bank_id,
@@ -144,6 +159,8 @@ class Detection(Base):
     distance: Mapped[int] = mapped_column(Integer, default=0)
     category: Mapped[str] = mapped_column(String(32))
     detected_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A detection of a quarantined entry: recorded, but no notice is planned for it."""
     sighting: Mapped[Sighting] = relationship()
     bank_entry: Mapped[BankEntry] = relationship()
 
@@ -380,6 +397,9 @@ class NoticeItem(Base):
     media_id: Mapped[int] = mapped_column(ForeignKey("media.id"), index=True)
     member_path: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(32))
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Why it matched, for the internal record (never sent): bank, entry id, source (member and
+    tags where known), signal type, distance."""
     notice: Mapped[Notice] = relationship(back_populates="items")
     media: Mapped[Media] = relationship()
 

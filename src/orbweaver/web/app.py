@@ -22,7 +22,7 @@ from orbweaver.config import Settings
 from orbweaver.review import ReviewSettings
 from orbweaver.signals import limit_blas_threads
 from orbweaver.store import Store, open_store
-from orbweaver.web import console, public_report, shield, status
+from orbweaver.web import console, hma, public_report, shield, status
 from orbweaver.web.context import UrlFetcher, WebContext
 from orbweaver.web.errors import BodyLimit, ServerTiming, install_error_handlers
 from orbweaver.web.headers import SecurityHeaders
@@ -84,6 +84,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.include_router(status.router)
     app.include_router(shield.router)
+    app.include_router(hma.router)  # HMA-compatible /h/ and /m/ (issue 17)
     app.include_router(console.router)
     app.add_api_route("/", _to_console, methods=["GET"], include_in_schema=False)
     app.include_router(public_report.router)

@@ -8,6 +8,7 @@ deployment turns retention on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,6 +65,20 @@ class NearMatchDetail(BaseModel):
     classification: Classification | None
 
 
+class MatchExplanation(BaseModel):
+    """Why the answer is what it is: one bank entry that decided it (an orbweaver extension;
+    Project Arachnid's SDK ignores fields it does not know)."""
+
+    bank: str
+    entry_id: int
+    source: str = Field("", description="Where the entry came from, as its list says.")
+    member: str | None = Field(None, description="The exchange member that shared it.")
+    tags: list[str] | None = Field(None, description="The exchange's tags on it.")
+    signal_type: str
+    distance: int
+    category: str
+
+
 class ScannedMedia(BaseModel):
     size_bytes: int
     sha1_base32: str
@@ -71,12 +86,18 @@ class ScannedMedia(BaseModel):
     classification: Classification
     match_type: MatchType | None
     near_match_details: list[NearMatchDetail]
+    match_explanations: list[MatchExplanation] = Field(
+        default_factory=list, description="The bank entries behind the answer (extension)."
+    )
 
 
 class PDQMatch(BaseModel):
     classification: Classification
     match_type: MatchType | None
     near_match_details: NearMatchDetail | None
+    match_explanations: list[MatchExplanation] = Field(
+        default_factory=list, description="The bank entries behind the answer (extension)."
+    )
 
 
 class ScannedPDQHashes(BaseModel):
@@ -172,6 +193,7 @@ def scan_bytes(
         classification=verdict.classification,
         match_type=verdict.match_type,
         near_match_details=near,
+        match_explanations=_explanations(ctx, verdict.evidence),
     )
 
 
@@ -300,6 +322,10 @@ def _pdq_answers(
             "match_type": verdict.match_type,
             "near_match_details": _detail(top, details).model_dump() if top else None,
         }
+        if verdict.evidence:  # a miss keeps the SDK's exact shape
+            answers[sent]["match_explanations"] = [
+                e.model_dump() for e in _explanations(ctx, verdict.evidence)
+            ]
     _retain(
         ctx,
         client,
@@ -351,6 +377,16 @@ def scan_url(
 
 
 # --- shared -----------------------------------------------------------------------------------
+
+
+def _explanations(ctx: WebContext, evidence: Sequence[Match]) -> list[MatchExplanation]:
+    """The entries behind a verdict (its evidence, at most NEAR_DETAILS_MAX), explained."""
+    if not evidence:
+        return []
+    from orbweaver.banks import explain_matches
+
+    shown = list(evidence[:NEAR_DETAILS_MAX])
+    return [MatchExplanation.model_validate(e) for e in explain_matches(ctx.store, shown)]
 
 
 def _near_details(ctx: WebContext, verdict: Verdict) -> list[NearMatchDetail]:

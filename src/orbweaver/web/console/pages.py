@@ -508,10 +508,30 @@ def banks(request: Request, auth: PageAuth = Depends(senior)) -> Response:
         banks=service.banks(),
         entries=service.recent_entries(),
         imported=imported if imported["imported"] else None,
+        held=service.held_entries(),
     )
 
 
 BANK_IMPORT_RESULT = ("imported", "added", "duplicates", "rejected")
+
+
+@router.post("/banks/quality")
+def bank_quality(
+    request: Request,
+    action: str = Form(...),
+    reason: str = Form(""),
+    entry_id: int | None = Form(None),
+    bank: str = Form(""),
+    distance: int | None = Form(None),
+    auth: PageAuth = Depends(senior_action),
+) -> Response:
+    """Signal quality controls: switch one entry off or on, release a quarantined entry, set a
+    bank's PDQ distance; each with a reason, audited, in force at the matchers' next refresh."""
+    with domain_errors():
+        get_service(request).bank_quality(
+            auth.who, action, reason=reason, entry_id=entry_id, bank=bank, distance=distance
+        )
+    return RedirectResponse("/console/banks", status_code=303)
 
 
 @router.post("/banks/{name}/enabled")
