@@ -81,13 +81,17 @@ class MediaWorker:
             redis_url=options.redis_url,
             prefix=options.redis_prefix,
             lease_s=options.media_lease_s,
+            clock=clock,
+            max_attempts=options.media_max_attempts,
+            backoff=Backoff(options.media_retry_base_s, options.media_lease_s),
         )
         self.writer = SightingWriter(store, clock, options, suspect_key, self._count)
         self.matcher = Matcher(store, quality_min=options.pdq_quality_min)
         self.cpu = ThreadPoolExecutor(1, thread_name_prefix="media-cpu")
         self.results: list[MediaItem] = []
         self.done: list[int] = []
-        self.held: set[int] = set()  # claimed and not yet written (leases renewed)
+        self.held: dict[Any, Task] = {}  # claimed and not yet written (leases renewed)
+        self.task_of: dict[int, Any] = {}  # id(item) -> its queue entry, until written
         self.hosts: dict[str, asyncio.Semaphore] = {}
         self.next_start: dict[str, float] = {}
         self.patience = Patience(
@@ -139,7 +143,7 @@ class MediaWorker:
                 tasks = [t for t in tasks or [] if t.id not in self.held]
                 claimed = len(tasks)
                 for task in tasks:
-                    self.held.add(task.id)
+                    self.held[task.id] = task
                     inflight.add(asyncio.create_task(self._process(task)))
             if time.monotonic() - renewed >= self.options.media_lease_s / 3:
                 renewed = time.monotonic()
@@ -161,7 +165,17 @@ class MediaWorker:
             if time.monotonic() - refreshed >= self.options.matcher_refresh_s:
                 refreshed = time.monotonic()
                 await self._call(self.matcher.refresh, "match index")
-            if inflight or claimed or writing is not None or self.done:
+            if inflight or claimed:
+                continue
+            # nothing in flight: wait for the write, or for the next flush, never spin (a loop
+            # that `continue`d here ran at 100% of a core for as long as a write took, or a
+            # store outage lasted, competing with the write's own thread for the GIL)
+            if writing is not None:
+                await asyncio.wait({writing}, timeout=0.25)
+                continue
+            if self.done:
+                due_in = self.options.flush_interval_s - (time.monotonic() - last_write)
+                await asyncio.sleep(min(max(due_in, 0.0), 0.25))
                 continue
             if stop() or (finished() and await self._call(self.queue.depth, "depth") == 0):
                 break
@@ -205,8 +219,38 @@ class MediaWorker:
             self.pages.put(item.page_url, item.page)
             self._count("evidence_pages_fetched")
 
-    async def _write(self, media: list[MediaItem], acks: list[int]) -> None:
+    async def _write(self, media: list[MediaItem], acks: list[Any]) -> None:
+        """Write a batch and acknowledge its queue entries. A batch the store refuses (an error
+        that is not an outage) is written again one queue entry at a time, so the rest of the
+        batch is not held up by one poison entry; an entry refused on its own is tried again
+        after a backoff and set aside as a dead letter after `media_max_attempts`."""
         await self._pages_for_evidence(media)
+        try:
+            try:
+                await self._write_batch(media, acks)
+            except Exception as exc:
+                if len(acks) <= 1:
+                    for ack in acks:
+                        await self._refused(ack, exc)
+                    return
+                groups: dict[Any, list[MediaItem]] = {ack: [] for ack in acks}
+                for item in media:
+                    groups.setdefault(self.task_of.get(id(item)), []).append(item)
+                self._count("batches_split")
+                for ack, items in groups.items():
+                    try:
+                        await self._write_batch(items, [] if ack is None else [ack])
+                    except Exception as one:
+                        if ack is not None:
+                            await self._refused(ack, one)
+        finally:
+            for item in media:
+                self.task_of.pop(id(item), None)
+            for ack in acks:
+                self.held.pop(ack, None)
+
+    async def _write_batch(self, media: list[MediaItem], acks: list[Any]) -> None:
+        """One batch, a store outage waited out (the batch kept); anything else raised."""
         while True:
             try:
                 in_store = acks if self.queue.acks_in_store else []
@@ -216,19 +260,34 @@ class MediaWorker:
                     await asyncio.to_thread(self.queue.ack, acks)
             except Exception as exc:
                 if not is_transient(exc):
-                    self._count("errors")
-                    logger.exception(
-                        "store write failed: %d media of %d queue entries not recorded",
-                        len(media),
-                        len(acks),
-                    )
-                    self.held.difference_update(acks)  # left to their lease: tried again
-                    return
+                    raise
                 await asyncio.sleep(self.patience.failed(exc))
                 continue
             self.patience.succeeded()
-            self.held.difference_update(acks)
             return
+
+    async def _refused(self, ack: Any, exc: Exception) -> None:
+        """The store refused the batch of queue entry `ack` alone: counted on the entry, which
+        is tried again after a backoff or set aside."""
+        task = self.held.get(ack)
+        self._count("errors")
+        if task is None:
+            return
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
+        dead = await self._call(functools.partial(self.queue.fail, task, error), "fail")
+        if dead:
+            self._count("media_dead_lettered")
+            logger.error(
+                "ALERT: media %s set aside as a dead letter after %d refused writes (%s); "
+                "`orbweaver media-dead-letters --replay` puts it back",
+                task.url,
+                self.options.media_max_attempts,
+                error,
+            )
+        else:
+            logger.warning(
+                "media %s not recorded (%s): tried again after a backoff", task.url, error
+            )
 
     async def _polite(self, host: str) -> asyncio.Semaphore:
         """The host's slot (one budget: `per_host_concurrency` at a time), after its delay."""
@@ -246,6 +305,8 @@ class MediaWorker:
             self._count("errors")
             logger.exception("media %s: failed", task.url)
             items = []
+        for item in items:
+            self.task_of[id(item)] = task.id
         self.results.extend(items)
         self.done.append(task.id)
         if items:
@@ -380,6 +441,40 @@ def _logging(options: CrawlOptions) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+ORPHAN_GRACE_S = 10.0  # an orphaned worker's time to write what it has before it exits
+
+
+def watch_parent(orphaned: threading.Event, gone: Callable[[], None], poll_s: float = 1.0) -> None:
+    """Set `orphaned` when this process's parent dies, however it died (a `kill -9` included),
+    then call `gone()` after `ORPHAN_GRACE_S` unless the process has exited meanwhile.
+
+    Two signs, either enough: the parent's sentinel (a pipe whose write end only the parent
+    holds, `multiprocessing.parent_process()`, readable at EOF once it is gone, any POSIX
+    system) and `os.getppid()` changing (the process reparented). Without it a worker whose page
+    crawl was killed kept running, claiming and fetching, with nobody to join it."""
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    sentinel = parent.sentinel if parent is not None else None
+    ppid = os.getppid()
+
+    def run() -> None:
+        while True:
+            if sentinel is not None:
+                if wait([sentinel], timeout=poll_s):
+                    break
+            else:
+                time.sleep(poll_s)
+            if os.getppid() != ppid:
+                break
+        logger.error("media worker: the page crawl (pid %d) is gone; stopping", ppid)
+        orphaned.set()
+        time.sleep(ORPHAN_GRACE_S)
+        gone()
+
+    threading.Thread(target=run, name="media-parent-watch", daemon=True).start()
+
+
 def worker_main(
     options: CrawlOptions,
     app: Settings,
@@ -397,6 +492,10 @@ def worker_main(
     from orbweaver.store import open_store
 
     _logging(options)
+    orphaned = threading.Event()
+    # the parent died: stop claiming, write what is done, exit; or exit anyway after the grace
+    # (what it held goes back to the queue when its lease ends)
+    watch_parent(orphaned, lambda: os._exit(3))
     prepare_worker()
     store = open_store(app.resolved_database_url, upgrade=False)
     policy = NetworkPolicy.from_settings(
@@ -425,7 +524,7 @@ def worker_main(
 
     async def main() -> None:
         try:
-            await worker.run(finished.is_set, stop.is_set)
+            await worker.run(finished.is_set, lambda: stop.is_set() or orphaned.is_set())
         finally:
             await client.aclose()
 

@@ -54,5 +54,10 @@ class CrawlOptions:
     media_in_flight: int = 256
     # A claimed media URL not written within this many seconds is claimed again (a dead worker).
     media_lease_s: float = 300.0
+    # A media URL in batches the store refused (not an outage) is tried again after a backoff
+    # (doubling from `media_retry_base_s`, at most the lease), and set aside as a dead letter
+    # after `media_max_attempts` (`orbweaver media-dead-letters`).
+    media_max_attempts: int = 5
+    media_retry_base_s: float = 5.0
     # "compact" or "full": what unmatched media on hosts without detections keep (issue 22).
     unmatched: str = "compact"
