@@ -296,3 +296,66 @@ def test_media_workers_exit_when_the_page_crawl_is_killed(http: LoopbackHTTP, cr
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+def test_a_killed_page_crawler_loses_no_media_url(http: LoopbackHTTP, crawler) -> None:
+    """`kill -9` of the page crawler while its workers fetch: the media URLs it handed over
+    were committed with the page visit, so the next run's workers fetch what was left (its
+    orphaned workers exit) and every picture is recorded once."""
+    gate = threading.Event()
+    images = {f"/img/{i}.png": synthetic_png(800 + i, size=48) for i in range(20)}
+
+    def gated(body: bytes | None) -> Callable[[BaseHTTPRequestHandler], None]:
+        def handle(h: BaseHTTPRequestHandler) -> None:
+            gate.wait(120)
+            h.send_response(200 if body else 404)
+            h.send_header("Content-Type", "image/png")
+            h.send_header("Content-Length", str(len(body or b"")))
+            h.end_headers()
+            h.wfile.write(body or b"")
+
+        return handle
+
+    for i, (path, body) in enumerate(images.items()):
+        if i < 8:
+            http.add(path, body, content_type="image/png")
+        else:
+            http.add(path, handler=gated(body))
+    http.add("/more", handler=gated(None))  # the page crawl is mid-run when it is killed
+    http.add("/", html(*(f'<img src="{p}">' for p in images), '<a href="/more">more</a>'))
+    store = crawler.store()
+    env = crawler.environ(ORBWEAVER_CRAWL_MEDIA_LEASE_S="3")
+    argv = crawler.command(
+        "crawl", "--until-idle", "--no-progress", "--no-jobdir", "--log-file",
+        str(crawler.tmp / "killed.log"), "--media-workers", "1", http.url("/"),
+    )  # fmt: skip
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+
+    def written() -> int:
+        with store.session() as s:
+            return int(s.scalar(sa.select(sa.func.count()).select_from(Sighting)) or 0)
+
+    try:
+        gated_paths = list(images)[8:]
+        _wait("the worker fetching", lambda: any(http.hits.get(p) for p in gated_paths))
+        _wait("the open pictures written", lambda: written() == 8)
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait()
+        _wait("the orphaned worker to exit", lambda: all(_gone(p) for p in workers), 60.0)
+        gate.set()
+        run = crawler.run("--media-workers", "1", "--no-jobdir", ORBWEAVER_CRAWL_MEDIA_LEASE_S="3")
+    finally:
+        gate.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert run.returncode == 0, run.stderr + run.log
+    with store.session() as s:
+        urls = list(s.scalars(sa.select(Sighting.url)))
+        assert sorted(urls) == sorted(http.url(p) for p in images)  # each once, none lost
+        assert s.scalar(sa.select(sa.func.count()).select_from(MediaTask)) == 0
+    assert all(http.hits[p] == 1 for p in list(images)[:8])  # what was written is not refetched
+    store.dispose()
