@@ -325,10 +325,12 @@ def test_a_killed_page_crawler_loses_no_media_url(http: LoopbackHTTP, crawler) -
     http.add("/more", handler=gated(None))  # the page crawl is mid-run when it is killed
     http.add("/", html(*(f'<img src="{p}">' for p in images), '<a href="/more">more</a>'))
     store = crawler.store()
-    env = crawler.environ(ORBWEAVER_CRAWL_MEDIA_LEASE_S="3")
+    # a timeout longer than the test: the killed run's fetches are in flight, never failed
+    env = crawler.environ(ORBWEAVER_CRAWL_MEDIA_LEASE_S="3", ORBWEAVER_CRAWL_TIMEOUT_S="300")
     argv = crawler.command(
         "crawl", "--until-idle", "--no-progress", "--no-jobdir", "--log-file",
-        str(crawler.tmp / "killed.log"), "--media-workers", "1", http.url("/"),
+        str(crawler.tmp / "killed.log"), "--media-workers", "1", "--per-host", "32",
+        http.url("/"),
     )  # fmt: skip
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []

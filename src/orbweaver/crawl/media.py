@@ -94,6 +94,9 @@ class MediaWorker:
         self.task_of: dict[int, Any] = {}  # id(item) -> its queue entry, until written
         self.hosts: dict[str, asyncio.Semaphore] = {}
         self.next_start: dict[str, float] = {}
+        from orbweaver.crawl.politeness import host_budget
+
+        self.budget = host_budget(options)
         self.patience = Patience(
             f"crawl: media worker {name} store writer (batch kept, claiming paused)",
             Backoff(options.store_retry_base_s, options.store_retry_cap_s),
@@ -181,6 +184,8 @@ class MediaWorker:
                 break
             await asyncio.sleep(0.2)
         self.cpu.shutdown(wait=True)
+        if self.budget is not None:
+            self.budget.close()
 
     async def _call(self, function: Callable[[], Any], what: str) -> Any:
         """`function()` in a thread; a store outage is waited out (said once)."""
@@ -290,11 +295,34 @@ class MediaWorker:
             )
 
     async def _polite(self, host: str) -> asyncio.Semaphore:
-        """The host's slot (one budget: `per_host_concurrency` at a time), after its delay."""
+        """The host's slot in this process (`per_host_concurrency` at a time); the shared
+        budget (`_shared`) is taken inside it."""
         slot = self.hosts.get(host)
         if slot is None:
             slot = self.hosts[host] = asyncio.Semaphore(max(1, self.options.per_host_concurrency))
         return slot
+
+    @contextlib.asynccontextmanager
+    async def _shared(self, host: str) -> Any:
+        """A slot of the host's budget shared with the page crawl and the other workers (and
+        machines, through Redis), after its delay; without one, this process's own delay."""
+        from orbweaver.crawl.politeness import acquire
+
+        if self.budget is not None:
+            token = await acquire(self.budget, host)
+            try:
+                yield
+            finally:
+                self.budget.release(host, token)
+            return
+        delay = self.options.download_delay_s
+        if delay > 0:
+            wait = self.next_start.get(host, 0.0) - time.monotonic()
+            self.next_start[host] = max(time.monotonic(), self.next_start.get(host, 0.0))
+            self.next_start[host] += delay
+            if wait > 0:
+                await asyncio.sleep(wait)
+        yield
 
     async def _process(self, task: Task) -> None:
         try:
@@ -321,14 +349,7 @@ class MediaWorker:
 
         host = host_of(task.url)
         kind = "archive" if task.kind == "archive" else "media"
-        async with await self._polite(host):
-            delay = self.options.download_delay_s
-            if delay > 0:
-                wait = self.next_start.get(host, 0.0) - time.monotonic()
-                self.next_start[host] = max(time.monotonic(), self.next_start.get(host, 0.0))
-                self.next_start[host] += delay
-                if wait > 0:
-                    await asyncio.sleep(wait)
+        async with await self._polite(host), self._shared(host):
             try:
                 reply = await self.client.get(task.url, kind=kind)
             except PolicyError as exc:
