@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import struct
 import time
@@ -32,7 +33,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
+from orbweaver.supervise import Backoff, Patience, is_transient
+
 POLL_S = 0.02  # how often a process waiting for a host's slot asks again
+OUTAGE_POLL_S = 1.0  # and while Redis is down
+logger = logging.getLogger(__name__)
 
 
 class HostBudget(Protocol):
@@ -169,20 +174,39 @@ class RedisHostBudget:
         self._take: Any = self.redis.register_script(_TAKE)
         self._me = uuid.uuid4().hex[:12]
         self._n = 0
+        self._patience = Patience(
+            "crawl: per-host budget in Redis (fetching paused)", Backoff(1.0, 15.0), logger
+        )
 
     def try_acquire(self, host: str) -> tuple[Any, float]:
         key = _key(host)
         self._n += 1
         token = f"{self._me}:{self._n}"
         keys = [f"{self.prefix}:{key}:slots", f"{self.prefix}:{key}:next"]
-        got = int(self._take(keys=keys, args=[self.per_host, self.ttl_ms, self.delay_ms, token]))
+        try:
+            got = int(
+                self._take(keys=keys, args=[self.per_host, self.ttl_ms, self.delay_ms, token])
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # Redis is down: fetching to any host pauses until it is back (as the frontier's
+            # scheduler waits it out), said once
+            self._patience.failed(exc)
+            return None, OUTAGE_POLL_S
+        self._patience.succeeded()
         if got == 0:
             return (key, token), 0.0
         return None, POLL_S if got < 0 else got / 1000.0
 
     def release(self, host: str, token: Any) -> None:
         key, member = token
-        self.redis.zrem(f"{self.prefix}:{key}:slots", member)
+        try:
+            self.redis.zrem(f"{self.prefix}:{key}:slots", member)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # the slot frees itself when its TTL ends
 
     def close(self) -> None:
         self.redis.close()
