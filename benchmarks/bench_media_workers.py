@@ -32,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import bench_crawl as bench
+from orbweaver.store.vault import new_key
 
 
 def serve_slow(
@@ -106,7 +107,7 @@ def _crawl_with(
     env.update(
         ORBWEAVER_DATABASE_URL=f"sqlite:///{db}",
         ORBWEAVER_CRAWL_ALLOW_NETWORKS="127.0.0.1/32",
-        ORBWEAVER_SUSPECT_KEY="bench-key-not-secret",
+        ORBWEAVER_SUSPECT_KEY=new_key(),  # a passphrase is refused since issue 14
         ORBWEAVER_DATA_DIR=str(tmp),
     )
     py = sys.executable

@@ -230,6 +230,8 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
         media_workers=None if c.crawl_media_workers < 0 else c.crawl_media_workers,
         media_in_flight=c.crawl_media_in_flight,
         media_lease_s=c.crawl_media_lease_s,
+        media_max_attempts=c.crawl_media_max_attempts,
+        media_retry_base_s=c.crawl_media_retry_base_s,
         unmatched=c.crawl_unmatched,
         seen_retention_days=c.crawl_seen_retention_days,
     )

@@ -190,8 +190,44 @@ def detections(
     )
 
 
+def media_dead_letters(
+    replay: bool = typer.Option(
+        False, "--replay", help="Put them back on the media queue (all, or the --id ones)."
+    ),
+    ids: list[str] = typer.Option(None, "--id", help="Only this dead letter (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """Media URLs set aside because the store refused every batch they were in
+    (ORBWEAVER_CRAWL_MEDIA_MAX_ATTEMPTS times): list them, or put them back on the media queue
+    (the Redis Stream with ORBWEAVER_REDIS_URL, else the store's)."""
+    import dataclasses
+
+    from orbweaver.clock import clock_from_url
+    from orbweaver.crawl.mediaqueue import media_queue
+    from orbweaver.roles import ProductSettings
+    from orbweaver.store import open_store
+
+    s = ProductSettings.load()
+    queue = media_queue(
+        open_store(s.core.resolved_database_url),
+        "cli",
+        redis_url=s.core.redis_url,
+        prefix=s.crawl.crawl_redis_prefix,
+        clock=clock_from_url(s.core.clock_url),
+    )
+    if replay:
+        count = queue.replay(list(ids) if ids else None)
+        typer.echo(f"{count} media URL(s) put back on the media queue")
+        return
+    letters = [dataclasses.asdict(d) for d in queue.dead()]
+    if ids:
+        letters = [d for d in letters if str(d["id"]) in set(ids)]
+    _listing(letters, ["id", "dead_at", "attempts", "url", "error"], as_json)
+
+
 def register(app: typer.Typer) -> None:
     app.command("crawl")(crawl)
     app.command("submit")(submit)
     app.command("sightings")(sightings)
     app.command("detections")(detections)
+    app.command("media-dead-letters")(media_dead_letters)

@@ -81,15 +81,22 @@ class MediaWorker:
             redis_url=options.redis_url,
             prefix=options.redis_prefix,
             lease_s=options.media_lease_s,
+            clock=clock,
+            max_attempts=options.media_max_attempts,
+            backoff=Backoff(options.media_retry_base_s, options.media_lease_s),
         )
         self.writer = SightingWriter(store, clock, options, suspect_key, self._count)
         self.matcher = Matcher(store, quality_min=options.pdq_quality_min)
         self.cpu = ThreadPoolExecutor(1, thread_name_prefix="media-cpu")
         self.results: list[MediaItem] = []
         self.done: list[int] = []
-        self.held: set[int] = set()  # claimed and not yet written (leases renewed)
+        self.held: dict[Any, Task] = {}  # claimed and not yet written (leases renewed)
+        self.task_of: dict[int, Any] = {}  # id(item) -> its queue entry, until written
         self.hosts: dict[str, asyncio.Semaphore] = {}
         self.next_start: dict[str, float] = {}
+        from orbweaver.crawl.politeness import host_budget
+
+        self.budget = host_budget(options)
         self.patience = Patience(
             f"crawl: media worker {name} store writer (batch kept, claiming paused)",
             Backoff(options.store_retry_base_s, options.store_retry_cap_s),
@@ -103,6 +110,7 @@ class MediaWorker:
         self.cpu_s = 0.0  # CPU seconds this process spent fingerprinting
         self.first_result: tuple[float, float, float, int] | None = None
         self.last_result: tuple[float, float, float, int] | None = None
+        self.wake = asyncio.Event()  # set when a fetch finishes
 
     def _count(self, key: str, n: int = 1) -> None:
         self.stats[key] += n
@@ -139,34 +147,57 @@ class MediaWorker:
                 tasks = [t for t in tasks or [] if t.id not in self.held]
                 claimed = len(tasks)
                 for task in tasks:
-                    self.held.add(task.id)
-                    inflight.add(asyncio.create_task(self._process(task)))
+                    self.held[task.id] = task
+                    job = asyncio.create_task(self._process(task))
+                    inflight.add(job)
+                    job.add_done_callback(functools.partial(self._finished, inflight))
             if time.monotonic() - renewed >= self.options.media_lease_s / 3:
                 renewed = time.monotonic()
                 await self._call(functools.partial(self.queue.renew, list(self.held)), "renew")
             if inflight:
-                done, inflight = await asyncio.wait(
-                    inflight, timeout=0.05, return_when=asyncio.FIRST_COMPLETED
-                )
-                for finished_task in done:
-                    finished_task.result()  # _process handles its own errors
+                # woken by the next completion (`_finished`), not by `asyncio.wait` over every
+                # fetch in flight: that registered and removed hundreds of callbacks a turn
+                if not self.wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), 0.05)
+                self.wake.clear()
             due = time.monotonic() - last_write >= self.options.flush_interval_s
             if writing is None and (
                 len(self.results) >= self.options.flush_batch or (due and self.done)
             ):
                 media, self.results = self.results, []
                 acks, self.done = self.done, []
+                if media:
+                    self.last_result = self._window()
                 writing = asyncio.create_task(self._write(media, acks))
                 last_write = time.monotonic()
             if time.monotonic() - refreshed >= self.options.matcher_refresh_s:
                 refreshed = time.monotonic()
                 await self._call(self.matcher.refresh, "match index")
-            if inflight or claimed or writing is not None or self.done:
+            if inflight or claimed:
+                continue
+            # nothing in flight: wait for the write, or for the next flush, never spin (a loop
+            # that `continue`d here ran at 100% of a core for as long as a write took, or a
+            # store outage lasted, competing with the write's own thread for the GIL)
+            if writing is not None:
+                await asyncio.wait({writing}, timeout=0.25)
+                continue
+            if self.done:
+                due_in = self.options.flush_interval_s - (time.monotonic() - last_write)
+                await asyncio.sleep(min(max(due_in, 0.0), 0.25))
                 continue
             if stop() or (finished() and await self._call(self.queue.depth, "depth") == 0):
                 break
             await asyncio.sleep(0.2)
         self.cpu.shutdown(wait=True)
+        if self.budget is not None:
+            self.budget.close()
+
+    def _finished(self, inflight: set[asyncio.Task[None]], job: asyncio.Task[None]) -> None:
+        inflight.discard(job)
+        self.wake.set()
+        if not job.cancelled() and job.exception() is not None:  # _process catches its own
+            logger.error("media worker: a fetch task failed", exc_info=job.exception())
 
     async def _call(self, function: Callable[[], Any], what: str) -> Any:
         """`function()` in a thread; a store outage is waited out (said once)."""
@@ -205,8 +236,38 @@ class MediaWorker:
             self.pages.put(item.page_url, item.page)
             self._count("evidence_pages_fetched")
 
-    async def _write(self, media: list[MediaItem], acks: list[int]) -> None:
+    async def _write(self, media: list[MediaItem], acks: list[Any]) -> None:
+        """Write a batch and acknowledge its queue entries. A batch the store refuses (an error
+        that is not an outage) is written again one queue entry at a time, so the rest of the
+        batch is not held up by one poison entry; an entry refused on its own is tried again
+        after a backoff and set aside as a dead letter after `media_max_attempts`."""
         await self._pages_for_evidence(media)
+        try:
+            try:
+                await self._write_batch(media, acks)
+            except Exception as exc:
+                if len(acks) <= 1:
+                    for ack in acks:
+                        await self._refused(ack, exc)
+                    return
+                groups: dict[Any, list[MediaItem]] = {ack: [] for ack in acks}
+                for item in media:
+                    groups.setdefault(self.task_of.get(id(item)), []).append(item)
+                self._count("batches_split")
+                for ack, items in groups.items():
+                    try:
+                        await self._write_batch(items, [] if ack is None else [ack])
+                    except Exception as one:
+                        if ack is not None:
+                            await self._refused(ack, one)
+        finally:
+            for item in media:
+                self.task_of.pop(id(item), None)
+            for ack in acks:
+                self.held.pop(ack, None)
+
+    async def _write_batch(self, media: list[MediaItem], acks: list[Any]) -> None:
+        """One batch, a store outage waited out (the batch kept); anything else raised."""
         while True:
             try:
                 in_store = acks if self.queue.acks_in_store else []
@@ -216,26 +277,64 @@ class MediaWorker:
                     await asyncio.to_thread(self.queue.ack, acks)
             except Exception as exc:
                 if not is_transient(exc):
-                    self._count("errors")
-                    logger.exception(
-                        "store write failed: %d media of %d queue entries not recorded",
-                        len(media),
-                        len(acks),
-                    )
-                    self.held.difference_update(acks)  # left to their lease: tried again
-                    return
+                    raise
                 await asyncio.sleep(self.patience.failed(exc))
                 continue
             self.patience.succeeded()
-            self.held.difference_update(acks)
             return
 
+    async def _refused(self, ack: Any, exc: Exception) -> None:
+        """The store refused the batch of queue entry `ack` alone: counted on the entry, which
+        is tried again after a backoff or set aside."""
+        task = self.held.get(ack)
+        self._count("errors")
+        if task is None:
+            return
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
+        dead = await self._call(functools.partial(self.queue.fail, task, error), "fail")
+        if dead:
+            self._count("media_dead_lettered")
+            logger.error(
+                "ALERT: media %s set aside as a dead letter after %d refused writes (%s); "
+                "`orbweaver media-dead-letters --replay` puts it back",
+                task.url,
+                self.options.media_max_attempts,
+                error,
+            )
+        else:
+            logger.warning(
+                "media %s not recorded (%s): tried again after a backoff", task.url, error
+            )
+
     async def _polite(self, host: str) -> asyncio.Semaphore:
-        """The host's slot (one budget: `per_host_concurrency` at a time), after its delay."""
+        """The host's slot in this process (`per_host_concurrency` at a time); the shared
+        budget (`_shared`) is taken inside it."""
         slot = self.hosts.get(host)
         if slot is None:
             slot = self.hosts[host] = asyncio.Semaphore(max(1, self.options.per_host_concurrency))
         return slot
+
+    @contextlib.asynccontextmanager
+    async def _shared(self, host: str) -> Any:
+        """A slot of the host's budget shared with the page crawl and the other workers (and
+        machines, through Redis), after its delay; without one, this process's own delay."""
+        from orbweaver.crawl.politeness import acquire
+
+        if self.budget is not None:
+            token = await acquire(self.budget, host)
+            try:
+                yield
+            finally:
+                self.budget.release(host, token)
+            return
+        delay = self.options.download_delay_s
+        if delay > 0:
+            wait = self.next_start.get(host, 0.0) - time.monotonic()
+            self.next_start[host] = max(time.monotonic(), self.next_start.get(host, 0.0))
+            self.next_start[host] += delay
+            if wait > 0:
+                await asyncio.sleep(wait)
+        yield
 
     async def _process(self, task: Task) -> None:
         try:
@@ -246,28 +345,25 @@ class MediaWorker:
             self._count("errors")
             logger.exception("media %s: failed", task.url)
             items = []
+        for item in items:
+            self.task_of[id(item)] = task.id
         self.results.extend(items)
         self.done.append(task.id)
-        if items:
-            # the benchmark's window, first media read to last: wall clock, process CPU, the
-            # part of it spent fingerprinting, media read
-            now = (time.time(), time.process_time(), self.cpu_s, self.stats["media"])
-            self.first_result = self.first_result or now
-            self.last_result = now
+        if items and self.first_result is None:
+            self.first_result = self._window()
+
+    def _window(self) -> tuple[float, float, float, int]:
+        """The benchmark's window, first media read to last: wall clock, process CPU, the part
+        of it spent fingerprinting, media read. The CPU clock is read at the first media and
+        at each batch written, not at every media (it costs a system call summing threads)."""
+        return (time.time(), time.process_time(), self.cpu_s, self.stats["media"])
 
     async def _fetch_and_read(self, task: Task) -> list[MediaItem]:
         from orbweaver.net import FetchError, PolicyError, ResolveError
 
         host = host_of(task.url)
         kind = "archive" if task.kind == "archive" else "media"
-        async with await self._polite(host):
-            delay = self.options.download_delay_s
-            if delay > 0:
-                wait = self.next_start.get(host, 0.0) - time.monotonic()
-                self.next_start[host] = max(time.monotonic(), self.next_start.get(host, 0.0))
-                self.next_start[host] += delay
-                if wait > 0:
-                    await asyncio.sleep(wait)
+        async with await self._polite(host), self._shared(host):
             try:
                 reply = await self.client.get(task.url, kind=kind)
             except PolicyError as exc:
@@ -380,6 +476,40 @@ def _logging(options: CrawlOptions) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+ORPHAN_GRACE_S = 10.0  # an orphaned worker's time to write what it has before it exits
+
+
+def watch_parent(orphaned: threading.Event, gone: Callable[[], None], poll_s: float = 1.0) -> None:
+    """Set `orphaned` when this process's parent dies, however it died (a `kill -9` included),
+    then call `gone()` after `ORPHAN_GRACE_S` unless the process has exited meanwhile.
+
+    Two signs, either enough: the parent's sentinel (a pipe whose write end only the parent
+    holds, `multiprocessing.parent_process()`, readable at EOF once it is gone, any POSIX
+    system) and `os.getppid()` changing (the process reparented). Without it a worker whose page
+    crawl was killed kept running, claiming and fetching, with nobody to join it."""
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    sentinel = parent.sentinel if parent is not None else None
+    ppid = os.getppid()
+
+    def run() -> None:
+        while True:
+            if sentinel is not None:
+                if wait([sentinel], timeout=poll_s):
+                    break
+            else:
+                time.sleep(poll_s)
+            if os.getppid() != ppid:
+                break
+        logger.error("media worker: the page crawl (pid %d) is gone; stopping", ppid)
+        orphaned.set()
+        time.sleep(ORPHAN_GRACE_S)
+        gone()
+
+    threading.Thread(target=run, name="media-parent-watch", daemon=True).start()
+
+
 def worker_main(
     options: CrawlOptions,
     app: Settings,
@@ -397,6 +527,10 @@ def worker_main(
     from orbweaver.store import open_store
 
     _logging(options)
+    orphaned = threading.Event()
+    # the parent died: stop claiming, write what is done, exit; or exit anyway after the grace
+    # (what it held goes back to the queue when its lease ends)
+    watch_parent(orphaned, lambda: os._exit(3))
     prepare_worker()
     store = open_store(app.resolved_database_url, upgrade=False)
     policy = NetworkPolicy.from_settings(
@@ -425,7 +559,7 @@ def worker_main(
 
     async def main() -> None:
         try:
-            await worker.run(finished.is_set, stop.is_set)
+            await worker.run(finished.is_set, lambda: stop.is_set() or orphaned.is_set())
         finally:
             await client.aclose()
 

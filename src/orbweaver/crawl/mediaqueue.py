@@ -10,6 +10,12 @@ and another worker (or its restart) fetches them again, at most what was in flig
 Claiming is a compare-and-set on the lease, so any number of workers and processes share one
 queue; on PostgreSQL the candidates are read `FOR UPDATE SKIP LOCKED`, so they do not wait on
 each other. With `ORBWEAVER_REDIS_URL` the queue is a Redis Stream instead (`RedisMediaQueue`).
+
+An entry whose batch the store refuses (an error that is not an outage: a row the database
+will not take) is not retried at every lease expiry forever: `fail()` counts the attempt and
+puts the next one `backoff` further away, and after `max_attempts` sets the entry aside as a
+dead letter (`dead()`, `replay()`, `orbweaver media-dead-letters`), so one poison URL neither
+spins the workers nor keeps the queue from ever being empty.
 """
 
 from __future__ import annotations
@@ -22,8 +28,25 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from orbweaver.store import Store
-from orbweaver.store.models import MediaTask
+from orbweaver.store import Store, store_now
+from orbweaver.store.models import MediaDeadLetter, MediaTask
+from orbweaver.supervise import Backoff
+
+MAX_ATTEMPTS = 5
+RETRY_BACKOFF = Backoff(5.0, 300.0)
+
+
+@dataclass
+class DeadLetter:
+    """A media URL set aside after `max_attempts` refused batches."""
+
+    id: Any
+    url: str
+    kind: str
+    page_url: str | None
+    attempts: int
+    error: str
+    dead_at: str
 
 
 @dataclass
@@ -44,10 +67,24 @@ class StoreMediaQueue:
 
     acks_in_store = True
 
-    def __init__(self, store: Store, worker: str, lease_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        worker: str,
+        lease_s: float = 300.0,
+        *,
+        clock: Any = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff: Backoff = RETRY_BACKOFF,
+    ) -> None:
+        from orbweaver.clock import SystemClock
+
         self.store = store
         self.worker = worker
         self.lease_s = lease_s
+        self.clock = clock or SystemClock()
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff
         self._claims = itertools.count(1)
 
     def claim(self, limit: int) -> list[Task]:
@@ -99,6 +136,72 @@ class StoreMediaQueue:
     def ack(self, ids: list[Any]) -> None:
         """Nothing to do: the store writer deleted them with the sightings."""
 
+    def fail(self, task: Task, error: str) -> bool:
+        """The store refused a batch with `task` alone in it: try it again after a backoff, or
+        set it aside as a dead letter after `max_attempts`. True when it was set aside."""
+        with self.store.session() as session:
+            row = session.get(MediaTask, task.id)
+            if row is None:
+                return False
+            attempts = (row.attempts or 0) + 1
+            if attempts < self.max_attempts:
+                row.attempts = attempts
+                row.last_error = error[:2000]
+                row.claimed_by = None
+                row.lease_until = time.time() + self.backoff.delay(attempts)
+                return False
+            session.add(
+                MediaDeadLetter(
+                    url=row.url,
+                    kind=row.kind,
+                    page_url=row.page_url,
+                    via_tor=row.via_tor,
+                    passwords=list(row.passwords or []),
+                    enqueued_at=row.enqueued_at,
+                    dead_at=store_now(self.clock),
+                    attempts=attempts,
+                    error=error[:2000],
+                )
+            )
+            session.delete(row)
+            return True
+
+    def dead(self) -> list[DeadLetter]:
+        """The dead letters, oldest first."""
+        with self.store.session() as session:
+            rows = session.scalars(sa.select(MediaDeadLetter).order_by(MediaDeadLetter.id))
+            return [
+                DeadLetter(
+                    r.id, r.url, r.kind, r.page_url, r.attempts, r.error or "",
+                    r.dead_at.isoformat(),
+                )
+                for r in rows
+            ]  # fmt: skip
+
+    def replay(self, ids: list[Any] | None = None) -> int:
+        """Put dead letters (`ids`, or all) back on the queue with their attempts cleared; how
+        many went back."""
+        with self.store.session() as session:
+            query = sa.select(MediaDeadLetter)
+            if ids is not None:
+                query = query.where(MediaDeadLetter.id.in_([int(i) for i in ids]))
+            rows = list(session.scalars(query))
+            for r in rows:
+                session.add(
+                    MediaTask(
+                        url=r.url,
+                        kind=r.kind,
+                        page_url=r.page_url,
+                        via_tor=r.via_tor,
+                        passwords=list(r.passwords or []),
+                        enqueued_at=store_now(self.clock),
+                        lease_until=0.0,
+                        attempts=0,
+                    )
+                )
+                session.delete(r)
+            return len(rows)
+
     def depth(self) -> int:
         """Entries waiting or in flight."""
         with self.store.session() as session:
@@ -118,13 +221,30 @@ class RedisMediaQueue:
 
     acks_in_store = False
 
-    def __init__(self, url: str, prefix: str, worker: str, lease_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        worker: str,
+        lease_s: float = 300.0,
+        *,
+        clock: Any = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff: Backoff = RETRY_BACKOFF,
+    ) -> None:
         import redis
+
+        from orbweaver.clock import SystemClock
 
         self.redis = redis.Redis.from_url(url)
         self.key = f"{prefix}:media"
+        self.dead_key = f"{prefix}:media:dead"
+        self.attempts_key = f"{prefix}:media:attempts"
         self.worker = worker
         self.lease_ms = max(1, int(lease_s * 1000))
+        self.clock = clock or SystemClock()
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff
         self._group_ready = False
 
     def _group(self) -> None:
@@ -190,7 +310,62 @@ class RedisMediaQueue:
             pipe = self.redis.pipeline(transaction=False)
             pipe.xack(self.key, GROUP, *ids)
             pipe.xdel(self.key, *ids)
+            pipe.hdel(self.attempts_key, *ids)
             pipe.execute()
+
+    def fail(self, task: Task, error: str) -> bool:
+        """As `StoreMediaQueue.fail`: the attempt is counted in a hash beside the stream, the
+        backoff is the entry's idle time set so that XAUTOCLAIM takes it again after the
+        backoff (at most the lease), the dead letters are a second stream."""
+        attempts = int(self.redis.hincrby(self.attempts_key, task.id, 1))
+        if attempts < self.max_attempts:
+            wait_ms = min(self.lease_ms, int(self.backoff.delay(attempts) * 1000))
+            self.redis.xclaim(
+                self.key, GROUP, self.worker, 0, [task.id], idle=self.lease_ms - wait_ms,
+                justid=True,
+            )  # fmt: skip
+            return False
+        letter = {
+            "url": task.url, "kind": task.kind, "page_url": task.page_url,
+            "via_tor": task.via_tor, "passwords": task.passwords, "attempts": attempts,
+            "error": error[:2000], "dead_at": store_now(self.clock).isoformat(),
+        }  # fmt: skip
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(self.dead_key, {"t": json.dumps(letter)})
+        pipe.xack(self.key, GROUP, task.id)
+        pipe.xdel(self.key, task.id)
+        pipe.hdel(self.attempts_key, task.id)
+        pipe.execute()
+        return True
+
+    def dead(self) -> list[DeadLetter]:
+        found = []
+        entries: Any = self.redis.xrange(self.dead_key)
+        for entry_id, fields in entries:
+            d = json.loads(fields[b"t"])
+            ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            found.append(
+                DeadLetter(
+                    ident, d["url"], d.get("kind", "media"), d.get("page_url"),
+                    int(d.get("attempts", 0)), d.get("error", ""), d.get("dead_at", ""),
+                )
+            )  # fmt: skip
+        return found
+
+    def replay(self, ids: list[Any] | None = None) -> int:
+        letters = [d for d in self.dead() if ids is None or str(d.id) in {str(i) for i in ids}]
+        if not letters:
+            return 0
+        entries: Any = self.redis.xrange(self.dead_key)
+        raw = {(e.decode() if isinstance(e, bytes) else e): json.loads(f[b"t"]) for e, f in entries}
+        tasks = []
+        for letter in letters:
+            d = raw[str(letter.id)]
+            tasks.append({k: d.get(k) for k in ("url", "kind", "page_url", "via_tor")})
+            tasks[-1]["passwords"] = list(d.get("passwords") or [])
+        self.add(tasks)
+        self.redis.xdel(self.dead_key, *[letter.id for letter in letters])
+        return len(letters)
 
     def depth(self) -> int:
         """Entries waiting or in flight (acknowledged ones are deleted)."""
@@ -198,9 +373,18 @@ class RedisMediaQueue:
 
 
 def media_queue(
-    store: Store, worker: str, *, redis_url: str = "", prefix: str = "", lease_s: float = 300.0
+    store: Store,
+    worker: str,
+    *,
+    redis_url: str = "",
+    prefix: str = "",
+    lease_s: float = 300.0,
+    clock: Any = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    backoff: Backoff = RETRY_BACKOFF,
 ) -> StoreMediaQueue | RedisMediaQueue:
     """The media queue a crawl uses: the Redis Stream when Redis is configured, else the store."""
+    extra: dict[str, Any] = {"clock": clock, "max_attempts": max_attempts, "backoff": backoff}
     if redis_url:
-        return RedisMediaQueue(redis_url, prefix, worker, lease_s)
-    return StoreMediaQueue(store, worker, lease_s)
+        return RedisMediaQueue(redis_url, prefix, worker, lease_s, **extra)
+    return StoreMediaQueue(store, worker, lease_s, **extra)

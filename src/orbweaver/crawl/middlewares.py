@@ -23,6 +23,55 @@ from orbweaver.supervise import Backoff, Patience, is_transient
 logger = logging.getLogger(__name__)
 
 
+class HostBudgetMiddleware:
+    """Downloader middleware: every request takes a slot of its host's budget shared with the
+    media workers (and with every machine, through Redis), `crawl.politeness`; Scrapy's own
+    per-domain limits stay as a bound inside this process. Only when media workers run or
+    Redis is configured: otherwise Scrapy's limits are the whole budget."""
+
+    META = "_orbweaver_host_slot"
+
+    def __init__(self, budget: Any) -> None:
+        self.budget = budget
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> HostBudgetMiddleware:
+        from orbweaver.crawl.politeness import host_budget
+
+        runtime = runtime_of(crawler)
+        options = runtime.options if runtime else None
+        if options is None or not (options.media_workers or options.redis_url):
+            raise NotConfigured
+        budget = host_budget(options)
+        if budget is None:
+            raise NotConfigured
+        mw = cls(budget)
+        crawler.signals.connect(mw.closed, signal=signals.spider_closed)
+        return mw
+
+    async def process_request(self, request: Any, spider: Any = None) -> None:
+        from orbweaver.crawl.politeness import acquire
+        from orbweaver.crawl.spider import host_of
+
+        host = host_of(request.url)
+        request.meta[self.META] = (host, await acquire(self.budget, host))
+
+    def _release(self, request: Any) -> None:
+        held = request.meta.pop(self.META, None)
+        if held is not None:
+            self.budget.release(*held)
+
+    def process_response(self, request: Any, response: Any, spider: Any = None) -> Any:
+        self._release(request)
+        return response
+
+    def process_exception(self, request: Any, exception: Exception, spider: Any = None) -> None:
+        self._release(request)
+
+    def closed(self, spider: Any = None) -> None:
+        self.budget.close()
+
+
 class SiteCapMiddleware:
     """Downloader middleware: at most `max_pages_per_site` pages per host, so one endless site
     (calendars, generated pages) cannot starve the others. Media are not capped here."""

@@ -54,6 +54,15 @@ class CrawlOptions:
     media_in_flight: int = 256
     # A claimed media URL not written within this many seconds is claimed again (a dead worker).
     media_lease_s: float = 300.0
+    # A media URL in batches the store refused (not an outage) is tried again after a backoff
+    # (doubling from `media_retry_base_s`, at most the lease), and set aside as a dead letter
+    # after `media_max_attempts` (`orbweaver media-dead-letters`).
+    media_max_attempts: int = 5
+    # Where the per-host politeness budget shared by the page crawl and the media workers of
+    # this machine lives (set by the runner under DATA_DIR when media workers run; with
+    # `redis_url` the budget is in Redis instead, shared by every machine): `crawl.politeness`.
+    politeness_dir: str = ""
+    media_retry_base_s: float = 5.0
     # "compact" or "full": what unmatched media on hosts without detections keep (issue 22).
     unmatched: str = "compact"
     # A re-crawled page's media URLs seen unmatched on their host within this many days (what

@@ -64,6 +64,8 @@ def scrapy_settings(options: CrawlOptions, app: Settings, store: Any, clock: Any
             "DOWNLOADER_MIDDLEWARES": {
                 "orbweaver.crawl.policy.PolicyMiddleware": 50,
                 "orbweaver.crawl.middlewares.SiteCapMiddleware": 60,
+                # last before the download: the per-host budget shared with the media workers
+                "orbweaver.crawl.middlewares.HostBudgetMiddleware": 990,
             },
             "ITEM_PIPELINES": {
                 "orbweaver.crawl.pipelines.SignalsPipeline": 100,
@@ -140,6 +142,10 @@ def run_crawl(
         add_seeds(store, clock, urls, source=seed_source)
     starts = pending_starts(store, clock)
     options = _with_media_workers(options)
+    if options.media_workers and not options.politeness_dir:
+        import dataclasses
+
+        options = dataclasses.replace(options, politeness_dir=str(app.data_dir / "crawl-hosts"))
     settings = scrapy_settings(options, app, store, clock)
     process = CrawlerProcess(settings, install_root_handler=True)
     crawler = process.create_crawler(OrbSpider)

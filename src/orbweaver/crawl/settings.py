@@ -35,6 +35,10 @@ class CrawlSettings(OrbweaverSettings):
     crawl_media_in_flight: int = 256
     # A media URL a worker claimed and did not write within this time is claimed again.
     crawl_media_lease_s: float = 300.0
+    # A media URL whose batches the store refused this many times is set aside as a dead
+    # letter (`orbweaver media-dead-letters`); the tries before it wait doubling from the base.
+    crawl_media_max_attempts: int = 5
+    crawl_media_retry_base_s: float = 5.0
     # Sealed bytes of unmatched media held in memory while they wait (`suspect_limbo_s`) for a
     # first detection on their host; beyond it the oldest are forgotten.
     crawl_suspect_limbo_max_bytes: int = 256 * 1024 * 1024

@@ -726,6 +726,29 @@ class MediaTask(Base):
     enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    # Batches with this entry that the store refused (not an outage): each pushes the next try
+    # further away, and after `media_max_attempts` the entry goes to the dead letters.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MediaDeadLetter(Base):
+    """A media queue entry set aside: the store refused every batch it was in
+    (`media_max_attempts` times, with backoff between), so it no longer holds up the queue.
+    `orbweaver media-dead-letters` lists them and puts them back (`--replay`)."""
+
+    __tablename__ = "crawl_media_dead"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8), default="media")
+    page_url: Mapped[str | None] = mapped_column(Text)
+    via_tor: Mapped[bool] = mapped_column(Boolean, default=False)
+    passwords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    dead_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 # --- compact storage (issue 22): what matched nothing on hosts without detections -----------
