@@ -40,6 +40,7 @@ from orbweaver.banks.retro import compact_block_leads
 from orbweaver.clock import SettableClock
 from orbweaver.signals.blas import limit_blas_threads
 from orbweaver.store import open_store
+from orbweaver.store.compact import KEY, RECORD
 from orbweaver.store.models import BankEntry
 
 BATCH = 1 << 18
@@ -110,17 +111,17 @@ def run(records: int, entries: int, planted: int, brute: int) -> dict[str, objec
         scan_cpu = 0.0
         for start in range(0, records, BATCH):
             n = min(BATCH, records - start)
-            block = rng.integers(0, 256, size=(n, 64), dtype=np.uint8)
+            block = rng.integers(0, 256, size=(n, RECORD), dtype=np.uint8)
             here = planted_at[(planted_at >= start) & (planted_at < start + n)]
             marks = np.searchsorted(planted_at, here)
-            block[here - start, 32:] = planted_pdq[marks]
-            block[here - start, :16] = 0xEE  # a prefix random records never carry
+            block[here - start, RECORD - 32 :] = planted_pdq[marks]
+            block[here - start, :KEY] = 0xEE  # a prefix random records never carry
             t0, c0 = time.perf_counter(), time.process_time()
             got = compact_block_leads(block, matcher, {})
             scan += time.perf_counter() - t0
             scan_cpu += time.process_time() - c0
             leads += len(got)
-            found += sum(1 for prefix, _ in got if prefix == "ee" * 16)
+            found += sum(1 for prefix, _ in got if prefix == "ee" * KEY)
         out["scan_s"] = round(scan, 3)
         out["scan_cpu_s"] = round(scan_cpu, 3)
         out["total_s"] = round(out["index_s"] + scan, 3)  # type: ignore[operator]

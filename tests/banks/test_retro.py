@@ -16,6 +16,7 @@ from orbweaver.banks import (
 )
 from orbweaver.clock import SettableClock
 from orbweaver.store import CompactSignals, Store, write_signals
+from orbweaver.store.compact import KEY
 from orbweaver.store.models import BankEntry, Detection, Event, Media, Sighting
 
 P = hashlib.sha256(b"stored picture").hexdigest()
@@ -60,7 +61,7 @@ def test_compact_records_within_the_bank_distance_become_leads(
     report = import_csv(store, clock, "b", csv_of(("pdq", P), ("sha256", SHA)))
     found = match_new_entries(store, clock, after_entry=report.after_entry)
     leads = {prefix for prefix, _ in found.leads}
-    want = {hashlib.sha256(b"at").hexdigest()[:32], SHA[:32]}
+    want = {hashlib.sha256(b"at").hexdigest()[: 2 * KEY], SHA[: 2 * KEY]}
     assert leads == want
     assert found.entries == 2 and found.detections == 0
     with store.session() as session:
@@ -75,7 +76,7 @@ def test_only_the_new_entries_are_matched(store: Store, clock: SettableClock) ->
     assert len(match_new_entries(store, clock, after_entry=first.after_entry).leads) == 1
     second = import_csv(store, clock, "b", csv_of(("pdq", away(P, 128))))
     found = match_new_entries(store, clock, after_entry=second.after_entry)
-    assert [p for p, _ in found.leads] == [hashlib.sha256(b"new").hexdigest()[:32]]
+    assert [p for p, _ in found.leads] == [hashlib.sha256(b"new").hexdigest()[: 2 * KEY]]
 
 
 def test_switched_off_and_negative_entries_make_no_leads(

@@ -7,9 +7,9 @@ Two kinds of stored media (docs/scaling.md):
   each of its sightings (held when the entry is quarantined, and subject to the flood check),
   which notice planning picks up like any other (its re-check before the first notice asks
   whether the URL is still online);
-- compact records (`media_signal_block`, 64 bytes: prefixes of the crypto hashes and the PDQ):
-  they have no sighting or URL, so a match is a *lead* (the 16-byte SHA-256 prefix and the
-  entry), counted in the event and returned for a re-fetch, never a detection.
+- compact records (`media_signal_block`, `compact.RECORD` bytes: prefixes of the crypto hashes
+  and the PDQ): they have no sighting or URL, so a match is a *lead* (the kept SHA-256 prefix
+  and the entry), counted in the event and returned for a re-fetch, never a detection.
 
 The new entries are indexed on their own (`Matcher(after_entry=...)`, every rule of the
 matcher applied), so the cost grows with the stored media, not with the size of the banks.
@@ -24,13 +24,13 @@ import sqlalchemy as sa
 
 from orbweaver.clock import Clock
 from orbweaver.store import EventKind, Store, record_event, store_time
+from orbweaver.store.compact import KEY, RECORD
 from orbweaver.store.models import BankEntry, Detection, Media, MediaSignalBlock, Sighting
 
 from .matcher import Match, Matcher
 from .quality import check_floods
 
 _MEDIA_CHUNK = 5_000
-_RECORD = 64
 _SCAN_BATCH = 1 << 18
 
 
@@ -150,7 +150,7 @@ def _compact_leads(store: Store, matcher: Matcher, after_entry: int) -> list[tup
         pending: list[np.ndarray] = []
         size = 0
         for blob in blobs:
-            pending.append(np.frombuffer(blob, dtype=np.uint8).reshape(-1, _RECORD))
+            pending.append(np.frombuffer(blob, dtype=np.uint8).reshape(-1, RECORD))
             size += len(pending[-1])
             if size >= _SCAN_BATCH:  # a few big searches rather than one per 64 KiB block
                 leads.extend(compact_block_leads(np.concatenate(pending), matcher, prefixes))
@@ -163,7 +163,9 @@ def _compact_leads(store: Store, matcher: Matcher, after_entry: int) -> list[tup
 Prefixes = dict[str, dict[bytes, int]]
 """Per crypto type kept in compact records: hash prefix (as kept) -> entry id."""
 
-_KEPT = {"sha256": (0, 16), "md5": (16, 24), "sha1": (24, 32)}
+# The record layout is the store's (store/compact.py): sha256[:KEY] | md5[:8] | sha1[:8] | pdq.
+_KEPT = {"sha256": (0, KEY), "md5": (KEY, KEY + 8), "sha1": (KEY + 8, KEY + 16)}
+_PDQ_AT = KEY + 16
 
 
 def _exact_prefixes(store: Store, matcher: Matcher, after_entry: int) -> Prefixes:
@@ -189,7 +191,7 @@ def _exact_prefixes(store: Store, matcher: Matcher, after_entry: int) -> Prefixe
 def compact_block_leads(
     records: np.ndarray, matcher: Matcher, prefixes: Prefixes
 ) -> list[tuple[str, int]]:
-    """The leads in one block of `(n, 64)` compact records."""
+    """The leads in one block of `(n, RECORD)` compact records."""
     leads: list[tuple[str, int]] = []
     for name, wanted in prefixes.items():
         if not wanted:
@@ -199,14 +201,14 @@ def compact_block_leads(
         hits = np.flatnonzero(np.isin(keys, np.array(list(wanted), dtype=f"S{hi - lo}")))
         for row in hits.tolist():
             key = records[row, lo:hi].tobytes()
-            leads.append((records[row, :16].tobytes().hex(), wanted[key]))
-    pdq = records[:, 32:]
+            leads.append((records[row, :KEY].tobytes().hex(), wanted[key]))
+    pdq = records[:, _PDQ_AT:]
     present = np.flatnonzero(pdq.any(axis=1))
     if len(present):
         qi, ids, _ = matcher.match_pdq_arrays(pdq[present])
         rows = present[qi]
         leads.extend(
-            (records[r, :16].tobytes().hex(), int(e))
+            (records[r, :KEY].tobytes().hex(), int(e))
             for r, e in zip(rows.tolist(), ids.tolist(), strict=True)
         )
     return leads
