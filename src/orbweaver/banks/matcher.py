@@ -47,7 +47,8 @@ def _chunk_sql(type_names: Sequence[str]) -> str:
     return (
         f"SELECT id, bank_id, {_case('signal_type', type_names)}, signal, "
         f"{_case('category', CATEGORIES)} FROM bank_entry "
-        "WHERE id > {start:d} AND id <= {newest:d} ORDER BY id LIMIT {chunk:d}"
+        "WHERE id > {start:d} AND id <= {newest:d} AND removed_at IS NULL "
+        "ORDER BY id LIMIT {chunk:d}"
     )
 
 

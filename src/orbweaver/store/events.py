@@ -32,6 +32,9 @@ class EventKind(StrEnum):
     BANK_THRESHOLD_CHANGED = "bank.threshold_changed"
     BANK_IMPORTED = "bank.imported"
     BANK_ENTRIES_ADDED = "bank.entries_added"
+    EXCHANGE_FETCHED = "exchange.fetched"
+    EXCHANGE_VOTED = "exchange.voted"
+    EXCHANGE_VOTE_SENT = "exchange.vote_sent"
     CRAWL_REPORT = "crawl.report"
     REPORT_RECEIVED = "report.received"
     CRAWL_BATCH = "crawl.batch"
@@ -105,6 +108,21 @@ CATALOGUE: dict[EventKind, EventSpec] = {
         "bank",
         ("bank_id", "added", "category", "item_id", "sha256"),
         "a review verdict added confirmed hashes to a bank",
+    ),
+    EventKind.EXCHANGE_FETCHED: EventSpec(
+        "exchange",
+        ("name", "pages", "added", "updated", "removed", "complete"),
+        "an exchange's fetch stored pages of entries and its checkpoint",
+    ),
+    EventKind.EXCHANGE_VOTED: EventSpec(
+        "bank_entry",
+        ("vote", "reason", "exchange"),
+        "an analyst confirmed (up) or disputed (down) an entry from another source",
+    ),
+    EventKind.EXCHANGE_VOTE_SENT: EventSpec(
+        "exchange_vote",
+        ("exchange", "status", "error"),
+        "feedback was sent to its exchange (or refused by it for good)",
     ),
     EventKind.CRAWL_REPORT: EventSpec(
         "crawl_seed", ("url",), "a public report became a crawl seed"
