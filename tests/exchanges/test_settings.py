@@ -42,9 +42,7 @@ def test_an_exchange_table_in_toml(configured: Path) -> None:
     assert settings.exchange_credentials == {"stopncii": CREDENTIAL}
 
 
-def test_exchanges_from_the_environment(
-    configured: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_exchanges_from_the_environment(configured: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "ORBWEAVER_EXCHANGE", json.dumps({"tx": {"kind": "file", "bank": "b", "url": "/x"}})
     )

@@ -44,11 +44,11 @@ NS = "https://hashsharing.ncmec.org/hashsharing/v2"
 DATE = "%Y-%m-%dT%H:%M:%SZ"
 PAGE_SIZE = 1000
 # The world's category → NCMEC's classification (A: prepubescent, B: pubescent; 1: sex act,
-# 2: lascivious exhibition). Harmful-abusive material has no NCMEC class: "B2" stands for it.
+# 2: lascivious exhibition).
 CLASSIFICATION = {
     "csam_prepubescent": "A1",
     "csam_postpubescent": "B1",
-    "harmful_abusive": "B2",
+    "harmful_abusive": "HA",  # no NCMEC class: the world's own, as a hotline's list has it
 }
 REASONS = {
     "c3a1f4e2-0000-4000-8000-000000000001": "Not CSAM",
@@ -301,10 +301,10 @@ def world_entries(
         current[signal_type] = signal
         category = cat
         if (i + 1) % group == 0:
-            out.append((f"sim-{len(out) + 1:08d}", current, CLASSIFICATION.get(category, "B2")))
+            out.append((f"sim-{len(out) + 1:08d}", current, CLASSIFICATION.get(category, "HA")))
             current = {}
     if current:
-        out.append((f"sim-{len(out) + 1:08d}", current, CLASSIFICATION.get(category, "B2")))
+        out.append((f"sim-{len(out) + 1:08d}", current, CLASSIFICATION.get(category, "HA")))
     return out
 
 
