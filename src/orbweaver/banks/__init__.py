@@ -3,7 +3,8 @@ matcher over them.
 
 Public surface: banks and their entries (`create_bank`, `ensure_bank`, `list_banks`,
 `set_enabled`, `set_threshold`, `add_entries` with `EntryRow`, `import_csv` with `ImportReport`,
-`export_csv`, `BankError`) and matching (`Matcher`: one index per registered signal type, the
+`export_csv`, `BankError`; `import_list` for the IWF's and Project VIC's list formats) and
+matching (`Matcher`: one index per registered signal type, the
 indexes themselves being the signal types'; `Match`, one hit).
 
 Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from orbweaver._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from orbweaver.banks.formats import LIST_FORMATS, import_list
     from orbweaver.banks.matcher import Match, Matcher
     from orbweaver.banks.service import (
         BankError,
@@ -34,6 +36,7 @@ else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            ".formats": ["LIST_FORMATS", "import_list"],
             ".matcher": ["Match", "Matcher"],
             ".service": [
                 "BankError",
@@ -52,6 +55,7 @@ else:
     )
 
 __all__ = [
+    "LIST_FORMATS",
     "BankError",
     "EntryRow",
     "ImportReport",
@@ -62,6 +66,7 @@ __all__ = [
     "ensure_bank",
     "export_csv",
     "import_csv",
+    "import_list",
     "list_banks",
     "set_enabled",
     "set_threshold",

@@ -94,15 +94,25 @@ def threshold(name: str, value: int) -> None:
 
 
 @bank_app.command("import")
-def import_(name: str, file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
-    """Import a CSV (signal_type,signal,category,source); bad rows are reported and skipped."""
-    from orbweaver.banks import BankError, import_csv
+def import_(
+    name: str,
+    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    fmt: str = typer.Option(
+        "csv",
+        "--format",
+        help="csv (signal_type,signal,category,source), iwf (the IWF's hash list, CSV) or "
+        "vics (Project VIC's VICS JSON): categories mapped, other columns kept as tags.",
+    ),
+    source: str = typer.Option("", help="The entries' source (iwf and vics; default the format)."),
+) -> None:
+    """Import a hash list; bad rows are reported by line and skipped."""
+    from orbweaver.banks import BankError, import_list
     from orbweaver.clock import SystemClock
     from orbweaver.store import open_store
 
     try:
         with file.open(newline="", encoding="utf-8", errors="replace") as stream:
-            report = import_csv(open_store(), SystemClock(), name, stream)
+            report = import_list(open_store(), SystemClock(), name, stream, fmt=fmt, source=source)
     except BankError as exc:
         _fail(str(exc))
     for line, error in report.errors:
