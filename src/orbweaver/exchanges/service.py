@@ -281,7 +281,7 @@ def _apply(
         if (signal_type, signal) in bank_ids
     ]
     if fresh:
-        session.execute(sa.insert(ExchangeEntry), fresh)
+        session.execute(sa.insert(ExchangeEntry.__table__), fresh)  # Core: no ORM bulk cost
     held = {row["bank_entry_id"] for row in fresh}
     report.removed += _withdraw(session, now, source, {b for _, b in old} - held)
 
