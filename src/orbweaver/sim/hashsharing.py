@@ -88,6 +88,7 @@ class HashSharing:
     members: dict[int, str] = field(default_factory=lambda: {1: "Sim Hotline", 2: "Sim Partner"})
     me: int = 99
     page_size: int = PAGE_SIZE
+    page_delay_s: float = 0.0  # a slow service (tests that kill a fetch mid-way)
     entries: dict[str, Entry] = field(default_factory=dict)
     votes: list[Vote] = field(default_factory=list)
     requests: int = 0
@@ -172,6 +173,8 @@ class HashSharing:
             )
             return _xml(f'<members xmlns="{NS}">{body}</members>')
         if req.method == "GET" and route == ["entries"]:
+            if self.page_delay_s:
+                await asyncio.sleep(self.page_delay_s)
             return self._entries(req)
         if req.method == "GET" and len(route) == 3 and route[0] == "feedback":
             reasons = "".join(
