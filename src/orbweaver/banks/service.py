@@ -9,7 +9,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TextIO, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -296,7 +296,7 @@ def _insert_batch(
         if key not in existing
     ]
     if fresh:
-        session.execute(sa.insert(BankEntry.__table__), fresh)  # Core: no ORM bulk cost
+        session.execute(sa.insert(cast(sa.Table, BankEntry.__table__)), fresh)
     return len(fresh)
 
 

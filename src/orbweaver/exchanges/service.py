@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -281,7 +281,7 @@ def _apply(
         if (signal_type, signal) in bank_ids
     ]
     if fresh:
-        session.execute(sa.insert(ExchangeEntry.__table__), fresh)  # Core: no ORM bulk cost
+        session.execute(sa.insert(cast(sa.Table, ExchangeEntry.__table__)), fresh)
     held = {row["bank_entry_id"] for row in fresh}
     report.removed += _withdraw(session, now, source, {b for _, b in old} - held)
 
