@@ -5,7 +5,7 @@
 
 from fastapi import APIRouter
 
-from orbweaver.web.console import api, casework, manage, pages, reports
+from orbweaver.web.console import api, casework, exchanges, manage, pages, reports
 from orbweaver.web.console.errorpages import install_error_pages
 
 router = APIRouter()
@@ -14,5 +14,6 @@ router.include_router(manage.router)
 router.include_router(api.router)
 router.include_router(reports.router)
 router.include_router(casework.router)
+router.include_router(exchanges.router)
 
 __all__ = ["install_error_pages", "router"]
