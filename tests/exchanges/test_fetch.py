@@ -96,6 +96,12 @@ def test_deletions_withdraw_what_the_entry_gave(store, later, service) -> None: 
         assert not s.scalars(
             sa.select(ExchangeEntry).where(ExchangeEntry.external_id == "e2")
         ).all()
+    # a matcher loads only what is not withdrawn
+    from orbweaver.banks import Matcher
+
+    matcher = Matcher(store)
+    matcher.refresh()
+    assert matcher.size == len(_live(store)) + len(_live(store, "md5")) == 7
     # shared again: back
     later.advance(timedelta(hours=1))
     svc.add("e2", {"pdq": pdq(2)}, at=later.now() - timedelta(minutes=10))
@@ -149,3 +155,22 @@ def test_wrong_credentials_are_an_error_without_the_password(store, later, servi
     assert "401" in report.error
     assert "not-the-password-42" not in report.error
     assert _live(store) == set()
+
+
+def test_window_times_are_utc_whatever_the_local_zone(store, later, service, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """python-threatexchange formats `from`/`to` in local time with a `Z`: a machine west of
+    Greenwich would ask for a window ending hours ago and miss the last hours' entries."""
+    import time as time_mod
+
+    svc, server = service
+    svc.add("recent", {"pdq": pdq(77)}, at=later.now() - timedelta(hours=1))
+    monkeypatch.setenv("TZ", "Etc/GMT+5")
+    time_mod.tzset()
+    try:
+        cfg, _ = config(server)
+        report = fetch(store, later, "ncmec", cfg, client(server))
+    finally:
+        monkeypatch.delenv("TZ")
+        time_mod.tzset()
+    assert report.error == "" and report.entries == 1
+    assert _live(store) == {pdq(77)}
