@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from orbweaver.config import RunSettings, Settings
-from orbweaver.exchanges import ExchangeConfig, ExchangeSettings, exchanges_pass
+from orbweaver.exchanges import ExchangeConfig, ExchangeSettings, exchanges_pass, reset
 from orbweaver.roles import ROLES, ProductSettings, build_exchange_guard, build_exchanges
 from orbweaver.store.models import BankEntry, Exchange
 
@@ -57,5 +57,25 @@ def test_the_network_policy_refuses_an_exchange_it_does_not_allow(
         (report,) = exchanges_pass(role.store, later, s.exchanges, guard=build_exchange_guard(s))
         assert "refused by the network policy" in report.error
         assert svc.requests == 0
+    finally:
+        role.close()
+
+
+def test_an_exchange_moved_to_another_bank_is_an_error_not_a_dead_role(
+    tmp_path: Path, later, service
+) -> None:  # type: ignore[no-untyped-def]
+    svc, server = service
+    share(svc, 2)
+    s = _settings(tmp_path, server.url, svc.password, ["127.0.0.0/8"])
+    role = build_exchanges(s)
+    try:
+        exchanges_pass(role.store, later, s.exchanges, guard=role.guard)
+        moved = s.exchanges.exchange["ncmec"].model_copy(update={"bank": "elsewhere"})
+        s.exchanges.exchange["ncmec"] = moved
+        (report,) = exchanges_pass(role.store, later, s.exchanges, guard=role.guard)
+        assert "orbweaver exchange reset" in report.error
+        reset(role.store, later, "ncmec", moved)  # rebinds it: the next pass fills the new bank
+        (report,) = exchanges_pass(role.store, later, s.exchanges, guard=role.guard)
+        assert report.error == "" and report.added == 4
     finally:
         role.close()

@@ -127,16 +127,20 @@ def fetch_(
             err=True,
         )
 
-    report = fetch(
-        store,
-        clock,
-        name,
-        config,
-        client,
-        max_pages=max_pages or None,
-        snapshot=config.kind == "file",
-        on_page=progress,
-    )
+    try:
+        report = fetch(
+            store,
+            clock,
+            name,
+            config,
+            client,
+            max_pages=max_pages or None,
+            snapshot=config.kind == "file",
+            on_page=progress,
+        )
+    except ExchangeError as exc:
+        _fail(f"{name}: {exc}")
+        return
     votes = send_votes(store, clock, {name: client}, attempts=s.exchanges.exchange_vote_attempts)
     typer.echo(
         f"{name}: {report.pages} pages, {report.entries:,} entries, {report.added:,} added, "
@@ -150,13 +154,14 @@ def fetch_(
 
 @exchange_app.command("reset")
 def reset_(name: str) -> None:
-    """Forget an exchange's checkpoint: the next fetch starts from the beginning."""
+    """Forget an exchange's checkpoint: the next fetch starts from the beginning (and feeds
+    the bank configured now, if it was moved)."""
     from orbweaver.clock import SystemClock
     from orbweaver.exchanges import ExchangeError, reset
     from orbweaver.store import open_store
 
     try:
-        reset(open_store(), SystemClock(), name)
+        reset(open_store(), SystemClock(), name, _settings().exchange.get(name))
     except ExchangeError as exc:
         _fail(str(exc))
     typer.echo(f"{name}: checkpoint forgotten")

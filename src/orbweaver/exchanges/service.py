@@ -417,15 +417,22 @@ def status(store: Store, settings: ExchangeSettings) -> list[ExchangeStatus]:
     return out
 
 
-def reset(store: Store, clock: Clock, name: str) -> int:
-    """Forget an exchange's checkpoint (the next fetch starts from the beginning; what it
-    gave stays until sent again or deleted); returns the exchange's id."""
+def reset(store: Store, clock: Clock, name: str, config: ExchangeConfig | None = None) -> int:
+    """Forget an exchange's checkpoint: the next fetch starts from the beginning (what it gave
+    stays until sent again or deleted). Given its configuration, also bind it to the bank and
+    kind configured now (after a move: the old bank keeps its entries, no longer followed);
+    returns the exchange's id."""
+    bank_id = ensure_bank(store, clock, config.bank).id if config is not None else None
     with store.session() as session:
         row = session.scalar(sa.select(Exchange).where(Exchange.name == name))
         if row is None:
             raise ExchangeError(f"exchange {name} has never been fetched")
         row.checkpoint = {}
         row.error = ""
+        if config is not None and (row.bank_id != bank_id or row.kind != config.kind):
+            assert bank_id is not None
+            session.execute(sa.delete(ExchangeEntry).where(ExchangeEntry.exchange_id == row.id))
+            row.bank_id, row.kind = bank_id, config.kind
         return row.id
 
 
@@ -583,9 +590,14 @@ def exchanges_pass(
             reports.append(FetchReport(name, error=str(exc)))
             continue
         clients[name] = client
-        report = fetch(
-            store, clock, name, config, client, snapshot=config.kind == "file", stop=stop
-        )
+        try:
+            report = fetch(
+                store, clock, name, config, client, snapshot=config.kind == "file", stop=stop
+            )
+        except ExchangeError as exc:  # its configuration no longer fits its row
+            log.warning("exchange %s: %s", name, exc)
+            reports.append(FetchReport(name, error=str(exc)))
+            continue
         if report.error:
             log.warning("exchange %s: %s (after %d pages)", name, report.error, report.pages)
         else:
