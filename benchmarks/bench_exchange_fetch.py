@@ -16,7 +16,7 @@ in one process:
   checkpoint, bank entries and exchange entries written): what a fetch costs end to end.
 
 `ratio` is each run's entries per second over `bare`'s (the share of the transfer's speed a
-fetch keeps). The service runs in the same process (its serialisation shares the GIL and the
+fetch keeps); `cpu_ratio` the same in CPU seconds of the process (steadier on a loaded machine). The service runs in the same process (its serialisation shares the GIL and the
 cores), so `bare` is the transfer of this service, not of a network. Load average before and
 after every run is reported beside it.
 """
@@ -90,7 +90,7 @@ def run(entries: int, page: int, store_url: str) -> dict[str, Any]:
         settings = ExchangeSettings(
             exchange={"bench": cfg}, exchange_credentials={"bench": f"{svc.user}:{svc.password}"}
         )
-        load = _load()
+        load, cpu = _load(), time.process_time()
         pages, size, seconds = bare(server, clock.now() - timedelta(seconds=5))
         out["bare"] = {
             "pages": pages,
@@ -98,9 +98,10 @@ def run(entries: int, page: int, store_url: str) -> dict[str, Any]:
             "seconds": round(seconds, 2),
             "entries_per_s": round(entries / seconds),
             "mib_per_s": round(size / seconds / 2**20, 1),
+            "cpu_s": round(time.process_time() - cpu, 1),
             "load_before_after": [load, _load()],
         }
-        load = _load()
+        load, cpu = _load(), time.process_time()
         client = build_client("bench", cfg, settings)
         started = time.perf_counter()
         seen = sum(len(p.updates) for p in client.pages({}, clock.now()))
@@ -109,11 +110,12 @@ def run(entries: int, page: int, store_url: str) -> dict[str, Any]:
         out["client"] = {
             "seconds": round(seconds, 2),
             "entries_per_s": round(entries / seconds),
+            "cpu_s": round(time.process_time() - cpu, 1),
             "load_before_after": [load, _load()],
         }
         url = store_url if store_url != "sqlite" else f"sqlite:///{Path(tmp) / 'bench.db'}"
         store = open_store(url)
-        load = _load()
+        load, cpu = _load(), time.process_time()
         started = time.perf_counter()
         report = fetch(store, clock, "bench", cfg, build_client("bench", cfg, settings))
         seconds = time.perf_counter() - started
@@ -123,11 +125,13 @@ def run(entries: int, page: int, store_url: str) -> dict[str, Any]:
             "seconds": round(seconds, 2),
             "entries_per_s": round(entries / seconds),
             "pages": report.pages,
+            "cpu_s": round(time.process_time() - cpu, 1),
             "load_before_after": [load, _load()],
         }
         store.dispose()
     for name in ("client", "fetch"):
         out[name]["ratio"] = round(out[name]["entries_per_s"] / out["bare"]["entries_per_s"], 3)
+        out[name]["cpu_ratio"] = round(out["bare"]["cpu_s"] / max(out[name]["cpu_s"], 0.1), 3)
     return out
 
 
