@@ -16,7 +16,8 @@ in one process:
   checkpoint, bank entries and exchange entries written): what a fetch costs end to end.
 
 `ratio` is each run's entries per second over `bare`'s (the share of the transfer's speed a
-fetch keeps); `cpu_ratio` the same in CPU seconds of the process (steadier on a loaded machine). The service runs in the same process (its serialisation shares the GIL and the
+fetch keeps); `cpu_ratio` the same in CPU seconds of the process (steadier on a loaded
+machine). The service runs in the same process (its serialisation shares the GIL and the
 cores), so `bare` is the transfer of this service, not of a network. Load average before and
 after every run is reported beside it.
 """
