@@ -39,6 +39,10 @@ def test_the_role_fetches_every_enabled_exchange(tmp_path: Path, later, service)
     try:
         reports = exchanges_pass(role.store, later, s.exchanges, guard=role.guard)
         assert [(r.name, r.error, r.complete) for r in reports] == [("ncmec", "", True)]
+        from orbweaver.ops import exposition
+
+        metrics = exposition()[0].decode()
+        assert 'orbweaver_exchanges_entries_added_total{exchange="ncmec"}' in metrics
         with role.store.session() as session:
             assert session.scalar(sa.select(sa.func.count()).select_from(BankEntry)) == 24
             assert {e.name for e in session.scalars(sa.select(Exchange))} == {"ncmec"}

@@ -598,6 +598,7 @@ def exchanges_pass(
             log.warning("exchange %s: %s", name, exc)
             reports.append(FetchReport(name, error=str(exc)))
             continue
+        count_fetch(report)
         if report.error:
             log.warning("exchange %s: %s (after %d pages)", name, report.error, report.pages)
         else:
@@ -610,8 +611,29 @@ def exchanges_pass(
             )
         reports.append(report)
     if clients:
-        send_votes(store, clock, clients, attempts=settings.exchange_vote_attempts)
+        votes = send_votes(store, clock, clients, attempts=settings.exchange_vote_attempts)
+        from orbweaver.ops import count
+
+        for outcome, n in votes.items():
+            count(
+                "exchanges",
+                "votes",
+                n,
+                doc="Feedback sent to exchanges, by outcome",
+                outcome=outcome,
+            )
     return reports
+
+
+def count_fetch(report: FetchReport) -> None:
+    """A fetch's figures into the process' metrics (`orbweaver_exchanges_*_total`)."""
+    from orbweaver.ops import count
+
+    labels = {"exchange": report.name}
+    count("exchanges", "pages", report.pages, doc="Pages fetched from exchanges", **labels)
+    count("exchanges", "entries_added", report.added, doc="Bank entries added", **labels)
+    count("exchanges", "entries_withdrawn", report.removed, doc="Bank entries withdrawn", **labels)
+    count("exchanges", "fetch_errors", int(bool(report.error)), doc="Fetches stopped", **labels)
 
 
 def exchanges_loop(
