@@ -174,3 +174,29 @@ def test_window_times_are_utc_whatever_the_local_zone(store, later, service, mon
         time_mod.tzset()
     assert report.error == "" and report.entries == 1
     assert _live(store) == {pdq(77)}
+
+
+def test_a_service_that_stays_down_is_an_error_and_loses_nothing(store, later, service) -> None:  # type: ignore[no-untyped-def]
+    svc, server = service
+    share(svc, 15)
+    cfg, _ = config(server)
+
+    class DownAfterFirst:
+        def __init__(self) -> None:
+            self.inner = client(server)
+
+        def pages(self, checkpoint, now):  # type: ignore[no-untyped-def]
+            for i, page in enumerate(self.inner.pages(checkpoint, now)):
+                yield page
+                if i == 0:
+                    svc.fail_next(100)  # past the client's retries
+
+        def send_vote(self, vote):  # type: ignore[no-untyped-def]
+            return False
+
+    report = fetch(store, later, "ncmec", cfg, DownAfterFirst())
+    assert "did not answer" in report.error and "503" in report.error
+    assert report.pages == 1 and len(_live(store)) == 10
+    svc.fail_next(0)
+    report = fetch(store, later, "ncmec", cfg, client(server))
+    assert report.error == "" and len(_live(store)) == 15

@@ -16,6 +16,7 @@ are counted as skipped. Deleted entries (`<deletedImage>`) withdraw what the ent
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -123,9 +124,13 @@ def _fmt(ts: int) -> str:
 
 
 def _plain(exc: BaseException) -> str:
-    """An error without the credentials a URL might carry."""
+    """An error said plainly: the request, and the cause urllib3 tucks away (`too many 503
+    error responses`, a refused connection); credentials travel in a header, never here."""
     text = str(exc)
-    return text.split(" (Caused by", 1)[0][:300]
+    head, _, cause = text.partition(" (Caused by ")
+    found = re.search(r"ResponseError\('([^']*)'\)", cause) or re.search(r"(\w+Error)\(", cause)
+    reason = f" ({found.group(1)})" if found else ""
+    return (head[:300] + reason)[:400]
 
 
 class NcmecClient:
