@@ -36,7 +36,7 @@ ENV PATH=/opt/orbweaver/bin:$PATH \
 WORKDIR /var/lib/orbweaver
 USER orbweaver
 # serve's app, then the roles' /livez, /readyz and /metrics (supervisor, crawl, notify,
-# monitor, review-sync), as `orbweaver config show` lists them.
-EXPOSE 8000 9400 9401 9402 9403 9404
+# monitor, review-sync, exchanges), as `orbweaver config show` lists them.
+EXPOSE 8000 9400 9401 9402 9403 9404 9405
 ENTRYPOINT ["orbweaver"]
 CMD ["run"]

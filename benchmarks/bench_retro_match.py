@@ -39,10 +39,11 @@ from orbweaver.banks.matcher import Matcher
 from orbweaver.banks.retro import compact_block_leads
 from orbweaver.clock import SettableClock
 from orbweaver.signals.blas import limit_blas_threads
-from orbweaver.store import open_store
-from orbweaver.store.compact import KEY, RECORD
+from orbweaver.store import CompactSignals, open_store
 from orbweaver.store.models import BankEntry
 
+KEY = CompactSignals.KEY_BYTES
+RECORD = CompactSignals.RECORD_BYTES
 BATCH = 1 << 18
 
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "orbweaver.store.commands",
     "orbweaver.signals.commands",
     "orbweaver.banks.commands",
+    "orbweaver.exchanges.commands",
     "orbweaver.crawl.commands",
     "orbweaver.web.commands",
     "orbweaver.review.commands",

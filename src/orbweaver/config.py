@@ -56,6 +56,7 @@ SETTINGS_MODULES = (
     "orbweaver.review.settings",
     "orbweaver.web.settings",
     "orbweaver.evidence.settings",
+    "orbweaver.exchanges.settings",
 )
 # `ORBWEAVER_*` variables that are not settings: read directly by the code that owns them.
 OTHER_ENV = frozenset(
@@ -66,7 +67,7 @@ OTHER_ENV = frozenset(
         "ORBWEAVER_UPDATE_DOCS",
     }
 )
-SECRET_SUFFIXES = ("_password", "_key", "_secret", "_token")
+SECRET_SUFFIXES = ("_password", "_key", "_secret", "_token", "_credentials")
 
 
 class ConfigError(ValueError):
@@ -143,7 +144,7 @@ def flatten_toml(data: dict[str, Any], sections: dict[str, str], where: str) -> 
                     problems.append(f"{sub} is given twice (top level and [{key}])")
                 else:
                     out[sub] = sub_value
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and key not in sections:
             problems.append(f"unknown table [{key}]{_closest(key, tables)}")
         elif key not in sections:
             problems.append(f"unknown setting {key}{_closest(key, set(sections))}")
@@ -230,7 +231,7 @@ class Effective:
 
 
 def is_secret(name: str) -> bool:
-    return name.endswith(SECRET_SUFFIXES) or name in ("password", "secret")
+    return name.endswith(SECRET_SUFFIXES) or name in ("password", "secret", "key", "token")
 
 
 def mask_url(value: str) -> str:
@@ -249,8 +250,14 @@ def mask_url(value: str) -> str:
 
 
 def masked(name: str, value: Any) -> Any:
+    """The value as `config show` prints it: secrets `***`, passwords in URLs masked, and the
+    same inside tables (an exchange's `password` in its table)."""
     if is_secret(name):
+        if isinstance(value, dict):
+            return {k: "***" if v not in ("", None) else v for k, v in value.items()}
         return "***" if value not in ("", None) else value
+    if isinstance(value, dict):
+        return {k: masked(str(k), v) for k, v in value.items()}
     if isinstance(value, str):
         return mask_url(value)
     return value
@@ -362,6 +369,7 @@ class RunSettings(OrbweaverSettings):
     notify_health_port: int = 9402
     monitor_health_port: int = 9403
     review_sync_health_port: int = 9404
+    exchanges_health_port: int = 9405
     # `serve` answers its health and metrics on its own app, on this address.
     serve_host: str = "127.0.0.1"
     serve_port: int = 8000

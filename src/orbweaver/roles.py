@@ -1,11 +1,12 @@
 """The composition root: every role of the product, built from settings, in one table.
 
 A *role* is one long-running job of the product: `crawl` (the page crawl), `notify` (notices,
-follow-ups, delivery), `monitor` (re-checks), `review-sync` (suspects into the review queue)
-and `serve` (the web app: Shield API, console). Each is a name, a builder (settings → a built
+follow-ups, delivery), `monitor` (re-checks), `review-sync` (suspects into the review queue),
+`exchanges` (hash lists fetched from exchanges) and `serve` (the web app: Shield API,
+console). Each is a name, a builder (settings → a built
 role: its store, clock, network policy, resolver, attributor, transport, fetcher, app or crawl
-options) and a loop, registered in `ROLES`. Roles still to come (`media` workers, `exchanges`)
-are one more entry and one more health-port setting each.
+options) and a loop, registered in `ROLES`. A role still to come (`media` workers) is
+one more entry and one more health-port setting.
 
 Everything that runs the product builds it here, from settings:
 
@@ -38,6 +39,7 @@ from orbweaver.attribution import AttributionSettings
 from orbweaver.clock import Clock, clock_from_url
 from orbweaver.config import RunSettings, Settings
 from orbweaver.crawl import CrawlSettings
+from orbweaver.exchanges import ExchangeSettings
 from orbweaver.monitor import MonitorSettings
 from orbweaver.notices import NoticeSettings
 from orbweaver.review import ReviewSettings
@@ -70,6 +72,7 @@ class ProductSettings:
     notices: NoticeSettings = field(default_factory=NoticeSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    exchanges: ExchangeSettings = field(default_factory=ExchangeSettings)
     web: WebSettings | None = None  # the shared settings plus the web ones, from `core`
 
     def __post_init__(self) -> None:
@@ -174,6 +177,27 @@ def build_fetcher(s: ProductSettings, resolver: Resolver | None = None) -> Guard
     from orbweaver.net import GuardedFetcher
 
     return GuardedFetcher(build_policy(s), resolver or build_resolver(s))
+
+
+def build_exchange_guard(s: ProductSettings) -> Callable[[str], None]:
+    """The check every request to an exchange passes (its library's HTTP client makes the
+    request): the service policy (the deployment's own services allowed, as for RDAP and
+    webhooks), the name resolved through our resolver and every address checked."""
+    from orbweaver.net import PolicyError, is_ip_literal
+
+    policy, resolver = build_service_policy(s), build_resolver(s)
+
+    def guard(url: str) -> None:
+        target = policy.target(url)
+        if target.network != "clear":
+            raise PolicyError("exchanges are reached on the clear web only")
+        host = target.host
+        addresses = [host] if is_ip_literal(host) else resolver.addresses(host)
+        refusal = policy.addresses_refusal(addresses)
+        if refusal:
+            raise PolicyError(refusal)
+
+    return guard
 
 
 def check_suspect_key(core: Settings) -> None:
@@ -388,6 +412,41 @@ def build_review_sync(s: ProductSettings, stop: threading.Event | None = None) -
 
 
 @dataclass
+class ExchangesRole:
+    """Fetches every configured exchange from its checkpoint, and sends pending feedback,
+    every `exchange_fetch_every_s`."""
+
+    settings: ProductSettings
+    store: Store
+    clock: Clock
+    guard: Callable[[str], None]
+    queues: tuple[str, ...] = ()
+
+    def probes(self) -> list[Callable[[], Check]]:
+        return _store_probes(self.store)
+
+    def loop(self, stop: threading.Event) -> None:
+        from orbweaver.exchanges import exchanges_loop
+
+        exchanges_loop(
+            self.store,
+            self.clock,
+            self.settings.exchanges,
+            every_s=self.settings.exchanges.exchange_fetch_every_s,
+            stop=stop,
+            guard=self.guard,
+        )
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def build_exchanges(s: ProductSettings, stop: threading.Event | None = None) -> ExchangesRole:
+    store = build_store(s, stop=stop, name="exchanges")
+    return ExchangesRole(s, store, build_clock(s), build_exchange_guard(s))
+
+
+@dataclass
 class CrawlRole:
     """The page crawl as a daemon: seeds, public reports and due re-crawls as they come.
     Scrapy owns the main thread and its signals: SIGTERM finishes the requests in flight and
@@ -559,6 +618,12 @@ ROLES: dict[str, Role] = {
             "suspects into the review queue",
             build_review_sync,
             "review_sync_health_port",
+        ),
+        Role(
+            "exchanges",
+            "hash lists fetched from exchanges, feedback sent",
+            build_exchanges,
+            "exchanges_health_port",
         ),
         Role("serve", "the web app (Shield API, console)", build_serve, "serve_port", True),
     )

@@ -16,12 +16,12 @@ from orbweaver.banks import (
 )
 from orbweaver.clock import SettableClock
 from orbweaver.store import CompactSignals, Store, write_signals
-from orbweaver.store.compact import KEY
 from orbweaver.store.models import BankEntry, Detection, Event, Media, Sighting
 
 P = hashlib.sha256(b"stored picture").hexdigest()
 SHA = hashlib.sha256(b"stored file").hexdigest()
 MD5 = hashlib.md5(b"stored file").hexdigest()
+KEY = CompactSignals.KEY_BYTES  # the sha256 prefix a compact record keeps, a lead names
 
 
 def away(pdq: str, bits: int) -> str:

@@ -82,6 +82,7 @@ def test_the_command_prints_every_class_and_no_secret(deployment: Path, as_json:
             "review",
             "web",
             "evidence",
+            "exchanges",
         }
         tls = report["settings"]["notices"]["smtp_tls"]
         assert tls == {"value": "tls", "source": "toml", "env": "ORBWEAVER_SMTP_TLS"}

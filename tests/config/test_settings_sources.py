@@ -19,6 +19,7 @@ from orbweaver.config import (
 )
 from orbweaver.crawl.settings import CrawlSettings
 from orbweaver.evidence.settings import EvidenceSettings
+from orbweaver.exchanges.settings import ExchangeSettings
 from orbweaver.monitor.settings import MonitorSettings
 from orbweaver.notices.settings import NoticeSettings
 from orbweaver.review.settings import ReviewSettings
@@ -43,6 +44,7 @@ CASES: list[tuple[type[OrbweaverSettings], str, str, Any, str, Any]] = [
     (ReviewSettings, "review_cookie_secure", "false", False, "true", True),
     (WebSettings, "shield_rate_burst", "7", 7, "9", 9),
     (EvidenceSettings, "evidence_retention_days_page", "30", 30.0, "45", 45.0),
+    (ExchangeSettings, "exchange_fetch_every_s", "60", 60.0, "120", 120.0),
 ]
 
 

@@ -72,6 +72,7 @@ def test_every_console_page_passes_axe(sqlite_world: World, screenshot_dir: Path
         "keys": "/console/keys",
         "password": "/console/password",
         "reports": "/console/reports",
+        "exchanges": "/console/exchanges",
         "error": "/console/items/99999",
     }
     failures: list[str] = []

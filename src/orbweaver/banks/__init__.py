@@ -3,9 +3,10 @@ matcher over them.
 
 Public surface: banks and their entries (`create_bank`, `ensure_bank`, `list_banks`,
 `set_enabled`, `set_threshold`, `add_entries` with `EntryRow`, `import_csv` with `ImportReport`,
-`export_csv`, `BankError`), signal quality (`set_distance`, `set_entry_enabled`, negative banks,
-flood quarantine with `check_floods` and `release_entry`, `explain_matches`), retroactive
-matching (`match_new_entries`) and matching (`Matcher`: one index per registered signal type, the
+`export_csv`, `BankError`; `import_list` for the IWF's and Project VIC's list formats),
+signal quality (`set_distance`, `set_entry_enabled`, negative banks, flood quarantine with
+`check_floods` and `release_entry`, `explain_matches`), retroactive matching
+(`match_new_entries`) and matching (`Matcher`: one index per registered signal type, the
 indexes themselves being the signal types'; `Match`, one hit).
 
 Nothing is imported until used (`orbweaver._lazy`), so importing the package stays cheap.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from orbweaver._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from orbweaver.banks.formats import LIST_FORMATS, import_list
     from orbweaver.banks.matcher import Match, Matcher, MatchResult
     from orbweaver.banks.quality import (
         BANK_KINDS,
@@ -59,6 +61,7 @@ else:
                 "set_entry_enabled",
             ],
             ".retro": ["RetroReport", "match_new_entries"],
+            ".formats": ["LIST_FORMATS", "import_list"],
             ".service": [
                 "BankError",
                 "EntryRow",
@@ -77,6 +80,7 @@ else:
 
 __all__ = [
     "BANK_KINDS",
+    "LIST_FORMATS",
     "BankError",
     "EntryRow",
     "FloodPolicy",
@@ -93,6 +97,7 @@ __all__ = [
     "explain_matches",
     "export_csv",
     "import_csv",
+    "import_list",
     "list_banks",
     "match_new_entries",
     "release_entry",

@@ -220,12 +220,20 @@ def retro(
 def import_(
     name: str,
     file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    fmt: str = typer.Option(
+        "csv",
+        "--format",
+        help="csv (signal_type,signal,category,source), iwf (the IWF's hash list, CSV) or "
+        "vics (Project VIC's VICS JSON): categories mapped, other columns kept as tags.",
+    ),
+    source: str = typer.Option("", help="The entries' source (iwf and vics; default the format)."),
     retro: bool = typer.Option(
         True, help="Match the media already stored against the new entries afterwards."
     ),
 ) -> None:
-    """Import a CSV (signal_type,signal,category,source); bad rows are reported and skipped."""
-    from orbweaver.banks import BankError, import_csv, match_new_entries
+    """Import a hash list; bad rows are reported by line and skipped; stored media are then
+    matched against the new entries."""
+    from orbweaver.banks import BankError, import_list, match_new_entries
     from orbweaver.clock import SystemClock
     from orbweaver.config import get_settings
     from orbweaver.store import open_store
@@ -233,7 +241,7 @@ def import_(
     store = open_store()
     try:
         with file.open(newline="", encoding="utf-8", errors="replace") as stream:
-            report = import_csv(store, SystemClock(), name, stream)
+            report = import_list(store, SystemClock(), name, stream, fmt=fmt, source=source)
     except BankError as exc:
         _fail(str(exc))
     for line, error in report.errors:

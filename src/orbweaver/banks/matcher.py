@@ -49,7 +49,8 @@ def _chunk_sql(type_names: Sequence[str]) -> str:
     return (
         f"SELECT id, bank_id, {_case('signal_type', type_names)}, signal, "
         f"{_case('category', CATEGORIES)} FROM bank_entry "
-        "WHERE id > {start:d} AND id <= {newest:d}{banks} ORDER BY id LIMIT {chunk:d}"
+        "WHERE id > {start:d} AND id <= {newest:d} AND removed_at IS NULL{banks} "
+        "ORDER BY id LIMIT {chunk:d}"
     )
 
 
@@ -191,8 +192,15 @@ class Matcher:
             ).all()
             off = session.execute(
                 sa.select(
-                    BankEntry.id, BankEntry.disabled_at.isnot(None), BankEntry.quarantined_at
-                ).where(BankEntry.disabled_at.isnot(None) | BankEntry.quarantined_at.isnot(None))
+                    BankEntry.id,
+                    # withdrawn by its source (an exchange's deletion): off like a switched-off one
+                    BankEntry.disabled_at.isnot(None) | BankEntry.removed_at.isnot(None),
+                    BankEntry.quarantined_at,
+                ).where(
+                    BankEntry.disabled_at.isnot(None)
+                    | BankEntry.quarantined_at.isnot(None)
+                    | BankEntry.removed_at.isnot(None)
+                )
             ).all()
         fingerprint = tuple((*row[:5], tuple(sorted((row[5] or {}).items()))) for row in banks)
         disabled = frozenset(int(r[0]) for r in off if r[1])

@@ -23,14 +23,15 @@ import numpy as np
 import sqlalchemy as sa
 
 from orbweaver.clock import Clock
-from orbweaver.store import EventKind, Store, record_event, store_time
-from orbweaver.store.compact import KEY, RECORD
+from orbweaver.store import CompactSignals, EventKind, Store, record_event, store_time
 from orbweaver.store.models import BankEntry, Detection, Media, MediaSignalBlock, Sighting
 
 from .matcher import Match, Matcher
 from .quality import check_floods
 
 _MEDIA_CHUNK = 5_000
+KEY = CompactSignals.KEY_BYTES
+RECORD = CompactSignals.RECORD_BYTES
 _SCAN_BATCH = 1 << 18
 
 

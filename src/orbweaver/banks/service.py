@@ -9,7 +9,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TextIO, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -123,6 +123,7 @@ class BankSummary:
 def list_banks(store: Store) -> list[BankSummary]:
     counts = (
         sa.select(BankEntry.bank_id, sa.func.count().label("n"))
+        .where(BankEntry.removed_at.is_(None))
         .group_by(BankEntry.bank_id)
         .subquery()
     )
@@ -176,6 +177,10 @@ class EntryRow:
     signal: str
     category: str
     source: str
+    member: str = ""
+    """Who shared it at its source (an exchange's member), when it came from elsewhere."""
+    tags: tuple[str, ...] = ()
+    """Its source's labels: an exchange's classification, a list's columns we do not map."""
 
 
 MAX_CSV_FIELD = 4096
@@ -293,13 +298,15 @@ def _insert_batch(
             "signal": row.signal,
             "category": row.category,
             "source": row.source,
+            "member": row.member,
+            "tags": list(row.tags),
             "added_at": now,
         }
         for key, row in batch.items()
         if key not in existing
     ]
     if fresh:
-        session.execute(sa.insert(BankEntry), fresh)
+        session.execute(sa.insert(cast(sa.Table, BankEntry.__table__)), fresh)
     return len(fresh)
 
 
@@ -337,7 +344,7 @@ def export_csv(store: Store, name: str, out: TextIO) -> int:
         bank = get_bank(session, name)
         rows = session.execute(
             sa.select(BankEntry.signal_type, BankEntry.signal, BankEntry.category, BankEntry.source)
-            .where(BankEntry.bank_id == bank.id)
+            .where(BankEntry.bank_id == bank.id, BankEntry.removed_at.is_(None))
             .order_by(BankEntry.id)
             .execution_options(yield_per=10_000)
         )

@@ -4,8 +4,8 @@ This driver is the harness joining the two worlds. It starts `orbweaver.sim` (th
 imports it) and fast-forwards the world's clock; the product's stages see the world only over the
 network and through that clock:
 
-- a fresh store (`OUT/orbweaver.db`, SQLite), the world's published hash list imported as the
-  bank "known";
+- a fresh store (`OUT/orbweaver.db`, SQLite), the world's published hash list fetched from
+  its NCMEC-shaped hash-sharing service (the exchange "sim-ncmec") into the bank "known";
 - crawl rounds as `orbweaver crawl` subprocesses (Scrapy's reactor starts once per process),
   following the world's clock over HTTP (`ORBWEAVER_CLOCK_URL`);
 - the web app (review JSON API) on loopback, where the world's simulated analysts classify
@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from orbweaver.clock import RemoteClock, SettableClock
 from orbweaver.config import Settings
+from orbweaver.exchanges import ExchangeSettings
 from orbweaver.monitor import MonitorSettings
 from orbweaver.notices import NoticeSettings
 from orbweaver.roles import (
@@ -250,6 +251,8 @@ def world_settings(info: dict[str, Any], database_url: str, data_dir: Path, key:
     address ranges and port, its clock; its RDAP server and webhook endpoints allowed as a
     deployment allows the services it configured itself (for RDAP and webhooks only)."""
     endpoints = [info["rdap_bootstrap"], *info["webhooks"].values()]
+    if "hashsharing" in info:
+        endpoints.append(info["hashsharing"]["url"])
     return Settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -333,6 +336,7 @@ def demo_settings(
         monitor=options.monitor,
         # The demo serves the console on plain-HTTP loopback: development cookies, said so.
         review=ReviewSettings(review_cookie_secure=False),
+        exchanges=exchange_settings(info),
     )
 
 
@@ -541,6 +545,46 @@ def review_service(options: DemoOptions, product: Product, control: str) -> Any:
     )
 
 
+EXCHANGE = "sim-ncmec"
+
+
+def exchange_settings(info: dict[str, Any]) -> ExchangeSettings:
+    """The world's hash-sharing service as a deployment configures an NCMEC exchange: the bank
+    "known", its address, its credentials (a secret), the world's class for harmful-abusive
+    pictures mapped (NCMEC's A/B classes map by default)."""
+    from orbweaver.exchanges import ExchangeConfig
+
+    shared = info["hashsharing"]
+    return ExchangeSettings(
+        exchange={
+            EXCHANGE: ExchangeConfig(
+                kind="ncmec",
+                bank=BANK,
+                url=shared["url"],
+                user=shared["user"],
+                categories={"HA": "harmful_abusive"},
+            )
+        },
+        exchange_credentials={EXCHANGE: f"{shared['user']}:{shared['password']}"},
+    )
+
+
+def fetch_known_list(product: Product, store: Store, clock: Any) -> int:
+    """The known list, fetched from the world's hash-sharing service as the exchanges role
+    fetches it (the exchange's client, through the deployment's network policy); the number
+    of bank entries it added."""
+    from orbweaver.exchanges import build_client, fetch
+    from orbweaver.roles import build_exchange_guard
+
+    settings = product.settings.exchanges
+    config = settings.exchange[EXCHANGE]
+    client = build_client(EXCHANGE, config, settings, guard=build_exchange_guard(product.settings))
+    report = fetch(store, clock, EXCHANGE, config, client)
+    if report.error:
+        raise RuntimeError(f"the known list could not be fetched: {report.error}")
+    return report.added
+
+
 def _picture_of(world: Any) -> Callable[[str], int | None]:
     """sha256 -> the world's picture id, for bytes the world served."""
 
@@ -555,7 +599,7 @@ def run_demo(
     options: DemoOptions, on_progress: Callable[[float, dict[str, Any]], None] | None = None
 ) -> DemoResult:
     """Run the whole chain against a fresh world; returns the report and the truth."""
-    from orbweaver.banks import create_bank, import_csv
+    from orbweaver.banks import create_bank
     from orbweaver.demo.analysts import CappedReview, SimulatedAnalyst, review_round
     from orbweaver.demo.backlog import backlog_series, review_figures, truth_from_world
     from orbweaver.reports import build_report, load_inputs, write_all, write_json
@@ -573,9 +617,7 @@ def run_demo(
         keep_key(out, product.settings.core.suspect_key)
         clock = product.clock
         create_bank(store, clock, BANK)
-        with open(info["known_hashes_csv"]) as f:
-            imported = import_csv(store, clock, BANK, f)
-        product.stats["known_entries"] = imported.added
+        product.stats["known_entries"] = fetch_known_list(product, store, clock)
 
         from orbweaver.access import create_client
         from orbweaver.review import add_user

@@ -22,11 +22,12 @@ import resource
 import socket
 import tempfile
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from orbweaver.sim import catalogue as catalogue_mod
+from orbweaver.sim import hashsharing as hashsharing_mod
 from orbweaver.sim import media, net
 from orbweaver.sim import scenario as scenario_mod
 from orbweaver.sim import truth as truth_mod
@@ -76,6 +77,7 @@ class World:
         self.mailboxes = Mailboxes()
         self.sites = Sites(self.engine, self.media)
         self.tor = TorGateway(self.catalogue, self.serve_site)
+        self.hashsharing = hashsharing_mod.HashSharing(password=f"sim-{seed}-hashsharing")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="orbweaver-sim-")
@@ -146,6 +148,7 @@ class World:
         self._rdap = rdap
         handlers: dict[str, Handler] = {
             self.addresses["control"]: control.handle,
+            self.addresses["hashsharing"]: self.hashsharing.handle,
             self.addresses["rdap"]: rdap.handle,
             self.addresses["tor"]: self.tor.handle,
             self.addresses["webhooks"]: webhooks.handle,
@@ -259,9 +262,15 @@ class World:
     # -- the product's view ------------------------------------------------------------------
 
     def write_known_hashes(self) -> Path:
-        """The initial hash list (a hotline's own list): sha256, md5 and pdq of known images."""
+        """The initial hash list (a hotline's own list): sha256, md5 and pdq of known images,
+        as a file, and shared on the world's hash-sharing service (NCMEC's shape), one entry a
+        picture, a day before the world's start (a list the hotline finds there on day one)."""
         known = [im for im in self.catalogue.images if im.label == "known"]
         rows = known_hash_rows(known, self.media)
+        self.hashsharing.add_many(
+            hashsharing_mod.world_entries(rows, group=3),
+            at=self.scenario.world.start - timedelta(days=1),
+        )
         path = self.workdir / "known_hashes.csv"
         lines = ["signal_type,signal,category,source"]
         lines += [f"{t},{v},{c},orbweaver-sim" for t, v, c in rows]
@@ -294,6 +303,11 @@ class World:
             "seeds_clear": clear,
             "seeds_onion": onion,
             "known_hashes_csv": str(csv_path),
+            "hashsharing": {
+                "url": f"http://{a['hashsharing']}:{p}/hashsharing",
+                "user": self.hashsharing.user,
+                "password": self.hashsharing.password,
+            },
             "allow_networks": list(net.ALLOW_NETWORKS),
             "http_port": p,
             "providers": [party_info(party, hooks) for party in self.catalogue.parties],

@@ -27,7 +27,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -51,6 +51,11 @@ BLOOM_K = 6
 @dataclass(frozen=True)
 class CompactSignals:
     """What a record keeps of one media's signals; hex in, hex (or prefixes) out."""
+
+    KEY_BYTES: ClassVar[int] = KEY
+    """Bytes of sha256 a record keeps (its key; the md5 and sha1 prefixes follow, 8 bytes each)."""
+    RECORD_BYTES: ClassVar[int] = RECORD
+    """Bytes of one packed record (the PDQ, 32 bytes, last), for readers of whole blocks."""
 
     sha256_prefix: bytes
     md5_prefix: bytes

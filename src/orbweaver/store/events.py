@@ -38,6 +38,9 @@ class EventKind(StrEnum):
     BANK_ENTRY_QUARANTINED = "bank.entry_quarantined"
     BANK_ENTRY_RELEASED = "bank.entry_released"
     BANK_RETRO_MATCHED = "bank.retro_matched"
+    EXCHANGE_FETCHED = "exchange.fetched"
+    EXCHANGE_VOTED = "exchange.voted"
+    EXCHANGE_VOTE_SENT = "exchange.vote_sent"
     CRAWL_REPORT = "crawl.report"
     REPORT_RECEIVED = "report.received"
     CRAWL_BATCH = "crawl.batch"
@@ -135,6 +138,21 @@ CATALOGUE: dict[EventKind, EventSpec] = {
         "",
         ("entries", "media", "detections", "leads"),
         "stored signals were matched against newly arrived bank entries",
+    ),
+    EventKind.EXCHANGE_FETCHED: EventSpec(
+        "exchange",
+        ("name", "pages", "added", "updated", "removed", "complete"),
+        "an exchange's fetch stored pages of entries and its checkpoint",
+    ),
+    EventKind.EXCHANGE_VOTED: EventSpec(
+        "bank_entry",
+        ("vote", "reason", "exchange"),
+        "an analyst confirmed (up) or disputed (down) an entry from another source",
+    ),
+    EventKind.EXCHANGE_VOTE_SENT: EventSpec(
+        "exchange_vote",
+        ("exchange", "status", "error"),
+        "feedback was sent to its exchange (or refused by it for good)",
     ),
     EventKind.CRAWL_REPORT: EventSpec(
         "crawl_seed", ("url",), "a public report became a crawl seed"

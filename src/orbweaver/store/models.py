@@ -112,12 +112,24 @@ class BankEntry(Base):
     quarantined_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     """Set: a flood of matches; its detections are held (no notices) until an analyst releases
     it (`orbweaver bank entry release`)."""
+    member: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    """Who shared it at its source (an exchange's member), when it came from elsewhere."""
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    """Its source's labels (an exchange's classification, a list's unknown columns)."""
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """When its source withdrew it (an exchange's deletion): kept for the detections that
+    name it, never matched again (migration 0015)."""
     bank: Mapped[Bank] = relationship(back_populates="entries")
 
 
 Index("ix_bank_entry_signal", BankEntry.signal, postgresql_using="hash")
-_OFF = BankEntry.disabled_at.isnot(None) | BankEntry.quarantined_at.isnot(None)
-# the few entries switched off or quarantined, read by every matcher refresh
+_OFF = (
+    BankEntry.disabled_at.isnot(None)
+    | BankEntry.quarantined_at.isnot(None)
+    | BankEntry.removed_at.isnot(None)
+)
+# the few entries switched off, quarantined or withdrawn by their source, read by every matcher
+# refresh
 Index("ix_bank_entry_off", BankEntry.id, postgresql_where=_OFF, sqlite_where=_OFF)
 Index(
     "ux_bank_entry_signal_md5",
@@ -126,6 +138,67 @@ Index(
     func.md5(BankEntry.signal),
     unique=True,
 ).ddl_if(dialect="postgresql")
+
+
+class Exchange(Base):
+    """One configured exchange (issue 17) and how far its fetch has come: the stored
+    checkpoint that the next fetch resumes from. Its settings (kind, bank, address,
+    credentials) are configuration, not rows; the row is created on its first fetch."""
+
+    __tablename__ = "exchange"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    bank_id: Mapped[int] = mapped_column(ForeignKey("bank.id"), index=True)
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    error_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ExchangeEntry(Base):
+    """One fingerprint of one entry as an exchange shared it, with the bank entry it is:
+    how a deletion (by the exchange's entry id) finds what to withdraw, and how feedback
+    finds the exchange's entry of a bank entry."""
+
+    __tablename__ = "exchange_entry"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    signal_type: Mapped[str] = mapped_column(String(16))
+    bank_entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entry.id"), index=True)
+    member_id: Mapped[str] = mapped_column(String(64), default="")
+    fingerprint_type: Mapped[str] = mapped_column(String(32), default="")
+    """The exchange's own name of the fingerprint (NCMEC's `PDQ`, `MD5`), for feedback."""
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_exchange_entry_external", ExchangeEntry.exchange_id, ExchangeEntry.external_id)
+
+
+class ExchangeVote(Base):
+    """An analyst's feedback on an entry from another source: confirmed (up) or disputed
+    (down) with a reason; sent back to its exchange where the exchange takes feedback
+    (`sent_at`), the sending retried by the exchanges role until it goes or is refused."""
+
+    __tablename__ = "exchange_vote"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bank_entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entry.id"), index=True)
+    exchange_id: Mapped[int | None] = mapped_column(ForeignKey("exchange.id"), nullable=True)
+    vote: Mapped[str] = mapped_column(String(8))  # "up" | "down"
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    """`pending` (to send), `sent`, `failed` (refused for good), `local` (not sendable)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
 
 
 class Sighting(Base):

@@ -5,7 +5,7 @@
 
 from fastapi import APIRouter
 
-from orbweaver.web.console import api, bankfiles, casework, crawl, manage, pages, reports
+from orbweaver.web.console import api, bankfiles, casework, crawl, exchanges, manage, pages, reports
 from orbweaver.web.console.errorpages import install_error_pages
 
 router = APIRouter()
@@ -16,5 +16,6 @@ router.include_router(reports.router)
 router.include_router(casework.router)
 router.include_router(crawl.router)
 router.include_router(bankfiles.router)
+router.include_router(exchanges.router)
 
 __all__ = ["install_error_pages", "router"]
