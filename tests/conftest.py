@@ -20,6 +20,18 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Settings are cached per process (`get_settings`) and read from the environment, which
+    tests change with monkeypatch: each test starts and ends with none cached, so a command run
+    in one test never opens the store another test configured."""
+    from orbweaver.config import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def screenshot_dir(tmp_path: Path) -> Path:
     """Where browser tests put their screenshots: `docs/` (committed) only when asked with

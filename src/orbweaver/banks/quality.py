@@ -228,17 +228,21 @@ def explain_entries(session: Session, entry_ids: Sequence[int]) -> dict[int, dic
     parts of a match's explanation the matcher does not hold in memory)."""
     if not entry_ids:
         return {}
-    extra = [getattr(BankEntry, c) for c in ("member", "tags") if hasattr(BankEntry, c)]
     rows = session.execute(
-        sa.select(BankEntry.id, Bank.name, Bank.kind, BankEntry.source, *extra)
+        sa.select(
+            BankEntry.id, Bank.name, Bank.kind, BankEntry.source, BankEntry.member, BankEntry.tags
+        )
         .join(Bank, Bank.id == BankEntry.bank_id)
         .where(BankEntry.id.in_(sorted(set(entry_ids))))
     ).all()
     out: dict[int, dict[str, Any]] = {}
     for row in rows:
         info: dict[str, Any] = {"bank": row[1], "bank_kind": row[2], "source": row[3] or ""}
-        for column, value in zip(("member", "tags"), row[4:], strict=False):
-            info[column] = value
+        # only what an exchange or a list recorded: an entry of our own has neither
+        if row[4]:
+            info["member"] = row[4]
+        if row[5]:
+            info["tags"] = list(row[5])
         out[int(row[0])] = info
     return out
 
