@@ -133,6 +133,7 @@ def test_consensus_banks_detects_and_deletes_bytes(world: World) -> None:
         ).all()
         assert sorted(entries) == [("pdq", "csam_prepubescent"), ("sha256", "csam_prepubescent")]
         assert s.scalar(sa.select(sa.func.count(Detection.id))) == 2
+        assert set(s.scalars(sa.select(Detection.distance))) == {0}  # sha256: exact
         assert s.scalars(sa.select(Suspect.ciphertext)).all() == [None]
         kinds = set(s.scalars(sa.select(AuditEntry.action)))
         assert {"assessment", "verdict", "bank.entries_added"} <= kinds
@@ -140,6 +141,18 @@ def test_consensus_banks_detects_and_deletes_bytes(world: World) -> None:
         assert verdict.payload["xarf"] == "A1"  # the graver severity wins
         decided = s.scalars(sa.select(Verdict)).one()
         assert (decided.via, decided.decided_by) == ("consensus", "consensus")
+
+
+def test_an_item_awaiting_its_second_assessment_comes_before_fresh_ones(world: World) -> None:
+    world.suspect(1)
+    world.suspect(2)
+    svc = world.service()
+    svc.sync()
+    alice, bob = world.user("alice"), world.user("bob")
+    top = svc.next_item(bob)
+    other = next(i.id for i in items(world) if i.id != top)
+    svc.assess(alice, other, "harmful_abusive", None)
+    assert svc.next_item(bob) == other
 
 
 def test_disagreement_goes_to_an_uninvolved_senior(world: World) -> None:
