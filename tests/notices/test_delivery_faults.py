@@ -18,8 +18,10 @@ from orbweaver.clock import SettableClock
 from orbweaver.notices.outbox import (
     NewMessage,
     backoff_delay,
+    claim_due,
     deliver_due,
     enqueue,
+    release_claims,
     requeue_failed,
 )
 from orbweaver.notices.runner import notify_pass
@@ -100,7 +102,9 @@ def test_a_six_hour_smtp_outage_loses_no_first_notice(store: Store, clock: Setta
 
 def test_backoff_doubles_up_to_its_cap() -> None:
     settings = _settings(25, delivery_backoff_s=60, delivery_backoff_max_s=3600)
-    assert [backoff_delay(settings, n) for n in (1, 2, 3, 6, 7, 50, 10_000)] == [
+    # Never below the base, even asked before any attempt.
+    assert [backoff_delay(settings, n) for n in (0, 1, 2, 3, 6, 7, 50, 10_000)] == [
+        60,
         60,
         120,
         240,
@@ -216,6 +220,26 @@ def _message(key: str, recipient: str, subject: str = "Removal request", **kw: A
         xarf=kw.pop("xarf", {"report_id": key}),
         message_id=f"<{key}@hotline.test>",
     )
+
+
+def test_released_claims_are_due_at_once_and_logged(
+    store: Store, clock: SettableClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = clock.now().replace(tzinfo=None)
+    with store.session() as s:
+        pid = provider(s, now, "Any", email="abuse@any.test").id
+        for key in ("one", "two"):
+            enqueue(s, clock, _message(key, "abuse@any.test", provider_id=pid))
+    settings = _settings(25)
+    claimed = claim_due(store, clock, settings, 10)
+    assert len(claimed) == 2 and claim_due(store, clock, settings, 10) == []  # leased
+    with caplog.at_level(logging.INFO, logger="orbweaver.notices.outbox"):
+        assert release_claims(store, clock, claimed) == 2
+        assert release_claims(store, clock, claimed) == 0  # pending again: nothing to hand back
+        assert release_claims(store, clock, []) == 0
+    handed = [r.getMessage() for r in caplog.records if "handed back" in r.getMessage()]
+    assert handed == ["handed back 2 claimed message(s) unsent (stopping)"]
+    assert sorted(claim_due(store, clock, settings, 10)) == sorted(claimed)  # no lease to wait
 
 
 BAD_ROWS = {
