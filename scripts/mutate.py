@@ -199,11 +199,24 @@ def pytest_runtest_logfinish() -> None:
     _switch("")
 
 
+_RUN: dict[str, dict[str, float]] = {"seconds": {}}
+_ORDER: list[str] = []
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _ORDER[:] = [i.nodeid for i in items]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    seconds = _RUN["seconds"]
+    seconds[report.nodeid] = seconds.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish() -> None:
     order = os.environ.get("MUTATE_ORDER")
     if order:
-        Path(order).write_text(json.dumps([i.nodeid for i in items]))
+        Path(order).write_text(json.dumps({"order": _ORDER, "seconds": _RUN["seconds"]}))
 
 
 # --- coverage-based test selection ---
@@ -215,6 +228,19 @@ class Coverage:
 
     lines: dict[str, dict[int, set[str]]]  # file -> line -> contexts ("" = import time)
     order: list[str]  # the selection's node ids, in the order pytest ran them
+    seconds: dict[str, float]  # each test's setup + call + teardown in the coverage run
+    overhead: float  # the rest of that run: start, imports, collection
+
+    def timeout(self, selected: list[str], floor: float) -> float:
+        """Four times what the selected tests took in the coverage run (which is slower than
+        a plain run), not less than `floor`: a mutant that hangs costs that, not the timeout
+        of the whole selection."""
+        took = sum(
+            t
+            for nodeid, t in self.seconds.items()
+            if nodeid in selected or nodeid.split("::")[0] in selected
+        )
+        return max(floor, 4 * (self.overhead + took))
 
     def select(self, path: str, span: tuple[int, int]) -> list[str] | None:
         """The node ids (or whole test files) that execute lines `span` of `path`, in run
@@ -262,6 +288,8 @@ def measure(name: str, module: Module, tree: Path) -> tuple[Coverage, float]:
     took = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"{name}: the tests fail unmutated\n{done.stdout.decode()[-3000:]}")
+    ran = json.loads(order_file.read_text())
+    overhead = max(0.0, took - sum(ran["seconds"].values()))
     data = CoverageData(str(data_file))
     data.read()
     lines: dict[str, dict[int, set[str]]] = {}
@@ -269,7 +297,7 @@ def measure(name: str, module: Module, tree: Path) -> tuple[Coverage, float]:
         rel = str(Path(measured).resolve().relative_to(tree.resolve()))
         by_line = data.contexts_by_lineno(measured)
         lines[rel] = {line: set(contexts) for line, contexts in by_line.items()}
-    return Coverage(lines, json.loads(order_file.read_text())), took
+    return Coverage(lines, ran["order"], ran["seconds"], overhead), took
 
 
 def _statement_span(path: Path, start: tuple[int, int], end: tuple[int, int]) -> tuple[int, int]:
@@ -455,8 +483,12 @@ def execute(
                 ran["not covered"] += 1
             else:
                 ran["whole selection" if selected is None else "tests selected"] += 1
-                command = base if selected is None else _selection_command(tree, selected)
-                result = mutate_and_test(item.mutations, command, timeout)
+                if selected is None:
+                    result = mutate_and_test(item.mutations, base, timeout)
+                else:
+                    command = _selection_command(tree, selected)
+                    limit = min(timeout, cover.timeout(selected, floor=60.0))
+                    result = mutate_and_test(item.mutations, command, limit)
             db.set_result(item.job_id, result)
     os.chdir(ROOT)
     ran["seconds"] = round(time.monotonic() - started, 1)
