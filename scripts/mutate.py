@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -446,7 +447,13 @@ def summary(name: str) -> dict[str, object]:
 
 
 def execute(
-    name: str, module: Module, tree: Path, cover: Coverage, timeout: float
+    name: str,
+    module: Module,
+    tree: Path,
+    cover: Coverage,
+    timeout: float,
+    *,
+    survivors: bool = False,
 ) -> dict[str, float]:
     """Run every pending mutant of the session against the tests that execute its statement
     (Cosmic Ray's own mutate-and-test, one mutant at a time). Returns how many ran with the
@@ -460,7 +467,8 @@ def execute(
     started = time.monotonic()
     os.chdir(tree)  # the sessions' module paths are relative to the tree
     with use_db(str(OUT / f"{name}.sqlite"), WorkDB.Mode.open) as db:
-        for item in list(db.pending_work_items):
+        items = _survivors(db) if survivors else list(db.pending_work_items)
+        for item in items:
             selected: list[str] | None = []
             for m in item.mutations:
                 path = str(m.module_path)
@@ -493,6 +501,17 @@ def execute(
     os.chdir(ROOT)
     ran["seconds"] = round(time.monotonic() - started, 1)
     return ran
+
+
+def _survivors(db: Any) -> list[Any]:
+    from cosmic_ray.work_item import TestOutcome
+
+    done = dict(db.results)
+    return [
+        item
+        for item in db.work_items
+        if item.job_id in done and done[item.job_id].test_outcome == TestOutcome.SURVIVED
+    ]
 
 
 def _selection_command(tree: Path, selected: Iterable[str]) -> str:
@@ -548,31 +567,37 @@ def run(name: str) -> dict[str, object]:
     return result
 
 
-def recheck(name: str, only: list[str] | None = None) -> dict[str, object]:
+def recheck(name: str, only: list[str] | None = None, *, select: bool = True) -> dict[str, object]:
     """Run the session's survivors again against the module's tests as they are now (after
-    tests were added for them), with Cosmic Ray's own mutate-and-test, and record the new
-    outcomes in the session."""
+    tests were added for them), and record the new outcomes in the session. The tests are
+    measured again (the new ones included) and each survivor runs those that execute its
+    statement; `select=False` runs the whole selection for each (code a child process runs is
+    invisible to the coverage map)."""
     from cosmic_ray.mutating import mutate_and_test
     from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome
 
     module = MODULES[name]
     if only:  # the survivors already ran the whole selection: a subset suffices to kill them
         module = Module(module.files, tuple(only), module.what)
     tree = scratch_tree(name)
-    command = test_command(module, tree)
-    os.chdir(tree)  # the sessions' module paths are relative to the tree
-    with use_db(str(OUT / f"{name}.sqlite"), WorkDB.Mode.open) as db:
-        done = dict(db.results)
-        for item in list(db.work_items):
-            result = done.get(item.job_id)
-            if result is None or result.test_outcome != TestOutcome.SURVIVED:
-                continue
-            db.set_result(item.job_id, mutate_and_test(item.mutations, command, 600))
+    started = time.monotonic()
+    if select:
+        cover, took = measure(name, module, tree)
+        ran = execute(name, module, tree, cover, max(60.0, 4 * took), survivors=True)
+    else:
+        command = test_command(module, tree)
+        os.chdir(tree)  # the sessions' module paths are relative to the tree
+        with use_db(str(OUT / f"{name}.sqlite"), WorkDB.Mode.open) as db:
+            for item in _survivors(db):
+                db.set_result(item.job_id, mutate_and_test(item.mutations, command, 600))
+        os.chdir(ROOT)
+        ran = {"whole selection": -1.0}
     result = summary(name)
     path = OUT / f"{name}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
-    result.update({k: previous[k] for k in ("seconds", "load") if k in previous})
+    keep = ("seconds", "load", "mutants", "coverage_run_seconds", "seconds_resumed")
+    result.update({k: previous[k] for k in keep if k in previous})
+    result["rechecked"] = {"mutants": ran, "seconds": round(time.monotonic() - started)}
     result["rechecked_load"] = os.getloadavg()
     result["tests"] = _tests(module)
     path.write_text(json.dumps(result, indent=1))
@@ -586,6 +611,9 @@ def main() -> None:
     parser.add_argument("--report", metavar="NAME")
     parser.add_argument("--recheck", metavar="NAME", help="run a session's survivors again")
     parser.add_argument("--tests", nargs="+", help="with --recheck: only these test files")
+    parser.add_argument(
+        "--whole", action="store_true", help="with --recheck: every test for every survivor"
+    )
     parser.add_argument("--resume", metavar="NAME", help="go on with an interrupted session")
     args = parser.parse_args()
     if args.resume:
@@ -593,7 +621,7 @@ def main() -> None:
         print(f"{args.resume}: killed {result['score']} ({result['counts']})")
         return
     if args.recheck:
-        result = recheck(args.recheck, args.tests)
+        result = recheck(args.recheck, args.tests, select=not args.whole)
         print(f"{args.recheck}: killed {result['score']} ({result['counts']})")
         return
     if args.list:

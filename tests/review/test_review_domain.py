@@ -206,6 +206,20 @@ def test_not_actionable_allow_lists_so_it_never_queues_again(world: World) -> No
         assert s.scalar(sa.select(sa.func.count(Detection.id))) == 0
 
 
+def test_each_dismissed_media_gets_its_own_allow_list_entries(world: World) -> None:
+    world.suspect(1)
+    world.suspect(2)
+    svc = world.service(review_consensus=1)
+    svc.sync()
+    for item in items(world):
+        svc.assess(world.user(f"a{item.id}"), item.id, "not_actionable", None)
+    with world.store.session() as s:
+        shas = set(s.scalars(sa.select(Media.sha256)))
+        allowed = s.execute(sa.select(AllowListEntry.signal_type, AllowListEntry.signal)).all()
+    assert len(shas) == 2 and {sig for t, sig in allowed if t == "sha256"} == shas
+    assert len(allowed) == 4  # a sha256 and a PDQ each
+
+
 def test_new_sighting_of_confirmed_media_becomes_a_detection(world: World) -> None:
     media = world.media(1)
     world.suspect(1, media=media)
