@@ -240,6 +240,8 @@ def test_released_claims_are_due_at_once_and_logged(
     handed = [r.getMessage() for r in caplog.records if "handed back" in r.getMessage()]
     assert handed == ["handed back 2 claimed message(s) unsent (stopping)"]
     assert sorted(claim_due(store, clock, settings, 10)) == sorted(claimed)  # no lease to wait
+    with store.session() as s:  # none was `sending`: no resend of uncertain outcome
+        assert s.scalars(select(Event).where(Event.kind == "outbox.uncertain_resend")).all() == []
 
 
 BAD_ROWS = {
@@ -258,7 +260,7 @@ BAD_ROWS = {
 
 @pytest.mark.parametrize("bad", list(BAD_ROWS))
 def test_a_malformed_row_fails_alone_between_two_good_ones(
-    store: Store, clock: SettableClock, bad: str
+    store: Store, clock: SettableClock, bad: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = clock.now().replace(tzinfo=None)
     with store.session() as s:
@@ -278,6 +280,8 @@ def test_a_malformed_row_fails_alone_between_two_good_ones(
         assert sorted(str(m["To"]) for m in sink.messages) == ["abuse@one.test", "abuse@two.test"]
         assert not any("else.test" in str(m) for m in sink.messages)
     assert _statuses(store) == ["sent", "failed", "sent"]
+    alerts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT")]
+    assert len(alerts) == 1 and "permanent error" in alerts[0]
     with store.session() as s:
         row = s.scalars(select(Outbox).where(Outbox.key == "bad")).one()
         assert row.last_error and "composing" in row.last_error
