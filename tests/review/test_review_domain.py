@@ -263,6 +263,34 @@ def test_split_takes_only_a_grouped_member_out_of_its_group(world: World) -> Non
         svc.split(alice, dup_item.id)
 
 
+def test_a_decided_member_cannot_be_split(world: World) -> None:
+    svc = world.service()
+    world.suspect(1, pdq=pdq_hex(5))
+    svc.sync()
+    world.suspect(2, pdq=pdq_hex(5, flips=8))
+    svc.sync()
+    lead_item, dup_item = items(world)
+    for name in ("alice", "bob"):
+        svc.assess(world.user(name), lead_item.id, "harmful_abusive", None)
+    assert items(world)[1].status == "decided"
+    with pytest.raises(ReviewError, match="not a grouped near-duplicate"):
+        svc.split(world.user("carol"), dup_item.id)
+
+
+def test_awaiting_items_keep_their_order_whatever_their_count(world: World) -> None:
+    # One assessment or two (consensus 3), an item awaiting the consensus gets the same lift.
+    world.suspect(1)
+    world.suspect(2)
+    svc = world.service(review_consensus=3)
+    svc.sync()
+    order = [i.id for i in svc.top()]
+    alice, bob = world.user("alice"), world.user("bob")
+    for item_id in order:
+        svc.assess(alice, item_id, "harmful_abusive", None)
+    svc.assess(bob, order[1], "harmful_abusive", None)
+    assert [i.id for i in svc.top()] == order
+
+
 def test_images_are_blurred_greyscale_until_revealed_and_audited(world: World) -> None:
     world.suspect(1)
     svc = world.service()
