@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from orbweaver.attribution.types import ChainLink
 from orbweaver.clock import SettableClock
+from orbweaver.notices.gate import Gate, Verdict
 from orbweaver.notices.outbox import (
     NewMessage,
     backoff_delay,
@@ -242,6 +243,27 @@ def test_released_claims_are_due_at_once_and_logged(
     assert sorted(claim_due(store, clock, settings, 10)) == sorted(claimed)  # no lease to wait
     with store.session() as s:  # none was `sending`: no resend of uncertain outcome
         assert s.scalars(select(Event).where(Event.kind == "outbox.uncertain_resend")).all() == []
+
+
+def test_a_row_the_gate_defers_is_counted_and_the_rest_of_the_batch_goes(
+    store: Store, clock: SettableClock
+) -> None:
+    now = clock.now().replace(tzinfo=None)
+    with store.session() as s:
+        pid = provider(s, now, "Any", email="abuse@any.test").id
+        rows = [enqueue(s, clock, _message(k, f"abuse@{k}.test", provider_id=pid)) for k in "ab"]
+        deferred = rows[0].id if rows[0] else -1
+
+    class DeferTheFirst:
+        def admit(self, store: Store, clock: SettableClock, row_id: int) -> Verdict:
+            return Verdict.DEFERRED if row_id == deferred else Verdict.GO
+
+    with SmtpSink() as sink:
+        settings = _settings(sink.port)
+        with SmtpWebhookTransport(settings) as t:
+            stats = deliver_due(store, clock, t, settings, gate=cast(Gate, DeferTheFirst()))
+        assert (stats.deferred, stats.sent) == (1, 1)
+        assert [str(m["To"]) for m in sink.messages] == ["abuse@b.test"]
 
 
 BAD_ROWS = {
