@@ -20,7 +20,8 @@ coverage.py with one context per test (this file is also the pytest plugin that 
 and each mutant's statement is mapped to the tests whose setup, call or teardown executed it. A
 line executed in a test's setup or teardown (a module-scoped fixture) selects that test's whole
 file; a line executed at import selects the whole selection; a line no test executes is a
-survivor at once, "not covered". `--recheck` runs survivors against the whole selection.
+survivor at once, "not covered". `--recheck` measures the tests again and runs the survivors
+against those that execute them; `--recheck NAME --whole` runs every test for each.
 """
 
 from __future__ import annotations
