@@ -101,6 +101,18 @@ def test_a_six_hour_smtp_outage_loses_no_first_notice(store: Store, clock: Setta
     assert _first_sent(store) == [True, True, True]  # so monitoring and follow-ups start
 
 
+def test_a_row_fails_once_exactly_its_retry_age_has_passed(
+    store: Store, clock: SettableClock
+) -> None:
+    att = _world(store, clock)
+    settings = _settings(SmtpSink().port, delivery_retry_hours=1)  # nothing listens there
+    first = _pass(store, clock, att, settings).delivery
+    assert (first.retried, first.failed) == (3, 0)
+    clock.advance(timedelta(hours=1))  # due again long before; the age is now exactly 1 h
+    again = _pass(store, clock, att, settings).delivery
+    assert (again.retried, again.failed) == (0, 3)
+
+
 def test_backoff_doubles_up_to_its_cap() -> None:
     settings = _settings(25, delivery_backoff_s=60, delivery_backoff_max_s=3600)
     # Never below the base, even asked before any attempt.
