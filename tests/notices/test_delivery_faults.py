@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -15,11 +15,14 @@ from typer.testing import CliRunner
 
 from orbweaver.attribution.types import ChainLink
 from orbweaver.clock import SettableClock
+from orbweaver.notices.gate import Gate, Verdict
 from orbweaver.notices.outbox import (
     NewMessage,
     backoff_delay,
+    claim_due,
     deliver_due,
     enqueue,
+    release_claims,
     requeue_failed,
 )
 from orbweaver.notices.runner import notify_pass
@@ -98,9 +101,23 @@ def test_a_six_hour_smtp_outage_loses_no_first_notice(store: Store, clock: Setta
     assert _first_sent(store) == [True, True, True]  # so monitoring and follow-ups start
 
 
+def test_a_row_fails_once_exactly_its_retry_age_has_passed(
+    store: Store, clock: SettableClock
+) -> None:
+    att = _world(store, clock)
+    settings = _settings(SmtpSink().port, delivery_retry_hours=1)  # nothing listens there
+    first = _pass(store, clock, att, settings).delivery
+    assert (first.retried, first.failed) == (3, 0)
+    clock.advance(timedelta(hours=1))  # due again long before; the age is now exactly 1 h
+    again = _pass(store, clock, att, settings).delivery
+    assert (again.retried, again.failed) == (0, 3)
+
+
 def test_backoff_doubles_up_to_its_cap() -> None:
     settings = _settings(25, delivery_backoff_s=60, delivery_backoff_max_s=3600)
-    assert [backoff_delay(settings, n) for n in (1, 2, 3, 6, 7, 50, 10_000)] == [
+    # Never below the base, even asked before any attempt.
+    assert [backoff_delay(settings, n) for n in (0, 1, 2, 3, 6, 7, 50, 10_000)] == [
+        60,
         60,
         120,
         240,
@@ -218,6 +235,49 @@ def _message(key: str, recipient: str, subject: str = "Removal request", **kw: A
     )
 
 
+def test_released_claims_are_due_at_once_and_logged(
+    store: Store, clock: SettableClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = clock.now().replace(tzinfo=None)
+    with store.session() as s:
+        pid = provider(s, now, "Any", email="abuse@any.test").id
+        for key in ("one", "two"):
+            enqueue(s, clock, _message(key, "abuse@any.test", provider_id=pid))
+    settings = _settings(25)
+    claimed = claim_due(store, clock, settings, 10)
+    assert len(claimed) == 2 and claim_due(store, clock, settings, 10) == []  # leased
+    with caplog.at_level(logging.INFO, logger="orbweaver.notices.outbox"):
+        assert release_claims(store, clock, claimed) == 2
+        assert release_claims(store, clock, claimed) == 0  # pending again: nothing to hand back
+        assert release_claims(store, clock, []) == 0
+    handed = [r.getMessage() for r in caplog.records if "handed back" in r.getMessage()]
+    assert handed == ["handed back 2 claimed message(s) unsent (stopping)"]
+    assert sorted(claim_due(store, clock, settings, 10)) == sorted(claimed)  # no lease to wait
+    with store.session() as s:  # none was `sending`: no resend of uncertain outcome
+        assert s.scalars(select(Event).where(Event.kind == "outbox.uncertain_resend")).all() == []
+
+
+def test_a_row_the_gate_defers_is_counted_and_the_rest_of_the_batch_goes(
+    store: Store, clock: SettableClock
+) -> None:
+    now = clock.now().replace(tzinfo=None)
+    with store.session() as s:
+        pid = provider(s, now, "Any", email="abuse@any.test").id
+        rows = [enqueue(s, clock, _message(k, f"abuse@{k}.test", provider_id=pid)) for k in "ab"]
+        deferred = rows[0].id if rows[0] else -1
+
+    class DeferTheFirst:
+        def admit(self, store: Store, clock: SettableClock, row_id: int) -> Verdict:
+            return Verdict.DEFERRED if row_id == deferred else Verdict.GO
+
+    with SmtpSink() as sink:
+        settings = _settings(sink.port)
+        with SmtpWebhookTransport(settings) as t:
+            stats = deliver_due(store, clock, t, settings, gate=cast(Gate, DeferTheFirst()))
+        assert (stats.deferred, stats.sent) == (1, 1)
+        assert [str(m["To"]) for m in sink.messages] == ["abuse@b.test"]
+
+
 BAD_ROWS = {
     "CR/LF recipient": {"recipient": "abuse@bad.test\r\nBcc: someone@else.test"},
     # digest_letter now writes a provider name on one line (tests/hostile/test_hostile_notices.py
@@ -234,7 +294,7 @@ BAD_ROWS = {
 
 @pytest.mark.parametrize("bad", list(BAD_ROWS))
 def test_a_malformed_row_fails_alone_between_two_good_ones(
-    store: Store, clock: SettableClock, bad: str
+    store: Store, clock: SettableClock, bad: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = clock.now().replace(tzinfo=None)
     with store.session() as s:
@@ -254,6 +314,8 @@ def test_a_malformed_row_fails_alone_between_two_good_ones(
         assert sorted(str(m["To"]) for m in sink.messages) == ["abuse@one.test", "abuse@two.test"]
         assert not any("else.test" in str(m) for m in sink.messages)
     assert _statuses(store) == ["sent", "failed", "sent"]
+    alerts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT")]
+    assert len(alerts) == 1 and "permanent error" in alerts[0]
     with store.session() as s:
         row = s.scalars(select(Outbox).where(Outbox.key == "bad")).one()
         assert row.last_error and "composing" in row.last_error

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from PIL import Image, ImageFilter, ImageStat
 from review_world import PASSWORD, World, pdq_hex
 
-from orbweaver.review.decisions import merge_severity, xarf_class
+from orbweaver.review.decisions import detect_sightings, merge_severity, xarf_class
 from orbweaver.review.errors import Forbidden, ReviewError
 from orbweaver.store.models import (
     AllowListEntry,
@@ -22,6 +22,7 @@ from orbweaver.store.models import (
     Media,
     ReviewItem,
     Suspect,
+    Verdict,
 )
 
 
@@ -113,7 +114,8 @@ def test_consensus_banks_detects_and_deletes_bytes(world: World) -> None:
     item_id = svc.next_item(alice)
     assert item_id is not None
     first = svc.assess(alice, item_id, "csam_prepubescent", "lascivious_exhibition")
-    assert first.status == "open"
+    assert (first.status, first.verdict, first.detections) == ("open", None, 0)
+    assert items(world)[0].assessments == 1
     assert svc.next_item(alice) is None, "an analyst never gets the same image twice"
     with pytest.raises(Forbidden):
         svc.assess(alice, item_id, "csam_prepubescent", None)
@@ -131,11 +133,26 @@ def test_consensus_banks_detects_and_deletes_bytes(world: World) -> None:
         ).all()
         assert sorted(entries) == [("pdq", "csam_prepubescent"), ("sha256", "csam_prepubescent")]
         assert s.scalar(sa.select(sa.func.count(Detection.id))) == 2
+        assert set(s.scalars(sa.select(Detection.distance))) == {0}  # sha256: exact
         assert s.scalars(sa.select(Suspect.ciphertext)).all() == [None]
         kinds = set(s.scalars(sa.select(AuditEntry.action)))
         assert {"assessment", "verdict", "bank.entries_added"} <= kinds
         verdict = s.scalars(sa.select(Event).where(Event.kind == "review.verdict")).one()
         assert verdict.payload["xarf"] == "A1"  # the graver severity wins
+        decided = s.scalars(sa.select(Verdict)).one()
+        assert (decided.via, decided.decided_by) == ("consensus", "consensus")
+
+
+def test_an_item_awaiting_its_second_assessment_comes_before_fresh_ones(world: World) -> None:
+    world.suspect(1)
+    world.suspect(2)
+    svc = world.service()
+    svc.sync()
+    alice, bob = world.user("alice"), world.user("bob")
+    top = svc.next_item(bob)
+    other = next(i.id for i in items(world) if i.id != top)
+    svc.assess(alice, other, "harmful_abusive", None)
+    assert svc.next_item(bob) == other
 
 
 def test_disagreement_goes_to_an_uninvolved_senior(world: World) -> None:
@@ -157,6 +174,9 @@ def test_disagreement_goes_to_an_uninvolved_senior(world: World) -> None:
     assert len(svc.image(dave, item_id, clear=False)[0]) > 0
     outcome = svc.adjudicate(dave, item_id, "not_actionable", None)
     assert outcome.status == "decided"
+    with world.store.session() as s:
+        decided = s.scalars(sa.select(Verdict)).one()
+        assert (decided.via, decided.decided_by) == ("adjudication", "dave")
 
 
 def test_not_actionable_allow_lists_so_it_never_queues_again(world: World) -> None:
@@ -167,7 +187,12 @@ def test_not_actionable_allow_lists_so_it_never_queues_again(world: World) -> No
     alice, bob = world.user("alice"), world.user("bob")
     item_id = items(world)[0].id
     svc.assess(alice, item_id, "not_actionable", None)
-    svc.assess(bob, item_id, "not_actionable", None)
+    outcome = svc.assess(bob, item_id, "not_actionable", None)
+    assert (outcome.status, outcome.verdict, outcome.detections) == (
+        "decided",
+        "not_actionable",
+        0,
+    )
     with world.store.session() as s:
         allowed = set(s.execute(sa.select(AllowListEntry.signal_type, AllowListEntry.signal)).all())
         assert {t for t, _ in allowed} == {"sha256", "pdq"}
@@ -181,6 +206,20 @@ def test_not_actionable_allow_lists_so_it_never_queues_again(world: World) -> No
         assert s.scalar(sa.select(sa.func.count(Detection.id))) == 0
 
 
+def test_each_dismissed_media_gets_its_own_allow_list_entries(world: World) -> None:
+    world.suspect(1)
+    world.suspect(2)
+    svc = world.service(review_consensus=1)
+    svc.sync()
+    for item in items(world):
+        svc.assess(world.user(f"a{item.id}"), item.id, "not_actionable", None)
+    with world.store.session() as s:
+        shas = set(s.scalars(sa.select(Media.sha256)))
+        allowed = s.execute(sa.select(AllowListEntry.signal_type, AllowListEntry.signal)).all()
+    assert len(shas) == 2 and {sig for t, sig in allowed if t == "sha256"} == shas
+    assert len(allowed) == 4  # a sha256 and a PDQ each
+
+
 def test_new_sighting_of_confirmed_media_becomes_a_detection(world: World) -> None:
     media = world.media(1)
     world.suspect(1, media=media)
@@ -192,6 +231,64 @@ def test_new_sighting_of_confirmed_media_becomes_a_detection(world: World) -> No
     with world.store.session() as s:
         assert s.scalar(sa.select(sa.func.count(Detection.id))) == 2
         assert set(s.scalars(sa.select(Suspect.status))) == {"confirmed"}
+
+
+def test_a_sighting_is_detected_once_per_bank_entry(world: World) -> None:
+    media = world.media(1)
+    world.suspect(1, media=media)
+    svc = world.service(review_consensus=1)
+    svc.sync()
+    svc.assess(world.user("alice"), items(world)[0].id, "harmful_abusive", None)
+    with world.store.session() as s:
+        entry = s.scalars(sa.select(BankEntry.id).where(BankEntry.signal_type == "sha256")).one()
+        # The verdict made the detection; asking again adds none.
+        assert detect_sightings(s, world.clock, media[0], entry, "harmful_abusive") == 0
+        assert s.scalar(sa.select(sa.func.count(Detection.id))) == 1
+
+
+def test_split_takes_only_a_grouped_member_out_of_its_group(world: World) -> None:
+    svc = world.service()
+    world.suspect(1, pdq=pdq_hex(5))
+    svc.sync()
+    world.suspect(2, pdq=pdq_hex(5, flips=8))
+    svc.sync()
+    lead_item, dup_item = items(world)
+    alice = world.user("alice")
+    with pytest.raises(ReviewError, match="not a grouped near-duplicate"):
+        svc.split(alice, lead_item.id)
+    assert svc.split(alice, dup_item.id) == lead_item.id
+    split = items(world)[1]
+    assert (split.status, split.group_id, split.group_distance) == ("open", None, None)
+    with pytest.raises(ReviewError, match="not a grouped near-duplicate"):
+        svc.split(alice, dup_item.id)
+
+
+def test_a_decided_member_cannot_be_split(world: World) -> None:
+    svc = world.service()
+    world.suspect(1, pdq=pdq_hex(5))
+    svc.sync()
+    world.suspect(2, pdq=pdq_hex(5, flips=8))
+    svc.sync()
+    lead_item, dup_item = items(world)
+    for name in ("alice", "bob"):
+        svc.assess(world.user(name), lead_item.id, "harmful_abusive", None)
+    assert items(world)[1].status == "decided"
+    with pytest.raises(ReviewError, match="not a grouped near-duplicate"):
+        svc.split(world.user("carol"), dup_item.id)
+
+
+def test_awaiting_items_keep_their_order_whatever_their_count(world: World) -> None:
+    # One assessment or two (consensus 3), an item awaiting the consensus gets the same lift.
+    world.suspect(1)
+    world.suspect(2)
+    svc = world.service(review_consensus=3)
+    svc.sync()
+    order = [i.id for i in svc.top()]
+    alice, bob = world.user("alice"), world.user("bob")
+    for item_id in order:
+        svc.assess(alice, item_id, "harmful_abusive", None)
+    svc.assess(bob, order[1], "harmful_abusive", None)
+    assert [i.id for i in svc.top()] == order
 
 
 def test_images_are_blurred_greyscale_until_revealed_and_audited(world: World) -> None:
@@ -230,6 +327,20 @@ def test_exposure_cap_stops_images(world: World) -> None:
     world.clock.advance(timedelta(days=1))
     assert svc.exposure_today(alice) == 0
     assert svc.image(alice, item_id, clear=False)
+
+
+def test_exposure_past_the_cap_stops_images_too(world: World) -> None:
+    # 15 s heartbeats against a 20 s cap: the total goes from under the cap to past it.
+    world.suspect(1)
+    svc = world.service(review_exposure_cap_hours=20 / 3600, review_heartbeat_seconds=15)
+    svc.sync()
+    alice = world.user("alice")
+    item_id = items(world)[0].id
+    assert svc.heartbeat(alice) == 15
+    assert svc.image(alice, item_id, clear=False)
+    assert svc.heartbeat(alice) == 30
+    with pytest.raises(Forbidden, match="exposure cap"):
+        svc.image(alice, item_id, clear=False)
 
 
 def test_append_only_tables_refuse_update_and_delete(world: World) -> None:
