@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from orbweaver.store.compact import compact_signals, expire_seen
+from orbweaver.store.compact import compact_signals, compact_videos, expire_seen
 from orbweaver.store.db import Store
 from orbweaver.store.times import store_time
 
@@ -119,6 +119,8 @@ class Maintenance:
     seen_rows_deleted: int
     signals_read: int
     signals_kept: int
+    videos_read: int = 0
+    videos_kept: int = 0
 
 
 def maintain(
@@ -136,4 +138,5 @@ def maintain(
     with store.session() as session:
         deleted = expire_seen(session, horizon)
         read, kept = compact_signals(session, now)
-    return Maintenance(made, retired, deleted, read, kept)
+        videos_read, videos_kept = compact_videos(session, now)
+    return Maintenance(made, retired, deleted, read, kept, videos_read, videos_kept)
