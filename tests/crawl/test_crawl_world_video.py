@@ -148,3 +148,11 @@ def test_world_videos_become_detections_and_notices(world, crawler, tmp_path: Pa
         notify_pass(store, world.clock, attributor, settings, transport)
     received = {n.url for n in world.engine.ledger.notices}
     assert {f.url for f in videos} & received, sorted(received)[:5]
+    # the report counts them apart from pictures
+    from orbweaver.reports import build_report, load_inputs
+
+    report = build_report(load_inputs(store))
+    by_type = {r.name: r.targeted for r in report.by_media_type}
+    assert by_type.get("video", 0) >= 1, by_type
+    detected = len({(f.url, f.member_path) for f in videos})  # a sighting each
+    assert report.figure_1_0()["verified_videos_detected"] == detected

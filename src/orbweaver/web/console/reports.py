@@ -122,6 +122,7 @@ def dashboard(request: Request, auth: PageAuth = Depends(reader)) -> Response:
         breakdowns=[
             ("By category", "category", [r.as_detail() for r in report.by_category]),
             ("By network", "network", [r.as_detail() for r in report.by_network]),
+            ("By media type", "media type", [r.as_detail() for r in report.by_media_type]),
             ("By month of first notice", "month", [r.as_detail() for r in report.by_month]),
         ],
         detected_by_category=report.inputs.detected_by_category,
