@@ -205,6 +205,7 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
     """The crawl's knobs from settings (a daemon crawl, as the role runs it); `orbweaver
     crawl` passes its flags as `overrides`."""
     from orbweaver.crawl import CrawlOptions
+    from orbweaver.signals import VideoLimits
 
     c, app = s.crawl, s.core
     options = CrawlOptions(
@@ -231,6 +232,7 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
         media_in_flight=c.crawl_media_in_flight,
         media_lease_s=c.crawl_media_lease_s,
         unmatched=c.crawl_unmatched,
+        video_limits=VideoLimits.from_settings(app, decode_threads=1),
     )
     return dataclasses.replace(options, **overrides)
 
