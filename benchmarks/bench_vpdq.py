@@ -112,10 +112,12 @@ def bench_matching(videos: int, frames: int, queries: int, brute: int) -> dict[s
     bank = [_random_video(rng, frames) for _ in range(videos)]
     start = time.perf_counter()
     index = VpdqIndex()
+    loader = index.loader(videos)  # as a bank load does: chunks in, one frame index out
     chunk = 1000
     for first in range(0, videos, chunk):
         part = bank[first : first + chunk]
-        index.add([format_vpdq(v) for v in part], list(range(first, first + len(part))))
+        loader.extend([format_vpdq(v) for v in part], list(range(first, first + len(part))))
+    loader.finish()
     build_s = time.perf_counter() - start
     wanted = [rng.randrange(videos) for _ in range(queries // 2)]
     texts = [format_vpdq(_near(rng, bank[i])) for i in wanted]

@@ -313,6 +313,16 @@ class Settings(OrbweaverSettings):
     # Upper bounds that keep one bad file from exhausting memory.
     max_image_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 64_000_000
+    # Caps on one video (issue 16; crawl, Shield API). Each refusal is a clear error: the crawl
+    # logs it, records the file by its exact hashes and goes on. A video's size cap is
+    # `max_image_bytes` (the download cap of every media: a 4 GB or endless response is cut
+    # before it is read).
+    video_max_duration_s: float = 3600.0  # declared or decoded length (an endless stream)
+    video_max_frames: int = 250_000  # frames decoded, sampled or not (a flood of tiny frames)
+    video_max_fps: float = 240.0  # frame rates above this are refused
+    video_max_pixels: int = 8192 * 4320  # width × height of a frame (8K)
+    video_max_decode_s: float = 120.0  # wall-clock seconds one video may take to decode
+    vpdq_interval_s: float = 1.0  # seconds between hashed frames
     # Network policy (shared by crawl, monitor, attribution and the Shield URL endpoint).
     crawl_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     dns_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)

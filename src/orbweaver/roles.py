@@ -229,6 +229,7 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
     """The crawl's knobs from settings (a daemon crawl, as the role runs it); `orbweaver
     crawl` passes its flags as `overrides`."""
     from orbweaver.crawl import CrawlOptions
+    from orbweaver.signals import VideoLimits
 
     c, app = s.crawl, s.core
     options = CrawlOptions(
@@ -258,6 +259,7 @@ def build_crawl_options(s: ProductSettings, **overrides: Any) -> CrawlOptions:
         media_retry_base_s=c.crawl_media_retry_base_s,
         unmatched=c.crawl_unmatched,
         seen_retention_days=c.crawl_seen_retention_days,
+        video_limits=VideoLimits.from_settings(app, decode_threads=1),
     )
     return dataclasses.replace(options, **overrides)
 

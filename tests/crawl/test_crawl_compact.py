@@ -265,3 +265,73 @@ def test_a_recrawl_does_not_refetch_media_seen_before(http, crawler) -> None:
         "/img/3.png": 1,
     }
     assert written() == (4, 4, 4)  # only the new picture's
+
+
+def video_item(host: str, name: str, match: Match | None = None) -> MediaItem:
+    """A video's item: its vPDQ in `extra`, three frames."""
+    from orbweaver.signals import VpdqFeature, format_vpdq
+
+    frames = [VpdqFeature(_hex(f"{name}f{i}", 64), 80, float(i)) for i in range(3)]
+    base = item(host, name, match)
+    base.signals = MediaSignals(
+        sha256=base.signals.sha256,
+        sha1=base.signals.sha1,
+        md5=base.signals.md5,
+        size_bytes=5000,
+        mime_type="video/mp4",
+        extra={"vpdq": format_vpdq(frames)},
+        duration=3.0,
+    )
+    return base
+
+
+def test_every_video_keeps_its_vpdq_frames_whatever_its_layout(store, clock) -> None:
+    """Issue 16: crawled videos kept no vPDQ (the compact record holds exact hashes and one
+    PDQ; the media row has no vPDQ), so a grown video list could not be matched against them."""
+    from orbweaver.store import find_video, iter_videos
+
+    match = entry(store, clock.now())
+    w = writer(store, clock)
+    w.write([video_item("clean.test", "v1"), item("clean.test", "pic")])  # compact
+    w.write([video_item("bad.test", "v2", match), video_item("bad.test", "v3")])  # full rows
+    with store.session() as s:
+        kept = {v.sha256_prefix.hex(): v for v in iter_videos(s)}
+        assert set(kept) == {_hex(n, 32) for n in ("v1", "v2", "v3")}
+        v1 = find_video(s, _hex("v1", 64))
+        assert v1 is not None
+        assert [f[0] for f in v1.frames] == [_hex(f"v1f{i}", 64) for i in range(3)]
+        assert [(f[1], f[2]) for f in v1.frames] == [(80, 0.0), (80, 1.0), (80, 2.0)]
+
+
+def test_a_crawled_video_is_matched_when_the_list_grows(http, crawler) -> None:
+    """End to end: a clean site's videos, crawled before any list knows them, keep their vPDQ
+    frames; when the list gains the original, the kept trimmed copy matches it, the unrelated
+    video does not."""
+    from orbweaver.signals import VPDQ, VpdqFeature, compute_signals, format_vpdq
+    from orbweaver.sim.videos import SyntheticVideo, VideoVariant, render_video
+    from orbweaver.store import iter_videos
+
+    known = SyntheticVideo(seed=81, seconds=4.0, fps=8, width=192, height=144)
+    other = SyntheticVideo(seed=82, seconds=3.0, fps=8, width=192, height=144)
+    http.add("/v/a.mp4", render_video(known, VideoVariant("trim", trim_s=1.0)))
+    http.add("/v/b.mp4", render_video(other))
+    http.add("/", html('<video src="/v/a.mp4"></video>', '<a href="/v/b.mp4">b</a>'))
+    run = crawler.run(http.url("/"), ORBWEAVER_CRAWL_UNMATCHED="compact", timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:] + run.log[-3000:]
+    store = crawler.store()
+    assert count(store, Sighting) == 0
+    listed = compute_signals(render_video(known)).extra["vpdq"]  # the list grows
+    with store.session() as s:
+        kept = list(iter_videos(s))
+    assert len(kept) == 2
+    verdicts = sorted(
+        VPDQ.compare(format_vpdq([VpdqFeature(*f) for f in v.frames]), listed).is_match
+        for v in kept
+    )
+    assert verdicts == [False, True]
+
+
+def html(*parts: str) -> str:
+    from loopback import html as page
+
+    return page(*parts)

@@ -88,6 +88,14 @@ def test_sniff_by_bytes() -> None:
     assert sniff(b"\x00\x01binary")[0] == "other"
 
 
+def test_sniff_knows_every_video_container_the_signals_hash() -> None:
+    """Issue 16: MPEG-TS and MOV without `ftyp` were "other" to the crawl (skipped unhashed)."""
+    ts = b"".join(b"\x47" + bytes(187) for _ in range(4))
+    mov = (16).to_bytes(4, "big") + b"moov" + bytes(8)
+    assert sniff(ts) == ("media", "video/mp2t")
+    assert sniff(mov) == ("media", "video/quicktime")
+
+
 def _zip(files: dict[str, bytes], password: str | None = None) -> bytes:
     out = io.BytesIO()
     if password:

@@ -138,3 +138,51 @@ def test_videos_are_found_matched_and_bad_ones_logged(
             words in line for words in ("larger than", "download max size", "response size")
         ), line
         assert http.hits[big] == 1
+
+
+def test_video_caps_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orbweaver.roles import ProductSettings, build_crawl_options
+
+    monkeypatch.setenv("ORBWEAVER_VIDEO_MAX_DURATION_S", "2.5")
+    monkeypatch.setenv("ORBWEAVER_VIDEO_MAX_FRAMES", "900")
+    monkeypatch.setenv("ORBWEAVER_VIDEO_MAX_DECODE_S", "7")
+    limits = build_crawl_options(ProductSettings.load()).video_limits
+    assert (limits.max_duration_s, limits.max_frames, limits.max_decode_s) == (2.5, 900, 7.0)
+    assert limits.decode_threads == 1  # the hashing workers are the parallelism
+
+
+def test_the_crawl_applies_the_configured_caps_and_goes_on(http: LoopbackHTTP, crawler) -> None:
+    """Caps set in the environment reach the hashing workers: a video longer than the
+    configured duration and a flood of tiny frames are each one clear log line, kept by exact
+    hashes; the crawl goes on and hashes the video under the caps."""
+    from PIL import Image
+
+    from orbweaver.sim.videos import encode_frames
+    from orbweaver.store import iter_videos
+
+    tiny = [Image.new("RGB", (16, 16), (i % 256, 0, 0)) for i in range(600)]
+    http.add("/v/long.mp4", render_video(KNOWN))  # 4 s
+    http.add("/v/flood.ts", encode_frames(tiny, 1000, "ts"))  # 100,000 frames in 100 s
+    http.add("/v/short.mp4", render_video(SyntheticVideo(seed=74, seconds=2.0, fps=8)))
+    http.add(
+        "/", html(*(f'<video src="/v/{n}"></video>' for n in ("long.mp4", "flood.ts", "short.mp4")))
+    )
+    run = crawler.run(
+        http.url("/"),
+        timeout=300,
+        ORBWEAVER_VIDEO_MAX_DURATION_S="3",
+        ORBWEAVER_CRAWL_UNMATCHED="full",
+    )
+    assert run.returncode == 0, run.stderr[-2000:] + run.log[-3000:]
+    lines = run.log.splitlines()
+    long_line = next(x for x in lines if http.url("/v/long.mp4") in x and "exceeds" in x)
+    assert "duration 4 s exceeds the cap of 3 s" in long_line, long_line
+    assert any(http.url("/v/flood.ts") in x and "frame rate" in x for x in lines), [
+        x for x in lines if "flood" in x
+    ]
+    store = crawler.store()
+    with store.session() as s:
+        urls = set(s.scalars(sa.select(Sighting.url)))
+        kept = list(iter_videos(s))
+    assert {http.url(f"/v/{n}") for n in ("long.mp4", "flood.ts", "short.mp4")} <= urls
+    assert len(kept) == 1 and len(kept[0].frames) == 2  # only the short one has a vPDQ

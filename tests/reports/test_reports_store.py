@@ -202,3 +202,37 @@ def test_report_from_store(populated: Store, clock: SettableClock) -> None:
     assert figure["suspect_backlog"] == 1
     assert figure["tor_only_not_noticed"] == 1
     assert (figure["archives_noticed"], figure["archive_members_matched"]) == (1, 2)
+
+
+def test_reports_break_down_by_media_type(populated: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: videos and pictures apart in Table 1.0's outputs (JSON, CSV, HTML): a notice
+    is a video's when a detected media of it is a video (here FastHost's second notice and a
+    member of SlowCDN's archive)."""
+    import csv
+    import io
+
+    import sqlalchemy as sa
+
+    from orbweaver.reports.render import render_html, table_csv
+
+    with populated.session() as s:
+        s.execute(
+            sa.update(Media)
+            .where(Media.sha256.in_([f"{1:064x}", f"{4:064x}"]))
+            .values(mime_type="video/mp4")
+        )
+        s.execute(sa.update(Media).where(Media.mime_type.is_(None)).values(mime_type="image/jpeg"))
+    report = build_report(load_inputs(populated))
+    by_type = {r.name: r.targeted for r in report.by_media_type}
+    assert by_type == {"picture": 2, "video": 2}
+    figure = report.figure_1_0()
+    assert (figure["verified_pictures_detected"], figure["verified_videos_detected"]) == (4, 2)
+    assert figure["videos_targeted_for_removal"] == 2
+    detail = report.detail()
+    assert detail["detected_by_media_type"] == {"picture": 4, "video": 2}
+    assert [r["name"] for r in detail["by_media_type"]] == ["picture", "video"]
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(table_csv(report.providers)))}
+    assert (rows["FastHost"]["pictures"], rows["FastHost"]["videos"]) == ("2", "1")
+    assert (rows["SlowCDN"]["pictures"], rows["SlowCDN"]["videos"]) == ("0", "1")
+    html = render_html(report)
+    assert "By media type" in html and "(4 pictures, 2 videos)" in html

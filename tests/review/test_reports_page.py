@@ -215,6 +215,7 @@ def test_dashboard_shows_providers_censoring_and_cadence(app: FastAPI, sqlite_wo
     assert "2 of 4 notices" in html  # censored overall
     assert "<h2>By category</h2>" in html and "csam_postpubescent" in html
     assert "reached from tor" in html and "clear web only" in html
+    assert "<h2>By media type</h2>" in html  # issue 16: pictures and videos apart
     assert "2021-03" in html  # by month
     assert 'src="/console/reports/curves.png"' in html
     for path in ROUTES[2:]:

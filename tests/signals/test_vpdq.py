@@ -177,12 +177,24 @@ def _random_video(rng: random.Random, base: list[int] | None, frames: int) -> li
     return out
 
 
-def test_the_index_finds_what_brute_force_finds() -> None:
+@pytest.mark.parametrize("build", ["add", "loader", "add then loader"])
+def test_the_index_finds_what_brute_force_finds(build: str) -> None:
+    """However the index was filled: adds, a bank load's loader (frames gathered, one segment),
+    or a loader after earlier adds (its videos' frame spans start after theirs)."""
     rng = random.Random(16)
     bases = [[rng.getrandbits(256) for _ in range(12)] for _ in range(6)]
     bank = [_random_video(rng, bases[i % 6], rng.randrange(3, 20)) for i in range(40)]
+    texts, ids = [format_vpdq(v) for v in bank], list(range(100, 140))
     index = VpdqIndex()
-    index.add([format_vpdq(v) for v in bank], list(range(100, 140)))
+    if build == "add":
+        index.add(texts, ids)
+    else:
+        first = 15 if build == "add then loader" else 0
+        index.add(texts[:first], ids[:first])
+        loader = index.loader(len(texts))
+        for k in range(first, len(texts), 7):
+            loader.extend(texts[k : k + 7], ids[k : k + 7])
+        loader.finish()
     for trial in range(12):
         query = _random_video(rng, bases[trial % 6], rng.randrange(2, 15))
         found = {h.entry_id: h.comparison for h in index.search_videos(format_vpdq(query))}

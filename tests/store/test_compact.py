@@ -13,13 +13,17 @@ from alembic import command
 
 from orbweaver.store import (
     CompactSignals,
+    CompactVideo,
     find_sha256,
+    find_video,
     iter_signals,
+    iter_videos,
     maintain,
     seen_urls,
     url_digest,
     write_seen,
     write_signals,
+    write_videos,
 )
 from orbweaver.store.db import alembic_config
 from orbweaver.store.models import CrawlHostDay, CrawlSeen, Media, MediaSignalBlock, Sighting
@@ -49,6 +53,33 @@ def test_compaction_deduplicates_across_batches(store, clock) -> None:
         assert all(s.scalars(sa.select(MediaSignalBlock.compacted)))
         assert find_sha256(s, _hex("a7", 64)) == sig("a7")
         assert find_sha256(s, _hex("b1", 64)) == sig("b1")
+
+
+def video(name: str, frames: int = 5) -> CompactVideo:
+    return CompactVideo.of(
+        _hex(name, 64), [(_hex(f"{name}{i}", 64), 90 - i, i * 1.0 + 0.033) for i in range(frames)]
+    )
+
+
+def test_video_frames_round_trip_and_compact_across_batches(store, clock) -> None:
+    with store.session() as s:
+        write_videos(s, [video(f"v{i}", frames=i + 1) for i in range(4)], clock.now())
+        write_videos(s, [video(f"v{i}", frames=i + 1) for i in range(2, 6)], clock.now())
+        assert find_video(s, _hex("v3", 64)) == video("v3", frames=4)  # loose blocks
+    done = maintain(store, clock.now() + timedelta(seconds=1), 90)
+    assert (done.videos_read, done.videos_kept) == (8, 6)
+    with store.session() as s:
+        write_videos(s, [video("v1", frames=2), video("w", frames=3)], clock.now())
+    done = maintain(store, clock.now() + timedelta(seconds=1), 90)
+    assert (done.videos_read, done.videos_kept) == (2, 1)
+    with store.session() as s:
+        kept = {v.sha256_prefix: v for v in iter_videos(s)}
+        assert len(kept) == 7
+        assert kept[bytes.fromhex(_hex("v5", 64))[:16]] == video("v5", frames=6)
+        first = video("v0", frames=1).frames[0]
+        assert first == (_hex("v00", 64), 90, 0.033)  # hex, quality, timestamp to the ms
+        assert find_video(s, _hex("w", 64)) == video("w", frames=3)
+        assert find_video(s, _hex("nope", 64)) is None
 
 
 def test_seen_urls_expire_after_the_retention(store, clock) -> None:

@@ -16,6 +16,7 @@ own fingerprint (exact hashes only, logged) and nothing else that was in flight.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from orbweaver.signals import MediaSignals, SignalError
+from orbweaver.signals import MediaSignals, SignalError, VideoLimits
 
 logger = logging.getLogger(__name__)
 
@@ -54,16 +55,19 @@ def prepare_worker() -> None:
     _init_worker()
 
 
-def fingerprint(data: bytes, max_bytes: int, max_pixels: int) -> Fingerprint:
+def fingerprint(
+    data: bytes, max_bytes: int, max_pixels: int, video_limits: VideoLimits | None = None
+) -> Fingerprint:
     """Signals and the eight dihedral PDQ hashes (None when not a picture), one decode; a
-    video's vPDQ decoded on one thread (the pool is the parallelism)."""
+    video's vPDQ under `video_limits` (the crawl's options), decoded on one thread (the pool
+    is the parallelism)."""
     from orbweaver.signals import VideoLimits, compute_signals_dihedral
 
+    limits = video_limits or VideoLimits()
+    if limits.decode_threads != 1:
+        limits = dataclasses.replace(limits, decode_threads=1)
     return compute_signals_dihedral(
-        data,
-        max_bytes=max_bytes,
-        max_pixels=max_pixels,
-        video_limits=VideoLimits(decode_threads=1),
+        data, max_bytes=max_bytes, max_pixels=max_pixels, video_limits=limits
     )
 
 

@@ -446,7 +446,8 @@ class MediaWorker:
         def timed() -> tuple[Any, float]:
             start = time.thread_time()
             try:
-                return fingerprint(data, opts.max_media_bytes, opts.max_pixels), 0.0
+                limits = opts.video_limits
+                return fingerprint(data, opts.max_media_bytes, opts.max_pixels, limits), 0.0
             finally:
                 self.cpu_s += time.thread_time() - start
 

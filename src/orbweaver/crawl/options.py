@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orbweaver.signals import ArchiveLimits
+from orbweaver.signals import ArchiveLimits, VideoLimits
 
 
 @dataclass
@@ -38,6 +38,9 @@ class CrawlOptions:
     max_media_bytes: int = 64 * 1024 * 1024
     max_pixels: int = 64_000_000
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    # Caps on one video (the settings' `video_max_*`); each refusal is logged, the file kept
+    # by its exact hashes (issue 16).
+    video_limits: VideoLimits = field(default_factory=VideoLimits)
     # Threads that unpack archives, apart from the reactor's pool (DNS, store writes).
     archive_workers: int = 2
     jobdir: Path | None = None

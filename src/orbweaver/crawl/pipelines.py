@@ -17,6 +17,7 @@ dropped, with its traceback.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -71,6 +72,7 @@ class SignalsPipeline:
                 processes,
                 max_bytes=self.options.max_media_bytes,
                 max_pixels=self.options.max_pixels,
+                function=functools.partial(fingerprint, video_limits=self.options.video_limits),
             )
 
     @classmethod
@@ -124,7 +126,10 @@ class SignalsPipeline:
         assert item.data is not None
         try:
             item.signals, dihedral = fingerprint(
-                item.data, self.options.max_media_bytes, self.options.max_pixels
+                item.data,
+                self.options.max_media_bytes,
+                self.options.max_pixels,
+                self.options.video_limits,
             )
         except SignalError as exc:
             return self._undecodable(item, exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from orbweaver.signals import is_video_mime, sniff_mime
+
 _IMAGE_MAGIC = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -42,6 +44,11 @@ def sniff(data: bytes) -> tuple[str, str]:
         return "media", "video/mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "media", "video/webm"
+    # every other container vPDQ hashes (MOV without `ftyp`, MPEG-TS): the signals' sniffing.
+    # A live MPEG-TS stream was skipped as "neither page, media nor archive" before (issue 16).
+    video = sniff_mime(data[:1024])
+    if is_video_mime(video):
+        return "media", str(video)
     if _looks_like_markup(data[:2048]):
         return "page", "text/html"
     return "other", "application/octet-stream"

@@ -24,6 +24,7 @@ from orbweaver.crawl.items import MediaItem
 from orbweaver.crawl.options import CrawlOptions
 from orbweaver.store import (
     CompactSignals,
+    CompactVideo,
     EventKind,
     Store,
     count_host_day,
@@ -31,6 +32,7 @@ from orbweaver.store import (
     store_time,
     write_seen,
     write_signals,
+    write_videos,
 )
 from orbweaver.store.models import (
     Detection,
@@ -183,6 +185,7 @@ class SightingWriter:
         full_ids = self._insert_full(session, full, ids, naive)
         suspects = self._suspects(session, full, full_ids, compact, ids, hit, naive)
         self._write_compact(session, compact, ids, now)
+        write_videos(session, _videos(media), now)
         counts: dict[str, tuple[int, int]] = {}
         for item in media:
             fetched, nothing = counts.get(item.host, (0, 0))
@@ -461,6 +464,27 @@ def _hosts(item: MediaItem) -> set[str]:
     from orbweaver.crawl.spider import host_of
 
     return {item.host, host_of(item.page_url) if item.page_url else item.host}
+
+
+def _videos(media: list[MediaItem]) -> list[CompactVideo]:
+    """The vPDQ frames of the batch's videos, matched or not, whatever layout their sightings
+    take (the `media` row has no vPDQ): retroactive matching of videos reads them here."""
+    from orbweaver.signals import VPDQ, parse_vpdq
+
+    out = []
+    for item in media:
+        value = item.signals.extra.get(VPDQ.name)
+        if not value:
+            continue
+        try:
+            frames = parse_vpdq(value)
+        except ValueError:
+            logger.warning("vPDQ of %s unreadable, not kept", item.url)
+            continue
+        out.append(
+            CompactVideo.of(item.signals.sha256, ((f.pdq, f.quality, f.timestamp) for f in frames))
+        )
+    return out
 
 
 def _pdq(item: MediaItem, writer: SightingWriter) -> str | None:

@@ -62,6 +62,23 @@ JOIN notice_item i ON i.detection_id = d.id
 WHERE s.reached_from_tor
 """
 
+# Notices with a video among their detected media (issue 16): from the few video media, not
+# from every notice.
+_VIDEO_SQL = """
+SELECT DISTINCT i.notice_id FROM media m
+JOIN sighting s ON s.media_id = m.id
+JOIN detection d ON d.sighting_id = s.id
+JOIN notice_item i ON i.detection_id = d.id
+WHERE m.mime_type LIKE 'video/%'
+"""
+# Detected sightings of videos: the rest of `detected` are pictures.
+_DETECTED_VIDEOS_SQL = """
+SELECT COUNT(DISTINCT d.sighting_id) FROM media m
+JOIN sighting s ON s.media_id = m.id
+JOIN detection d ON d.sighting_id = s.id
+WHERE m.mime_type LIKE 'video/%'
+"""
+
 
 # The hosting country of each notice's host, where its attribution recorded one.
 _COUNTRY_SQL = """
@@ -112,6 +129,7 @@ def load_notices(store: Store, provider_id: int | None = None) -> pd.DataFrame:
         members = _fetch(conn, _MEMBERS_SQL)
         tor_ids = np.asarray([r[0] for r in _fetch(conn, _TOR_SQL)], dtype=np.int64)
         countries = _fetch(conn, _COUNTRY_SQL)
+        video_ids = np.asarray([r[0] for r in _fetch(conn, _VIDEO_SQL)], dtype=np.int64)
         providers: dict[int, str] = dict(
             conn.execute(sa.text("SELECT id, name FROM provider")).all()
         )
@@ -138,6 +156,7 @@ def load_notices(store: Store, provider_id: int | None = None) -> pd.DataFrame:
             "followups": np.maximum(data[:, 9].astype(np.int64) - 1, 0),
             "escalations": data[:, 10].astype(np.int64),
             "country": _countries(ids, countries),
+            "media_type": np.where(np.isin(ids, video_ids), "video", "picture").astype(object),
         }
     )
     return frame.astype(NOTICE_COLUMNS)
@@ -187,6 +206,7 @@ def load_inputs(store: Store) -> ReportInputs:
             "SELECT COUNT(DISTINCT d.sighting_id) FROM sighting s "
             "JOIN detection d ON d.sighting_id = s.id WHERE s.network <> 'clear'",
         )
+        videos = _scalar(conn, _DETECTED_VIDEOS_SQL)
         backlog = _scalar(conn, "SELECT COUNT(*) FROM suspect WHERE status = 'pending'")
         tor_only = _scalar(conn, "SELECT COUNT(*) FROM notice WHERE status = 'tor_only'")
         gone = _scalar(conn, f"SELECT COUNT(*) FROM notice WHERE status = '{GONE_PRE_NOTICE}'")
@@ -198,6 +218,7 @@ def load_inputs(store: Store) -> ReportInputs:
         notices=notices,
         detected=detected,
         detected_by_category=by_category,
+        detected_by_media_type={"picture": detected - videos, "video": videos},
         detected_clear_web=detected - not_clear,
         suspect_backlog=backlog,
         tor_only=tor_only,

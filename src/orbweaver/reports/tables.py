@@ -29,6 +29,7 @@ NOTICE_COLUMNS = {
     "escalations": "int64",
     # The hosting country (RDAP's network country for the host, ISO 3166 alpha-2), "" unknown.
     "country": "object",
+    "media_type": "object",  # "video": a detected media of the notice is a video; else "picture"
 }
 
 
@@ -43,6 +44,8 @@ class ReportInputs:
     notices: pd.DataFrame
     detected: int = 0
     detected_by_category: dict[str, int] = field(default_factory=dict)
+    # Detected sightings by media type ("picture", "video"; issue 16).
+    detected_by_media_type: dict[str, int] = field(default_factory=dict)
     detected_clear_web: int = 0
     suspect_backlog: int = 0
     tor_only: int = 0
@@ -67,6 +70,7 @@ class GroupRow:
     recidivism_rate: float | None
     followups: int
     escalations: int
+    videos: int = 0  # of `targeted`, notices for videos (the rest are pictures)
 
     def as_contract(self) -> dict[str, Any]:
         return {
@@ -91,6 +95,8 @@ class GroupRow:
             max_followup_days=_round(self.removal.max_followup_days),
             followups=self.followups,
             escalations=self.escalations,
+            pictures=self.targeted - self.videos,
+            videos=self.videos,
         )
         return data
 
@@ -124,6 +130,7 @@ def _group_row(name: str, service_type: str, rows: pd.DataFrame) -> GroupRow:
         recidivism_rate=float(rows["recidivist"].mean()) if len(rows) else None,
         followups=int(rows["followups"].sum()),
         escalations=int(rows["escalations"].sum()),
+        videos=int((media_type_labels(rows) == "video").sum()),
     )
 
 
@@ -141,6 +148,13 @@ def breakdown(notices: pd.DataFrame, by: str | pd.Series) -> list[GroupRow]:
         _group_row(str(key), "", group)
         for key, group in notices.groupby(by, sort=True, observed=True)
     ]
+
+
+def media_type_labels(notices: pd.DataFrame) -> pd.Series:
+    """ "picture" or "video" per notice; frames made before issue 16 hold only pictures."""
+    if "media_type" not in notices.columns:
+        return pd.Series("picture", index=notices.index, dtype=object)
+    return notices["media_type"].fillna("picture")
 
 
 def network_labels(notices: pd.DataFrame) -> pd.Series:
@@ -172,6 +186,7 @@ class Report:
     providers: list[GroupRow]
     by_category: list[GroupRow]
     by_network: list[GroupRow]
+    by_media_type: list[GroupRow]
     by_month: list[GroupRow]
     by_country: list[GroupRow]
     naive_overall: RemovalStats
@@ -213,6 +228,9 @@ class Report:
             "recheck_cadence": self.inputs.recheck_cadence,
             "archives_noticed": len(archives),
             "archive_members_matched": int(archives["members"].sum()),
+            "verified_pictures_detected": self.inputs.detected_by_media_type.get("picture", 0),
+            "verified_videos_detected": self.inputs.detected_by_media_type.get("video", 0),
+            "videos_targeted_for_removal": self.overall.videos,
         }
 
     def contract(self) -> dict[str, Any]:
@@ -228,9 +246,11 @@ class Report:
         data["table_1_0"] = [p.as_detail() for p in self.providers]
         data["by_category"] = [r.as_detail() for r in self.by_category]
         data["by_network"] = [r.as_detail() for r in self.by_network]
+        data["by_media_type"] = [r.as_detail() for r in self.by_media_type]
         data["by_month"] = [r.as_detail() for r in self.by_month]
         data["by_country"] = [r.as_detail() for r in self.by_country]
         data["detected_by_category"] = dict(self.inputs.detected_by_category)
+        data["detected_by_media_type"] = dict(self.inputs.detected_by_media_type)
         data["without_censoring"] = asdict(self.naive_overall)
         return data
 
@@ -243,6 +263,7 @@ def build_report(inputs: ReportInputs) -> Report:
         providers=table_1_0(notices),
         by_category=breakdown(notices, "category"),
         by_network=breakdown(notices, network_labels(notices)),
+        by_media_type=breakdown(notices, media_type_labels(notices)),
         by_month=breakdown(notices, month_labels(notices)),
         by_country=breakdown(notices, country_labels(notices)),
         naive_overall=naive_stats(notices["duration_days"], notices["removed"]),

@@ -49,6 +49,7 @@ from orbweaver.signals.errors import SignalError
 from orbweaver.signals.pdq import pdq_from_grid, pdq_grid
 
 if TYPE_CHECKING:
+    from orbweaver.config import Settings
     from orbweaver.signals.types.vpdq import VpdqFeature
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,19 @@ class VideoLimits:
     interval_s: float = DEFAULT_INTERVAL_S
     """Seconds between hashed frames when the caller names none (not a cap: it travels with
     the caps because every caller that hashes a video passes this object down)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, decode_threads: int = 0) -> VideoLimits:
+        """The caps a deployment set (`video_max_*`, `vpdq_interval_s`; TOML or environment)."""
+        return cls(
+            max_duration_s=settings.video_max_duration_s,
+            max_frames=settings.video_max_frames,
+            max_pixels=settings.video_max_pixels,
+            max_fps=settings.video_max_fps,
+            max_decode_s=settings.video_max_decode_s,
+            decode_threads=decode_threads,
+            interval_s=settings.vpdq_interval_s,
+        )
 
 
 @dataclass(frozen=True)

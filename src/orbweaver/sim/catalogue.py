@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from orbweaver.sim import net
-from orbweaver.sim.media import EXTENSIONS, ORIGINAL, Member, Picture, Variant
+from orbweaver.sim import videos as _videos  # noqa: F401  (registers how video pictures render)
+from orbweaver.sim.media import EXTENSIONS, ORIGINAL, Member, Picture, Variant, draw_variant
 from orbweaver.sim.scenario import Behaviour, ProviderSpec, Scenario
 
 CATEGORIES = (("csam_prepubescent", 0.5), ("csam_postpubescent", 0.3), ("harmful_abusive", 0.2))
@@ -330,6 +331,11 @@ class Builder:
 
     def _picture(self) -> Picture:
         w = self.world
+        if w.video_share > 0 and self.rng.random() < w.video_share:
+            width, height = w.video_size
+            return Picture(
+                self.rng.getrandbits(48), width, height, self.rng.choice(("mp4", "webm"))
+            )
         fmts, weights = zip(*w.format_weights, strict=True)
         return Picture(
             seed=self.rng.getrandbits(48),
@@ -379,6 +385,10 @@ class Builder:
             else:
                 for image in bucket:
                     self.place_image(site, image, Variant(), self._upload_time())
+                    if image.picture.is_video and self.rng.random() < self.world.video_copy_share:
+                        kind = self.rng.choice(("reencode", "resize", "mirror"))
+                        copy = draw_variant(self.rng, kind, image.picture)
+                        self.place_image(site, image, copy, self._upload_time())
 
     def _archives(self, site: Site, images: list[Image]) -> None:
         lo, hi = self.world.archive_size

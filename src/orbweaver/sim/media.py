@@ -15,14 +15,26 @@ import io
 import random
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 FORMATS = ("jpeg", "png", "webp", "gif")
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
+VIDEO_FORMATS = ("mp4", "webm")
+"""A `Picture` in one of these is a short synthetic video (videos.py renders it, issue 16)."""
+EXTENSIONS = {
+    "jpeg": "jpg",
+    "png": "png",
+    "webp": "webp",
+    "gif": "gif",
+    "mp4": "mp4",
+    "webm": "webm",
+}
 CONTENT_TYPES = {
+    "mp4": "video/mp4",
+    "webm": "video/webm",
     "jpeg": "image/jpeg",
     "png": "image/png",
     "webp": "image/webp",
@@ -31,8 +43,9 @@ CONTENT_TYPES = {
     "7z": "application/x-7z-compressed",
 }
 VARIANT_KINDS = ("orig", "same", "reencode", "resize", "mirror")
-# Bumped whenever `render_pixels` paints differently: cached fingerprints carry it in their key.
-RENDER_VERSION = 2
+# Bumped whenever `render_pixels` paints differently (3: videos, issue 16): cached fingerprints
+# carry it in their key.
+RENDER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,10 @@ class Picture:
     width: int
     height: int
     fmt: str
+
+    @property
+    def is_video(self) -> bool:
+        return self.fmt in VIDEO_FORMATS
 
 
 @dataclass(frozen=True)
@@ -56,13 +73,47 @@ class Variant:
     fmt: str | None = None  # re-encoded format; None keeps the picture's own format
     scale: float = 1.0
     quality: int = 88
+    trim_s: float = 0.0  # videos: seconds cut from the start
+    crop: float = 0.0  # videos: share of each side cut away
 
 
 ORIGINAL = Variant()
 
 
+@dataclass(frozen=True)
+class VideoHooks:
+    """How a video `Picture` is rendered and hashed: videos.py registers them when imported
+    (it builds on this module's pictures, so this module cannot import it)."""
+
+    render: Callable[[Picture, Variant], bytes]
+    vpdq: Callable[[bytes], str]
+
+
+_video_hooks: list[VideoHooks] = []
+
+
+def register_video_hooks(hooks: VideoHooks) -> None:
+    _video_hooks[:] = [hooks]
+
+
+def video_hooks() -> VideoHooks:
+    if not _video_hooks:
+        raise RuntimeError("video pictures need orbweaver.sim.videos imported (the world does)")
+    return _video_hooks[0]
+
+
 def draw_variant(rng: random.Random, kind: str, picture: Picture) -> Variant:
-    """A concrete variant of the given kind, with its parameters drawn from `rng`."""
+    """A concrete variant of the given kind, with its parameters drawn from `rng`. A video
+    is never mirrored (vPDQ, like the reference, does not look for mirrored frames): its
+    third kind of copy is trimmed or cropped instead."""
+    if picture.is_video:
+        if kind == "reencode":
+            return Variant("reencode", fmt="webm" if picture.fmt == "mp4" else "mp4", quality=35)
+        if kind == "resize":
+            return Variant("resize", scale=round(rng.uniform(0.55, 0.85), 2))
+        if kind == "mirror":
+            return Variant("trim", trim_s=1.0) if rng.random() < 0.5 else Variant("crop", crop=0.01)
+        return Variant(kind)
     if kind == "reencode":
         fmt = rng.choice([f for f in ("jpeg", "webp", "png") if f != picture.fmt] or ["jpeg"])
         return Variant("reencode", fmt=fmt, quality=rng.randint(60, 80))
@@ -141,6 +192,8 @@ def variant_format(picture: Picture, variant: Variant) -> str:
 
 def render(picture: Picture, variant: Variant = ORIGINAL) -> bytes:
     """The bytes of one copy; `same` and `orig` are byte-identical by definition."""
+    if picture.is_video:
+        return video_hooks().render(picture, variant)
     img = apply_variant(render_pixels(picture), variant)
     return encode(img, variant_format(picture, variant), variant.quality)
 
@@ -151,10 +204,14 @@ def pdq_hex(picture: Picture) -> str:
 
 
 def fingerprints(picture: Picture) -> tuple[str, str, str]:
-    """(sha256, md5, pdq) of the original file: what a hotline's list would hold for it."""
+    """(sha256, md5, pdq) of the original file: what a hotline's list would hold for it; for a
+    video the third is its vPDQ in python-threatexchange's text form."""
     import pdqhash
 
     data = render(picture)
+    if picture.is_video:
+        vpdq = video_hooks().vpdq(data)
+        return hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), vpdq
     decoded = Image.open(io.BytesIO(data)).convert("RGB")
     bits, _quality = pdqhash.compute(np.asarray(decoded))
     pdq = np.packbits(bits.astype(np.uint8)).tobytes().hex()

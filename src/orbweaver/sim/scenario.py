@@ -110,6 +110,14 @@ class WorldSpec:
         ("gif", 0.1),
     )
     archive_size: tuple[int, int] = (3, 8)
+    # Share of pictures that are short synthetic videos instead (issue 16): `video_size`
+    # pixels, four seconds at 8 frames a second, MP4 (H.264) or WebM (VP8). 0: none, and the
+    # world's random draws are those of a world without videos.
+    video_share: float = 0.0
+    video_size: tuple[int, int] = (256, 192)
+    # Of videos placed on image hosts and boards, share that also get a near-duplicate copy on
+    # the same site (re-encoded, resized, trimmed or cropped: only vPDQ links it to the list).
+    video_copy_share: float = 0.5
     encrypted_share: float = 0.5  # of archives
     sevenzip_share: float = 0.3  # of archives
     forums: int = 2
@@ -236,6 +244,8 @@ def _world(data: dict[str, Any]) -> WorldSpec:
         )
     if "archive_size" in data:
         data["archive_size"] = tuple(data["archive_size"])
+    if "video_size" in data:
+        data["video_size"] = tuple(data["video_size"])
     return _build(WorldSpec, data)
 
 

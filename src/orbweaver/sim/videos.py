@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from orbweaver.sim.media import Picture, render_pixels
+from orbweaver.sim.media import Picture, Variant, VideoHooks, register_video_hooks, render_pixels
 
 CONTAINERS = {
     "mp4": "video/mp4",
@@ -134,12 +134,19 @@ def encode_frames(frames: list[Image.Image], fps: int, container: str, *, crf: i
     import av
 
     out = io.BytesIO()
-    with av.open(out, mode="w", format=_FORMATS[container]) as output:
+    # bitexact: no random segment id or wall-clock date in the header (Matroska/WebM), so a
+    # copy's bytes, and its sha256 in the world's list, are the same on every render
+    with av.open(
+        out, mode="w", format=_FORMATS[container], options={"fflags": "+bitexact"}
+    ) as output:
         stream: Any = output.add_stream(_codec(container), rate=fps)
         stream.width, stream.height = frames[0].width, frames[0].height
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, fps)
         stream.options = _options(container, crf)
+        # one encoding thread: libvpx's threads made each render's bytes differ (and, on a
+        # busy machine, took 15× longer on these small frames)
+        stream.codec_context.thread_count = 1
         for n, img in enumerate(frames):
             frame = av.VideoFrame.from_image(img)
             frame.pts = n
@@ -173,7 +180,68 @@ def _h264() -> str:
 
 def _options(container: str, crf: int) -> dict[str, str]:
     if container == "webm":
-        return {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+        # "realtime" decides by the wall clock: bytes that differ from one render to the next
+        return {"crf": str(crf), "b": "0", "deadline": "good", "cpu-used": "8"}
     if _codec(container) == "libx264":
         return {"crf": str(crf), "preset": "veryfast"}
     return {}
+
+
+WORLD_SECONDS = 4.0
+WORLD_FPS = 8
+
+
+def world_video(picture: Picture) -> SyntheticVideo:
+    """The video a world `Picture` in a video format stands for: short and small, so a world
+    with videos costs little more to serve and crawl than one with pictures."""
+    return SyntheticVideo(
+        seed=picture.seed,
+        width=picture.width,
+        height=picture.height,
+        seconds=WORLD_SECONDS,
+        fps=WORLD_FPS,
+        container=picture.fmt,
+    )
+
+
+def render_world_video(picture: Picture, variant: Variant) -> bytes:
+    """The bytes of one copy of a world video (media.render's video branch)."""
+    crf = 23 if variant.kind in ("orig", "same") else variant.quality
+    return render_video(
+        world_video(picture),
+        VideoVariant(
+            variant.kind,
+            container=variant.fmt,
+            scale=variant.scale,
+            trim_s=variant.trim_s,
+            crop=variant.crop,
+            crf=crf if variant.kind == "reencode" else 23,
+        ),
+    )
+
+
+def vpdq_text(data: bytes, interval: float = 1.0) -> str:
+    """The world's own vPDQ of a video (its hash list's entry): the reference's sampling (frame
+    n when n % int(interval·fps) == 0, timestamp n/fps), `pdqhash` on each sampled frame, in
+    python-threatexchange's text form. Independent of the product's hashing, as a hotline's
+    list would be."""
+    import json
+
+    import av
+    import pdqhash
+
+    features = []
+    with av.open(io.BytesIO(data), mode="r") as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 25)
+        every = max(1, int(interval * fps))
+        for n, frame in enumerate(container.decode(stream)):
+            if n % every:
+                continue
+            bits, quality = pdqhash.compute(frame.to_ndarray(format="rgb24"))
+            pdq = np.packbits(bits.astype(np.uint8)).tobytes().hex()
+            features.append(f"{pdq},{int(quality)},{n / fps:.3f}")
+    return json.dumps(features, separators=(",", ":"))
+
+
+register_video_hooks(VideoHooks(render_world_video, vpdq_text))

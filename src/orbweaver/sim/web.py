@@ -241,8 +241,10 @@ class Sites:
         it = self._by_key(site, key)
         if it is None or it.kind != "image":
             return not_found()
-        style = ("img", "srcset", "a_href", "og", "css")[it.id % 5]
         src, head = it.path, ""
+        if self.engine.cat.images[it.image_ids[0]].picture.is_video:
+            return page(f"upload {key}", self._video_tag(it))
+        style = ("img", "srcset", "a_href", "og", "css")[it.id % 5]
         if style == "img":
             body = f"<img src='{src}' alt='upload'>"
         elif style == "srcset":
@@ -258,6 +260,18 @@ class Sites:
         else:
             body = f"<div class='pic' style=\"background-image: url('{src}')\"></div>"
         return page(f"upload {key}", body, head)
+
+    @staticmethod
+    def _video_tag(it: Item) -> str:
+        """A video's page: `<video src>`, `<video><source>` or a link, by the item."""
+        src = it.path
+        style = ("video", "source", "a_href")[it.id % 3]
+        if style == "video":
+            return f"<video src='{src}' controls></video>"
+        if style == "source":
+            kind = "video/webm" if src.endswith(".webm") else "video/mp4"
+            return f"<video controls><source src='{src}' type='{kind}'></video>"
+        return f"<p><a href='{src}'>download video</a></p>"
 
     def board(self, req: Request, site: Site) -> Response:
         items, nav = paginate(self.listing(site), req, self.engine.cat.scenario.world.page_size)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import errno
 import functools
 import hashlib
@@ -272,9 +273,10 @@ class World:
             at=self.scenario.world.start - timedelta(days=1),
         )
         path = self.workdir / "known_hashes.csv"
-        lines = ["signal_type,signal,category,source"]
-        lines += [f"{t},{v},{c},orbweaver-sim" for t, v, c in rows]
-        path.write_text("\n".join(lines) + "\n")
+        with path.open("w", newline="") as f:  # a vPDQ holds commas and quotes: csv quotes it
+            out = csv.writer(f, lineterminator="\n")
+            out.writerow(["signal_type", "signal", "category", "source"])
+            out.writerows([t, v, c, "orbweaver-sim"] for t, v, c in rows)
         return path
 
     def _info(self, csv_path: Path) -> dict[str, Any]:
@@ -370,14 +372,16 @@ def party_info(party: catalogue_mod.Party, hooks: str) -> dict[str, Any]:
 def known_hash_rows(
     known: list[catalogue_mod.Image], store: MediaStore
 ) -> list[tuple[str, str, str]]:
-    """(signal_type, signal, category) rows: sha256, md5 and pdq of each known original."""
+    """(signal_type, signal, category) rows: sha256, md5 and pdq (vpdq for a video) of each
+    known original."""
     prints = fingerprint_cache([im.picture for im in known])
     rows = []
     for im in known:
-        sha, md5, pdq = prints[im.picture]
+        sha, md5, near = prints[im.picture]
         store.sha_to_image[sha] = im.id
         category = im.category or "harmful_abusive"
-        rows += [("sha256", sha, category), ("md5", md5, category), ("pdq", pdq, category)]
+        kind = "vpdq" if im.picture.is_video else "pdq"
+        rows += [("sha256", sha, category), ("md5", md5, category), (kind, near, category)]
     return rows
 
 

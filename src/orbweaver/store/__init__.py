@@ -6,7 +6,8 @@ Public surface: `Store`, `open_store`; `record_event`, `EventKind`, `CATALOGUE`;
 `store_now`, `store_time`; the vault (`Vault`, `VaultError`, `new_key`, `rekey_suspects`,
 loaded on first use: it brings the cryptography package); the compact layout of what matched
 nothing and its maintenance (`CompactSignals`, `write_signals`, `write_seen`, `count_host_day`,
-`seen_urls`, `find_sha256`, `iter_signals`, `maintain`; issue 22); and the schema,
+`seen_urls`, `find_sha256`, `iter_signals`, `maintain`; issue 22; videos' vPDQ frames:
+`CompactVideo`, `write_videos`, `iter_videos`, `find_video`, issue 16); and the schema,
 `orbweaver.store.models`.
 """
 
@@ -20,14 +21,18 @@ from orbweaver.store.times import UtcDateTime, store_now, store_time
 if TYPE_CHECKING:
     from orbweaver.store.compact import (
         CompactSignals,
+        CompactVideo,
         count_host_day,
         find_sha256,
+        find_video,
         iter_signals,
+        iter_videos,
         seen_digests,
         seen_urls,
         url_digest,
         write_seen,
         write_signals,
+        write_videos,
     )
     from orbweaver.store.partitions import Maintenance, include_name, maintain
     from orbweaver.store.vault import Vault, VaultError, new_key, rekey_suspects
@@ -38,14 +43,18 @@ else:
             ".vault": ["Vault", "VaultError", "new_key", "rekey_suspects"],
             ".compact": [
                 "CompactSignals",
+                "CompactVideo",
                 "count_host_day",
                 "find_sha256",
+                "find_video",
                 "iter_signals",
+                "iter_videos",
                 "seen_digests",
                 "seen_urls",
                 "url_digest",
                 "write_seen",
                 "write_signals",
+                "write_videos",
             ],
             ".partitions": ["Maintenance", "include_name", "maintain"],
         },
@@ -54,6 +63,7 @@ else:
 __all__ = [
     "CATALOGUE",
     "CompactSignals",
+    "CompactVideo",
     "EventKind",
     "Maintenance",
     "Store",
@@ -62,8 +72,10 @@ __all__ = [
     "VaultError",
     "count_host_day",
     "find_sha256",
+    "find_video",
     "include_name",
     "iter_signals",
+    "iter_videos",
     "maintain",
     "new_key",
     "open_store",
@@ -76,4 +88,5 @@ __all__ = [
     "url_digest",
     "write_seen",
     "write_signals",
+    "write_videos",
 ]

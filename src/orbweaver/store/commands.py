@@ -44,8 +44,8 @@ def maintain(
     typer.echo(
         f"partitions made {len(done.partitions_made)}, retired {len(done.partitions_retired)}; "
         f"seen rows deleted {done.seen_rows_deleted}, merged {done.seen_rows_merged}; "
-        f"signals compacted "
-        f"{done.signals_read} -> {done.signals_kept}"
+        f"signals compacted {done.signals_read} -> {done.signals_kept}; videos compacted "
+        f"{done.videos_read} -> {done.videos_kept}"
     )
 
 

@@ -17,6 +17,13 @@ A 96-bit prefix of SHA-256 identifies a file (a collision among 10^12 files has 
 prefixes of MD5 and SHA-1 are only for matching lists that carry those: against
 10^7 list entries and 10^11 kept media the expected number of false candidates is about 0.05,
 and a retroactive hit is a lead for a re-fetch, not a detection.
+
+Videos (issue 16) also keep their vPDQ frames (`media_video_block`), whatever layout their
+sighting took, so a video list that grows is matched against every video the crawl saw. A
+record is variable-length (big-endian):
+    sha256[:16] | frames (u32) | frames × (pdq 32 bytes | quality u8 | timestamp ms u32)
+37 bytes a frame: a minute at one frame a second is 2.2 KB. Blocks are sorted by sha256 and
+deduplicated like the signal blocks (`compact_videos`, run by `db maintain`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import secrets
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +40,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.store.models import CrawlHostDay, CrawlSeen, MediaSignalBlock
+from orbweaver.store.models import CrawlHostDay, CrawlSeen, MediaSignalBlock, MediaVideoBlock
 from orbweaver.store.times import store_time
 
 KEY = 12
@@ -380,6 +388,148 @@ def compact_signals(session: Session, before: datetime) -> Compaction:
     if rows_out:
         session.execute(sa.insert(MediaSignalBlock), rows_out)
     return Compaction(read, len(records), len(ids))
+
+
+# --- videos' vPDQ frames (issue 16) ---------------------------------------------------------
+
+_FRAME = struct.Struct(">32sBI")
+_VIDEO_HEAD = struct.Struct(">16sI")
+
+
+@dataclass(frozen=True)
+class CompactVideo:
+    """What a record keeps of one video: its sha256 prefix and its vPDQ frames, each
+    (PDQ hex, quality, timestamp in seconds, to the millisecond)."""
+
+    sha256_prefix: bytes
+    frames: tuple[tuple[str, int, float], ...]
+
+    @classmethod
+    def of(cls, sha256: str, frames: Iterable[tuple[str, int, float]]) -> CompactVideo:
+        return cls(
+            bytes.fromhex(sha256)[:16],
+            tuple((pdq.lower(), int(q), round(float(t), 3)) for pdq, q, t in frames),
+        )
+
+    def pack(self) -> bytes:
+        parts = [_VIDEO_HEAD.pack(self.sha256_prefix, len(self.frames))]
+        parts.extend(
+            _FRAME.pack(bytes.fromhex(pdq), quality, round(t * 1000))
+            for pdq, quality, t in self.frames
+        )
+        return b"".join(parts)
+
+
+def _video_records(blob: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(sha256 prefix, whole record) of each record in a block, in order."""
+    at = 0
+    while at < len(blob):
+        key, n = _VIDEO_HEAD.unpack_from(blob, at)
+        end = at + _VIDEO_HEAD.size + n * _FRAME.size
+        yield key, blob[at:end]
+        at = end
+
+
+def _unpack_video(record: bytes) -> CompactVideo:
+    key, n = _VIDEO_HEAD.unpack_from(record, 0)
+    frames = tuple(
+        (pdq.hex(), quality, ms / 1000)
+        for pdq, quality, ms in _FRAME.iter_unpack(record[_VIDEO_HEAD.size :])
+    )
+    assert len(frames) == n, "a video record's frame count disagrees with its length"
+    return CompactVideo(key, frames)
+
+
+def _video_block_row(records: list[bytes], at: datetime, compacted: bool) -> dict[str, Any]:
+    return {
+        "created_at": at,
+        "compacted": compacted,
+        "n": len(records),
+        "lo": records[0][:16],
+        "hi": records[-1][:16],
+        "records": b"".join(records),
+    }
+
+
+def write_videos(session: Session, videos: Iterable[CompactVideo], at: datetime) -> int:
+    """One block for a batch's videos (deduplicated within it; across blocks by
+    `compact_videos`). Returns how many records were written."""
+    unique = {v.sha256_prefix: v.pack() for v in videos if v.frames}
+    records = [unique[k] for k in sorted(unique)]
+    if records:
+        session.execute(
+            sa.insert(MediaVideoBlock), [_video_block_row(records, store_time(at), False)]
+        )
+    return len(records)
+
+
+def iter_videos(session: Session) -> Iterator[CompactVideo]:
+    """Every kept video's frames (retroactive matching of a grown video list scans them)."""
+    for blob in session.scalars(sa.select(MediaVideoBlock.records)):
+        for _, record in _video_records(blob):
+            yield _unpack_video(record)
+
+
+def find_video(session: Session, sha256: str) -> CompactVideo | None:
+    """The kept frames of one video by sha256 (the blocks whose range holds it)."""
+    key = bytes.fromhex(sha256)[:16]
+    blocks = session.scalars(
+        sa.select(MediaVideoBlock.records).where(
+            MediaVideoBlock.lo <= key, MediaVideoBlock.hi >= key
+        )
+    )
+    for blob in blocks:
+        for found, record in _video_records(blob):
+            if found == key:
+                return _unpack_video(record)
+    return None
+
+
+def compact_videos(session: Session, before: datetime) -> tuple[int, int]:
+    """`compact_signals` for video blocks: loose blocks written before `before` merged into
+    sorted blocks of about `BLOCK_RECORDS × 64` bytes, videos already kept dropped. Returns
+    (records read, records kept)."""
+    cutoff = store_time(before)
+    loose = session.execute(
+        sa.select(MediaVideoBlock.id, MediaVideoBlock.records).where(
+            MediaVideoBlock.compacted.is_(False), MediaVideoBlock.created_at < cutoff
+        )
+    ).all()
+    if not loose:
+        return 0, 0
+    merged: dict[bytes, bytes] = {}
+    read = 0
+    for _, blob in loose:
+        for key, record in _video_records(blob):
+            merged.setdefault(key, record)
+            read += 1
+    keys = sorted(merged)
+    kept = session.execute(
+        sa.select(MediaVideoBlock.lo, MediaVideoBlock.hi, MediaVideoBlock.records).where(
+            MediaVideoBlock.compacted.is_(True)
+        )
+    )
+    for lo, hi, blob in kept:
+        if bisect.bisect_left(keys, lo) == bisect.bisect_right(keys, hi):
+            continue
+        for key, _ in _video_records(blob):
+            merged.pop(key, None)
+    records = [merged[k] for k in sorted(merged)]
+    session.execute(
+        sa.delete(MediaVideoBlock).where(MediaVideoBlock.id.in_([row.id for row in loose]))
+    )
+    rows, chunk, size = [], [], 0
+    for record in records:
+        chunk.append(record)
+        size += len(record)
+        if size >= BLOCK_RECORDS * RECORD:
+            rows.append(_video_block_row(chunk, cutoff, True))
+            chunk, size = [], 0
+    if chunk:
+        rows.append(_video_block_row(chunk, cutoff, True))
+    if rows:
+        session.execute(sa.insert(MediaVideoBlock), rows)
+    return read, len(records)
 
 
 def expire_seen(session: Session, before: datetime) -> int:

@@ -845,6 +845,23 @@ class MediaSignalBlock(Base):
     bloom: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class MediaVideoBlock(Base):
+    """The vPDQ frames of videos the crawl fetched (`orbweaver.store.compact`, issue 16), so
+    retroactive matching of videos works when a list grows: variable-length records (a
+    video's sha256 prefix, its frame count, then 37 bytes a frame), one loose block a crawl
+    batch, merged by `db maintain` into sorted blocks deduplicated by sha256 (`lo`..`hi`)."""
+
+    __tablename__ = "media_video_block"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    compacted: Mapped[bool] = mapped_column(Boolean, default=False)
+    n: Mapped[int] = mapped_column(Integer)
+    lo: Mapped[bytes] = mapped_column(LargeBinary, index=True)
+    hi: Mapped[bytes] = mapped_column(LargeBinary)
+    records: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class CrawlSeen(Base):
     """Unmatched media URLs seen on a host in one batch, 8 bytes each, for re-crawls; kept for
     a retention period. On PostgreSQL partitioned by day on `seen_at` (`db maintain` drops old

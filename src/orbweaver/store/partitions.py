@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from orbweaver.store.compact import compact_signals, expire_seen, merge_seen
+from orbweaver.store.compact import compact_signals, compact_videos, expire_seen, merge_seen
 from orbweaver.store.db import Store
 from orbweaver.store.times import store_time
 
@@ -121,6 +121,8 @@ class Maintenance:
     signals_read: int
     signals_kept: int
     signal_blocks_read: int = 0
+    videos_read: int = 0
+    videos_kept: int = 0
 
 
 def maintain(
@@ -139,4 +141,15 @@ def maintain(
         deleted = expire_seen(session, horizon)
         merged = merge_seen(session, now)
         done = compact_signals(session, now)
-    return Maintenance(made, retired, deleted, merged, done.read, done.kept, done.blocks_read)
+        videos_read, videos_kept = compact_videos(session, now)
+    return Maintenance(
+        made,
+        retired,
+        deleted,
+        merged,
+        done.read,
+        done.kept,
+        done.blocks_read,
+        videos_read,
+        videos_kept,
+    )

@@ -246,6 +246,7 @@ def _hash_video(ctx: WebContext, data: bytes) -> tuple[MediaSignals, str | None]
     `video/*` upload did before vPDQ)."""
     from orbweaver.signals import (
         SignalError,
+        VideoLimits,
         compute_exact_signals,
         compute_signals,
         is_video_mime,
@@ -259,7 +260,11 @@ def _hash_video(ctx: WebContext, data: bytes) -> tuple[MediaSignals, str | None]
             503, "too many uploads are being decoded; retry shortly", headers={"Retry-After": "5"}
         )
     try:
-        signals = compute_signals(data, max_bytes=max(len(data), 1))
+        signals = compute_signals(
+            data,
+            max_bytes=max(len(data), 1),
+            video_limits=VideoLimits.from_settings(ctx.settings),
+        )
     except SignalError as exc:
         return compute_exact_signals(data), str(exc)
     finally:
