@@ -16,7 +16,7 @@ from test_review_browser import ARGS, CHROMIUM, login, serving
 from orbweaver.crawl import add_seeds
 from orbweaver.crawl.frontier import page_key
 from orbweaver.review import add_user
-from orbweaver.store import EventKind, record_event, store_now
+from orbweaver.store import EventKind, count_error_day, record_event, store_now
 from orbweaver.store.models import CrawlHostDay, CrawlPage
 
 pytestmark = pytest.mark.browser
@@ -68,6 +68,9 @@ def crawl_world(world: World) -> None:
                 host="board.example.test", day=yesterday.isoformat(), fetched=1500, unmatched=1490
             )
         )
+        count_error_day(s, {"redirect_loop": 4, "oversize": 1}, now)
+        count_error_day(s, {"redirect_loop": 2}, now - timedelta(days=1))
+        count_error_day(s, {"timeout": 9}, now - timedelta(days=20))  # outside the window
         record_event(
             s,
             clock,
@@ -106,6 +109,8 @@ def test_the_crawl_page(sqlite_world: World, screenshot_dir: Path) -> None:
             "#throughput + p"
         )
         assert "orbweaver_errors_total" in page.inner_text("#errors + p")
+        errors = page.locator("#errors ~ table").first.locator("tbody tr").all_inner_texts()
+        assert [" ".join(r.split()) for r in errors] == ["redirect_loop 6 4 2", "oversize 1 1"]
         page.add_script_tag(content=source)
         result = page.evaluate(RUN)
         assert result["passed"] > 5 and not result["bad"], result["bad"]
