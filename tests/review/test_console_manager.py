@@ -9,7 +9,16 @@ from review_world import World
 from web_helpers import browser, console_app
 
 from orbweaver.banks import ensure_bank
-from orbweaver.store.models import AuditEntry, Bank, Event, Notice, NoticeItem, Outbox, Provider
+from orbweaver.store.models import (
+    AuditEntry,
+    Bank,
+    Event,
+    Media,
+    Notice,
+    NoticeItem,
+    Outbox,
+    Provider,
+)
 
 
 def notice_world(world: World) -> dict[str, int]:
@@ -129,6 +138,12 @@ def test_search_by_url_host_hash_and_notice_id(world: World) -> None:
         url = s.get_one(Notice, ids["notice"]).url
     for q in (str(ids["notice"]), "rep-0001", "board.example.test", url, ids["sha"]):
         assert link in sam.get("/console/search", params={"q": q}).text, q
+    with world.store.session() as s:  # a hash of any signal type (issue 20), any case
+        media = s.scalars(sa.select(Media).where(Media.sha256 == ids["sha"])).one()
+        hashes = {"sha1": media.sha1, "md5": media.md5, "pdq": media.pdq}
+    assert all(hashes.values()), hashes
+    for kind, value in {**hashes, "SHA-256 upper case": str(ids["sha"]).upper()}.items():
+        assert link in sam.get("/console/search", params={"q": value}).text, kind
     assert link not in sam.get("/console/search", params={"q": "elsewhere.example.test"}).text
 
 
