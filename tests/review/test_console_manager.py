@@ -18,6 +18,8 @@ from orbweaver.store.models import (
     NoticeItem,
     Outbox,
     Provider,
+    ProviderAlias,
+    ProviderOverride,
 )
 
 
@@ -97,8 +99,21 @@ def test_providers_notices_messages_and_a_retry(world: World) -> None:
     assert (
         f'href="/console/providers/{ids["provider"]}"' in listing and "Example Hosting" in listing
     )
+    with world.store.session() as s:  # an alias and an override, shown on the provider page
+        s.add(ProviderAlias(provider_id=ids["provider"], kind="rdap", value="EXH-1"))
+        s.add(
+            ProviderOverride(
+                provider_id=ids["provider"],
+                kind="host",
+                pattern="*.board.example.test",
+                note="reseller of Example Hosting",
+                created_at=world.clock.now(),
+            )
+        )
     provider = sam.get(f"/console/providers/{ids['provider']}").text
     assert "abuse@hosting.example.test" in provider and "550 mailbox unavailable" in provider
+    assert "rdap EXH-1" in provider
+    assert "override: host *.board.example.test (reseller of Example Hosting)" in provider
     assert f'href="/console/notices/{ids["notice"]}"' in provider  # in flight
     notice = sam.get(f"/console/notices/{ids['notice']}").text
     assert "Please remove the content at the URL below." in notice  # the message as sent
