@@ -151,3 +151,46 @@ def test_evidence_page_verifies_and_downloads_the_bundle(
         assert hashlib.sha256(row.warc).hexdigest() != row.sha256
     page = senior.get(f"/console/notices/{notice_id}/evidence")
     assert "Verification FAILED" in page.text and "sha256 differs" in page.text
+
+
+@pytest.mark.browser
+def test_holds_and_evidence_pages_in_chromium_pass_axe(
+    sqlite_world: World, key: str, screenshot_dir: Path
+) -> None:
+    """Issue 20's done-when for casework's pages: a hold added through the form in Debian's
+    Chromium, and the holds and evidence pages axe-core clean (no serious or critical)."""
+    from playwright.sync_api import sync_playwright
+    from review_world import PASSWORD
+    from test_console_axe import RUN, axe_source, small_png
+    from test_review_browser import ARGS, CHROMIUM, login, serving
+
+    from orbweaver.review import add_user
+
+    notice_id = _notice_with_evidence(sqlite_world)
+    with sqlite_world.store.session() as s:
+        add_user(s, sqlite_world.clock, "sam", "senior_analyst", PASSWORD)
+    source = axe_source()
+    with serving(sqlite_world, review_totp_roles="") as base, sync_playwright() as pw:
+        browser_ = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser_.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+        page = context.new_page()  # bypass_csp: for axe-core's injected script only
+        login(page, base, "sam")
+        page.click("nav >> text=Holds")
+        page.wait_for_url(f"{base}/console/holds")
+        page.select_option("select[name=scope]", "host")
+        page.fill("input[name=value]", "files.example.test")
+        page.fill("input[name=reason]", "police ref 7")
+        page.click("form[action='/console/holds'] button")
+        page.wait_for_url(f"{base}/console/holds")
+        assert "police ref 7" in page.inner_text("main")
+        pages = {"holds": "/console/holds", "evidence": f"/console/notices/{notice_id}/evidence"}
+        for name, path in pages.items():
+            page.goto(f"{base}{path}")
+            page.add_script_tag(content=source)
+            result = page.evaluate(RUN)
+            assert result["passed"] > 5 and not result["bad"], (name, result["bad"])
+            shot = screenshot_dir / f"console-{name}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            small_png(shot)
+        assert page.locator("#verified.ok").count() == 1
+        browser_.close()

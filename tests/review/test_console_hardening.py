@@ -22,7 +22,7 @@ from orbweaver.clock import SettableClock
 from orbweaver.review import ReviewSettings
 from orbweaver.roles import ProductSettings, refuse_plain_http_cookies
 from orbweaver.store import Store, Vault
-from orbweaver.store.models import AuditEntry, Media, Suspect
+from orbweaver.store.models import AuditEntry, Media, ReviewUser, Suspect
 from orbweaver.web.app import create_app
 from orbweaver.web.settings import WebSettings
 
@@ -570,3 +570,37 @@ def test_administrators_disable_and_end_sessions_in_the_console(world: World) ->
         401,
         403,
     )
+
+
+def test_administrators_add_users_in_the_console(world: World) -> None:
+    """Issue 20: users were added only with the CLI. An administrator adds one in the browser
+    with a reason (audited); its random first password is shown once and works; analysts and
+    a missing reason are refused; a taken name is an error on the page."""
+    from web_helpers import browser
+
+    world.user("adm", "administrator")
+    world.user("ana")
+    app = console_app(world)
+    admin, csrf = browser(app, "adm")
+    listing = admin.get("/console/users").text
+    assert 'action="/console/users"' in listing and 'id="first-password"' not in listing
+    form = {"csrf_token": csrf, "username": "newbie", "role": "analyst"}
+    no_reason = admin.post("/console/users", data=form)
+    assert no_reason.status_code == 409 and "give a reason" in no_reason.text
+    added = admin.post("/console/users", data={**form, "reason": "joined the hotline"})
+    assert added.status_code == 200 and added.headers["cache-control"] == "no-store"
+    password = added.text.split('<code id="first-password">', 1)[1].split("</code>", 1)[0]
+    assert len(password) >= 20 and "<td>newbie</td>" in added.text
+    assert login_status(app, "newbie", password) == 200
+    taken = admin.post("/console/users", data={**form, "reason": "again"})
+    assert taken.status_code == 409 and "already exists" in taken.text
+    assert taken.headers["content-type"].startswith("text/html")
+    ana, ana_csrf = browser(app, "ana")
+    refused = ana.post("/console/users", data={**form, "csrf_token": ana_csrf, "reason": "x"})
+    assert refused.status_code == 403
+    with world.store.session() as s:
+        rows = s.scalars(sa.select(AuditEntry).where(AuditEntry.action == "user.added")).all()
+        assert [(r.actor, r.detail) for r in rows] == [
+            ("adm", {"username": "newbie", "role": "analyst", "reason": "joined the hotline"})
+        ]
+        assert password not in str(s.scalars(sa.select(ReviewUser.password_hash)).all())

@@ -9,7 +9,18 @@ from review_world import World
 from web_helpers import browser, console_app
 
 from orbweaver.banks import ensure_bank
-from orbweaver.store.models import AuditEntry, Bank, Event, Notice, NoticeItem, Outbox, Provider
+from orbweaver.store.models import (
+    AuditEntry,
+    Bank,
+    Event,
+    Media,
+    Notice,
+    NoticeItem,
+    Outbox,
+    Provider,
+    ProviderAlias,
+    ProviderOverride,
+)
 
 
 def notice_world(world: World) -> dict[str, int]:
@@ -88,8 +99,21 @@ def test_providers_notices_messages_and_a_retry(world: World) -> None:
     assert (
         f'href="/console/providers/{ids["provider"]}"' in listing and "Example Hosting" in listing
     )
+    with world.store.session() as s:  # an alias and an override, shown on the provider page
+        s.add(ProviderAlias(provider_id=ids["provider"], kind="rdap", value="EXH-1"))
+        s.add(
+            ProviderOverride(
+                provider_id=ids["provider"],
+                kind="host",
+                pattern="*.board.example.test",
+                note="reseller of Example Hosting",
+                created_at=world.clock.now(),
+            )
+        )
     provider = sam.get(f"/console/providers/{ids['provider']}").text
     assert "abuse@hosting.example.test" in provider and "550 mailbox unavailable" in provider
+    assert "rdap EXH-1" in provider
+    assert "override: host *.board.example.test (reseller of Example Hosting)" in provider
     assert f'href="/console/notices/{ids["notice"]}"' in provider  # in flight
     notice = sam.get(f"/console/notices/{ids['notice']}").text
     assert "Please remove the content at the URL below." in notice  # the message as sent
@@ -129,6 +153,12 @@ def test_search_by_url_host_hash_and_notice_id(world: World) -> None:
         url = s.get_one(Notice, ids["notice"]).url
     for q in (str(ids["notice"]), "rep-0001", "board.example.test", url, ids["sha"]):
         assert link in sam.get("/console/search", params={"q": q}).text, q
+    with world.store.session() as s:  # a hash of any signal type (issue 20), any case
+        media = s.scalars(sa.select(Media).where(Media.sha256 == ids["sha"])).one()
+        hashes = {"sha1": media.sha1, "md5": media.md5, "pdq": media.pdq}
+    assert all(hashes.values()), hashes
+    for kind, value in {**hashes, "SHA-256 upper case": str(ids["sha"]).upper()}.items():
+        assert link in sam.get("/console/search", params={"q": value}).text, kind
     assert link not in sam.get("/console/search", params={"q": "elsewhere.example.test"}).text
 
 

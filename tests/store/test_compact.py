@@ -261,3 +261,27 @@ def test_compaction_reads_only_the_blocks_a_new_key_may_be_in(store, clock, monk
         assert len(keys) == len(set(keys)) == 322
         assert find_sha256(s, _hex("new2", 64)) == sig("new2")
         assert find_sha256(s, _hex("old7", 64)) == sig("old7")
+
+
+def test_crawl_errors_add_up_per_day_and_kind(store, clock) -> None:
+    """Crawl failures by kind (the console's crawl page): two processes' counts for the same
+    day and kind add up (an upsert), another day is its own row."""
+    from orbweaver.store import count_error_day
+    from orbweaver.store.models import CrawlErrorDay
+
+    now = clock.now()
+    with store.session() as s:
+        count_error_day(s, {"redirect_loop": 2, "oversize": 1, "timeout": 0}, now)
+    with store.session() as s:
+        count_error_day(s, {"redirect_loop": 3, "undecodable": 4}, now)
+        count_error_day(s, {"redirect_loop": 1}, now + timedelta(days=1))
+        count_error_day(s, {}, now)
+    with store.session() as s:
+        rows = {(r.day, r.kind): r.count for r in s.scalars(sa.select(CrawlErrorDay))}
+    today, tomorrow = now.date().isoformat(), (now + timedelta(days=1)).date().isoformat()
+    assert rows == {
+        (today, "redirect_loop"): 5,
+        (today, "oversize"): 1,
+        (today, "undecodable"): 4,
+        (tomorrow, "redirect_loop"): 1,
+    }

@@ -113,7 +113,14 @@ class MediaWorker:
         self.wake = asyncio.Event()  # set when a fetch finishes
 
     def _count(self, key: str, n: int = 1) -> None:
+        from orbweaver.crawl.metrics import note_stat
+
         self.stats[key] += n
+        note_stat(key, n)  # error kinds go to the store with the next batch
+
+    def _failed(self, kind: str) -> None:
+        self._count("errors")
+        self._count(f"failed/{kind}")
 
     async def run(self, finished: Callable[[], bool], stop: Callable[[], bool]) -> None:
         """Work until `stop()`, or until `finished()` (the page crawl is over) and the queue is
@@ -287,7 +294,7 @@ class MediaWorker:
         """The store refused the batch of queue entry `ack` alone: counted on the entry, which
         is tried again after a backoff or set aside."""
         task = self.held.get(ack)
-        self._count("errors")
+        self._failed("store_write")
         if task is None:
             return
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
@@ -342,7 +349,7 @@ class MediaWorker:
             for item in items:
                 await self._fingerprint(item)
         except Exception:  # one URL's failure is its own; the worker goes on
-            self._count("errors")
+            self._failed("unexpected")
             logger.exception("media %s: failed", task.url)
             items = []
         for item in items:
@@ -359,6 +366,7 @@ class MediaWorker:
         return (time.time(), time.process_time(), self.cpu_s, self.stats["media"])
 
     async def _fetch_and_read(self, task: Task) -> list[MediaItem]:
+        from orbweaver.crawl.metrics import failure_kind
         from orbweaver.net import FetchError, PolicyError, ResolveError
 
         host = host_of(task.url)
@@ -367,16 +375,20 @@ class MediaWorker:
             try:
                 reply = await self.client.get(task.url, kind=kind)
             except PolicyError as exc:
-                self._count("policy_refused")
-                self._count("errors")
+                kind = failure_kind(exc)
+                if kind == "policy_refused":
+                    self._count("policy_refused")
+                    self._count("errors")
+                else:  # too many redirects
+                    self._failed(kind)
                 logger.warning("not fetched %s: %s", task.url, exc)
                 return []
             except (ResolveError, FetchError) as exc:
-                self._count("errors")
+                self._failed(failure_kind(exc))
                 logger.warning("fetch failed %s: %s: %s", task.url, type(exc).__name__, exc)
                 return []
         if reply.status >= 300:
-            self._count("errors")
+            self._failed(f"http_{reply.status}")
             logger.warning("fetch failed %s: HTTP %d", task.url, reply.status)
             return []
         found, _mime = sniff(reply.body)
@@ -417,7 +429,7 @@ class MediaWorker:
                 self.cpu, lambda: unpack(data, passwords=task.passwords, limits=limits)
             )
         except ArchiveError as exc:
-            self._count("errors")
+            self._failed("archive")
             logger.warning("archive %s not unpacked: %s: %s", url, type(exc).__name__, exc)
             return []
         for problem in result.problems:

@@ -31,6 +31,7 @@ from twisted.python.failure import Failure
 from orbweaver.crawl.frontier import PageVisit
 from orbweaver.crawl.hashing import HashPool, default_processes, fingerprint
 from orbweaver.crawl.items import MediaItem, MediaTaskItem, PageItem
+from orbweaver.crawl.metrics import errors_pending
 from orbweaver.crawl.runtime import require_runtime
 from orbweaver.crawl.writer import SightingWriter
 from orbweaver.signals import SignalError
@@ -247,7 +248,7 @@ class StoreWriterPipeline:
             stats.set_value("orbweaver/last_item_at", self.last_item[0])
             stats.set_value("orbweaver/last_item_cpu", self.last_item[1])
         if self._draining is None:
-            if not self.media and not self.pages and not self.tasks:
+            if not self.media and not self.pages and not self.tasks and not errors_pending():
                 return defer.succeed(None)
             self._draining = deferred_from_coro(self._drain())
             self._draining.addBoth(self._drain_ended)
@@ -265,11 +266,13 @@ class StoreWriterPipeline:
 
     async def _drain(self) -> None:
         batch = self.options.flush_batch
-        while self.media or self.pages or self.tasks:
+        while True:  # at least once: failures by kind may be all there is to write
             media, self.media = self.media[:batch], self.media[batch:]
             pages, self.pages = self.pages[: 10 * batch], self.pages[10 * batch :]
             tasks, self.tasks = self.tasks[: 10 * batch], self.tasks[10 * batch :]
             await self._store_batch(media, pages, tasks)
+            if not (self.media or self.pages or self.tasks):
+                return
 
     async def _store_batch(
         self, media: list[MediaItem], pages: list[PageVisit], tasks: list[dict[str, Any]]
@@ -287,6 +290,7 @@ class StoreWriterPipeline:
             except Exception as exc:
                 if not is_transient(exc):
                     self.crawler.stats.inc_value("orbweaver/errors")
+                    self.crawler.stats.inc_value("orbweaver/failed/store_write")
                     logger.exception(
                         "store write failed: %d media, %d page visit(s) and %d media URL(s) "
                         "not recorded",

@@ -94,6 +94,24 @@ class PolicyMiddleware:
         request.meta.setdefault("download_maxsize", self.policy.max_bytes(kind))
 
 
+class RedirectLoopMiddleware:
+    """Downloader middleware (before Scrapy's redirects, in response order): a redirect back to
+    a URL of its own chain fails as a redirect loop (the request's errback counts it), instead
+    of the loop's next hop vanishing in the duplicate filter unseen."""
+
+    def process_response(
+        self, request: Request, response: Any, spider: Spider | None = None
+    ) -> Any:
+        location = response.headers.get(b"Location") if 300 <= response.status < 400 else None
+        if location:
+            from urllib.parse import urljoin
+
+            target = urljoin(request.url, location.decode("latin-1"))
+            if target == request.url or target in request.meta.get("redirect_urls", ()):
+                raise IgnoreRequest(f"redirect loop back to {target}")
+        return response
+
+
 @implementer(IHostResolution)
 class _Resolution:
     def __init__(self, name: str) -> None:

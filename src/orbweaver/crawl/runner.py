@@ -64,6 +64,8 @@ def scrapy_settings(options: CrawlOptions, app: Settings, store: Any, clock: Any
             "DOWNLOADER_MIDDLEWARES": {
                 "orbweaver.crawl.policy.PolicyMiddleware": 50,
                 "orbweaver.crawl.middlewares.SiteCapMiddleware": 60,
+                # responses pass it before Scrapy's RedirectMiddleware (600)
+                "orbweaver.crawl.policy.RedirectLoopMiddleware": 650,
                 # last before the download: the per-host budget shared with the media workers
                 "orbweaver.crawl.middlewares.HostBudgetMiddleware": 990,
             },

@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from orbweaver.crawl.extract import ARCHIVE_EXTENSIONS, MEDIA_EXTENSIONS, extension, extract
 from orbweaver.crawl.frontier import PageVisit, Start, pending_starts
 from orbweaver.crawl.items import MediaItem, MediaTaskItem, PageItem
+from orbweaver.crawl.metrics import failure_kind
 from orbweaver.crawl.runtime import CrawlRuntime, require_runtime
 from orbweaver.crawl.sniff import sniff
 from orbweaver.supervise import Backoff, Patience, is_transient
@@ -396,6 +397,10 @@ class OrbSpider(scrapy.Spider):
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
         self.crawler.stats.inc_value("orbweaver/errors")
+        status = failure.value.response.status if isinstance(failure.value, HttpError) else None
+        kind = failure_kind(failure.value or Exception(), status)
+        if kind != "policy_refused":  # the policy middleware counted it already
+            self.crawler.stats.inc_value(f"orbweaver/failed/{kind}")
         if isinstance(failure.value, HttpError):
             logger.warning("fetch failed %s: HTTP %d", url, failure.value.response.status)
             return self._failed_visit(request)

@@ -27,6 +27,7 @@ from orbweaver.store import (
     CompactVideo,
     EventKind,
     Store,
+    count_error_day,
     count_host_day,
     record_event,
     store_time,
@@ -91,17 +92,24 @@ class SightingWriter:
 
         Another crawler process may insert the same media at the same moment: on a unique
         violation the batch is retried once, and then finds the other process's row."""
+        from orbweaver.crawl.metrics import note_error, take_errors
+
         for attempt in (1, 2):
             limbo = list(self.limbo)
+            errors = take_errors()  # this process's failures by kind, since the last batch
             try:
-                self._write(media, pages, tasks, done)
+                self._write(media, pages, tasks, done, errors)
                 return
             except sa.exc.IntegrityError:
                 self.limbo = limbo  # the rolled-back transaction's sightings never existed
+                for kind, n in errors.items():
+                    note_error(kind, n)
                 if attempt == 2:
                     raise
-            except Exception:
+            except BaseException:
                 self.limbo = limbo
+                for kind, n in errors.items():
+                    note_error(kind, n)
                 raise
 
     def _write(
@@ -110,6 +118,7 @@ class SightingWriter:
         pages: list[PageVisit],
         tasks: list[dict[str, Any]],
         done: list[int],
+        errors: dict[str, int] | None = None,
     ) -> None:
         """One transaction a batch, rows inserted in bulk (one statement per table: the ORM's
         unit of work cost more than the SQL itself, a sixth of a crawler's CPU per picture)."""
@@ -125,6 +134,8 @@ class SightingWriter:
                     session, media, now, blobs
                 )
             record_pages(session, pages, now, self.options.recrawl_interval_s)
+            if errors:
+                count_error_day(session, errors, now)
             if tasks:
                 session.execute(
                     sa.insert(MediaTask),

@@ -243,6 +243,28 @@ class ReviewService:
                 for u in s.scalars(sa.select(ReviewUser).order_by(ReviewUser.username))
             ]
 
+    def add_user(self, who: Principal, username: str, role: str, *, reason: str = "") -> str:
+        """An administrator adds a console user (audited, with the reason); returns a random
+        first password, shown once to the administrator and never stored in clear: the user
+        changes it on the console's Password page."""
+        import secrets
+
+        if not who.has("administrator"):
+            raise Forbidden("only administrators add users")
+        password = secrets.token_urlsafe(15)  # 20 characters, 120 bits
+        with self.store.session() as s:
+            user = accounts.add_user(s, self.clock, username.strip(), role, password)
+            audit(
+                s,
+                self.clock,
+                who,
+                "user.added",
+                subject_type="review_user",
+                subject_id=user.id,
+                detail={"username": user.username, "role": role, **_reason(reason)},
+            )
+        return password
+
     def manage_user(self, who: Principal, username: str, action: str, *, reason: str = "") -> None:
         """An administrator disables, enables or ends the sessions of a user (audited)."""
         if not who.has("administrator"):

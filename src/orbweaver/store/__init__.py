@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from orbweaver.store.compact import (
         CompactSignals,
         CompactVideo,
+        count_error_day,
         count_host_day,
         find_sha256,
         find_video,
@@ -44,6 +45,7 @@ else:
             ".compact": [
                 "CompactSignals",
                 "CompactVideo",
+                "count_error_day",
                 "count_host_day",
                 "find_sha256",
                 "find_video",
@@ -70,6 +72,7 @@ __all__ = [
     "UtcDateTime",
     "Vault",
     "VaultError",
+    "count_error_day",
     "count_host_day",
     "find_sha256",
     "find_video",

@@ -40,7 +40,13 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.store.models import CrawlHostDay, CrawlSeen, MediaSignalBlock, MediaVideoBlock
+from orbweaver.store.models import (
+    CrawlErrorDay,
+    CrawlHostDay,
+    CrawlSeen,
+    MediaSignalBlock,
+    MediaVideoBlock,
+)
 from orbweaver.store.times import store_time
 
 KEY = 12
@@ -223,6 +229,28 @@ def count_host_day(session: Session, counts: dict[str, tuple[int, int]], at: dat
             "fetched": CrawlHostDay.fetched + stmt.excluded.fetched,
             "unmatched": CrawlHostDay.unmatched + stmt.excluded.unmatched,
         },
+    )
+    session.execute(stmt, rows)
+
+
+def count_error_day(session: Session, counts: dict[str, int], at: datetime) -> None:
+    """Add crawl failures per kind to today's counts (an upsert: crawler processes and media
+    workers add to the same row)."""
+    rows = [
+        {"day": store_time(at).date().isoformat(), "kind": k[:64], "count": n}
+        for k, n in sorted(counts.items())
+        if n
+    ]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(CrawlErrorDay)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day", "kind"], set_={"count": CrawlErrorDay.count + stmt.excluded.count}
     )
     session.execute(stmt, rows)
 

@@ -888,3 +888,14 @@ class CrawlHostDay(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     fetched: Mapped[int] = mapped_column(BigInteger, default=0)
     unmatched: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CrawlErrorDay(Base):
+    """Crawl failures per kind and UTC day (the console's crawl page): what the crawl's
+    processes also count in `orbweaver_errors_total{stage="crawl"}`, kept past their lifetime."""
+
+    __tablename__ = "crawl_error_day"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

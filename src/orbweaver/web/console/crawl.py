@@ -3,8 +3,8 @@
 Who: senior analysts and administrators, as for providers and notices (seeds and reports name
 sites). Read-only: seeds are added with `orbweaver submit` or the public report form.
 
-Errors by kind are not in the store: the crawl role counts them in its own process
-(`orbweaver_errors_total{stage="crawl", kind=...}` on its `/metrics`); the page says where.
+Errors by kind come from `crawl_error_day` (the store writer adds each process's failures by kind
+with its batches), the same failures `orbweaver_errors_total{stage="crawl"}` counts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from orbweaver.store import store_now
-from orbweaver.store.models import CrawlHostDay, CrawlPage, CrawlSeed, Event
+from orbweaver.store.models import CrawlErrorDay, CrawlHostDay, CrawlPage, CrawlSeed, Event
 from orbweaver.web.console.pages import render, senior
 from orbweaver.web.console.security import PageAuth, SessionFirstRoute
 from orbweaver.web.context import get_context
@@ -38,6 +38,7 @@ def crawl_page(request: Request, auth: PageAuth = Depends(senior)) -> Response:
         due = _due(s, now)
         days = _throughput(s, now.date() - timedelta(days=DAYS - 1))
         batches = _batches(s, now - timedelta(days=DAYS))
+        error_days, errors = _errors(s, now.date() - timedelta(days=DAYS - 1))
         s.expunge_all()
     return render(
         request,
@@ -50,6 +51,8 @@ def crawl_page(request: Request, auth: PageAuth = Depends(senior)) -> Response:
         days=days,
         batches=batches,
         window=DAYS,
+        error_days=error_days,
+        errors=errors,
     )
 
 
@@ -104,3 +107,23 @@ def _batches(s: Any, since: Any) -> dict[str, int]:
         for key in ("sightings", "detections", "suspects"):
             totals[key] += int((payload or {}).get(key) or 0)
     return totals
+
+
+def _errors(s: Any, since: Any) -> tuple[list[str], list[tuple[str, int, list[int]]]]:
+    """The days with errors in the window (newest first) and, per kind (most first), its
+    total and its count on each of those days."""
+    rows = s.execute(
+        sa.select(CrawlErrorDay.day, CrawlErrorDay.kind, CrawlErrorDay.count).where(
+            CrawlErrorDay.day >= since.isoformat()
+        )
+    ).all()
+    days = sorted({d for d, _, _ in rows}, reverse=True)
+    by_kind: dict[str, dict[str, int]] = {}
+    for day, kind, n in rows:
+        by_kind.setdefault(kind, {})[day] = int(n or 0)
+    table = [
+        (kind, sum(counts.values()), [counts.get(d, 0) for d in days])
+        for kind, counts in by_kind.items()
+    ]
+    table.sort(key=lambda row: (-row[1], row[0]))
+    return days, table

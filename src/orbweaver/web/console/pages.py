@@ -556,6 +556,24 @@ def users_page(request: Request, auth: PageAuth = Depends(admin)) -> Response:
     return render(request, "users.html", auth, users=get_service(request).users())
 
 
+@router.post("/users")
+def add_user_form(
+    request: Request,
+    username: str = Form(...),
+    role: str = Form(...),
+    reason: str = Form(""),
+    auth: PageAuth = Depends(admin_action),
+) -> Response:
+    """Add a user (administrators), with a reason; its first password is shown on this page
+    once (not a redirect: it is in no URL and the page is not cached)."""
+    confirmed(reason)
+    service = get_service(request)
+    with domain_errors():
+        password = service.add_user(auth.who, username, role, reason=reason)
+    added = {"username": username.strip(), "role": role, "password": password}
+    return render(request, "users.html", auth, users=service.users(), added=added)
+
+
 @router.post("/users/{username}/{action}")
 def manage_user(
     request: Request,
