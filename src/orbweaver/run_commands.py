@@ -38,7 +38,7 @@ def run(
     roles: str = typer.Option(
         None,
         "--roles",
-        help="Comma-separated roles to run: crawl, notify, monitor, review-sync, serve "
+        help="Comma-separated roles to run: crawl, notify, monitor, review-sync, exchanges, serve "
         "(default: ORBWEAVER_ROLES, else all of them).",
     ),
     config: Path = typer.Option(None, "--config", help="TOML settings file (ORBWEAVER_CONFIG)."),
@@ -118,7 +118,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def role(
-    name: str = typer.Argument(help="crawl, notify, monitor, review-sync or serve."),
+    name: str = typer.Argument(help="crawl, notify, monitor, review-sync, exchanges or serve."),
     config: Path = typer.Option(None, "--config", help="TOML settings file (ORBWEAVER_CONFIG)."),
 ) -> None:
     """Run one role in the foreground, unsupervised (what `orbweaver run` starts per role).

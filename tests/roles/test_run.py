@@ -150,12 +150,12 @@ def test_every_role_runs_as_its_own_process_answers_health_and_stops_on_sigterm(
         with service(env, tmp_path) as svc:
             wait_for(
                 "every role started",
-                lambda: len(svc.roles()) == 5 and all(r["pid"] for r in svc.roles().values()),
+                lambda: len(svc.roles()) == 6 and all(r["pid"] for r in svc.roles().values()),
                 60,
             )
             pids = {name: r["pid"] for name, r in svc.roles().items()}
-            assert set(pids) == {"crawl", "notify", "monitor", "review-sync", "serve"}
-            assert len(set(pids.values())) == 5 and os.getpid() not in pids.values()
+            assert set(pids) == {"crawl", "notify", "monitor", "review-sync", "exchanges", "serve"}
+            assert len(set(pids.values())) == 6 and os.getpid() not in pids.values()
             wait_for(
                 "the supervisor's /readyz",
                 lambda: get(svc.url("supervisor_health_port", "/readyz"))[0] == 200,
@@ -166,6 +166,7 @@ def test_every_role_runs_as_its_own_process_answers_health_and_stops_on_sigterm(
                 "notify_health_port",
                 "monitor_health_port",
                 "review_sync_health_port",
+                "exchanges_health_port",
                 "serve_port",
             ):
                 assert get(svc.url(setting, "/livez"))[0] == 200, setting

@@ -144,15 +144,16 @@ def role_env(database_url: str, data_dir: str, **settings: object) -> dict[str, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORBWEAVER_")}
     for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
         env.pop(proxy, None)
-    ports = free_ports(6)
     names = (
         "supervisor_health_port",
         "crawl_health_port",
         "notify_health_port",
         "monitor_health_port",
         "review_sync_health_port",
+        "exchanges_health_port",
         "serve_port",
     )
+    ports = free_ports(len(names))
     values: dict[str, object] = dict(zip(names, ports, strict=True))
     values.update(
         database_url=database_url,
