@@ -29,6 +29,7 @@ from orbweaver.banks.service import (
     import_csv,
     normalise_signal,
 )
+from orbweaver.categories import CSAM_POSTPUBESCENT, CSAM_PREPUBESCENT, HARMFUL_ABUSIVE
 from orbweaver.clock import Clock
 from orbweaver.store import EventKind, Store, record_event
 
@@ -60,7 +61,7 @@ POSTPUBESCENT_BANDS = {"11-13", "14-15", "16-17"}
 
 
 def parse_iwf(
-    stream: TextIO, report: ImportReport, *, source: str = "iwf", default: str = "csam_prepubescent"
+    stream: TextIO, report: ImportReport, *, source: str = "iwf", default: str = CSAM_PREPUBESCENT
 ) -> Iterator[EntryRow]:
     """Rows of an IWF hash list (CSV with a header): one entry per hash column of each row.
 
@@ -95,9 +96,9 @@ def parse_iwf(
             report.errors.append((number, f"category {severity or '(none)'!r} is not A, B or C"))
             continue
         category = (
-            "csam_prepubescent"
+            CSAM_PREPUBESCENT
             if age in PREPUBESCENT_BANDS
-            else "csam_postpubescent"
+            else CSAM_POSTPUBESCENT
             if age in POSTPUBESCENT_BANDS
             else default
         )
@@ -109,9 +110,9 @@ def parse_iwf(
 # Project VIC's (US) media categories as their public descriptions give them.
 VICS_CATEGORIES: dict[int, str | None] = {
     0: None,  # uncategorised / non-pertinent
-    1: "csam_prepubescent",  # child abuse material (no age detail: the severe side)
-    2: "harmful_abusive",  # child exploitative / age difficult
-    3: "harmful_abusive",  # CGI / animation
+    1: CSAM_PREPUBESCENT,  # child abuse material (no age detail: the severe side)
+    2: HARMFUL_ABUSIVE,  # child exploitative / age difficult
+    3: HARMFUL_ABUSIVE,  # CGI / animation
     4: None,  # comparison images
 }
 

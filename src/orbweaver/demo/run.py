@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from orbweaver.categories import HARMFUL_ABUSIVE
 from orbweaver.clock import RemoteClock, SettableClock
 from orbweaver.config import Settings
 from orbweaver.exchanges import ExchangeSettings
@@ -562,7 +563,7 @@ def exchange_settings(info: dict[str, Any]) -> ExchangeSettings:
                 bank=BANK,
                 url=shared["url"],
                 user=shared["user"],
-                categories={"HA": "harmful_abusive"},
+                categories={"HA": HARMFUL_ABUSIVE},
             )
         },
         exchange_credentials={EXCHANGE: f"{shared['user']}:{shared['password']}"},

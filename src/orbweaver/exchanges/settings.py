@@ -22,14 +22,15 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import NoDecode
 
+from orbweaver.categories import CSAM_POSTPUBESCENT, CSAM_PREPUBESCENT
 from orbweaver.config import OrbweaverSettings
 
 KINDS = ("ncmec", "stopncii", "fb_threatexchange", "file")
 CATEGORY_OF_CLASS = {
-    "A1": "csam_prepubescent",
-    "A2": "csam_prepubescent",
-    "B1": "csam_postpubescent",
-    "B2": "csam_postpubescent",
+    "A1": CSAM_PREPUBESCENT,
+    "A2": CSAM_PREPUBESCENT,
+    "B1": CSAM_POSTPUBESCENT,
+    "B2": CSAM_POSTPUBESCENT,
 }
 
 
@@ -51,7 +52,7 @@ class ExchangeConfig(BaseModel):
     # The exchange's classifications → our categories (NCMEC's A1/A2 prepubescent, B1/B2
     # pubescent, as X-ARF's), added to these; a classification not here gets `category`.
     categories: dict[str, str] = Field(default_factory=dict)
-    category: str = "csam_prepubescent"
+    category: str = CSAM_PREPUBESCENT
     # file: the signal type of lines that do not name one (python-threatexchange's format).
     signal_type: str = ""
     enabled: bool = True
