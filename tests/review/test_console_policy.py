@@ -35,7 +35,11 @@ def test_an_administrator_sets_the_wellbeing_policy(
         page = context.new_page()  # bypass_csp: for axe-core's injected script only
         login(page, base, "adm")
         page.goto(f"{base}/console/settings")
+        # the administrators' form is on the page once, not also inside the <title>
+        assert page.title().startswith("Wellbeing")
+        assert "policy" not in page.title().lower()
         form = page.locator("form[action='/console/policy']")
+        assert form.count() == 1
         form.locator("input[name=blur]").check()
         form.locator("input[name=cap_hours]").fill("1")
         form.locator("input[name=break_minutes]").fill("20")
