@@ -77,3 +77,21 @@ def test_not_a_vics_file(store, clock, tmp_path: Path) -> None:  # type: ignore[
     bad.write_text('{"Media": []}')
     with bad.open() as f, pytest.raises(BankError, match="value"):
         import_list(store, clock, "vic", f, fmt="vics")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "sample"), [("iwf", "iwf-sample.csv"), ("vics", "vics-sample.json")]
+)
+def test_a_list_import_tells_what_arrived(store, clock, fmt, sample) -> None:  # type: ignore[no-untyped-def]
+    """Every format keeps the newest entry id before its rows (`after_entry`), which
+    retroactive matching reads so that it matches stored media against the arrivals only."""
+    path = LISTS / sample
+    for bank in ("first", "second"):
+        create_bank(store, clock, bank)
+    with path.open() as f:
+        first = import_list(store, clock, "first", f, fmt=fmt)
+    newest = max(e.id for e in _entries(store).values())
+    with path.open() as f:
+        second = import_list(store, clock, "second", f, fmt=fmt)
+    assert first.added and second.added == first.added
+    assert (first.after_entry, second.after_entry) == (0, newest)

@@ -24,14 +24,13 @@ from orbweaver.banks.service import (
     BankError,
     EntryRow,
     ImportReport,
-    add_entries,
-    get_bank,
     import_csv,
+    import_rows,
     normalise_signal,
 )
 from orbweaver.categories import CSAM_POSTPUBESCENT, CSAM_PREPUBESCENT, HARMFUL_ABUSIVE
 from orbweaver.clock import Clock
-from orbweaver.store import EventKind, Store, record_event
+from orbweaver.store import Store
 
 # Our signal types, by the names lists give their hash columns (lower-cased).
 SIGNAL_COLUMNS = {
@@ -226,23 +225,18 @@ def import_list(
         return import_csv(store, clock, name, stream, actor=actor)
     if fmt not in LIST_FORMATS:
         raise BankError(f"unknown list format {fmt!r} (one of {', '.join(LIST_FORMATS)})")
-    report = ImportReport()
-    rows = (
-        parse_iwf(stream, report, source=source or "iwf")
-        if fmt == "iwf"
-        else parse_vics(stream, report, source=source or "projectvic")
-    )
-    with store.session() as session:
-        bank = get_bank(session, name)
-        added, dups = add_entries(session, bank.id, rows, clock)
-        report.added, report.duplicates = added, dups
-        record_event(
-            session,
+    if fmt == "iwf":
+        return import_rows(
+            store,
             clock,
-            EventKind.BANK_IMPORTED,
-            subject_type="bank",
-            subject_id=bank.id,
+            name,
+            lambda report: parse_iwf(stream, report, source=source or "iwf"),
             actor=actor,
-            payload={"added": added, "duplicates": dups, "rejected": len(report.errors)},
         )
-    return report
+    return import_rows(
+        store,
+        clock,
+        name,
+        lambda report: parse_vics(stream, report, source=source or "projectvic"),
+        actor=actor,
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO, cast
 
@@ -314,11 +314,25 @@ def import_csv(
     store: Store, clock: Clock, name: str, stream: TextIO, *, actor: str = "system"
 ) -> ImportReport:
     """Import a bank CSV into an existing bank; valid rows land even when others are bad."""
+    return import_rows(store, clock, name, lambda report: parse_csv(stream, report), actor=actor)
+
+
+def import_rows(
+    store: Store,
+    clock: Clock,
+    name: str,
+    rows_of: Callable[[ImportReport], Iterable[EntryRow]],
+    *,
+    actor: str = "system",
+) -> ImportReport:
+    """The one import path of every list format: the rows a parser yields (its bad lines in
+    the report) land in an existing bank, recorded as `bank.imported`, with the newest entry id
+    before them kept so retroactive matching reads only what arrived (`report.after_entry`)."""
     report = ImportReport()
     with store.session() as session:
         bank = get_bank(session, name)
         report.after_entry = session.scalar(sa.select(sa.func.max(BankEntry.id))) or 0
-        added, dups = add_entries(session, bank.id, parse_csv(stream, report), clock)
+        added, dups = add_entries(session, bank.id, rows_of(report), clock)
         report.added, report.duplicates = added, dups
         record_event(
             session,
