@@ -45,10 +45,19 @@ def notice_world(world: World) -> dict[str, int]:
             .order_by(Detection.id.desc())
             .limit(1)
         ).one()
+        upstream = Provider(
+            name="Transit Net", service_type="upstream", created_at=now, updated_at=now
+        )
+        s.add(upstream)
+        s.flush()
         notice = Notice(
             url=url,
             host="board.example.test",
             provider_id=provider.id,
+            chain=[
+                {"role": "hosting", "provider_id": provider.id, "name": "Example Hosting"},
+                {"role": "upstream", "provider_id": upstream.id, "name": "Transit Net"},
+            ],
             report_id="rep-0001",
             category="csam_prepubescent",
             rounds_sent=1,
@@ -85,7 +94,13 @@ def notice_world(world: World) -> dict[str, int]:
         s.add(message)
         s.flush()
         sha = s.get_one(Media, media_id).sha256
-        return {"provider": provider.id, "notice": notice.id, "outbox": message.id, "sha": sha}  # type: ignore[dict-item]
+        return {  # type: ignore[dict-item]
+            "provider": provider.id,
+            "upstream": upstream.id,
+            "notice": notice.id,
+            "outbox": message.id,
+            "sha": sha,
+        }
 
 
 def test_providers_notices_messages_and_a_retry(world: World) -> None:
@@ -113,6 +128,9 @@ def test_providers_notices_messages_and_a_retry(world: World) -> None:
     provider = sam.get(f"/console/providers/{ids['provider']}").text
     assert "abuse@hosting.example.test" in provider and "550 mailbox unavailable" in provider
     assert "rdap EXH-1" in provider
+    chain = provider.split('id="chain"')[1].split("</table>")[0]  # where escalations go
+    assert f'href="/console/providers/{ids["upstream"]}">Transit Net</a>' in chain
+    assert "<td>upstream</td><td>above it</td>" in chain
     assert "override: host *.board.example.test (reseller of Example Hosting)" in provider
     assert f'href="/console/notices/{ids["notice"]}"' in provider  # in flight
     notice = sam.get(f"/console/notices/{ids['notice']}").text

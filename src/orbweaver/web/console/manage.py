@@ -121,6 +121,7 @@ def provider_page(
             )
         )
         figures = _figures(s, provider.id)
+        chain = _chain_neighbours(s, pid)
         s.expunge_all()
     removal = provider_removal(get_context(request).store, pid)
     return render(
@@ -134,7 +135,46 @@ def provider_page(
         failed=failed,
         figures=figures,
         removal=removal,
+        chain=chain,
     )
+
+
+CHAIN_NOTICES = 500
+
+
+def _chain_neighbours(s: Session, provider_id: int) -> list[dict[str, Any]]:
+    """The other providers in the attribution chains of this provider's latest notices (a CDN
+    in front of it, the upstream network and registrar escalations go to), by role, with how
+    many notices each appears in: where its notices escalate, read from what was sent."""
+    chains = s.scalars(
+        sa.select(Notice.chain)
+        .where(Notice.provider_id == provider_id)
+        .order_by(Notice.id.desc())
+        .limit(CHAIN_NOTICES)
+    )
+    seen: dict[tuple[str, int], dict[str, Any]] = {}
+    for chain in chains:
+        own = next(
+            (i for i, link in enumerate(chain or []) if link.get("provider_id") == provider_id),
+            None,
+        )
+        for i, link in enumerate(chain or []):
+            other = link.get("provider_id")
+            if i == own or not other:
+                continue
+            side = "in front of it" if own is not None and i < own else "above it"
+            row = seen.setdefault(
+                (str(link.get("role", "")), int(other)),
+                {
+                    "role": link.get("role", ""),
+                    "provider_id": int(other),
+                    "name": link.get("name") or f"provider {other}",
+                    "side": side,
+                    "notices": 0,
+                },
+            )
+            row["notices"] += 1
+    return sorted(seen.values(), key=lambda r: (-r["notices"], r["name"]))
 
 
 def _figures(s: Session, provider_id: int) -> dict[str, int]:
