@@ -11,7 +11,7 @@ import base64
 import hashlib
 import io
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -234,7 +234,8 @@ def test_a_broken_video_still_gets_exact_matching(store: Store, clock: SettableC
 
 def test_a_near_match_names_the_known_media_behind_it(hotline: Store, clock: SettableClock) -> None:
     """The hotline has seen the picture whose PDQ the entry holds: a near match reports that
-    picture's SHA-256 and SHA-1, the first one seen when two share the PDQ."""
+    picture's SHA-256 and SHA-1 (the first one seen when two share the PDQ), those of the
+    closest entry when two match."""
     picture = synthetic_jpeg(24)
     signals = compute_signals(picture)
     with hotline.session() as session:
@@ -251,9 +252,16 @@ def test_a_near_match_names_the_known_media_behind_it(hotline: Store, clock: Set
                     first_seen_at=datetime(2026, 11, 1),
                 )
             )
+    # a second entry, farther from the query, whose picture the hotline has not seen
+    body = f"pdq,{flip(PDQ, 20)},csam_prepubescent,test\n"
+    import_csv(
+        hotline, clock, "hotline", io.StringIO("signal_type,signal,category,source\n" + body)
+    )
     client, auth = started(hotline, clock)
     try:
-        answer = pdq_answer(client, auth, flip(PDQ, 8))
+        answer = pdq_answer(client, auth, PDQ)
+        explained = cast(list[dict[str, object]], answer["match_explanations"])
+        assert [e["distance"] for e in explained] == [0, 20]
         assert answer["near_match_details"] == {
             "timestamp": 0.0,
             "sha1_base32": sha1_base32(signals.sha1),
@@ -275,3 +283,55 @@ def test_the_errors_are_documented(hotline: Store, clock: SettableClock) -> None
         assert "Retry-After" in documented["429"]["description"]
         assert "loading" in documented["503"]["description"]
     assert "501" in paths["/v1/url/"]["post"]["responses"]
+
+
+def test_an_upload_near_two_entries_gets_one_detail_each_closest_first(
+    store: Store, clock: SettableClock
+) -> None:
+    upload = synthetic_jpeg(25)
+    pdq = compute_signals(upload).pdq
+    assert pdq is not None
+    create_bank(store, clock, "hotline", threshold=31)
+    rows = f"pdq,{flip(pdq, 10)},csam_prepubescent,test\npdq,{pdq},harmful_abusive,test\n"
+    rows += f"pdq,{flip(pdq, 4)},csam_postpubescent,test\n"
+    import_csv(store, clock, "hotline", io.StringIO("signal_type,signal,category,source\n" + rows))
+    client, auth = started(store, clock)
+    try:
+        answer = client.post(
+            "/v1/media/", content=upload, headers={"content-type": "image/jpeg"}, auth=auth
+        ).json()
+        assert (answer["classification"], answer["match_type"]) == ("csam", "near")
+        # the csam entries only (the harmful one is closer but does not decide), closest first
+        assert [e["distance"] for e in answer["match_explanations"]] == [4, 10]
+        assert [d["classification"] for d in answer["near_match_details"]] == ["csam", "csam"]
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_url_scanning_refusals(hotline: Store, clock: SettableClock) -> None:
+    from orbweaver.web.app import create_app
+    from orbweaver.web.context import FetchedMedia
+    from orbweaver.web.settings import WebSettings
+
+    class Refusing:
+        def fetch(self, url: str, *, max_bytes: int) -> FetchedMedia:
+            raise ValueError("address not allowed")
+
+    class Page:
+        def fetch(self, url: str, *, max_bytes: int) -> FetchedMedia:
+            return FetchedMedia(b"<html></html>", "text/html; charset=utf-8")
+
+    username, secret = make_client(hotline, clock, start=False)[1]
+    body = {"url": "http://example.test/a.jpg"}
+    cases = [
+        (WebSettings(), None, 501, "not enabled"),
+        (WebSettings(shield_url_enabled=True), None, 503, "network policy"),
+        (WebSettings(shield_url_enabled=True), Refusing(), 400, "address not allowed"),
+        (WebSettings(shield_url_enabled=True), Page(), 415, "'text/html' is not scanned"),
+    ]
+    for settings, fetcher, code, text in cases:
+        with TestClient(create_app(settings, hotline, clock, url_fetcher=fetcher)) as client:
+            wait_for(lambda c=client: c.get("/status").status_code == 200)
+            answer = client.post("/v1/url/", json=body, auth=(username, secret))
+        assert answer.status_code == code, (code, answer.text)
+        assert text in answer.json()["detail"]
