@@ -334,3 +334,53 @@ def test_url_scanning_refusals(hotline: Store, clock: SettableClock) -> None:
             answer = client.post("/v1/url/", json=body, auth=(username, secret))
         assert answer.status_code == code, (code, answer.text)
         assert text in answer.json()["detail"]
+
+
+def test_near_details_are_capped_per_answer_and_per_video(store: Store) -> None:
+    """At most NEAR_DETAILS_MAX matches are detailed, and at most NEAR_FRAMES_MAX frames of
+    each matched video (one detail per frame)."""
+    from types import SimpleNamespace
+
+    from orbweaver.banks.matcher import VideoMatch
+    from orbweaver.web.shield import NEAR_DETAILS_MAX, NEAR_FRAMES_MAX, _near_details
+
+    assert (NEAR_DETAILS_MAX, NEAR_FRAMES_MAX) == (10, 120)  # two minutes at a frame a second
+    frames = tuple(float(t) for t in range(NEAR_FRAMES_MAX + 5))
+    video = VideoMatch(90.0, 90.0, frames, frames)
+    matches = tuple(Match("b", 1, i, CSAM_PREPUBESCENT, "vpdq", 0, video=video) for i in range(12))
+    ctx = cast(Any, SimpleNamespace(store=store))
+    details = _near_details(ctx, Verdict("csam", "near", matches))
+    assert len(details) == NEAR_DETAILS_MAX * NEAR_FRAMES_MAX
+    assert [d.timestamp for d in details[:NEAR_FRAMES_MAX]] == list(frames[:NEAR_FRAMES_MAX])
+    stills = tuple(match(i, HARMFUL_ABUSIVE, distance=i) for i in range(12))
+    shown = _near_details(ctx, Verdict("harmful-abusive-material", "near", stills))
+    assert len(shown) == NEAR_DETAILS_MAX and {d.timestamp for d in shown} == {0.0}
+
+
+def test_retained_lookups_keep_both_hashes_of_an_upload(
+    hotline: Store, clock: SettableClock
+) -> None:
+    import sqlalchemy as sa
+
+    from orbweaver.store.models import ShieldLookup
+
+    upload = synthetic_jpeg(26)
+    client, auth = started(hotline, clock, shield_retention=True)
+    try:
+        headers = {"content-type": "image/jpeg"}
+        assert client.post("/v1/media/", content=upload, headers=headers, auth=auth).is_success
+        assert pdq_answer(client, auth, PDQ)["classification"] == "csam"
+    finally:
+        client.__exit__(None, None, None)
+    with hotline.session() as session:
+        rows = session.scalars(sa.select(ShieldLookup).order_by(ShieldLookup.id)).all()
+        kept = [(r.endpoint, r.sha256, r.sha1, r.pdq) for r in rows]
+    assert kept == [
+        (
+            "media",
+            hashlib.sha256(upload).hexdigest(),
+            hashlib.sha1(upload).hexdigest(),
+            compute_signals(upload).pdq,
+        ),
+        ("pdq", None, None, PDQ),  # nothing but the hash was sent
+    ]
