@@ -384,3 +384,72 @@ def test_retained_lookups_keep_both_hashes_of_an_upload(
         ),
         ("pdq", None, None, PDQ),  # nothing but the hash was sent
     ]
+
+
+def test_an_upload_exactly_at_the_pixel_budget_is_decoded(
+    hotline: Store, clock: SettableClock
+) -> None:
+    from orbweaver.signals import decode_cost
+
+    upload = synthetic_jpeg(27)
+    cost = decode_cost(upload)
+    assert cost is not None
+    headers = {"content-type": "image/jpeg"}
+    for budget, code in ((cost.decoded_pixels, 200), (cost.decoded_pixels - 1, 422)):
+        client, auth = started(hotline, clock, shield_max_decoded_pixels=budget)
+        try:
+            answer = client.post("/v1/media/", content=upload, headers=headers, auth=auth)
+        finally:
+            client.__exit__(None, None, None)
+        assert answer.status_code == code, (budget, answer.text)
+    assert "over this server's budget" in answer.json()["detail"]
+
+
+def test_a_zero_pixels_per_token_setting_charges_per_pixel_not_crashes(
+    hotline: Store, clock: SettableClock
+) -> None:
+    """0 pixels a token is taken as 1: a 256x256 upload costs 65 536 tokens (and one for the
+    request), within a burst of 70 000 once, not twice."""
+    client, auth = started(
+        hotline,
+        clock,
+        shield_pixels_per_token=0,
+        shield_rate_burst=70_000,
+        shield_rate_per_minute=1,
+    )
+    try:
+        headers = {"content-type": "image/jpeg"}
+        answer = client.post("/v1/media/", content=synthetic_jpeg(28), headers=headers, auth=auth)
+        assert answer.status_code == 200, answer.text
+        again = client.post("/v1/media/", content=synthetic_jpeg(28), headers=headers, auth=auth)
+        assert again.status_code == 429
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_a_video_waits_for_a_decode_slot_or_gets_503(store: Store, clock: SettableClock) -> None:
+    from orbweaver.sim.videos import SyntheticVideo, render_video
+
+    video = render_video(SyntheticVideo(seed=64, seconds=1.0, fps=4, width=64, height=48))
+    client, auth = started(store, clock, shield_decode_concurrency=1, shield_decode_wait_s=0.1)
+    try:
+        headers = {"content-type": "video/mp4"}
+        decodes = client.app.state.ctx.decodes  # type: ignore[attr-defined]
+        assert decodes.acquire(timeout=1)  # another request is decoding
+        try:
+            busy = client.post("/v1/media/", content=video, headers=headers, auth=auth)
+        finally:
+            decodes.release()
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+        assert "too many uploads" in busy.json()["detail"]
+        done = client.post("/v1/media/", content=video, headers=headers, auth=auth)
+        assert done.status_code == 200 and done.json()["classification"] == "no-known-match"
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_a_still_images_detail_says_timestamp_0_by_default() -> None:
+    from orbweaver.web.shield import NearMatchDetail
+
+    detail = NearMatchDetail(sha1_base32="", sha256_hex="", classification="csam")
+    assert detail.timestamp == 0.0
