@@ -453,3 +453,32 @@ def test_a_still_images_detail_says_timestamp_0_by_default() -> None:
 
     detail = NearMatchDetail(sha1_base32="", sha256_hex="", classification="csam")
     assert detail.timestamp == 0.0
+
+
+def test_an_upload_over_the_pixel_budget_costs_one_token_only(
+    hotline: Store, clock: SettableClock
+) -> None:
+    """It is never decoded, so its pixels are not charged: ten refusals within a burst of ten,
+    where one decoded 256x256 upload would cost 1 + 65 tokens."""
+    from orbweaver.signals import decode_cost
+
+    upload = synthetic_jpeg(29)
+    cost = decode_cost(upload)
+    assert cost is not None
+    client, auth = started(
+        hotline,
+        clock,
+        shield_max_decoded_pixels=cost.decoded_pixels - 1,
+        shield_pixels_per_token=1000,
+        shield_rate_burst=10,
+        shield_rate_per_minute=1,
+    )
+    try:
+        headers = {"content-type": "image/jpeg"}
+        codes = {
+            client.post("/v1/media/", content=upload, headers=headers, auth=auth).status_code
+            for _ in range(10)
+        }
+        assert codes == {422}
+    finally:
+        client.__exit__(None, None, None)
