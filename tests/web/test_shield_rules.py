@@ -282,6 +282,9 @@ def test_the_errors_are_documented(hotline: Store, clock: SettableClock) -> None
         assert set(documented) == codes | extra, path
         assert "Retry-After" in documented["429"]["description"]
         assert "loading" in documented["503"]["description"]
+    media_body = paths["/v1/media/"]["post"]["requestBody"]
+    assert media_body["required"] is True
+    assert set(media_body["content"]) == {"image/*", "video/*"}
 
 
 def test_an_upload_near_two_entries_gets_one_detail_each_closest_first(
