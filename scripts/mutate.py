@@ -150,7 +150,13 @@ MODULES: dict[str, Module] = {
     ),
     "web-verdict": Module(
         ("src/orbweaver/web/verdict.py", "src/orbweaver/web/shield.py"),
-        ("tests/web/test_web_shield.py",),
+        (
+            "tests/web/test_shield_rules.py",
+            "tests/web/test_web_shield.py",
+            "tests/web/test_shield_explanations.py",
+            "tests/web/test_web_hardening.py",
+            "tests/banks/test_new_signal_type.py",
+        ),
         "Shield verdicts",
     ),
 }
