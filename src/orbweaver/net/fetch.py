@@ -385,7 +385,7 @@ class AsyncGuardedClient:
                 self._ssl,
                 max_connections=self.max_connections,
                 connect_timeout=self.timeout,
-                read_timeout=self.timeout,
+                read_timeout=None,  # the hop's deadline (`get`) bounds the answer already
             )
         return self._pool
 

@@ -11,8 +11,8 @@ per-read attribute lookups, header models); this client does only what a pinned 
   on a fresh one (GET only, nothing of its answer read);
 - bodies delimited by Content-Length, chunked transfer coding or the connection's end, the
   size cap enforced while reading (a declared length over the cap is refused before reading);
-- a connect deadline, a deadline for each read, and the caller's total deadline
-  (`asyncio.timeout` around the whole request).
+- a connect deadline, a deadline for the whole answer from the request sent (`read_timeout`,
+  None for none), and the caller's own total deadline (`asyncio.timeout` around the call).
 
 Errors are `HTTPError` (transport, protocol; `BodyTooLarge`, `Timeout`); the caller's total
 deadline raises its own `TimeoutError`.
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import ssl as ssl_module
 from collections import deque
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -97,7 +96,7 @@ class Http11Pool:
         max_connections: int = 512,
         max_idle: int | None = None,
         connect_timeout: float = 10.0,
-        read_timeout: float = 30.0,
+        read_timeout: float | None = 30.0,
     ) -> None:
         self._ssl = ssl_context
         self.connect_timeout = connect_timeout
@@ -209,16 +208,21 @@ class Http11Pool:
             if not first:
                 raise _Stale from exc
             raise HTTPError(f"send: {exc}") from exc
-        head = await self._head(reader, first)
-        if 200 <= head.status < 300:
-            body = await self._body(reader, head, cap)
-            keep = not head.close
-        else:
-            body = b""
-            keep = False
-            if not head.close and head.length is not None and head.length <= DRAIN_MAX:
-                await self._body(reader, head, DRAIN_MAX)
-                keep = True
+        try:
+            # one deadline for the whole answer, not one a read: each costs a timer handle
+            async with asyncio.timeout(self.read_timeout):
+                head = await self._head(reader, first)
+                if 200 <= head.status < 300:
+                    body = await self._body(reader, head, cap)
+                    keep = not head.close
+                else:
+                    body = b""
+                    keep = False
+                    if not head.close and head.length is not None and head.length <= DRAIN_MAX:
+                        await self._body(reader, head, DRAIN_MAX)
+                        keep = True
+        except TimeoutError:
+            raise Timeout("read timed out") from None
         response = Response(head.status, head.headers, body)
         if keep:
             self._release(conn)
@@ -226,17 +230,10 @@ class Http11Pool:
             conn.close()
         return response
 
-    async def _read(self, awaitable: Awaitable[bytes]) -> bytes:
-        try:
-            async with asyncio.timeout(self.read_timeout):
-                return await awaitable
-        except TimeoutError:
-            raise Timeout("read timed out") from None
-
     async def _head(self, reader: asyncio.StreamReader, first: bool) -> _Head:
         while True:
             try:
-                raw = await self._read(reader.readuntil(b"\r\n\r\n"))
+                raw = await reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError as exc:
                 if not exc.partial and not first:
                     raise _Stale from None
@@ -262,12 +259,12 @@ class Http11Pool:
             if head.length is not None:
                 if head.length > cap:
                     raise BodyTooLarge(f"larger than {cap} bytes", status)
-                return await self._read(reader.readexactly(head.length))
+                return await reader.readexactly(head.length)
             head.close = True  # delimited by the connection's end
             chunks: list[bytes] = []
             size = 0
             while True:
-                chunk = await self._read(reader.read(65536))
+                chunk = await reader.read(65536)
                 if not chunk:
                     return b"".join(chunks)
                 size += len(chunk)
@@ -285,7 +282,7 @@ class Http11Pool:
         chunks: list[bytes] = []
         size = 0
         while True:
-            line = await self._read(reader.readuntil(b"\r\n"))
+            line = await reader.readuntil(b"\r\n")
             text = line.split(b";", 1)[0].strip()
             try:
                 n = int(text, 16)
@@ -294,13 +291,13 @@ class Http11Pool:
             if n < 0:
                 raise HTTPError("malformed chunk size", status)
             if n == 0:
-                while (await self._read(reader.readuntil(b"\r\n"))) != b"\r\n":
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
                     pass  # trailers, dropped
                 return b"".join(chunks)
             size += n
             if size > cap:
                 raise BodyTooLarge(f"larger than {cap} bytes", status)
-            data = await self._read(reader.readexactly(n + 2))
+            data = await reader.readexactly(n + 2)
             if data[-2:] != b"\r\n":
                 raise HTTPError("malformed chunk", status)
             chunks.append(data[:-2])

@@ -7,6 +7,7 @@ class here serves both: `addresses()` for fetching, `query()` for any record typ
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import threading
@@ -50,7 +51,9 @@ def parse_server(text: str) -> Nameserver:
     return Nameserver(str(ipaddress.ip_address(text)))
 
 
+@functools.lru_cache(maxsize=65_536)
 def is_ip_literal(host: str) -> bool:
+    # cached: a fetch asks it of the same few hosts several times a hop (issue 15)
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
