@@ -23,6 +23,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -48,7 +49,14 @@ USER_AGENT = "orbweaver/0.1 (child-protection hotline crawler)"
 CLAIM = 32  # media URLs claimed at once
 
 
+_PLAIN_URL = re.compile(r"https?://([A-Za-z0-9.-]+)(?::[0-9]+)?(?:[/?#]|$)")
+
+
 def host_of(url: str) -> str:
+    # the common case without `urlsplit` (twice a media); anything unusual goes through it
+    plain = _PLAIN_URL.match(url)
+    if plain is not None:
+        return plain.group(1).lower()
     from urllib.parse import urlsplit
 
     return (urlsplit(url).hostname or "").lower()

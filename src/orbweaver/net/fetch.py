@@ -320,6 +320,7 @@ class AsyncGuardedClient:
         # of CPU a media in the workers; httpx stays for the Tor proxy's hops only
         self._pool: Http11Pool | None = None
         self._headers = [("Accept-Encoding", "identity")]
+        self._sent: dict[str, httpx.Headers] = {}
         if user_agent:
             self._headers.append(("User-Agent", user_agent))
 
@@ -410,7 +411,12 @@ class AsyncGuardedClient:
             if isinstance(exc, Timeout):
                 raise FetchError("took longer than the policy's timeout", exc.status) from exc
             raise FetchError(str(exc), exc.status) from exc
-        request_headers = httpx.Headers([("Host", target.netloc), *sent])
+        request_headers = self._sent.get(target.netloc)
+        if request_headers is None:  # the same for every hop to one host: built once
+            request_headers = httpx.Headers([("Host", target.netloc), *sent])
+            if len(self._sent) >= 4096:
+                self._sent.clear()
+            self._sent[target.netloc] = request_headers
         return Reply(url, resp.status, httpx.Headers(resp.headers), resp.body, request_headers)
 
     async def _proxied_hop(self, target: Target, url: str, cap: int) -> Reply:

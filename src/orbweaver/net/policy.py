@@ -23,13 +23,12 @@ URL naming the proxy's host is refused, so its name never stands in for a crawle
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from orbweaver.net.resolver import is_ip_literal
+from orbweaver.net.resolver import is_ip_literal, normal_address
 
 if TYPE_CHECKING:
     from orbweaver.config import Settings
@@ -297,7 +296,7 @@ class NetworkPolicy:
             if is_ip_literal(target.host):
                 raise PolicyError(reason)
             raise PolicyError(f"{target.host} resolves to {reason}")
-        return Pin(target, _normal_address(addresses[0]), self.connect_port(target.port))
+        return Pin(target, normal_address(addresses[0]), self.connect_port(target.port))
 
     def redirect(self, url: str, location: str, hops: int) -> str:
         """The URL a redirect from `url` leads to, after `hops` redirects already followed, or
@@ -312,11 +311,6 @@ class NetworkPolicy:
             "media": self.media_max_bytes,
             "archive": self.archive_max_bytes,
         }.get(kind, self.page_max_bytes)
-
-
-@functools.lru_cache(maxsize=65_536)
-def _normal_address(address: str) -> str:
-    return str(ipaddress.ip_address(address.strip("[]")))
 
 
 def parse_port_map(text: str) -> dict[int, int]:

@@ -61,6 +61,12 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=65_536)
+def normal_address(address: str) -> str:
+    """An IP literal's canonical text (`[::1]` and `::0:1` both `::1`); ValueError otherwise."""
+    return str(ipaddress.ip_address(address.strip("[]")))
+
+
 class Resolver:
     """A caching stub resolver over explicit nameservers, or the system's when none are given.
 
@@ -111,7 +117,7 @@ class Resolver:
         """Every IPv4 and IPv6 address `host` resolves to (an IP literal is its own answer)."""
         host = host.strip("[]").rstrip(".").lower()
         if is_ip_literal(host):
-            return [str(ipaddress.ip_address(host))]
+            return [normal_address(host)]
         cached = self._cached(host)
         if cached is not None:
             if isinstance(cached, ResolveError):
