@@ -354,3 +354,22 @@ def test_guarded_total_deadline_ends_a_trickling_answer() -> None:
         run(scenario)
     finally:
         dns.stop()
+
+
+def test_a_connection_with_bytes_past_the_answer_is_not_reused() -> None:
+    # a body longer than its Content-Length: the rest would be read as the next answer
+    raw = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nX-Smuggled: 1\r\n\r\n"
+    )
+
+    async def scenario() -> None:
+        async with Raw(fixed(raw)) as server:
+            pool = Http11Pool()
+            first = await fetch(pool, server)
+            second = await fetch(pool, server)
+            await pool.aclose()
+        assert first.body == second.body == b"hello"
+        assert not second.reused and server.connections == 2
+        assert all(name != b"X-Smuggled" for name, _ in second.headers)
+
+    run(scenario)

@@ -67,7 +67,10 @@ class _Connection:
     requests: int = 0
 
     def usable(self) -> bool:
-        return not (self.writer.is_closing() or self.reader.at_eof())
+        # bytes left over after an answer (a body longer than its Content-Length) would be
+        # read as the next answer: such a connection is not reused
+        leftover = getattr(self.reader, "_buffer", b"")
+        return not (self.writer.is_closing() or self.reader.at_eof() or leftover)
 
     def close(self) -> None:
         self.writer.close()
