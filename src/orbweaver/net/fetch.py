@@ -309,9 +309,10 @@ class AsyncGuardedClient:
         self.timeout = policy.timeout if timeout is None else timeout
         self.max_connections = max_connections
         self.user_agent = user_agent
-        # httpcore's pool scans every connection for every queued request at every event, so
-        # one pool of 256 connections cost ~10 ms of CPU a request (profiled, issue 15): the
-        # connections are split into lanes of LANE_CONNECTIONS, a request takes the least busy
+        # Tor proxy hops only (httpx): httpcore's pool scans every connection for every queued
+        # request at every event, so one pool of 256 connections cost ~10 ms of CPU a request
+        # (profiled, issue 15): split into lanes of LANE_CONNECTIONS, a request takes the least
+        # busy
         self.lanes = max(1, -(-max_connections // self.LANE_CONNECTIONS))
         self._busy = [0] * self.lanes
         self._ssl: Any = None  # one context for every lane: loading the CA store costs ~40 ms
