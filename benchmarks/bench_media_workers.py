@@ -179,6 +179,17 @@ def measure(
                     row["workers_media_per_cpu_s"] = round(
                         media / max(st.get("orbweaver/window_cpu_s", 0), 1e-9), 1
                     )
+                    # where the workers' wall clock went, summed over both (their window)
+                    span = st.get("orbweaver/media_last_result_at", 0) - st.get(
+                        "orbweaver/media_first_result_at", 0
+                    )
+                    row["workers_window_s"] = round(span, 2)
+                    row["workers_cpu_s_in_window"] = round(st.get("orbweaver/window_cpu_s", 0), 2)
+                    # runnable but waiting for a core (Linux schedstat): the machine's load
+                    row["workers_waiting_for_a_core_s_in_window"] = round(
+                        st.get("orbweaver/window_run_delay_s", 0), 2
+                    )
+                    row["load_average_at_end"] = round(os.getloadavg()[0], 2)
         bar = max(bar, bench.pure_hashing_parallel(images, cores))
     finally:
         server.terminate()

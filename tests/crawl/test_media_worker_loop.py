@@ -128,3 +128,21 @@ def test_the_loop_waits_for_a_slow_write_instead_of_spinning(tmp_path: Path) -> 
     # a few turns a second (a wait of 0.25 s at most each); it spun thousands of times before
     assert turns < 200, turns
     worker.store.dispose()
+
+
+def test_host_of_agrees_with_urlsplit() -> None:
+    from urllib.parse import urlsplit
+
+    from orbweaver.crawl.media import host_of
+
+    for url in [
+        "http://Site.Test/a.jpg",
+        "https://site.test:8443/i/1.jpg?x=1",
+        "http://127.0.0.1:5000",
+        "http://user:pw@evil.test/x",
+        "http://[::1]:80/x",
+        "HTTP://Upper.Test/x",
+        "http://site.test#frag",
+        "http://xn--bcher-kva.test/\u00e9",
+    ]:
+        assert host_of(url) == (urlsplit(url).hostname or "").lower(), url

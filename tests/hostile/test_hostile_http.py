@@ -4,6 +4,7 @@ within the policy's limits, and the next fetch on the same client works."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import ipaddress
 import socket
@@ -14,7 +15,14 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from hostile.rawhttp import RawHTTP
-from orbweaver.net import FetchError, GuardedClient, NetworkPolicy, PolicyError, Resolver
+from orbweaver.net import (
+    AsyncGuardedClient,
+    FetchError,
+    GuardedClient,
+    NetworkPolicy,
+    PolicyError,
+    Resolver,
+)
 
 OK_BODY = b"fine"
 CAP = 1 << 20
@@ -140,3 +148,33 @@ def test_a_hostile_answer_is_a_clear_error_and_the_next_fetch_works(
     elapsed = time.monotonic() - started
     assert elapsed < TIMEOUT * 3 + 5, f"{path} held the client {elapsed:.1f} s"
     assert client.request("GET", server.url("/ok")).body == OK_BODY
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", CASES)
+def test_the_media_workers_client_meets_the_same_answers(server: RawHTTP, path: str) -> None:
+    """The same hostile answers against `AsyncGuardedClient` (the media workers' lean HTTP/1.1
+    client): a clear error or an answer under the cap, and the next fetch on the same client
+    (its keep-alive pool) still works."""
+    policy = NetworkPolicy(
+        allow_networks=[ipaddress.ip_network("127.0.0.1/32")],
+        timeout=TIMEOUT,
+        max_redirects=5,
+        media_max_bytes=CAP,
+    )
+    client = AsyncGuardedClient(policy, Resolver(cache_ttl=0))
+
+    async def run() -> bytes:
+        try:
+            try:
+                reply = await client.get(server.url(path))
+            except (FetchError, PolicyError) as exc:
+                assert str(exc)
+            else:
+                assert len(reply.body) <= CAP
+                assert reply.status < 300 or not reply.body
+            return (await client.get(server.url("/ok"))).body
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == OK_BODY

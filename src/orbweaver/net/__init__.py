@@ -6,7 +6,9 @@
 - `Resolver` resolves names through the configured DNS servers, once per hop, so the address
   checked is the address connected to;
 - `GuardedClient` (any request: RDAP lookups, webhooks) and `GuardedFetcher` (the monitor's
-  re-checks) apply the policy to a synchronous HTTP client, every redirect hop included.
+  re-checks) apply the policy to a synchronous HTTP client, every redirect hop included;
+- `AsyncGuardedClient` does the same on asyncio for the crawl's media workers, over the lean
+  HTTP/1.1 client of `net.http11` (httpx only for hops through the Tor proxy).
 
 The crawl applies the same policy inside Scrapy (`crawl/policy.py`). Nothing here imports Scrapy
 or Twisted; other stages import only from `orbweaver.net`.

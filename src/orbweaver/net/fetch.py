@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from orbweaver.net.http11 import Http11Pool, HTTPError, Timeout
 from orbweaver.net.policy import NetworkPolicy, PolicyError, Target
 from orbweaver.net.resolver import ResolveError, Resolver, ResolverUnavailable, is_ip_literal
 
@@ -308,17 +309,28 @@ class AsyncGuardedClient:
         self.timeout = policy.timeout if timeout is None else timeout
         self.max_connections = max_connections
         self.user_agent = user_agent
-        # httpcore's pool scans every connection for every queued request at every event, so
-        # one pool of 256 connections cost ~10 ms of CPU a request (profiled, issue 15): the
-        # connections are split into lanes of LANE_CONNECTIONS, a request takes the least busy
+        # Tor proxy hops only (httpx): httpcore's pool scans every connection for every queued
+        # request at every event, so one pool of 256 connections cost ~10 ms of CPU a request
+        # (profiled, issue 15): split into lanes of LANE_CONNECTIONS, a request takes the least
+        # busy
         self.lanes = max(1, -(-max_connections // self.LANE_CONNECTIONS))
         self._busy = [0] * self.lanes
         self._ssl: Any = None  # one context for every lane: loading the CA store costs ~40 ms
         self._clients: dict[tuple[str | None, int], httpx.AsyncClient] = {}
+        # the clear web goes through the lean HTTP/1.1 client (`net.http11`): httpx cost ~1 ms
+        # of CPU a media in the workers; httpx stays for the Tor proxy's hops only
+        self._pool: Http11Pool | None = None
+        self._headers = [("Accept-Encoding", "identity")]
+        self._sent: dict[str, httpx.Headers] = {}
+        if user_agent:
+            self._headers.append(("User-Agent", user_agent))
 
     LANE_CONNECTIONS = 8
 
     async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.aclose()
         clients, self._clients = self._clients, {}
         for client in clients.values():
             await client.aclose()
@@ -351,7 +363,8 @@ class AsyncGuardedClient:
         current, hops = url, 0
         while True:
             try:
-                reply = await asyncio.wait_for(self._hop(current, cap), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    reply = await self._hop(current, cap)
             except TimeoutError:
                 raise FetchError("took longer than the policy's timeout") from None
             if not reply.is_redirect:
@@ -362,33 +375,65 @@ class AsyncGuardedClient:
     async def _addresses(self, host: str) -> list[str]:
         import asyncio
 
-        if is_ip_literal(host):
-            return self.resolver.addresses(host)
+        if is_ip_literal(host) or self.resolver.is_cached(host):
+            return self.resolver.addresses(host)  # no lookup: no thread hop
         return await asyncio.to_thread(self.resolver.addresses, host)
+
+    def _lean(self) -> Http11Pool:
+        if self._pool is None:
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context(trust_env=False)
+            self._pool = Http11Pool(
+                self._ssl,
+                max_connections=self.max_connections,
+                connect_timeout=self.timeout,
+                read_timeout=None,  # the hop's deadline (`get`) bounds the answer already
+            )
+        return self._pool
 
     async def _hop(self, url: str, cap: int) -> Reply:
         target = self.policy.target(url)
-        headers = {"Accept-Encoding": "identity"}
-        if self.user_agent:
-            headers["User-Agent"] = self.user_agent
-        extensions: dict[str, Any] = {}
         if target.network != "clear":
-            host = self.policy.proxy_host
-            address = host if is_ip_literal(host) else (await self._addresses(host))[0]
-            proxy: str | None = self.policy.pinned_proxy_url(address)
-            request_url = target.url.split("#", 1)[0]
-        else:
-            pin = self.policy.pin(target, await self._addresses(target.host))
-            proxy, request_url = None, pin.url
-            headers.update(pin.headers)
-            if pin.sni_hostname:
-                extensions["sni_hostname"] = pin.sni_hostname
+            return await self._proxied_hop(target, url, cap)
+        pin = self.policy.pin(target, await self._addresses(target.host))
+        sent = self._headers
+        try:
+            resp = await self._lean().get(
+                scheme=target.scheme,
+                address=pin.address,
+                port=pin.port,
+                host=target.netloc,
+                path=target.path,
+                headers=sent,
+                cap=cap,
+                tls_name=pin.sni_hostname,
+            )
+        except HTTPError as exc:
+            if isinstance(exc, Timeout):
+                raise FetchError("took longer than the policy's timeout", exc.status) from exc
+            raise FetchError(str(exc), exc.status) from exc
+        request_headers = self._sent.get(target.netloc)
+        if request_headers is None:  # the same for every hop to one host: built once
+            request_headers = httpx.Headers([("Host", target.netloc), *sent])
+            if len(self._sent) >= 4096:
+                self._sent.clear()
+            self._sent[target.netloc] = request_headers
+        return Reply(url, resp.status, httpx.Headers(resp.headers), resp.body, request_headers)
+
+    async def _proxied_hop(self, target: Target, url: str, cap: int) -> Reply:
+        """A hop through the Tor proxy (`.onion`): httpx, which speaks to the proxy; the
+        proxy's own name resolved and checked here like every other."""
+        headers = dict(self._headers)
+        host = self.policy.proxy_host
+        address = host if is_ip_literal(host) else (await self._addresses(host))[0]
+        proxy = self.policy.pinned_proxy_url(address)
+        request_url = target.url.split("#", 1)[0]
         busy = self._busy
         lane = busy.index(min(busy))
         busy[lane] += 1
         try:
             async with self._client(proxy, lane).stream(
-                "GET", request_url, headers=headers, extensions=extensions
+                "GET", request_url, headers=headers
             ) as resp:
                 reply = Reply(
                     url, resp.status_code, resp.headers, request_headers=resp.request.headers

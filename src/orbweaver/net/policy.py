@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from orbweaver.net.resolver import is_ip_literal
+from orbweaver.net.resolver import is_ip_literal, normal_address
 
 if TYPE_CHECKING:
     from orbweaver.config import Settings
@@ -125,6 +125,9 @@ class NetworkPolicy:
     _literal_verdicts: dict[str, str | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _address_verdicts: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> NetworkPolicy:
@@ -202,10 +205,20 @@ class NetworkPolicy:
         if not addresses:
             return "no address"
         for address in addresses:
-            reason = self.address_refusal(address)
+            reason = self._address_verdict(address)
             if reason is not None:
                 return reason
         return None
+
+    def _address_verdict(self, address: str) -> str | None:
+        # an address's verdict never changes under one policy: parsed and checked once (a
+        # media worker pins thousands of hops a second to the same few addresses)
+        reason = self._address_verdicts.get(address, "")
+        if reason == "":
+            reason = self.address_refusal(address)
+            if len(self._address_verdicts) < 65_536:
+                self._address_verdicts[address] = reason
+        return reason
 
     def check_address(self, address: str) -> None:
         reason = self.address_refusal(address)
@@ -283,8 +296,7 @@ class NetworkPolicy:
             if is_ip_literal(target.host):
                 raise PolicyError(reason)
             raise PolicyError(f"{target.host} resolves to {reason}")
-        address = str(ipaddress.ip_address(addresses[0].strip("[]")))
-        return Pin(target, address, self.connect_port(target.port))
+        return Pin(target, normal_address(addresses[0]), self.connect_port(target.port))
 
     def redirect(self, url: str, location: str, hops: int) -> str:
         """The URL a redirect from `url` leads to, after `hops` redirects already followed, or

@@ -7,6 +7,7 @@ class here serves both: `addresses()` for fetching, `query()` for any record typ
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import threading
@@ -50,12 +51,20 @@ def parse_server(text: str) -> Nameserver:
     return Nameserver(str(ipaddress.ip_address(text)))
 
 
+@functools.lru_cache(maxsize=65_536)
 def is_ip_literal(host: str) -> bool:
+    # cached: a fetch asks it of the same few hosts several times a hop (issue 15)
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
     return True
+
+
+@functools.lru_cache(maxsize=65_536)
+def normal_address(address: str) -> str:
+    """An IP literal's canonical text (`[::1]` and `::0:1` both `::1`); ValueError otherwise."""
+    return str(ipaddress.ip_address(address.strip("[]")))
 
 
 class Resolver:
@@ -108,7 +117,7 @@ class Resolver:
         """Every IPv4 and IPv6 address `host` resolves to (an IP literal is its own answer)."""
         host = host.strip("[]").rstrip(".").lower()
         if is_ip_literal(host):
-            return [str(ipaddress.ip_address(host))]
+            return [normal_address(host)]
         cached = self._cached(host)
         if cached is not None:
             if isinstance(cached, ResolveError):
