@@ -442,3 +442,51 @@ def ball_join(
             out_d[n : n + m] = hit_d[:m]
             n += m
     return out_q[:n], out_r[:n], out_d[:n]
+
+
+# --- substring keys and table builds without (n, m) temporaries ----------------------------------
+
+
+@J
+def substring_keys(
+    hashes: np.ndarray, lut: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover
+    """``out[i, t]``: the key of hash ``i`` in table ``t``; ``lut[t, byte, value]`` holds that
+    byte value's bits at their places in table ``t``'s key."""
+    for i in range(hashes.shape[0]):
+        for t in range(lut.shape[0]):
+            k = 0
+            for p in range(32):
+                k |= lut[t, p, hashes[i, p]]
+            out[i, t] = k
+
+
+@J
+def substring_column(
+    hashes: np.ndarray, lut: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover
+    """One table's keys (``lut``: ``(32, 256)``) of every hash."""
+    for i in range(hashes.shape[0]):
+        k = 0
+        for p in range(32):
+            k |= lut[p, hashes[i, p]]
+        out[i] = k
+
+
+@J
+def bucket_fill(
+    keys: np.ndarray, first: int, offsets: np.ndarray, postings: np.ndarray
+) -> None:  # pragma: no cover - jitted
+    """Counting sort of rows by key: ``offsets`` (``2**w + 1``, starting at ``first``) and
+    ``postings`` (rows in key order, ascending within a bucket)."""
+    offsets[:] = 0
+    for r in range(keys.shape[0]):
+        offsets[keys[r] + 1] += 1
+    offsets[0] = first
+    for b in range(1, offsets.shape[0]):
+        offsets[b] += offsets[b - 1]
+    cursor = offsets[:-1].copy()
+    for r in range(keys.shape[0]):
+        k = keys[r]
+        postings[cursor[k] - first] = r
+        cursor[k] += 1

@@ -46,7 +46,6 @@ MEMORY_PER_ENTRY = 88
 _PERM_SEED = 0x0B3A7E
 """Fixed bit permutation: spreads each substring over the 16x16 DCT grid, because neighbouring
 PDQ bits (nearby frequencies) are correlated and would otherwise crowd buckets."""
-_KEY_CHUNK = 1 << 16
 BALL_MAX_ENTRIES = 1 << 18
 """Most entries `search_flat` serves from a ball index (1,088 bytes an entry at distance 31:
 285 MiB at the cap); a bigger index answers by probing."""
@@ -227,7 +226,7 @@ class _Segment:
         perm = _permutation()
         starts = np.cumsum([0, *self.widths])
         self.substrings = [perm[starts[i] : starts[i + 1]] for i in range(len(self.widths))]
-        self._weights = self._weight_matrix()
+        self._lut = self._key_lut()
         sizes = np.array([(1 << w) + 1 for w in self.widths], dtype=np.int64)
         self.table_base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.offsets, self.postings = self._build()
@@ -236,37 +235,38 @@ class _Segment:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def _weight_matrix(self) -> np.ndarray:
-        """``bits @ W`` gives each substring's key: float32 is exact below 2**24."""
-        weights = np.zeros((HASH_BITS, len(self.widths)), dtype=np.float32)
+    def _key_lut(self) -> np.ndarray:
+        """``lut[t, byte, value]``: the value's bits at their places in table ``t``'s key (the
+        substring's first bit is the key's highest)."""
+        lut = np.zeros((len(self.widths), HASH_BYTES, 256), dtype=np.int32)
+        values = np.arange(256)
         for t, bits in enumerate(self.substrings):
-            weights[bits, t] = 2.0 ** np.arange(len(bits) - 1, -1, -1)
-        return weights
+            for j, o in enumerate(bits.tolist()):
+                has = ((values >> (7 - o % 8)) & 1) == 1
+                lut[t, o // 8, has] |= 1 << (len(bits) - 1 - j)
+        return lut
 
     def keys(self, hashes: np.ndarray) -> np.ndarray:
-        """Substring keys, ``(n, m)`` int32, computed in chunks to bound temporary memory."""
+        """Substring keys, ``(n, m)`` int32."""
         out = np.empty((len(hashes), len(self.widths)), dtype=np.int32)
-        for s in range(0, len(hashes), _KEY_CHUNK):
-            bits = np.unpackbits(hashes[s : s + _KEY_CHUNK], axis=1).astype(np.float32)
-            out[s : s + _KEY_CHUNK] = bits @ self._weights
+        _kernels.substring_keys(hashes, self._lut, out)
         return out
 
     def _build(self) -> tuple[np.ndarray, np.ndarray]:
-        """Counting-sort each table: flat ``offsets`` per bucket, flat ``postings`` of rows."""
+        """Counting-sort each table: flat ``offsets`` per bucket, flat ``postings`` of rows.
+        One table's keys at a time (4 bytes an entry), not all tables' keys and sort buffers
+        at once (about 100 bytes an entry: 5.5 GiB of temporaries at 60M entries)."""
         n, m = len(self.ids), len(self.widths)
-        keys = self.keys(self.hashes)
         off_dtype = np.int32 if m * n < 2**31 else np.int64
         offsets = np.empty(int(self.table_base[-1]) + (1 << self.widths[-1]) + 1, dtype=off_dtype)
         postings = np.empty(m * n, dtype=np.int32)
-        rows = np.arange(n, dtype=np.int64)
+        column = np.empty(n, dtype=np.int32)
         for t, w in enumerate(self.widths):
-            col = keys[:, t].astype(np.int64)
-            order = np.sort((col << 32) | rows) & 0xFFFFFFFF  # one SIMD sort beats argsort
-            postings[t * n : (t + 1) * n] = order
-            counts = np.bincount(col, minlength=1 << w)
+            _kernels.substring_column(self.hashes, self._lut[t], column)
             base = int(self.table_base[t])
-            offsets[base] = t * n
-            offsets[base + 1 : base + 1 + (1 << w)] = np.cumsum(counts) + t * n
+            _kernels.bucket_fill(
+                column, t * n, offsets[base : base + (1 << w) + 1], postings[t * n : (t + 1) * n]
+            )
         return offsets, postings
 
     def memory_bytes(self) -> int:
