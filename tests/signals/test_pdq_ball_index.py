@@ -1,6 +1,7 @@
 """The ball index (retroactive matching's many queries against few entries) is exact: checked
 against brute force at thresholds 0..31, with near copies planted at every distance up to the
-threshold, including the pigeonhole's worst case (flips spread evenly over its 16 substrings)."""
+threshold, including the pigeonhole's worst case (flips spread evenly over its 16 substrings);
+and the multi-index segments' lookup-table keys and counting-sort build against a reference."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from orbweaver.signals import pdq_index
-from orbweaver.signals.pdq_index import BallIndex, PDQIndex, _permutation, ball_radii
+from orbweaver.signals.pdq_index import BallIndex, PDQIndex, _permutation, _Segment, ball_radii
 
 
 def brute(bank: np.ndarray, ids: np.ndarray, queries: np.ndarray, threshold: int) -> set:
@@ -88,3 +89,24 @@ def test_search_flat_uses_the_ball_index_for_many_queries_and_rebuilds_after_an_
     assert set(zip(qi32.tolist(), ids32.tolist(), strict=True)) >= set(
         zip(qi.tolist(), got_ids.tolist(), strict=True)
     )
+
+
+def test_segment_keys_and_tables_equal_a_reference_from_unpacked_bits() -> None:
+    """The build's lookup-table keys and counting sort (one table at a time) give the tables a
+    plain reference gives: keys from the unpacked bits, rows sorted by (key, row)."""
+    rng = np.random.default_rng(9)
+    hashes = rng.integers(0, 256, size=(5000, 32), dtype=np.uint8)
+    segment = _Segment(hashes, np.arange(len(hashes)), widths=[13] * 19)
+    bits = np.unpackbits(hashes, axis=1).astype(np.int64)
+    n = len(hashes)
+    for t, substring in enumerate(segment.substrings):
+        w = len(substring)
+        keys = bits[:, substring] @ (1 << np.arange(w - 1, -1, -1))
+        assert (segment.keys(hashes)[:, t] == keys).all()
+        order = np.lexsort((np.arange(n), keys))
+        assert (segment.postings[t * n : (t + 1) * n] == order).all()
+        base = int(segment.table_base[t])
+        counts = np.bincount(keys, minlength=1 << w)
+        offsets = segment.offsets[base : base + (1 << w) + 1]
+        assert offsets[0] == t * n
+        assert (offsets[1:] == np.cumsum(counts) + t * n).all()
