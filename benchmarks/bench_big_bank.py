@@ -7,7 +7,8 @@ A SQLite store gets `--entries` random PDQ entries in one bank (sqlite3 `execute
 then, on one core:
 
 - `load_s` and `rss_mib`: `Matcher.refresh()` from empty, and the process's resident memory growth
-  over it (the index, the per-entry arrays; SQLite's page cache included);
+  over it (the index, the per-entry arrays; SQLite's page cache included); `peak_rss_mib`: the
+  high-water mark's growth over the same start (the load's temporaries included);
 - `lookups_per_s`: single `match_pdq` calls, half of them planted 1..31 bits from an entry, half
   random; `recall` of the planted ones against a NumPy scan of the whole bank on `--brute` of
   them (the scan's rate is the baseline, `scan_per_s`);
@@ -46,6 +47,14 @@ def _rss_mib() -> float:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _peak_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -92,6 +101,7 @@ def run(entries: int, new: int, queries: int, brute: int) -> dict[str, object]:
         matcher.refresh()
         out["load_s"] = round(time.perf_counter() - t0, 2)
         out["rss_mib"] = round(_rss_mib() - rss0)
+        out["peak_rss_mib"] = round(_peak_mib() - rss0)  # the load's high-water mark
         out["load_after_load"] = _load()
 
         planted = [_flip(h, int(rng.integers(1, 32)), rng).tobytes().hex() for h in planted_from]
@@ -109,12 +119,13 @@ def run(entries: int, new: int, queries: int, brute: int) -> dict[str, object]:
 
         # recall against a scan of the whole bank, on `brute` planted queries
         conn = sqlite3.connect(path)
-        bank = np.frombuffer(
-            bytes.fromhex(
-                "".join(r[0] for r in conn.execute("SELECT signal FROM bank_entry ORDER BY id"))
-            ),
-            dtype=np.uint8,
-        ).reshape(-1, 32)
+        bank = np.empty((entries, 32), dtype=np.uint8)  # read in chunks: no list of 60M rows
+        cursor = conn.execute("SELECT signal FROM bank_entry ORDER BY id")
+        at = 0
+        while rows := cursor.fetchmany(1_000_000):
+            raw = bytes.fromhex("".join(r[0] for r in rows))
+            bank[at : at + len(rows)] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32)
+            at += len(rows)
         conn.close()
         words = bank.view(np.uint64)
         agree = 0

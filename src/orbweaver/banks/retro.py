@@ -32,7 +32,7 @@ from .quality import check_floods
 _MEDIA_CHUNK = 5_000
 KEY = CompactSignals.KEY_BYTES
 RECORD = CompactSignals.RECORD_BYTES
-_SCAN_BATCH = 1 << 18
+_SCAN_BATCH = 1 << 20
 
 
 @dataclass
@@ -153,7 +153,7 @@ def _compact_leads(store: Store, matcher: Matcher, after_entry: int) -> list[tup
         for blob in blobs:
             pending.append(np.frombuffer(blob, dtype=np.uint8).reshape(-1, RECORD))
             size += len(pending[-1])
-            if size >= _SCAN_BATCH:  # a few big searches rather than one per 64 KiB block
+            if size >= _SCAN_BATCH:  # a few big joins (64 MiB of records) rather than one per block
                 leads.extend(compact_block_leads(np.concatenate(pending), matcher, prefixes))
                 pending, size = [], 0
         if pending:

@@ -46,7 +46,14 @@ MEMORY_PER_ENTRY = 88
 _PERM_SEED = 0x0B3A7E
 """Fixed bit permutation: spreads each substring over the 16x16 DCT grid, because neighbouring
 PDQ bits (nearby frequencies) are correlated and would otherwise crowd buckets."""
-_KEY_CHUNK = 1 << 16
+BALL_MAX_ENTRIES = 1 << 18
+"""Most entries `search_flat` serves from a ball index (1,088 bytes an entry at distance 31:
+285 MiB at the cap); a bigger index answers by probing."""
+BALL_QUERY_CHUNK = 1 << 20
+"""Queries joined at once (40 MiB of sorted copies): each bucket's entries are read once for
+every query sharing it, about 16 of them at 100,000 entries."""
+BALL_MIN_QUERIES = 4096
+"""Fewest queries in one `search_flat` call worth building (or reusing) the ball index for."""
 
 # Rough costs in nanoseconds (one core), used only to choose between probing and scanning.
 _COST_PROBE = 12.0
@@ -219,7 +226,7 @@ class _Segment:
         perm = _permutation()
         starts = np.cumsum([0, *self.widths])
         self.substrings = [perm[starts[i] : starts[i + 1]] for i in range(len(self.widths))]
-        self._weights = self._weight_matrix()
+        self._lut = self._key_lut()
         sizes = np.array([(1 << w) + 1 for w in self.widths], dtype=np.int64)
         self.table_base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.offsets, self.postings = self._build()
@@ -228,37 +235,38 @@ class _Segment:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def _weight_matrix(self) -> np.ndarray:
-        """``bits @ W`` gives each substring's key: float32 is exact below 2**24."""
-        weights = np.zeros((HASH_BITS, len(self.widths)), dtype=np.float32)
+    def _key_lut(self) -> np.ndarray:
+        """``lut[t, byte, value]``: the value's bits at their places in table ``t``'s key (the
+        substring's first bit is the key's highest)."""
+        lut = np.zeros((len(self.widths), HASH_BYTES, 256), dtype=np.int32)
+        values = np.arange(256)
         for t, bits in enumerate(self.substrings):
-            weights[bits, t] = 2.0 ** np.arange(len(bits) - 1, -1, -1)
-        return weights
+            for j, o in enumerate(bits.tolist()):
+                has = ((values >> (7 - o % 8)) & 1) == 1
+                lut[t, o // 8, has] |= 1 << (len(bits) - 1 - j)
+        return lut
 
     def keys(self, hashes: np.ndarray) -> np.ndarray:
-        """Substring keys, ``(n, m)`` int32, computed in chunks to bound temporary memory."""
+        """Substring keys, ``(n, m)`` int32."""
         out = np.empty((len(hashes), len(self.widths)), dtype=np.int32)
-        for s in range(0, len(hashes), _KEY_CHUNK):
-            bits = np.unpackbits(hashes[s : s + _KEY_CHUNK], axis=1).astype(np.float32)
-            out[s : s + _KEY_CHUNK] = bits @ self._weights
+        _kernels.substring_keys(hashes, self._lut, out)
         return out
 
     def _build(self) -> tuple[np.ndarray, np.ndarray]:
-        """Counting-sort each table: flat ``offsets`` per bucket, flat ``postings`` of rows."""
+        """Counting-sort each table: flat ``offsets`` per bucket, flat ``postings`` of rows.
+        One table's keys at a time (4 bytes an entry), not all tables' keys and sort buffers
+        at once (about 100 bytes an entry: 5.5 GiB of temporaries at 60M entries)."""
         n, m = len(self.ids), len(self.widths)
-        keys = self.keys(self.hashes)
         off_dtype = np.int32 if m * n < 2**31 else np.int64
         offsets = np.empty(int(self.table_base[-1]) + (1 << self.widths[-1]) + 1, dtype=off_dtype)
         postings = np.empty(m * n, dtype=np.int32)
-        rows = np.arange(n, dtype=np.int64)
+        column = np.empty(n, dtype=np.int32)
         for t, w in enumerate(self.widths):
-            col = keys[:, t].astype(np.int64)
-            order = np.sort((col << 32) | rows) & 0xFFFFFFFF  # one SIMD sort beats argsort
-            postings[t * n : (t + 1) * n] = order
-            counts = np.bincount(col, minlength=1 << w)
+            _kernels.substring_column(self.hashes, self._lut[t], column)
             base = int(self.table_base[t])
-            offsets[base] = t * n
-            offsets[base + 1 : base + 1 + (1 << w)] = np.cumsum(counts) + t * n
+            _kernels.bucket_fill(
+                column, t * n, offsets[base : base + (1 << w) + 1], postings[t * n : (t + 1) * n]
+            )
         return offsets, postings
 
     def memory_bytes(self) -> int:
@@ -326,6 +334,95 @@ class _Segment:
         return qi, self.ids[rows], dist
 
 
+@functools.cache
+def _ball_lut() -> np.ndarray:
+    """``lut[byte, value]``: that byte's bits at their places in the permuted hash, as 4 words
+    (bit ``p`` of the permuted hash is bit ``_permutation()[p]`` of the hash, as in `_Segment`)."""
+    perm = _permutation()
+    lut = np.zeros((HASH_BYTES, 256, 4), dtype=np.uint64)
+    values = np.arange(256)
+    for p, o in enumerate(perm.tolist()):
+        has = ((values >> (7 - o % 8)) & 1) == 1
+        lut[o // 8, has, p // 64] |= np.uint64(1 << (p % 64))
+    lut.flags.writeable = False
+    return lut
+
+
+def _permuted_words(hashes: np.ndarray) -> np.ndarray:
+    out = np.empty((len(hashes), 4), dtype=np.uint64)
+    _kernels.permute_words(hashes, _ball_lut(), out)
+    return out
+
+
+def ball_radii(threshold: int) -> np.ndarray | None:
+    """Radius of each of the ball index's 16 tables of 16 bits with ``sum(r + 1) == threshold
+    + 1`` (``-1``: table unused), or None above 31, where the balls would grow too big."""
+    tables = _kernels.BALL_TABLES
+    if threshold < 0 or threshold >= 2 * tables:
+        return None
+    if threshold < tables:
+        radius = [0] * (threshold + 1) + [-1] * (tables - threshold - 1)
+    else:
+        ones = threshold + 1 - tables
+        radius = [1] * ones + [0] * (tables - ones)
+    return np.array(radius, dtype=np.int64)
+
+
+class BallIndex:
+    """Exact range search for many queries against few entries (retroactive matching).
+
+    The permuted 256 bits are cut into 16 substrings of 16 bits, and each entry is posted in
+    every bucket within its table's radius of its own substring (the multi-index's probes
+    done once per entry instead of once per query). A query then reads one bucket per table
+    and verifies the postings there on all 256 bits: no probe loop, and at distance 31 against
+    100,000 random entries about 415 candidates in 16 buckets. Queries are joined with the
+    buckets table by table (sorted by key), so each bucket is read once for all its queries.
+    Exact by the same pigeonhole bound as `PDQIndex`; memory is ``4 * sum(ball sizes)`` bytes
+    an entry (1,088 at 31)."""
+
+    def __init__(self, hashes: np.ndarray, ids: np.ndarray, threshold: int) -> None:
+        radius = ball_radii(threshold)
+        if radius is None:
+            raise ValueError(f"a ball index serves thresholds 0..31, not {threshold}")
+        self.threshold = threshold
+        self.radius = radius
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.words = _permuted_words(_as_hashes(hashes))
+        self.offsets, self.postings = _kernels.ball_build(self.words, radius)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def memory_bytes(self) -> int:
+        return int(self.offsets.nbytes + self.postings.nbytes + self.words.nbytes)
+
+    def search(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(query row, id, distance)`` of every pair within the threshold, each once."""
+        q = _as_hashes(queries)
+        parts = []
+        for s in range(0, len(q), BALL_QUERY_CHUNK):
+            qi, rows, dist = _kernels.ball_join(
+                self.offsets,
+                self.postings,
+                self.words,
+                _permuted_words(q[s : s + BALL_QUERY_CHUNK]),
+                self.radius,
+                self.threshold,
+            )
+            if len(rows) > 1:  # one pair can be found through several tables
+                _, first = np.unique(qi * len(self) + rows, return_index=True)
+                qi, rows, dist = qi[first], rows[first], dist[first]
+            parts.append((qi + s, self.ids[rows], dist.astype(np.int64)))
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        return (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
+
+
 @dataclass(frozen=True)
 class _State:
     """Everything a reader needs, replaced wholesale by writers (copy-on-write)."""
@@ -349,6 +446,7 @@ class PDQIndex:
         self._delta_capacity = delta_capacity
         self._state = _State()
         self._lock = threading.Lock()
+        self._ball: tuple[_State, BallIndex] | None = None
 
     def __len__(self) -> int:
         state = self._state
@@ -423,6 +521,9 @@ class PDQIndex:
         """Every hit as three arrays (query row, id, distance), unordered: for millions of
         queries (retroactive matching), where per-query lists would cost more than the search."""
         q = np.ascontiguousarray(np.asarray(queries, dtype=np.uint8))
+        ball = self._ball_for(len(q), threshold)
+        if ball is not None:
+            return ball.search(q)
         parts = self._parts(q, threshold)
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
@@ -432,6 +533,27 @@ class PDQIndex:
             np.concatenate([p[1] for p in parts]).astype(np.int64),
             np.concatenate([p[2] for p in parts]).astype(np.int64),
         )
+
+    def _ball_for(self, queries: int, threshold: int) -> BallIndex | None:
+        """The ball index of the current entries at ``threshold`` when it pays (many queries,
+        few entries), built once and kept until the entries change."""
+        state = self._state
+        entries = len(state.delta_ids) + sum(len(s) for s in state.levels if s is not None)
+        if (
+            queries < BALL_MIN_QUERIES
+            or not 0 < entries <= BALL_MAX_ENTRIES
+            or ball_radii(_check_threshold(threshold)) is None
+        ):
+            return None
+        cached = self._ball
+        if cached is not None and cached[0] is state and cached[1].threshold == threshold:
+            return cached[1]
+        segments = [s for s in state.levels if s is not None]
+        hashes = np.concatenate([*(s.hashes for s in segments), state.delta_hashes])
+        ids = np.concatenate([*(s.ids for s in segments), state.delta_ids])
+        ball = BallIndex(hashes, ids, threshold)
+        self._ball = (state, ball)
+        return ball
 
     def _parts(self, q: np.ndarray, threshold: int) -> list[tuple[np.ndarray, ...]]:
         if q.ndim != 2 or q.shape[1] != HASH_BYTES:
