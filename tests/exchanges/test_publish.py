@@ -113,7 +113,7 @@ def test_a_service_down_is_retried_and_a_disabled_entry_not_published(
             .where(BankEntry.signal == _sha(2))
             .values(disabled_at=later.now(), disabled_reason="test")
         )
-    cfg, settings = config(server, publish_banks=["hotline"])
+    _, settings = config(server, publish_banks=["hotline"])
     bad = client(server)
     bad.api.password = "wrong"  # type: ignore[attr-defined]
     counts = publish(store, later, {"ncmec": bad}, settings)

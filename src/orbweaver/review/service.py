@@ -803,7 +803,8 @@ class ReviewService:
     ) -> decisions.Outcome:
         """A verdict that banked new entries has every stored media matched against them
         (retroactive matching, after the verdict's commit): a sighting of another media with
-        a near PDQ becomes a detection like the verdict's own (`review_retro_match`)."""
+        a near PDQ becomes a detection like the verdict's own (`review_retro_match`); the
+        verdict's own pictures were detected by the verdict itself."""
         if (
             not self.settings.review_retro_match
             or outcome.status != "decided"
@@ -811,12 +812,24 @@ class ReviewService:
         ):
             return outcome
         try:
+            with self.store.session() as s:
+                own = set(
+                    s.scalars(
+                        sa.select(ReviewItem.media_id).where(
+                            sa.or_(
+                                ReviewItem.id == outcome.item_id,
+                                ReviewItem.group_id == outcome.item_id,
+                            )
+                        )
+                    )
+                )
             found = match_new_entries(
                 self.store,
                 self.clock,
                 after_entry=after_entry,
                 quality_min=self.settings.review_retro_quality_min,
                 actor=who.username,
+                exclude_media=own,
             )
         except Exception:  # the verdict stands; `orbweaver bank retro` can redo this
             log.exception("retroactive matching after the verdict on item %s", outcome.item_id)
