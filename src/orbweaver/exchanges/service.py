@@ -26,7 +26,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks import EntryRow, add_entries, ensure_bank
+from orbweaver.banks import EntryRow, add_entries_ids, ensure_bank
 from orbweaver.categories import CATEGORIES
 from orbweaver.clock import Clock
 from orbweaver.exchanges.base import (
@@ -41,7 +41,14 @@ from orbweaver.exchanges.base import (
 )
 from orbweaver.exchanges.settings import ExchangeConfig, ExchangeSettings
 from orbweaver.signals import signal_types
-from orbweaver.store import EventKind, Store, record_event
+from orbweaver.store import (
+    EventKind,
+    Store,
+    driver_value,
+    insert_rows,
+    one_of,
+    record_event,
+)
 from orbweaver.store.models import (
     Bank,
     BankEntry,
@@ -204,6 +211,17 @@ def fetch(
     return report
 
 
+_EXCHANGE_ENTRY_COLUMNS = (
+    "exchange_id",
+    "external_id",
+    "signal_type",
+    "bank_entry_id",
+    "member_id",
+    "fingerprint_type",
+    "updated_at",
+)
+
+
 def _apply(
     session: Session,
     clock: Clock,
@@ -226,7 +244,8 @@ def _apply(
     ids = list(latest)
     old = session.execute(
         sa.select(ExchangeEntry.external_id, ExchangeEntry.bank_entry_id).where(
-            ExchangeEntry.exchange_id == exchange_id, ExchangeEntry.external_id.in_(ids)
+            ExchangeEntry.exchange_id == exchange_id,
+            one_of(session, ExchangeEntry.external_id, ids),
         )
     ).all()
     had = {ext for ext, _ in old}
@@ -259,9 +278,8 @@ def _apply(
         )
         for update, signal_type, signal, _ in rows
     ]
-    added, _ = add_entries(session, bank_id, entry_rows, clock)
+    added, bank_ids = add_entries_ids(session, bank_id, entry_rows, clock)
     report.added += added
-    bank_ids = _bank_entry_ids(session, bank_id, [(t, s) for _, t, s, _ in rows])
     revived = [
         i for i, removed in bank_ids.values() if removed is not None
     ]  # withdrawn once, shared again
@@ -271,46 +289,32 @@ def _apply(
             .where(BankEntry.id.in_(revived), BankEntry.source == source)
             .values(removed_at=None)
         )
-    # replace the exchange's entries of these ids
-    session.execute(
-        sa.delete(ExchangeEntry).where(
-            ExchangeEntry.exchange_id == exchange_id, ExchangeEntry.external_id.in_(ids)
+    # replace the exchange's entries of these ids (a first fetch has none to replace)
+    if had:
+        session.execute(
+            sa.delete(ExchangeEntry).where(
+                ExchangeEntry.exchange_id == exchange_id,
+                one_of(session, ExchangeEntry.external_id, sorted(had)),
+            )
         )
-    )
+    table = cast(sa.Table, ExchangeEntry.__table__)
+    updated_at = driver_value(session, table.c.updated_at, now)
     fresh = [
-        {
-            "exchange_id": exchange_id,
-            "external_id": update.external_id,
-            "signal_type": signal_type,
-            "bank_entry_id": bank_ids[(signal_type, signal)][0],
-            "member_id": update.member_id,
-            "fingerprint_type": exchange_type,
-            "updated_at": now,
-        }
+        (
+            exchange_id,
+            update.external_id,
+            signal_type,
+            bank_ids[(signal_type, signal)][0],
+            update.member_id,
+            exchange_type,
+            updated_at,
+        )
         for update, signal_type, signal, exchange_type in rows
         if (signal_type, signal) in bank_ids
     ]
-    if fresh:
-        session.execute(sa.insert(cast(sa.Table, ExchangeEntry.__table__)), fresh)
-    held = {row["bank_entry_id"] for row in fresh}
+    insert_rows(session, table, _EXCHANGE_ENTRY_COLUMNS, fresh)
+    held = {row[3] for row in fresh}
     report.removed += _withdraw(session, now, source, {b for _, b in old} - held)
-
-
-def _bank_entry_ids(
-    session: Session, bank_id: int, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[int, Any]]:
-    out: dict[tuple[str, str], tuple[int, Any]] = {}
-    wanted = set(keys)
-    signals = sorted({s for _, s in wanted})
-    for i in range(0, len(signals), 5000):
-        for entry_id, signal_type, signal, removed in session.execute(
-            sa.select(
-                BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.removed_at
-            ).where(BankEntry.bank_id == bank_id, BankEntry.signal.in_(signals[i : i + 5000]))
-        ):
-            if (signal_type, signal) in wanted:
-                out[(signal_type, signal)] = (entry_id, removed)
-    return out
 
 
 def _withdraw(session: Session, now: Any, source: str, candidates: Iterable[int]) -> int:
