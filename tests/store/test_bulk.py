@@ -80,3 +80,27 @@ def test_rows_inserted_in_bulk_read_back_through_the_orm(store) -> None:  # type
             s.scalars(sa.select(BankEntry.signal).where(one_of(s, BankEntry.signal, wanted)))
         )
         assert found == set(wanted[:2])
+
+
+def test_a_signal_another_bank_holds_is_added_to_this_one(store, clock) -> None:  # type: ignore[no-untyped-def]
+    """The batch lookup names no bank in SQL (SQLite would read the whole bank through its
+    `bank_id` index): the bank is checked on the rows it returns."""
+    from orbweaver.banks import EntryRow, add_entries, add_entries_ids, create_bank
+
+    one, two = create_bank(store, clock, "one"), create_bank(store, clock, "two")
+    row = EntryRow("pdq", f"{5:064x}", "csam_prepubescent", "x")
+    with store.session() as s:
+        assert add_entries_ids(s, one.id, [row], clock)[0] == 1
+        added, ids = add_entries_ids(s, two.id, [row], clock)
+        assert added == 1
+        again, same = add_entries_ids(s, two.id, [row], clock)
+        assert again == 0 and same == ids
+        assert add_entries(
+            s, one.id, [row, EntryRow("pdq", f"{6:064x}", "csam_prepubescent", "x")], clock
+        ) == (1, 1)
+        banks = (
+            s.execute(sa.select(BankEntry.bank_id).where(BankEntry.signal == row.signal))
+            .scalars()
+            .all()
+        )
+    assert sorted(banks) == sorted([one.id, two.id])

@@ -323,6 +323,11 @@ def add_entries_ids(
     return added, ids
 
 
+# The lookups of a batch's signals name no bank in SQL: SQLite's planner, without statistics,
+# prefers the index on `bank_id` (every entry of the bank, read for each batch: a fetch or an
+# import quadratic in the bank's size) to the one on `signal`; the bank is checked here.
+
+
 def _insert_batch_ids(
     session: Session,
     bank_id: int,
@@ -330,14 +335,16 @@ def _insert_batch_ids(
     now: object,
     ids: EntryIds,
 ) -> int:
-    for entry_id, signal_type, signal, removed in session.execute(
+    for entry_id, of_bank, signal_type, signal, removed in session.execute(
         sa.select(
-            BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.removed_at
-        ).where(
-            BankEntry.bank_id == bank_id, one_of(session, BankEntry.signal, [s for _, s in batch])
-        )
+            BankEntry.id,
+            BankEntry.bank_id,
+            BankEntry.signal_type,
+            BankEntry.signal,
+            BankEntry.removed_at,
+        ).where(one_of(session, BankEntry.signal, [s for _, s in batch]))
     ):
-        if (signal_type, signal) in batch:
+        if of_bank == bank_id and (signal_type, signal) in batch:
             ids[(signal_type, signal)] = (entry_id, removed)
     table = cast(sa.Table, BankEntry.__table__)
     added_at = driver_value(session, table.c.added_at, now)
@@ -369,14 +376,15 @@ def _insert_batch_ids(
 def _insert_batch(
     session: Session, bank_id: int, batch: dict[tuple[str, str], EntryRow], now: object
 ) -> int:
-    existing: set[tuple[str, str]] = set(
-        session.execute(
-            sa.select(BankEntry.signal_type, BankEntry.signal).where(
-                BankEntry.bank_id == bank_id,
-                BankEntry.signal.in_([signal for _, signal in batch]),
+    existing: set[tuple[str, str]] = {
+        (signal_type, signal)
+        for of_bank, signal_type, signal in session.execute(
+            sa.select(BankEntry.bank_id, BankEntry.signal_type, BankEntry.signal).where(
+                one_of(session, BankEntry.signal, [signal for _, signal in batch])
             )
-        ).all()
-    )
+        )
+        if of_bank == bank_id
+    }
     fresh = [
         {
             "bank_id": bank_id,
