@@ -47,7 +47,7 @@ def _verdict(store, clock, i: int, category: str = CSAM_PREPUBESCENT, source: st
 
 def test_verdicts_are_uploaded_once_with_their_hashes_and_class(store, later, service) -> None:  # type: ignore[no-untyped-def]
     svc, server = service
-    svc.upload_at = int(later.now().timestamp()) - 60
+    svc.now = lambda: later.now().timestamp() - 60
     create_bank(store, later, "hotline")
     _verdict(store, later, 1)
     _verdict(store, later, 2, CSAM_POSTPUBESCENT)

@@ -34,7 +34,8 @@ import bisect
 import functools
 import html
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -97,7 +98,7 @@ class HashSharing:
     entries: dict[str, Entry] = field(default_factory=dict)
     votes: list[Vote] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)  # entry ids, one per image uploaded
-    upload_at: int | None = None  # the time uploads are stamped with (None: the wall clock)
+    now: Callable[[], float] = time.time  # the clock uploads are stamped with (the world's)
     requests: int = 0
     _order: list[tuple[int, int, str]] = field(default_factory=list)  # (updated, seq, id)
     _seq: int = 0
@@ -298,8 +299,7 @@ class HashSharing:
                     None,
                 )
                 entry_id = same.id if same is not None else f"up-{len(self.uploads) + 1:08d}"
-            now = int(datetime.now(UTC).timestamp()) if self.upload_at is None else self.upload_at
-            self._put(Entry(entry_id, self.me, classification, prints, now))
+            self._put(Entry(entry_id, self.me, classification, prints, int(self.now())))
             self.uploads.append(entry_id)
             made.append(self.entries[entry_id])
         entries = "".join(self._entry_xml(e) for e in made)
