@@ -423,3 +423,35 @@ def test_next_view_folds_the_item_details(world: World) -> None:
     assert view == svc.item(alice, view.id)
     assert len(view.sightings) == 3 and len(view.near_duplicates) == 1
     assert {s.host for s in view.sightings} == {"old.example.test", "img.example.test"}
+
+
+def test_a_verdict_detects_earlier_sightings_of_other_media_near_its_pdq(world: World) -> None:
+    """Retroactive matching on a verdict: a picture stored before (another file, a PDQ a few
+    bits away, never a suspect) becomes a detection of the verdict's new PDQ entry."""
+    near = world.media(2, pdq=pdq_hex(7, flips=6))
+    earlier = world.sighting(near[0], "older.example.test", ago=timedelta(days=3))
+    world.suspect(1, pdq=pdq_hex(7))
+    svc = world.service(review_consensus=1)
+    svc.sync()
+    outcome = svc.assess(world.user("alice"), items(world)[0].id, "csam_prepubescent", None)
+    assert outcome.status == "decided" and outcome.detections == 2  # its own + the earlier
+    with world.store.session() as s:
+        found = s.execute(
+            sa.select(Detection.signal_type, Detection.distance).where(
+                Detection.sighting_id == earlier
+            )
+        ).all()
+        assert found == [("pdq", 6)]
+        assert s.scalar(sa.select(sa.func.count(Detection.id))) == 2
+        kinds = set(s.scalars(sa.select(Event.kind)))
+        assert "bank.retro_matched" in kinds
+
+
+def test_without_retro_matching_a_verdict_detects_its_own_media_only(world: World) -> None:
+    near = world.media(2, pdq=pdq_hex(7, flips=6))
+    world.sighting(near[0], "older.example.test", ago=timedelta(days=3))
+    world.suspect(1, pdq=pdq_hex(7))
+    svc = world.service(review_consensus=1, review_retro_match=False)
+    svc.sync()
+    outcome = svc.assess(world.user("alice"), items(world)[0].id, "csam_prepubescent", None)
+    assert outcome.detections == 1

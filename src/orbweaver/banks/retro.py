@@ -17,6 +17,7 @@ matcher applied), so the cost grows with the stored media, not with the size of 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,9 +54,11 @@ def match_new_entries(
     after_entry: int,
     quality_min: int | None = None,
     actor: str = "system",
+    exclude_media: Collection[int] = (),
 ) -> RetroReport:
     """Match every stored media against the bank entries with an id above `after_entry`
-    (callers note `max(bank_entry.id)` before adding: `ImportReport.after_entry`)."""
+    (callers note `max(bank_entry.id)` before adding: `ImportReport.after_entry`).
+    `exclude_media`: media the caller has detected already (a verdict's own pictures)."""
     report = RetroReport()
     matcher = Matcher(store, quality_min=quality_min, after_entry=after_entry)
     matcher.refresh()
@@ -64,6 +67,8 @@ def match_new_entries(
         return report
     matcher.load_negative_entries()
     matched = _full_media(store, matcher)
+    for media_id in exclude_media:
+        matched.pop(media_id, None)
     report.media = len(matched)
     report.leads = _compact_leads(store, matcher, after_entry)
     with store.session() as session:

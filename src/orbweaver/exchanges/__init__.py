@@ -2,13 +2,15 @@
 services hotlines share them on (NCMEC's hash sharing, StopNCII, Meta's ThreatExchange, a file
 in python-threatexchange's format), each fetched incrementally from its stored checkpoint into
 its bank, with deletions applied and each entry's source, member and tags recorded; and
-analysts' feedback on those entries, sent back where the exchange takes it.
+analysts' feedback on those entries, sent back where the exchange takes it; and our own
+verdicts published to the exchanges that take uploads (`publish_banks`).
 
 One module per kind (`ncmec`, `stopncii`, `fb_threatexchange`, `file`) on python-threatexchange's
 clients; `service` stores pages and checkpoints, votes, and runs the role's pass.
 
 Public surface: `ExchangeSettings`, `ExchangeConfig`, `build_client`, `fetch`, `FetchReport`,
-`status`, `reset`, `vote`, `send_votes`, `exchanges_pass`, `exchanges_loop`, and the errors
+`status`, `reset`, `vote`, `send_votes`, `publish`, `queue_submissions`, `send_submissions`,
+`exchanges_pass`, `exchanges_loop`, and the errors
 `ExchangeError`, `MalformedPage`.
 """
 
@@ -26,7 +28,10 @@ if TYPE_CHECKING:
         exchanges_loop,
         exchanges_pass,
         fetch,
+        publish,
+        queue_submissions,
         reset,
+        send_submissions,
         send_votes,
         status,
         vote,
@@ -43,7 +48,10 @@ else:
                 "exchanges_loop",
                 "exchanges_pass",
                 "fetch",
+                "publish",
+                "queue_submissions",
                 "reset",
+                "send_submissions",
                 "send_votes",
                 "status",
                 "vote",
@@ -62,7 +70,10 @@ __all__ = [
     "exchanges_loop",
     "exchanges_pass",
     "fetch",
+    "publish",
+    "queue_submissions",
     "reset",
+    "send_submissions",
     "send_votes",
     "status",
     "vote",

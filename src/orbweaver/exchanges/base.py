@@ -61,6 +61,19 @@ class Page:
     """Fingerprints refused (unknown type, malformed value), one line each."""
 
 
+class SubmissionRefused(ExchangeError):
+    """The exchange refused an upload for good (it takes none, or not this one)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One picture our analysts confirmed, to upload: its fingerprints (the exchange's
+    names: `md5`, `sha1`, `pdq`, `sha256`) and the exchange's classification (may be empty)."""
+
+    fingerprints: dict[str, str]
+    classification: str = ""
+
+
 @dataclass(frozen=True)
 class Vote:
     """Feedback to send: up (confirmed) or down (disputed, with a reason) on one fingerprint."""
@@ -82,4 +95,10 @@ class ExchangeClient(Protocol):
 
     def send_vote(self, vote: Vote) -> bool:
         """Send feedback; False when this exchange takes none (kept local)."""
+        ...
+
+    def submit(self, submission: Submission) -> str:
+        """Upload one entry; the exchange's id of it. Raises SubmissionRefused (for good) or
+        ExchangeError (try again: the exchange gives back the same entry for the same
+        fingerprints, so a retry after a lost answer makes no second entry)."""
         ...

@@ -20,6 +20,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from io import BytesIO
 from typing import Any
 
 import requests
@@ -33,6 +34,8 @@ from orbweaver.exchanges.base import (
     Fingerprint,
     MalformedPage,
     Page,
+    Submission,
+    SubmissionRefused,
     Update,
     Vote,
 )
@@ -41,9 +44,12 @@ from orbweaver.exchanges.settings import ExchangeConfig
 log = logging.getLogger(__name__)
 
 DATE = "%Y-%m-%dT%H:%M:%SZ"
+NS = "https://hashsharing.ncmec.org/hashsharing/v2"
 PAGING_TTL_S = 12 * 3600  # NCMEC: do not keep paging URLs longer
 # NCMEC's fingerprint elements (lower-cased by its XML) → our signal types.
 SIGNAL_OF = {"md5": "md5", "sha1": "sha1", "pdq": "pdq", "sha256": "sha256"}
+# What an upload carries (NCMEC's names; `sha256` the simulated world's extension).
+UPLOAD_TYPES = ("md5", "sha1", "pdq", "sha256")
 FEEDBACK_TYPE = {"md5": "MD5", "sha1": "SHA1", "pdq": "PDQ", "pdna": "PDNA"}
 
 Guard = Callable[[str], None]
@@ -117,6 +123,28 @@ class HashAPI(api.NCMECHashAPI):
             return api.GetEntriesResponse.from_xml(api._XMLWrapper(root), end)
         except (IndexError, ValueError, AssertionError, KeyError, TypeError) as exc:
             raise MalformedPage(f"an entry of the page cannot be read ({exc!r})") from None
+
+    def upload(self, submission: Submission) -> str:
+        """POST one image's fingerprints to `v2/entries`; the id of the entry the service
+        made (or already had for these fingerprints). The body is a `<submission>` of one
+        `<image>` (classification, fingerprints), the answer a list of `<images>` read by the
+        library's `UpdateEntryResponse` (its client has the POST and that parser, not yet the
+        call: python-threatexchange 1.x)."""
+        root = ET.Element("submission", {"xmlns": NS})
+        image = ET.SubElement(root, "image")
+        if submission.classification:
+            ET.SubElement(image, "classification").text = submission.classification
+        prints = ET.SubElement(image, "fingerprints")
+        for kind, value in sorted(submission.fingerprints.items()):
+            ET.SubElement(prints, kind).text = value
+        response = self._post(api.NCMECEndpoint.entries, data=ET.tostring(root))
+        it = ET.iterparse(BytesIO(response.content))
+        for _, el in it:
+            el.tag = el.tag.partition("}")[2] or el.tag
+        answer = api.UpdateEntryResponse.from_xml(api._XMLWrapper(it.root), 0)  # type: ignore[attr-defined]
+        if not answer.updates:
+            raise ExchangeError("the service's answer to the upload names no entry")
+        return answer.updates[0].id
 
 
 def _fmt(ts: int) -> str:
@@ -261,3 +289,19 @@ class NcmecClient:
         except ET.ParseError as exc:
             raise ExchangeError(f"NCMEC's answer is not XML ({exc})") from None
         return True
+
+    def submit(self, submission: Submission) -> str:
+        prints = {k: v for k, v in submission.fingerprints.items() if k in UPLOAD_TYPES}
+        if not prints:
+            raise SubmissionRefused("nothing to upload: no fingerprint NCMEC takes")
+        try:
+            return self.api.upload(Submission(prints, submission.classification))
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            if 400 <= status < 500 and status not in (401, 403, 408, 429):
+                raise SubmissionRefused(f"NCMEC refused the upload: HTTP {status}") from None
+            raise ExchangeError(f"NCMEC did not take the upload: HTTP {status}") from None
+        except requests.RequestException as exc:
+            raise ExchangeError(f"NCMEC did not answer: {_plain(exc)}") from None
+        except (ET.ParseError, IndexError, ValueError, KeyError, AssertionError) as exc:
+            raise ExchangeError(f"NCMEC's answer to the upload cannot be read ({exc!r})") from None

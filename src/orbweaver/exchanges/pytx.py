@@ -13,7 +13,16 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from orbweaver.exchanges.base import ExchangeError, FeedbackRefused, Fingerprint, Page, Update, Vote
+from orbweaver.exchanges.base import (
+    ExchangeError,
+    FeedbackRefused,
+    Fingerprint,
+    Page,
+    Submission,
+    SubmissionRefused,
+    Update,
+    Vote,
+)
 from orbweaver.exchanges.settings import ExchangeConfig
 
 
@@ -117,6 +126,11 @@ class PytxClient:
         except Exception as exc:
             raise ExchangeError(f"{type(exc).__name__}: {str(exc)[:300]}") from None
         return True
+
+    def submit(self, submission: Submission) -> str:
+        raise SubmissionRefused(
+            f"a {self.config.kind} exchange takes no uploads here (only NCMEC-shaped ones do)"
+        )
 
 
 def _key(key: Any) -> str:

@@ -26,7 +26,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from orbweaver.banks import EntryRow, add_entries, ensure_bank
+from orbweaver.banks import EntryRow, add_entries_ids, ensure_bank
 from orbweaver.categories import CATEGORIES
 from orbweaver.clock import Clock
 from orbweaver.exchanges.base import (
@@ -34,13 +34,30 @@ from orbweaver.exchanges.base import (
     ExchangeError,
     FeedbackRefused,
     Page,
+    Submission,
+    SubmissionRefused,
     Update,
     Vote,
 )
 from orbweaver.exchanges.settings import ExchangeConfig, ExchangeSettings
 from orbweaver.signals import signal_types
-from orbweaver.store import EventKind, Store, record_event
-from orbweaver.store.models import Bank, BankEntry, Exchange, ExchangeEntry, ExchangeVote
+from orbweaver.store import (
+    EventKind,
+    Store,
+    driver_value,
+    insert_rows,
+    one_of,
+    record_event,
+)
+from orbweaver.store.models import (
+    Bank,
+    BankEntry,
+    Exchange,
+    ExchangeEntry,
+    ExchangeSubmission,
+    ExchangeVote,
+    Media,
+)
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +211,17 @@ def fetch(
     return report
 
 
+_EXCHANGE_ENTRY_COLUMNS = (
+    "exchange_id",
+    "external_id",
+    "signal_type",
+    "bank_entry_id",
+    "member_id",
+    "fingerprint_type",
+    "updated_at",
+)
+
+
 def _apply(
     session: Session,
     clock: Clock,
@@ -216,7 +244,8 @@ def _apply(
     ids = list(latest)
     old = session.execute(
         sa.select(ExchangeEntry.external_id, ExchangeEntry.bank_entry_id).where(
-            ExchangeEntry.exchange_id == exchange_id, ExchangeEntry.external_id.in_(ids)
+            ExchangeEntry.exchange_id == exchange_id,
+            one_of(session, ExchangeEntry.external_id, ids),
         )
     ).all()
     had = {ext for ext, _ in old}
@@ -249,9 +278,8 @@ def _apply(
         )
         for update, signal_type, signal, _ in rows
     ]
-    added, _ = add_entries(session, bank_id, entry_rows, clock)
+    added, bank_ids = add_entries_ids(session, bank_id, entry_rows, clock)
     report.added += added
-    bank_ids = _bank_entry_ids(session, bank_id, [(t, s) for _, t, s, _ in rows])
     revived = [
         i for i, removed in bank_ids.values() if removed is not None
     ]  # withdrawn once, shared again
@@ -261,46 +289,32 @@ def _apply(
             .where(BankEntry.id.in_(revived), BankEntry.source == source)
             .values(removed_at=None)
         )
-    # replace the exchange's entries of these ids
-    session.execute(
-        sa.delete(ExchangeEntry).where(
-            ExchangeEntry.exchange_id == exchange_id, ExchangeEntry.external_id.in_(ids)
+    # replace the exchange's entries of these ids (a first fetch has none to replace)
+    if had:
+        session.execute(
+            sa.delete(ExchangeEntry).where(
+                ExchangeEntry.exchange_id == exchange_id,
+                one_of(session, ExchangeEntry.external_id, sorted(had)),
+            )
         )
-    )
+    table = cast(sa.Table, ExchangeEntry.__table__)
+    updated_at = driver_value(session, table.c.updated_at, now)
     fresh = [
-        {
-            "exchange_id": exchange_id,
-            "external_id": update.external_id,
-            "signal_type": signal_type,
-            "bank_entry_id": bank_ids[(signal_type, signal)][0],
-            "member_id": update.member_id,
-            "fingerprint_type": exchange_type,
-            "updated_at": now,
-        }
+        (
+            exchange_id,
+            update.external_id,
+            signal_type,
+            bank_ids[(signal_type, signal)][0],
+            update.member_id,
+            exchange_type,
+            updated_at,
+        )
         for update, signal_type, signal, exchange_type in rows
         if (signal_type, signal) in bank_ids
     ]
-    if fresh:
-        session.execute(sa.insert(cast(sa.Table, ExchangeEntry.__table__)), fresh)
-    held = {row["bank_entry_id"] for row in fresh}
+    insert_rows(session, table, _EXCHANGE_ENTRY_COLUMNS, fresh)
+    held = {row[3] for row in fresh}
     report.removed += _withdraw(session, now, source, {b for _, b in old} - held)
-
-
-def _bank_entry_ids(
-    session: Session, bank_id: int, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[int, Any]]:
-    out: dict[tuple[str, str], tuple[int, Any]] = {}
-    wanted = set(keys)
-    signals = sorted({s for _, s in wanted})
-    for i in range(0, len(signals), 5000):
-        for entry_id, signal_type, signal, removed in session.execute(
-            sa.select(
-                BankEntry.id, BankEntry.signal_type, BankEntry.signal, BankEntry.removed_at
-            ).where(BankEntry.bank_id == bank_id, BankEntry.signal.in_(signals[i : i + 5000]))
-        ):
-            if (signal_type, signal) in wanted:
-                out[(signal_type, signal)] = (entry_id, removed)
-    return out
 
 
 def _withdraw(session: Session, now: Any, source: str, candidates: Iterable[int]) -> int:
@@ -566,6 +580,150 @@ def send_votes(
     return counts
 
 
+# -- publishing our verdicts -----------------------------------------------------------------
+
+VERDICT_SOURCE = "review:"  # bank entries a review verdict added (`review:item:N`)
+
+
+def queue_submissions(store: Store, clock: Clock, settings: ExchangeSettings) -> int:
+    """Queue (`pending`) every verdict of the banks each enabled exchange publishes
+    (`publish_banks`) that it has not had yet: the verdict's SHA-256 entry, live (not
+    disabled, quarantined or withdrawn). Once per exchange and entry: a second pass queues
+    nothing again. How many were queued."""
+    queued = 0
+    for name, config in settings.exchange.items():
+        if not config.enabled or not config.publish_banks:
+            continue
+        exchange_id = exchange_row(store, clock, name, config)
+        with store.session() as session:
+            had = sa.select(ExchangeSubmission.bank_entry_id).where(
+                ExchangeSubmission.exchange_id == exchange_id
+            )
+            entry_ids = session.scalars(
+                sa.select(BankEntry.id)
+                .join(Bank, Bank.id == BankEntry.bank_id)
+                .where(
+                    Bank.name.in_(config.publish_banks),
+                    BankEntry.signal_type == "sha256",
+                    BankEntry.source.startswith(VERDICT_SOURCE),
+                    BankEntry.disabled_at.is_(None),
+                    BankEntry.quarantined_at.is_(None),
+                    BankEntry.removed_at.is_(None),
+                    BankEntry.id.not_in(had),
+                )
+                .order_by(BankEntry.id)
+            ).all()
+            now = clock.now()
+            rows = [
+                {
+                    "exchange_id": exchange_id,
+                    "bank_entry_id": entry_id,
+                    "status": "pending",
+                    "external_id": "",
+                    "attempts": 0,
+                    "error": "",
+                    "created_at": now,
+                }
+                for entry_id in entry_ids
+            ]
+            if rows:
+                session.execute(sa.insert(cast(sa.Table, ExchangeSubmission.__table__)), rows)
+            queued += len(rows)
+    return queued
+
+
+def submission_of(session: Session, entry: BankEntry, config: ExchangeConfig) -> Submission:
+    """What is uploaded for a verdict's SHA-256 entry: the picture's hashes as the store kept
+    them (MD5, SHA-1, PDQ beside the SHA-256) and the exchange's classification."""
+    prints = {"sha256": entry.signal}
+    media = session.scalar(sa.select(Media).where(Media.sha256 == entry.signal))
+    if media is not None:
+        prints.update(md5=media.md5, sha1=media.sha1)
+        if media.pdq:
+            prints["pdq"] = media.pdq
+    return Submission(
+        {k: v for k, v in prints.items() if v}, config.classification_of(entry.category)
+    )
+
+
+def send_submissions(
+    store: Store,
+    clock: Clock,
+    clients: dict[str, ExchangeClient],
+    settings: ExchangeSettings,
+    *,
+    attempts: int = 5,
+) -> dict[str, int]:
+    """Upload the pending submissions of the exchanges in `clients`: sent (the exchange's id
+    kept), failed (refused for good, or `attempts` tries), retried later. Counts by outcome.
+    Each is its own transaction, marked sent with the answer: a submission is sent again only
+    when its answer was lost, and the exchange gives back the same entry for it."""
+    counts = {"sent": 0, "failed": 0, "retry": 0}
+    with store.session() as session:
+        pending = session.execute(
+            sa.select(ExchangeSubmission.id, Exchange.name)
+            .join(Exchange, Exchange.id == ExchangeSubmission.exchange_id)
+            .where(ExchangeSubmission.status == "pending")
+            .order_by(ExchangeSubmission.id)
+        ).all()
+    for submission_id, name in pending:
+        client, config = clients.get(name), settings.exchange.get(name)
+        if client is None or config is None:
+            continue
+        with store.session() as session:
+            row = session.get(ExchangeSubmission, submission_id)
+            entry = session.get(BankEntry, row.bank_entry_id) if row is not None else None
+            if row is None or entry is None or row.status != "pending":
+                continue
+            outcome, error = "sent", ""
+            try:
+                row.external_id = client.submit(submission_of(session, entry, config))[:200]
+            except SubmissionRefused as exc:
+                outcome, error = "failed", str(exc)
+            except ExchangeError as exc:
+                row.attempts += 1
+                outcome = "failed" if row.attempts >= attempts else "retry"
+                error = str(exc)
+            row.error = error[:2000]
+            counts[outcome] += 1
+            if outcome == "retry":
+                continue
+            row.status = outcome
+            if outcome == "sent":
+                row.sent_at = clock.now()
+            record_event(
+                session,
+                clock,
+                EventKind.EXCHANGE_PUBLISHED,
+                subject_type="exchange_submission",
+                subject_id=submission_id,
+                actor="exchanges",
+                payload={
+                    "exchange": name,
+                    "status": outcome,
+                    "external_id": row.external_id,
+                    "error": error[:500],
+                },
+            )
+    return counts
+
+
+def publish(
+    store: Store,
+    clock: Clock,
+    clients: dict[str, ExchangeClient],
+    settings: ExchangeSettings,
+) -> dict[str, int]:
+    """Queue what the exchanges publish and send what is pending (the role's pass, after
+    fetching); counts by outcome, `queued` among them."""
+    queued = queue_submissions(store, clock, settings)
+    counts = send_submissions(
+        store, clock, clients, settings, attempts=settings.exchange_vote_attempts
+    )
+    counts["queued"] = queued
+    return counts
+
+
 # -- the role's loop -------------------------------------------------------------------------
 
 
@@ -577,7 +735,8 @@ def exchanges_pass(
     guard: Guard | None = None,
     stop: threading.Event | None = None,
 ) -> list[FetchReport]:
-    """Fetch every enabled exchange once, then send pending feedback."""
+    """Fetch every enabled exchange once, then send pending feedback and publish our
+    verdicts to the exchanges that take them (`publish_banks`)."""
     reports: list[FetchReport] = []
     clients: dict[str, ExchangeClient] = {}
     for name, config in settings.exchange.items():
@@ -620,6 +779,15 @@ def exchanges_pass(
                 "votes",
                 n,
                 doc="Feedback sent to exchanges, by outcome",
+                outcome=outcome,
+            )
+        published = publish(store, clock, clients, settings)
+        for outcome, n in published.items():
+            count(
+                "exchanges",
+                "submissions",
+                n,
+                doc="Our verdicts published to exchanges, by outcome",
                 outcome=outcome,
             )
     return reports

@@ -5,6 +5,7 @@ Each exchange is one table, named by the exchange, feeding one bank:
     [exchange.ncmec]                 # or [exchanges.exchange.ncmec]
     kind = "ncmec"                   # ncmec | stopncii | fb_threatexchange | file
     bank = "ncmec"
+    publish_banks = ["hotline"]      # optional: our verdicts in these banks uploaded here
     url = "https://hashsharing.ncmec.org/npo"   # ncmec: the service's base URL
     user = "hotline"
     # the password is a secret: here as `password`, or (better) in
@@ -58,6 +59,19 @@ class ExchangeConfig(BaseModel):
     enabled: bool = True
     # Feedback (upvote/downvote) goes back to the exchange when it takes it.
     send_feedback: bool = True
+    # Our own banks whose verdicts are published to this exchange (ncmec: an upload of each
+    # confirmed picture's fingerprints, once): analysts' confirmations, entries whose source
+    # is a review verdict (`review:item:N`), nothing imported or fetched. None: no writes.
+    publish_banks: list[str] = Field(default_factory=list)
+    # Our categories → the exchange's classification of an upload (added to NCMEC's A1 for
+    # prepubescent, B1 for pubescent); a category with none is uploaded unclassified.
+    publish_classification: dict[str, str] = Field(default_factory=dict)
+
+    def classification_of(self, category: str) -> str:
+        """The exchange's classification for a verdict's category (NCMEC's A1 prepubescent,
+        B1 pubescent, `publish_classification` first); empty when it has none."""
+        table = {CSAM_PREPUBESCENT: "A1", CSAM_POSTPUBESCENT: "B1", **self.publish_classification}
+        return table.get(category, "")
 
     def category_of(self, classification: str | None) -> str:
         """Our category for the exchange's classification of an entry."""

@@ -6,7 +6,9 @@ who may see which image, the exposure cap, consensus, and the audit trail.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,11 +26,13 @@ from orbweaver.banks import (
     export_csv,
     import_csv,
     list_banks,
+    match_new_entries,
     release_entry,
     set_distance,
     set_enabled,
     set_entry_enabled,
 )
+from orbweaver.categories import NOT_ACTIONABLE
 from orbweaver.clock import Clock
 from orbweaver.review import accounts, decisions, exposure, imaging
 from orbweaver.review.accounts import Principal
@@ -55,6 +59,8 @@ from orbweaver.store.models import (
     WebSession,
     WellbeingPolicy,
 )
+
+log = logging.getLogger(__name__)
 
 FRAME_REVEAL_EXPOSURE_S = 5
 """Seconds of the daily exposure cap one revealed video frame costs (beside the heartbeat)."""
@@ -756,7 +762,8 @@ class ReviewService:
         bank_id = self.bank_id()
         with self.store.session() as s:
             self._seen_if_capped(s, who, item_id)
-            return decisions.assess(
+            before = _last_entry(s)
+            outcome = decisions.assess(
                 s,
                 self.clock,
                 who,
@@ -766,6 +773,7 @@ class ReviewService:
                 consensus=self.settings.review_consensus,
                 bank_id=bank_id,
             )
+        return self._retro(who, outcome, before)
 
     def split(self, who: Principal, member_id: int) -> int:
         """Take a near-duplicate out of its group (the analyst says it is another picture);
@@ -784,9 +792,49 @@ class ReviewService:
         bank_id = self.bank_id()
         with self.store.session() as s:
             self._seen_if_capped(s, who, item_id)
-            return decisions.adjudicate(
+            before = _last_entry(s)
+            outcome = decisions.adjudicate(
                 s, self.clock, who, item_id, category, severity, bank_id=bank_id
             )
+        return self._retro(who, outcome, before)
+
+    def _retro(
+        self, who: Principal, outcome: decisions.Outcome, after_entry: int
+    ) -> decisions.Outcome:
+        """A verdict that banked new entries has every stored media matched against them
+        (retroactive matching, after the verdict's commit): a sighting of another media with
+        a near PDQ becomes a detection like the verdict's own (`review_retro_match`); the
+        verdict's own pictures were detected by the verdict itself."""
+        if (
+            not self.settings.review_retro_match
+            or outcome.status != "decided"
+            or outcome.verdict == NOT_ACTIONABLE
+        ):
+            return outcome
+        try:
+            with self.store.session() as s:
+                own = set(
+                    s.scalars(
+                        sa.select(ReviewItem.media_id).where(
+                            sa.or_(
+                                ReviewItem.id == outcome.item_id,
+                                ReviewItem.group_id == outcome.item_id,
+                            )
+                        )
+                    )
+                )
+            found = match_new_entries(
+                self.store,
+                self.clock,
+                after_entry=after_entry,
+                quality_min=self.settings.review_retro_quality_min,
+                actor=who.username,
+                exclude_media=own,
+            )
+        except Exception:  # the verdict stands; `orbweaver bank retro` can redo this
+            log.exception("retroactive matching after the verdict on item %s", outcome.item_id)
+            return outcome
+        return dataclasses.replace(outcome, detections=outcome.detections + found.detections)
 
     def disputed(self, who: Principal) -> list[ItemView]:
         with self.store.session() as s:
@@ -1180,3 +1228,8 @@ def _matches(s: Session, media_ids: list[int]) -> list[dict[str, object]]:
         }
         for entry, kind, distance, held in rows
     ]
+
+
+def _last_entry(s: Session) -> int:
+    """The highest bank entry id now: what a verdict adds is above it."""
+    return int(s.scalar(sa.select(sa.func.max(BankEntry.id))) or 0)

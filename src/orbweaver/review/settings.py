@@ -25,6 +25,12 @@ class ReviewSettings(OrbweaverSettings):
     review_api_view_seconds: int = 30
     # The hotline's own bank, where confirmed media's hashes go.
     review_bank: str = "hotline"
+    # A verdict that banks new entries matches every stored media against them at once
+    # (retroactive matching: other pictures near its PDQ become detections too); off, the
+    # verdict detects its own media's sightings only (`orbweaver bank retro` does the rest).
+    review_retro_match: bool = True
+    # PDQ quality floor of that matching (the matcher's default when unset: 50).
+    review_retro_quality_min: int | None = None
     # A sighting seen this recently counts as "still online" until a re-check says otherwise.
     review_online_window_hours: float = 72.0
     # PDQ distance under which a new media joins an open item as a near-duplicate.

@@ -13,7 +13,11 @@ is here, and nothing else:
 - deletions: an entry withdrawn by its member comes back once as a `<deletedImage>` tombstone
   in the window of its deletion;
 - `GET /v2/feedback/{TYPE}/reasons` and `PUT /v2/entries/{esp}/{id}/{TYPE}/feedback`
-  (upvote/downvote on one fingerprint), recorded for the tests to read back.
+  (upvote/downvote on one fingerprint), recorded for the tests to read back;
+- `POST /v2/entries`: an upload, a `<submission>` of `<image>`s (classification,
+  fingerprints), each made an entry of our member (`me`) and answered as `<images>` of the
+  entries made. An image whose fingerprints an entry of the same member already has (any one
+  of them) gives back that entry, updated: an upload sent again makes no second entry.
 
 Basic authentication, one user. Faults for the tests: `corrupt_next(n)` makes the next `n`
 entry pages malformed (cut in the middle), `fail_next(n)` answers them 503.
@@ -30,11 +34,13 @@ import bisect
 import functools
 import html
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from orbweaver.sim import net
@@ -91,6 +97,8 @@ class HashSharing:
     page_delay_s: float = 0.0  # a slow service (tests that kill a fetch mid-way)
     entries: dict[str, Entry] = field(default_factory=dict)
     votes: list[Vote] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)  # entry ids, one per image uploaded
+    now: Callable[[], float] = time.time  # the clock uploads are stamped with (the world's)
     requests: int = 0
     _order: list[tuple[int, int, str]] = field(default_factory=list)  # (updated, seq, id)
     _seq: int = 0
@@ -184,6 +192,8 @@ class HashSharing:
                 f'<feedbackReasons xmlns="{NS}"><availableFeedbackReasons>{reasons}'
                 "</availableFeedbackReasons></feedbackReasons>"
             )
+        if req.method == "POST" and route == ["entries"]:
+            return self._upload(req.body)
         if req.method == "PUT" and len(route) == 5 and route[0] == "entries":
             return self._feedback(route[1], route[2], route[3], req.body)
         return not_found()
@@ -257,6 +267,44 @@ class HashSharing:
             f"<fingerprints>{prints}</fingerprints></image>"
         )
 
+    def _upload(self, body: bytes) -> Response:
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as exc:
+            return Response(400, f"not XML: {exc}".encode(), "text/plain")
+        if _local(root.tag) != "submission":
+            return Response(400, b"expected a <submission>", "text/plain")
+        made: list[Entry] = []
+        for image in root:
+            if _local(image.tag) != "image":
+                return Response(400, b"a submission holds <image>s", "text/plain")
+            classification, prints = "", {}
+            for child in image:
+                if _local(child.tag) == "classification":
+                    classification = (child.text or "").strip()
+                elif _local(child.tag) == "fingerprints":
+                    prints = {_local(f.tag).lower(): (f.text or "").strip() for f in child}
+            prints = {k: v for k, v in prints.items() if v}
+            if not prints:
+                return Response(400, b"an image without fingerprints", "text/plain")
+            with self._lock:
+                same = next(
+                    (
+                        e
+                        for e in self.entries.values()
+                        if e.member_id == self.me
+                        and not e.deleted
+                        and any(e.fingerprints.get(k) == v for k, v in prints.items())
+                    ),
+                    None,
+                )
+                entry_id = same.id if same is not None else f"up-{len(self.uploads) + 1:08d}"
+            self._put(Entry(entry_id, self.me, classification, prints, int(self.now())))
+            self.uploads.append(entry_id)
+            made.append(self.entries[entry_id])
+        entries = "".join(self._entry_xml(e) for e in made)
+        return _xml(f'<submissionResult xmlns="{NS}"><images>{entries}</images></submissionResult>')
+
     def _feedback(self, esp: str, entry_id: str, kind: str, body: bytes) -> Response:
         entry = self.entries.get(entry_id)
         if entry is None or str(entry.member_id) != esp or entry.deleted:
@@ -276,6 +324,10 @@ def _xml(text: str) -> Response:
     return Response(
         200, ('<?xml version="1.0" encoding="UTF-8"?>' + text).encode(), "application/xml"
     )
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
 
 
 def _ts(at: datetime | int) -> int:

@@ -6,8 +6,9 @@ Public surface: `Store`, `open_store`; `record_event`, `EventKind`, `CATALOGUE`;
 `store_now`, `store_time`; the vault (`Vault`, `VaultError`, `new_key`, `rekey_suspects`,
 loaded on first use: it brings the cryptography package); the compact layout of what matched
 nothing and its maintenance (`CompactSignals`, `write_signals`, `write_seen`, `count_host_day`,
-`seen_urls`, `find_sha256`, `iter_signals`, `maintain`; issue 22; videos' vPDQ frames:
-`CompactVideo`, `write_videos`, `iter_videos`, `find_video`, issue 16); and the schema,
+`seen_urls`, `find_sha256`, `iter_signals`, `maintain`; issue 22; bulk inserts below the
+ORM, COPY on PostgreSQL: `insert_rows`, `insert_returning`, `driver_value`, `one_of`; videos'
+vPDQ frames: `CompactVideo`, `write_videos`, `iter_videos`, `find_video`, issue 16); and the schema,
 `orbweaver.store.models`.
 """
 
@@ -19,6 +20,7 @@ from orbweaver.store.events import CATALOGUE, EventKind, record_event
 from orbweaver.store.times import UtcDateTime, store_now, store_time
 
 if TYPE_CHECKING:
+    from orbweaver.store.bulk import driver_value, insert_returning, insert_rows, one_of
     from orbweaver.store.compact import (
         CompactSignals,
         CompactVideo,
@@ -42,6 +44,7 @@ else:
         __name__,
         {
             ".vault": ["Vault", "VaultError", "new_key", "rekey_suspects"],
+            ".bulk": ["driver_value", "insert_returning", "insert_rows", "one_of"],
             ".compact": [
                 "CompactSignals",
                 "CompactVideo",
@@ -74,13 +77,17 @@ __all__ = [
     "VaultError",
     "count_error_day",
     "count_host_day",
+    "driver_value",
     "find_sha256",
     "find_video",
     "include_name",
+    "insert_returning",
+    "insert_rows",
     "iter_signals",
     "iter_videos",
     "maintain",
     "new_key",
+    "one_of",
     "open_store",
     "record_event",
     "rekey_suspects",

@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     EXCHANGE_FETCHED = "exchange.fetched"
     EXCHANGE_VOTED = "exchange.voted"
     EXCHANGE_VOTE_SENT = "exchange.vote_sent"
+    EXCHANGE_PUBLISHED = "exchange.published"
     CRAWL_REPORT = "crawl.report"
     REPORT_RECEIVED = "report.received"
     CRAWL_BATCH = "crawl.batch"
@@ -153,6 +154,11 @@ CATALOGUE: dict[EventKind, EventSpec] = {
         "exchange_vote",
         ("exchange", "status", "error"),
         "feedback was sent to its exchange (or refused by it for good)",
+    ),
+    EventKind.EXCHANGE_PUBLISHED: EventSpec(
+        "exchange_submission",
+        ("exchange", "status", "external_id", "error"),
+        "an entry of our own bank was published to an exchange (or refused by it for good)",
     ),
     EventKind.CRAWL_REPORT: EventSpec(
         "crawl_seed", ("url",), "a public report became a crawl seed"

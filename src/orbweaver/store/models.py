@@ -201,6 +201,26 @@ class ExchangeVote(Base):
     error: Mapped[str] = mapped_column(Text, default="")
 
 
+class ExchangeSubmission(Base):
+    """One entry of our own bank (a verdict's SHA-256 entry, standing for its picture) to
+    publish to an exchange that takes submissions: the exchanges role's outbox, queued once
+    per exchange and entry, sent once (`external_id`: the exchange's entry id)."""
+
+    __tablename__ = "exchange_submission"
+    __table_args__ = (UniqueConstraint("exchange_id", "bank_entry_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id"))
+    bank_entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entry.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    """`pending` (to send), `sent`, `failed` (refused for good or out of attempts)."""
+    external_id: Mapped[str] = mapped_column(String(200), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 class Sighting(Base):
     """Media observed at a URL at a time."""
 
