@@ -123,9 +123,12 @@ def bench_matching(videos: int, frames: int, queries: int, brute: int) -> dict[s
     texts = [format_vpdq(_near(rng, bank[i])) for i in wanted]
     texts += [format_vpdq(_random_video(rng, frames)) for _ in range(queries - len(wanted))]
     index.search([texts[-1]], 20)  # compile the kernels before timing
-    start = time.perf_counter()
+    load_before = _load()
+    start, cpu = time.perf_counter(), time.process_time()
     results = [index.search([t], 20)[0] for t in texts]
     lookup_s = time.perf_counter() - start
+    lookup_cpu_s = time.process_time() - cpu
+    load_after = _load()
     found = sum(any(i == w for i, _ in r) for r, w in zip(results, wanted, strict=False))
     bank_words = np.concatenate([_words(v) for v in bank])
     owner = np.repeat(np.arange(videos), frames)
@@ -149,6 +152,8 @@ def bench_matching(videos: int, frames: int, queries: int, brute: int) -> dict[s
         "frames": videos * frames,
         "build_s": build_s,
         "lookups_per_s": queries / lookup_s,
+        "lookups_per_cpu_s": queries / lookup_cpu_s,
+        "lookup_load": [load_before, load_after],
         "near_copies_found": found / len(wanted),
         "brute_force_agreement": f"{agree}/{len(sample)}",
     }
@@ -171,6 +176,7 @@ def main() -> None:
     if not args.skip_hashing:
         result["hashing"] = bench_hashing(args.seconds, args.fps, args.repeat)
         print(json.dumps(result["hashing"], indent=1), flush=True)
+    print(json.dumps({"load_before_matching": _load()}), flush=True)
     result["matching"] = bench_matching(args.videos, args.frames, args.queries, args.brute)
     result["load_after"] = _load()
     print(json.dumps(result, indent=1))
