@@ -233,7 +233,15 @@ def test_array_frames_are_the_prepared_features(text: str) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["[]", json.dumps(["a" * 64 + ",101,0"]), json.dumps(["a" * 63 + " ,50,0"]), "[1]"],
+    [
+        "[]",
+        "[1]",
+        json.dumps(["a" * 64 + ",101,0"]),
+        json.dumps(["a" * 63 + " ,50,0"]),
+        json.dumps(["a" * 63 + ",50,0", "a" * 65 + ",50,1"]),  # 128 hex digits in all
+        json.dumps(["a" * 64 + ",+5,0"]),
+        json.dumps(["a" * 64 + ",50,inf"]),
+    ],
 )
 def test_array_frames_refuse_what_the_parser_refuses(bad: str) -> None:
     with pytest.raises(ValueError):

@@ -165,29 +165,30 @@ def _frames_fast(value: str, quality_floor: int) -> VpdqFrames | None:
         items = json.loads(value)
     except (json.JSONDecodeError, TypeError):
         return None
-    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+    if not isinstance(items, list) or not items:
         return None
     n = len(items)
-    parts = ",".join(items).split(",")
+    try:
+        parts = ",".join(items).split(",")  # TypeError when an item is not a string
+    except TypeError:
+        return None
     if len(parts) != 3 * n:
         return None
     hexes, qualities, stamps = parts[0::3], parts[1::3], parts[2::3]
     joined = "".join(hexes)
-    if len(joined) != 64 * n or not joined.isascii() or not joined.isalnum():
+    if set(map(len, hexes)) != {64} or not joined.isascii() or not joined.isalnum():
         return None  # bytes.fromhex would skip whitespace: only plain hex digits here
+    digits = "".join(qualities)
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= min(map(len, qualities)) <= 3:
+        return None
+    if max(map(len, qualities)) > 3:
+        return None
     try:
         raw = np.frombuffer(bytes.fromhex(joined), dtype=np.uint8)
+        times = np.array(list(map(float, stamps)), dtype=np.float64)  # what the parser reads
     except ValueError:
         return None
-    if not all(q.isascii() and q.isdigit() and len(q) <= 3 for q in qualities):
-        return None
-    if not all(t.isascii() and t and t.strip() == t for t in stamps):
-        return None
-    try:
-        quality = np.array(qualities, dtype=np.int64)
-        times = np.array([float(t) for t in stamps], dtype=np.float64)
-    except ValueError:
-        return None
+    quality = np.array(qualities).astype(np.int64)
     if (quality > 100).any() or not (np.isfinite(times) & (times >= 0)).all():
         return None
     raw = raw.reshape(n, 32)
