@@ -97,14 +97,15 @@ def _words(features: list[VpdqFeature]) -> np.ndarray:
 
 
 def _brute(query: list[VpdqFeature], bank_words: np.ndarray, owner: np.ndarray) -> set[int]:
-    """Bank videos the query matches (≥ 80% of its frames within 31), by popcount over all."""
+    """Bank videos the query matches (≥ 80% of its frames within 31), by popcount of every
+    query frame against every bank frame (the index's compiled brute-force scan, no index)."""
+    from orbweaver.signals._mih_kernels import scan
+
     q = _words(query)
-    matched_by_video: dict[int, int] = {}
-    for row in q:
-        dist = np.bitwise_count(bank_words ^ row).sum(axis=1)
-        for video in np.unique(owner[dist <= 31]).tolist():
-            matched_by_video[video] = matched_by_video.get(video, 0) + 1
-    return {v for v, n in matched_by_video.items() if 100.0 * n / len(q) >= 80.0}
+    qi, rows, _dist = scan(bank_words, q, 31)
+    pairs = np.unique(np.stack([owner[rows], qi]), axis=1)  # (video, query frame) once each
+    videos, matched = np.unique(pairs[0], return_counts=True)
+    return {int(v) for v, n in zip(videos, matched, strict=True) if 100.0 * n / len(q) >= 80.0}
 
 
 def bench_matching(videos: int, frames: int, queries: int, brute: int) -> dict[str, object]:
