@@ -257,10 +257,10 @@ class VpdqSignalType(SignalType):
             return (), None
         floor = QUALITY_FLOOR if quality_floor is None else quality_floor
         try:
-            usable = prepare(parse_vpdq(value), floor)
+            usable = vpdq_frames(value, floor)
         except ValueError as exc:
             return (), f"vPDQ unreadable: {exc}"
-        if not usable:
+        if not len(usable):
             return (), f"no vPDQ frame of quality {floor} or more: too little detail to match"
         return (value,), None
 
