@@ -14,8 +14,11 @@ reference installed the hashing figure is ours alone.
 Matching: a bank of `--videos` videos of `--frames` random frames each in `VpdqIndex` (the
 multi-index PDQ index holding every frame with its video), queried on one core by `--queries`
 videos: half near copies of bank videos (each frame a few bits off, a few frames dropped), half
-unrelated. Recall is checked against a brute-force vPDQ comparison of `--brute` queries with
-every bank video (NumPy popcounts over all frames).
+unrelated. Recall is checked against a brute-force vPDQ comparison of `--brute` near and
+`--brute` unrelated queries with every bank video (every query frame's popcount distance to every
+bank frame, by the compiled scan; no index). Lookups are timed in wall and CPU seconds
+(`lookups_per_cpu_s`: one core's rate, steadier than wall time on a shared machine), with the
+load average before and after them.
 """
 
 from __future__ import annotations

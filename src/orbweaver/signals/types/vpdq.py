@@ -292,6 +292,9 @@ class VpdqIndex:
     spread. A video matching at least p% of the query's frames matches at least one frame of
     any such sample (at most n·(1 − p/100) frames miss), so no match is lost, and the frame
     search, which is nearly all the cost, shrinks about fivefold.
+
+    Queries and bank videos are read into arrays in bulk (`vpdq_frames`: one hex decode, no
+    object per frame), and the frame hits come back as arrays, mapped to videos by NumPy.
     """
 
     def __init__(self, quality_floor: int = QUALITY_FLOOR) -> None:
