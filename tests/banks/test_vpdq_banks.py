@@ -79,9 +79,9 @@ def test_the_matcher_probes_only_the_frames_a_match_needs(
     shares: list[float] = []
     search_videos = VpdqIndex.search_videos
 
-    def spy(self: VpdqIndex, query: str, **kwargs: float) -> object:
-        shares.append(kwargs.get("min_query_percent", 0.0))
-        return search_videos(self, query, **kwargs)
+    def spy(self: VpdqIndex, query: str, *, min_query_percent: float = 0.0) -> object:
+        shares.append(min_query_percent)
+        return search_videos(self, query, min_query_percent=min_query_percent)
 
     monkeypatch.setattr(VpdqIndex, "search_videos", spy)
     matcher = Matcher(store)
