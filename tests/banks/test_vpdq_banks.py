@@ -67,6 +67,30 @@ def test_vpdq_entries_import_export_and_match(
     assert matcher.match(other).matches == []
 
 
+def test_the_matcher_probes_only_the_frames_a_match_needs(
+    store: Store, clock: SettableClock, known_vpdq: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only videos within the threshold (80% of the query's frames) are wanted, so the frame
+    search gets that share and probes ⌊n/5⌋+1 frames (exact), not all n."""
+    from orbweaver.signals import VpdqIndex
+
+    create_bank(store, clock, "videos")
+    import_csv(store, clock, "videos", bank_csv(("vpdq", known_vpdq, "csam_prepubescent")))
+    shares: list[float] = []
+    search_videos = VpdqIndex.search_videos
+
+    def spy(self: VpdqIndex, query: str, *, min_query_percent: float = 0.0) -> object:
+        shares.append(min_query_percent)
+        return search_videos(self, query, min_query_percent=min_query_percent)
+
+    monkeypatch.setattr(VpdqIndex, "search_videos", spy)
+    matcher = Matcher(store)
+    matcher.refresh()
+    (match,) = matcher.match_near("vpdq", known_vpdq)
+    assert match.video is not None and match.video.query_match_percent == 100.0
+    assert shares == [80.0]
+
+
 def test_a_bad_vpdq_row_is_reported_and_the_rest_imported(
     store: Store, clock: SettableClock, known_vpdq: str
 ) -> None:

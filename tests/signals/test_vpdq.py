@@ -30,6 +30,7 @@ from orbweaver.signals import (
     parse_vpdq,
 )
 from orbweaver.signals.sniff import sniff_mime
+from orbweaver.signals.types.vpdq import prepare, vpdq_frames
 from orbweaver.sim.videos import (
     NEAR_DUPLICATES,
     SyntheticVideo,
@@ -211,6 +212,71 @@ def test_the_index_finds_what_brute_force_finds(build: str) -> None:
         assert {i for i, _ in hits} == {
             i for i, v in enumerate(bank, start=100) if compare_vpdq(query, v).is_match
         }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps([f"{'a' * 64},100,0.000", f"{'B' * 64},80,1.23e+02", f"{'a' * 64},90,2.000"]),
+        json.dumps([f"{'c' * 64},49,0.000", f"{'d' * 64},050,1.5", f"{'e' * 64},100,2"]),
+        json.dumps([f" {'a' * 64} , 100 , 0.5 ", f"{'f' * 64},60,1_0"]),  # exact parser's forms
+        json.dumps([f"{'a' * 64},30,0.0"]),  # no usable frame
+    ],
+)
+def test_array_frames_are_the_prepared_features(text: str) -> None:
+    """The index's bulk parse keeps what `prepare(parse_vpdq(...))` keeps, in its order."""
+    usable = prepare(parse_vpdq(text))
+    frames = vpdq_frames(text)
+    assert frames.raw.tobytes().hex() == "".join(f.pdq for f in usable)
+    assert frames.times.tolist() == [f.timestamp for f in usable]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "[]",
+        "[1]",
+        json.dumps(["a" * 64 + ",101,0"]),
+        json.dumps(["a" * 63 + " ,50,0"]),
+        json.dumps(["a" * 63 + ",50,0", "a" * 65 + ",50,1"]),  # 128 hex digits in all
+        json.dumps(["a" * 64 + ",+5,0"]),
+        json.dumps(["a" * 64 + ",50,inf"]),
+    ],
+)
+def test_array_frames_refuse_what_the_parser_refuses(bad: str) -> None:
+    with pytest.raises(ValueError):
+        vpdq_frames(bad)
+
+
+def test_sampled_lookups_find_every_video_brute_force_matches() -> None:
+    """`search` probes only ⌊n/5⌋+1 of a query's n frames: videos matching exactly 80% of the
+    query (the fewest frames that still match), with frames up to 31 bits off, are all found,
+    and one frame fewer is not a match."""
+    rng = random.Random(31)
+
+    def flip(value: int, bits: int) -> int:
+        for b in rng.sample(range(256), bits):
+            value ^= 1 << b
+        return value
+
+    bank, queries = [], []
+    for k in range(30):
+        n = rng.randrange(5, 60)
+        base = [rng.getrandbits(256) for _ in range(n)]
+        bank.append([VpdqFeature(f"{v:064x}", 100, float(i)) for i, v in enumerate(base)])
+        matched = -(-4 * n // 5) - (k % 2)  # ⌈0.8n⌉ (a match) or one fewer (not a match)
+        chosen = set(rng.sample(range(n), matched))
+        frames = [
+            flip(v, rng.randrange(20, 32)) if i in chosen else rng.getrandbits(256)
+            for i, v in enumerate(base)
+        ]
+        queries.append([VpdqFeature(f"{v:064x}", 100, float(i)) for i, v in enumerate(frames)])
+    index = VpdqIndex()
+    index.add([format_vpdq(v) for v in bank], list(range(len(bank))))
+    for k, query in enumerate(queries):
+        expected = {i for i, v in enumerate(bank) if compare_vpdq(query, v).is_match}
+        assert expected == ({k} if k % 2 == 0 else set())
+        assert {i for i, _ in index.search([format_vpdq(query)], 20)[0]} == expected
 
 
 # --- bad input: each a clear error -----------------------------------------------------------

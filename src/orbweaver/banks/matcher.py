@@ -380,10 +380,13 @@ class Matcher:
     def _match_videos(
         self, kind: SignalType, index: VpdqIndex, values: Sequence[str], threshold: int
     ) -> list[Match]:
-        """vPDQ: candidates per bank video from one frame search, each with both shares."""
+        """vPDQ: candidates per bank video from one frame search, each with both shares. Only
+        videos within the threshold are wanted, so the frame search probes a sample of the
+        query's frames (`min_query_percent`; exact, see `VpdqIndex`)."""
         out: list[Match] = []
+        floor = 100.0 - threshold
         for value in values:
-            for hit in index.search_videos(value):
+            for hit in index.search_videos(value, min_query_percent=floor):
                 c = hit.comparison
                 if c.distance > threshold:
                     continue

@@ -130,6 +130,76 @@ def prepare(
     return out
 
 
+@dataclass(frozen=True)
+class VpdqFrames:
+    """A video's usable frames (quality ≥ floor, first of each distinct hash) as arrays: what
+    the index needs from a query or a bank video, without a feature object per frame."""
+
+    raw: np.ndarray
+    """(n, 32) uint8 PDQ hashes."""
+    times: np.ndarray
+    """(n,) float64 timestamps (seconds)."""
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def vpdq_frames(value: str, quality_floor: int = QUALITY_FLOOR) -> VpdqFrames:
+    """`prepare(parse_vpdq(value))` as arrays; ValueError when `value` is not a vPDQ hash.
+
+    Well-formed text (what `format_vpdq` writes) is split and decoded in bulk; anything else
+    goes through `parse_vpdq`, which accepts the same forms and names a bad feature."""
+    frames = _frames_fast(value, quality_floor)
+    if frames is None:
+        usable = prepare(parse_vpdq(value), quality_floor)
+        raw = np.frombuffer(bytes.fromhex("".join(f.pdq for f in usable)), dtype=np.uint8)
+        times = np.array([f.timestamp for f in usable], dtype=np.float64)
+        frames = VpdqFrames(raw.reshape(-1, 32), times)
+    return frames
+
+
+def _frames_fast(value: str, quality_floor: int) -> VpdqFrames | None:
+    """The bulk path of `vpdq_frames`, or None when the text is not in the plain form (then
+    the exact parser decides, and explains)."""
+    try:
+        items = json.loads(value)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    if not isinstance(items, list) or not items:
+        return None
+    n = len(items)
+    try:
+        parts = ",".join(items).split(",")  # TypeError when an item is not a string
+    except TypeError:
+        return None
+    if len(parts) != 3 * n:
+        return None
+    hexes, qualities, stamps = parts[0::3], parts[1::3], parts[2::3]
+    joined = "".join(hexes)
+    if set(map(len, hexes)) != {64} or not joined.isascii() or not joined.isalnum():
+        return None  # bytes.fromhex would skip whitespace: only plain hex digits here
+    digits = "".join(qualities)
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= min(map(len, qualities)) <= 3:
+        return None
+    if max(map(len, qualities)) > 3:
+        return None
+    try:
+        raw = np.frombuffer(bytes.fromhex(joined), dtype=np.uint8)
+        times = np.array(list(map(float, stamps)), dtype=np.float64)  # what the parser reads
+    except ValueError:
+        return None
+    quality = np.array(qualities).astype(np.int64)
+    if (quality > 100).any() or not (np.isfinite(times) & (times >= 0)).all():
+        return None
+    raw = raw.reshape(n, 32)
+    keep = np.flatnonzero(quality >= quality_floor)
+    if len(keep):
+        # first of each distinct hash, in order (prepare's rule)
+        _, first = np.unique(raw[keep].view("V32").ravel(), return_index=True)
+        keep = keep[np.sort(first)]
+    return VpdqFrames(raw[keep], times[keep])
+
+
 def compare_vpdq(
     query: Sequence[VpdqFeature],
     compared: Sequence[VpdqFeature],
@@ -187,10 +257,10 @@ class VpdqSignalType(SignalType):
             return (), None
         floor = QUALITY_FLOOR if quality_floor is None else quality_floor
         try:
-            usable = prepare(parse_vpdq(value), floor)
+            usable = vpdq_frames(value, floor)
         except ValueError as exc:
             return (), f"vPDQ unreadable: {exc}"
-        if not usable:
+        if not len(usable):
             return (), f"no vPDQ frame of quality {floor} or more: too little detail to match"
         return (value,), None
 
@@ -222,6 +292,9 @@ class VpdqIndex:
     spread. A video matching at least p% of the query's frames matches at least one frame of
     any such sample (at most n·(1 − p/100) frames miss), so no match is lost, and the frame
     search, which is nearly all the cost, shrinks about fivefold.
+
+    Queries and bank videos are read into arrays in bulk (`vpdq_frames`: one hex decode, no
+    object per frame), and the frame hits come back as arrays, mapped to videos by NumPy.
     """
 
     def __init__(self, quality_floor: int = QUALITY_FLOOR) -> None:
@@ -255,25 +328,25 @@ class VpdqIndex:
         self._append_batch(batch)
 
     def _append_batch(self, batch: _Batch) -> None:
-        if batch.hashes:
-            self._append(batch.hashes, batch.videos, batch.times, batch.spans)
+        if batch.count:
+            raw = np.concatenate(batch.raws)
+            videos, times = np.concatenate(batch.videos), np.concatenate(batch.times)
+            batch.raws, batch.videos, batch.times = [], [], []
+            self._append(raw, videos, times, batch.spans)
 
     def _append(
         self,
-        hashes: list[str],
-        videos: list[int],
-        times: list[float],
+        raw: np.ndarray,
+        videos: np.ndarray,
+        times: np.ndarray,
         spans: dict[int, tuple[int, int]],
     ) -> None:
-        from orbweaver.signals.pdq_index import query_bytes
-
-        raw = query_bytes(hashes)
         with self._lock:
             first = self._count
-            n = len(hashes)
+            n = len(raw)
             self._words = np.concatenate([self._words, _as_words(raw)])
-            self._frame_video = np.concatenate([self._frame_video, np.asarray(videos)])
-            self._frame_time = np.concatenate([self._frame_time, np.asarray(times)])
+            self._frame_video = np.concatenate([self._frame_video, videos])
+            self._frame_time = np.concatenate([self._frame_time, times])
             self._video_span.update(
                 {video: (first + start, count) for video, (start, count) in spans.items()}
             )
@@ -309,27 +382,24 @@ class VpdqIndex:
     ) -> list[VideoHit]:
         """Indexed videos sharing a frame with `query`, with both shares; with
         `min_query_percent`, at least those matching that share (see the class docstring)."""
-        usable = prepare(parse_vpdq(query), self.quality_floor)
-        if not usable or self._frames is None or self._count == 0:
+        frames = vpdq_frames(query, self.quality_floor)
+        state = self._frames
+        if not len(frames) or state is None or self._count == 0:
             return []
-        from orbweaver.signals.pdq_index import query_bytes
-
-        raw = query_bytes([f.pdq for f in usable])
-        sample = _sample(len(usable), min_query_percent)
-        hits = self._frames.search_batch(raw[sample], frame_distance)
-        frame_video = self._frame_video
-        candidates = {int(frame_video[f]) for frame_hits in hits for f, _d in frame_hits}
-        words = _as_words(raw)
+        sample = _sample(len(frames), min_query_percent)
+        _q, frame_ids, _d = state.search_flat(frames.raw[sample], frame_distance)
+        candidates = np.unique(self._frame_video[frame_ids]).tolist()
+        words = _as_words(frames.raw)
         found = []
         for video in candidates:
-            comparison = self._compare(video, usable, words, frame_distance)
+            comparison = self._compare(video, frames, words, frame_distance)
             if comparison.query_match_percent >= min_query_percent:
                 found.append(VideoHit(video, comparison))
         found.sort(key=lambda h: (-h.comparison.query_match_percent, h.entry_id))
         return found
 
     def _compare(
-        self, video: int, usable: list[VpdqFeature], words: np.ndarray, frame_distance: int
+        self, video: int, frames: VpdqFrames, words: np.ndarray, frame_distance: int
     ) -> VpdqComparison:
         first, count = self._video_span[video]
         theirs = self._words[first : first + count]
@@ -338,9 +408,9 @@ class VpdqIndex:
         q_hit, c_hit = close.any(axis=1), close.any(axis=0)
         times = self._frame_time[first : first + count]
         return VpdqComparison(
-            100.0 * int(q_hit.sum()) / len(usable),
+            100.0 * int(q_hit.sum()) / len(frames),
             100.0 * int(c_hit.sum()) / count,
-            tuple(f.timestamp for f, hit in zip(usable, q_hit.tolist(), strict=True) if hit),
+            tuple(frames.times[q_hit].tolist()),
             tuple(times[c_hit].tolist()),
         )
 
@@ -349,21 +419,24 @@ class _Batch:
     """Usable frames of many videos, relative spans (first frame, count) by entry id."""
 
     def __init__(self) -> None:
-        self.hashes: list[str] = []
-        self.videos: list[int] = []
-        self.times: list[float] = []
+        self.raws: list[np.ndarray] = []
+        self.times: list[np.ndarray] = []
+        self.videos: list[np.ndarray] = []
+        self.count = 0
         self.spans: dict[int, tuple[int, int]] = {}
 
     def extend(self, values: Sequence[str], ids: Ids, quality_floor: int) -> None:
         ids_list = ids.tolist() if isinstance(ids, np.ndarray) else [int(i) for i in ids]
         for value, entry_id in zip(values, ids_list, strict=True):
-            usable = prepare(parse_vpdq(value), quality_floor)
-            if not usable:
+            frames = vpdq_frames(value, quality_floor)
+            n = len(frames)
+            if not n:
                 continue
-            self.spans[entry_id] = (len(self.hashes), len(usable))
-            self.hashes.extend(f.pdq for f in usable)
-            self.videos.extend([entry_id] * len(usable))
-            self.times.extend(f.timestamp for f in usable)
+            self.spans[entry_id] = (self.count, n)
+            self.raws.append(frames.raw)
+            self.times.append(frames.times)
+            self.videos.append(np.full(n, entry_id, dtype=np.int64))
+            self.count += n
 
 
 class _VpdqLoader:
