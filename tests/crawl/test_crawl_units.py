@@ -175,3 +175,181 @@ def test_zip_bombs_are_refused() -> None:
         unpack(_zip({f"{i}.txt": b"x" for i in range(50)}), limits=ArchiveLimits(max_members=10))
     with pytest.raises(ArchiveBomb):  # a directory that lies about sizes still stops at the budget
         unpack(bomb, limits=ArchiveLimits(max_total_bytes=1024 * 1024, ratio_floor_bytes=1))
+
+
+# --- the archive limits at their exact boundaries (issue 21, mutation testing) ----------------
+
+MIB = 1024 * 1024
+
+
+def _members(result: object) -> dict[str, bytes]:
+    return {m.path: m.data for m in result.members}  # type: ignore[attr-defined]
+
+
+def test_archive_limit_defaults() -> None:
+    """The documented defaults: a change to any of them is a change to the crawl's safety."""
+    assert ArchiveLimits() == ArchiveLimits(
+        max_members=10_000,
+        max_member_bytes=64 * MIB,
+        max_total_bytes=512 * MIB,
+        max_ratio=100.0,
+        ratio_floor_bytes=4 * MIB,
+        max_depth=3,
+        max_password_tries=8,
+        tool_timeout_s=60.0,
+    )
+
+
+def test_archive_budget_is_the_ratio_between_the_floor_and_the_cap() -> None:
+    limits = ArchiveLimits()
+    assert limits.budget(0) == 4 * MIB
+    assert limits.budget(41_943) == 4 * MIB  # 4,194,300 is under the floor
+    assert limits.budget(41_944) == 4_194_400
+    assert limits.budget(5_368_709) == 536_870_900
+    assert limits.budget(5_368_710) == 512 * MIB  # 536,871,000 is over the cap
+    assert ArchiveLimits(max_ratio=2.5, ratio_floor_bytes=1).budget(3) == 7  # int(7.5)
+
+
+def test_member_count_limit_is_inclusive_and_counts_files_only() -> None:
+    ten = {f"{i}.txt": b"x" for i in range(10)}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("folder/", b"")  # a directory entry is no member
+        for name, data in ten.items():
+            zf.writestr(name, data)
+    assert _members(unpack(out.getvalue(), limits=ArchiveLimits(max_members=10))) == ten
+    with pytest.raises(ArchiveBomb, match=r"^11 members, over the limit of 10$"):
+        unpack(_zip({**ten, "10.txt": b"x"}), limits=ArchiveLimits(max_members=10))
+
+
+def test_default_member_count_limit_is_ten_thousand() -> None:
+    def stored(count: int) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as zf:
+            for i in range(count):
+                zf.writestr(str(i), b"")
+        return out.getvalue()
+
+    with pytest.raises(ArchiveBomb, match="10,001 members, over the limit of 10,000"):
+        unpack(stored(10_001))
+    assert len(unpack(stored(10_000)).members) == 10_000
+
+
+def test_total_budget_is_inclusive_over_all_members() -> None:
+    limits = ArchiveLimits(max_total_bytes=1000, ratio_floor_bytes=10**9)
+    exact = unpack(_zip({"a": b"a" * 600, "b": b"b" * 400}), limits=limits)
+    assert [len(m.data) for m in exact.members] == [600, 400]
+    with pytest.raises(ArchiveBomb, match=r"^declares 1,001 bytes uncompressed, over the budget$"):
+        unpack(_zip({"a": b"a" * 600, "b": b"b" * 401}), limits=limits)
+
+
+def test_member_size_limit_is_inclusive_in_every_format() -> None:
+    limits = ArchiveLimits(max_member_bytes=1000)
+    assert _members(unpack(_zip({"a": b"a" * 1000}), limits=limits)) == {"a": b"a" * 1000}
+    with pytest.raises(ArchiveBomb, match=r"^member 'a' inflates past 1,000 bytes$"):
+        unpack(_zip({"a": b"a" * 1001}), limits=limits)
+    assert _members(unpack(rar4({"a": b"a" * 1000}), limits=limits)) == {"a": b"a" * 1000}
+    with pytest.raises(ArchiveBomb, match="inflates past the budget"):
+        unpack(rar4({"a": b"a" * 1001}), limits=limits)
+
+    def seven(data: bytes) -> bytes:
+        out = io.BytesIO()
+        with py7zr.SevenZipFile(out, "w") as sz:
+            sz.writestr(data, "a")
+        return out.getvalue()
+
+    assert _members(unpack(seven(b"a" * 1000), limits=limits)) == {"a": b"a" * 1000}
+    with pytest.raises(ArchiveBomb, match="inflates past the budget"):
+        unpack(seven(b"a" * 1001), limits=limits)
+
+
+def test_default_member_size_limit_is_64_mib() -> None:
+    """Padding (random, stored) lifts the ratio budget above 64 MiB so the member cap decides."""
+    import random
+
+    padding = random.Random(7).randbytes(700_000)  # x100 = 70 MB of ratio budget
+    for size, ok in ((64 * MIB, True), (64 * MIB + 1, False)):
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as zf:
+            zf.writestr("pad.bin", padding)  # stored
+            zf.writestr(zipfile.ZipInfo("zeros.bin"), b"\0" * size, zipfile.ZIP_DEFLATED)
+        if ok:
+            assert len(_members(unpack(out.getvalue()))["zeros.bin"]) == size
+        else:
+            with pytest.raises(ArchiveBomb, match="inflates past 67,108,864 bytes"):
+                unpack(out.getvalue())
+
+
+def test_nested_archives_share_one_budget() -> None:
+    """The nested archive's bytes and its members both count against the one budget."""
+    inner = _zip({"deep": b"d" * 600})
+    outer = _zip({"inner.zip": inner})
+    room = len(inner) + 600
+    fits = ArchiveLimits(max_total_bytes=room, ratio_floor_bytes=10**9)
+    assert _members(unpack(outer, limits=fits)) == {"inner.zip!/deep": b"d" * 600}
+    short = ArchiveLimits(max_total_bytes=room - 1, ratio_floor_bytes=10**9)
+    with pytest.raises(ArchiveBomb, match="declares 600 bytes"):
+        unpack(outer, limits=short)
+
+
+def test_nesting_is_followed_three_levels_deep_and_no_further() -> None:
+    level3 = _zip({"c.png": b"3"})
+    level2 = _zip({"b.png": b"2", "l3.zip": level3})
+    level1 = _zip({"a.png": b"1", "l2.zip": level2})
+    three = unpack(level1)
+    assert _members(three) == {"a.png": b"1", "l2.zip!/b.png": b"2", "l2.zip!/l3.zip!/c.png": b"3"}
+    assert three.problems == []
+    four = unpack(_zip({"top.png": b"0", "l1.zip": level1}))
+    assert _members(four) == {"top.png": b"0", "l1.zip!/a.png": b"1", "l1.zip!/l2.zip!/b.png": b"2"}
+    assert four.problems == ["l1.zip!/l2.zip!/l3.zip: nested archive deeper than 3 levels, skipped"]
+
+
+def test_a_bomb_in_a_nested_archive_stops_it_all_a_corrupt_one_is_a_problem() -> None:
+    limits = ArchiveLimits(max_member_bytes=1500)
+    bomb = _zip({"ok.png": b"1", "inner.zip": _zip({"x": b"a" * 1501})})
+    with pytest.raises(ArchiveBomb):
+        unpack(bomb, limits=limits)
+    corrupt = unpack(_zip({"ok.png": b"1", "inner.zip": b"PK\x03\x04 not really"}))
+    assert _members(corrupt) == {"ok.png": b"1"}
+    assert len(corrupt.problems) == 1 and corrupt.problems[0].startswith("inner.zip: corrupt zip")
+
+
+def test_at_most_eight_distinct_passwords_are_tried() -> None:
+    locked = _zip({"a.png": b"x" * 10}, password="right")
+    wrong = [f"wrong-{i}" for i in range(7)]
+    assert unpack(locked, passwords=[*wrong, "right"]).password == "right"
+    with pytest.raises(ArchivePasswordError, match="none of 8 password"):
+        unpack(locked, passwords=[*wrong, "wrong-7", "right"])
+    # blanks and repeats are no tries
+    repeated = ["", *wrong, wrong[0], "", wrong[3], "right"]
+    assert unpack(locked, passwords=repeated).password == "right"
+    with pytest.raises(ArchivePasswordError, match="none of 0 password"):
+        unpack(locked, passwords=["", ""])
+
+
+def test_a_zip_with_plain_and_encrypted_members_reads_both() -> None:
+    out = io.BytesIO()
+    with pyzipper.AESZipFile(out, "w") as zf:
+        zf.writestr("plain.png", b"P" * 20)
+        zf.setpassword(b"pw")
+        zf.setencryption(pyzipper.WZ_AES)
+        zf.writestr("locked.png", b"L" * 50)
+    result = unpack(out.getvalue(), passwords=["nope", "pw"])
+    assert result.password == "pw"
+    assert _members(result) == {"locked.png": b"L" * 50, "plain.png": b"P" * 20}
+    plain = unpack(_zip({"a.png": b"a"}), passwords=["pw"])
+    assert plain.password is None and plain.format == "zip"
+
+
+def test_a_7z_with_encrypted_headers_and_rar_member_count() -> None:
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w", password="pw7", header_encryption=True) as sz:
+        sz.writestr(b"secret", "s.txt")
+    result = unpack(out.getvalue(), passwords=["x", "pw7"])
+    assert (result.format, result.password, _members(result)) == ("7z", "pw7", {"s.txt": b"secret"})
+    with pytest.raises(ArchivePasswordError):
+        unpack(out.getvalue(), passwords=["x"])
+    two = rar4({"a": b"1", "b": b"2"})
+    assert _members(unpack(two, limits=ArchiveLimits(max_members=2))) == {"a": b"1", "b": b"2"}
+    with pytest.raises(ArchiveBomb, match=r"^more than 2 members$"):
+        unpack(rar4({"a": b"1", "b": b"2", "c": b"3"}), limits=ArchiveLimits(max_members=2))
