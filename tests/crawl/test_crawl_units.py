@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import lxml.html
@@ -17,8 +20,11 @@ from orbweaver.crawl.extract import extract, normalise
 from orbweaver.crawl.sniff import sniff
 from orbweaver.signals.archives import (
     ArchiveBomb,
+    ArchiveError,
     ArchiveLimits,
     ArchivePasswordError,
+    ToolTimeout,
+    run_bounded,
     unpack,
 )
 
@@ -353,3 +359,206 @@ def test_a_7z_with_encrypted_headers_and_rar_member_count() -> None:
     assert _members(unpack(two, limits=ArchiveLimits(max_members=2))) == {"a": b"1", "b": b"2"}
     with pytest.raises(ArchiveBomb, match=r"^more than 2 members$"):
         unpack(rar4({"a": b"1", "b": b"2", "c": b"3"}), limits=ArchiveLimits(max_members=2))
+
+
+# --- the unar path (what libarchive cannot open), with stand-in tools ------------------------
+
+NOT_FOR_LIBARCHIVE = b"Rar!\x1a\x07\x00" + b"\xff" * 64  # libarchive refuses it: unar's turn
+
+
+def _entry(index: int, name: str, data: bytes, **extra: object) -> dict[str, object]:
+    return {
+        "XADIndex": index,
+        "XADFileName": name,
+        "XADFileSize": len(data),
+        "RARCRC32": zlib.crc32(data),
+        **extra,
+    }
+
+
+def _stand_ins(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    entries: list[dict[str, object]],
+    unar: str,
+    header_password: str | None = None,
+) -> Path:
+    """`lsar` printing `entries` (only with `-p header_password` when given), `unar` running the
+    shell code `unar` (its arguments in "$*"); every call is logged to calls.log."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    listing = tmp_path / "listing.json"
+    listing.write_text(json.dumps({"lsarFormatVersion": 2, "lsarContents": entries}))
+    log = tmp_path / "calls.log"
+    lsar = f'echo "lsar $*" >> {log}\n'
+    if header_password is None:
+        lsar += f"cat {listing}\n"
+    else:
+        lsar += f'case "$*" in *"-p {header_password} "*) cat {listing};; '
+        lsar += "*) echo '{\"lsarError\": 1}';; esac\n"
+    for name, body in (("lsar", lsar), ("unar", f'echo "unar $*" >> {log}\n' + unar)):
+        (folder / name).write_text("#!/bin/sh\n" + body)
+        (folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    return log
+
+
+def test_unar_members_are_cut_by_the_listed_sizes_and_checked_by_crc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = [
+        _entry(0, "a.png", b"abc"),
+        {"XADIndex": 1, "XADFileName": "folder", "XADIsDirectory": 1},
+        _entry(1, "b.png", b"defgh"),
+        _entry(2, "c.png", b"ij", RARCRC32=zlib.crc32(b"xx")),
+    ]
+    _stand_ins(tmp_path, monkeypatch, entries, "printf abcdefghij\n")
+    result = unpack(NOT_FOR_LIBARCHIVE)
+    assert (result.format, result.password) == ("rar", None)
+    assert _members(result) == {"a.png": b"abc", "b.png": b"defgh"}
+    assert result.problems == ["c.png: corrupt (CRC mismatch), skipped"]
+    short = unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_members=3))
+    assert len(short.members) == 2
+    with pytest.raises(ArchiveBomb, match=r"^3 members, over the limit of 2$"):
+        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_members=2))
+    budget = ArchiveLimits(max_total_bytes=10, ratio_floor_bytes=10**9)
+    assert len(unpack(NOT_FOR_LIBARCHIVE, limits=budget).members) == 2
+    with pytest.raises(ArchiveBomb, match=r"^declares 10 bytes uncompressed, over the budget$"):
+        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_total_bytes=9, ratio_floor_bytes=1))
+
+
+def test_unar_output_shorter_than_listed_is_corrupt_and_a_failed_run_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = [_entry(0, "a.png", b"abc"), _entry(1, "b.png", b"defgh")]
+    _stand_ins(tmp_path, monkeypatch, entries, "printf abcde\n")
+    result = unpack(NOT_FOR_LIBARCHIVE)
+    assert _members(result) == {"a.png": b"abc"}
+    assert result.problems == ["b.png: corrupt (CRC mismatch), skipped"]
+    (tmp_path / "bin" / "unar").write_text("#!/bin/sh\necho boom >&2\nexit 3\n")
+    with pytest.raises(ArchiveError, match=r"^unar ended with status 3: b'boom\\n'$"):
+        unpack(NOT_FOR_LIBARCHIVE)
+    (tmp_path / "bin" / "unar").write_text("#!/bin/sh\nprintf abcdefgh\nexit 1\n")
+    assert len(unpack(NOT_FOR_LIBARCHIVE).members) == 2  # a status with output: cut as usual
+
+
+def test_unar_tries_each_password_on_the_smallest_encrypted_member_then_extracts_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = [
+        _entry(0, "big.png", b"B" * 9, XADIsEncrypted=1),
+        _entry(1, "small.png", b"s", XADIsEncrypted=1),
+        _entry(2, "plain.png", b"p"),
+    ]
+    unar = (
+        'case "$*" in\n'
+        '  *"-i -p right "*) printf s;;\n'
+        '  *"-p right "*) printf BBBBBBBBBsp;;\n'
+        "  *) printf '';;\n"
+        "esac\n"
+    )
+    log = _stand_ins(tmp_path, monkeypatch, entries, unar)
+    result = unpack(NOT_FOR_LIBARCHIVE, passwords=["wrong", "right", "later"])
+    assert result.password == "right"
+    assert _members(result) == {"big.png": b"B" * 9, "small.png": b"s", "plain.png": b"p"}
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith("lsar -j /proc/self/fd/")  # listed once, without a password
+    probes = [c for c in calls if " -i " in c]
+    assert [c.split(" -p ")[1].split()[0] for c in probes] == ["wrong", "right"]
+    assert all(c.endswith(" 1") for c in probes)  # the smallest encrypted member, by index
+    assert len([c for c in calls if c.startswith("unar") and " -i " not in c]) == 1
+    with pytest.raises(ArchivePasswordError, match="none of 2 password"):
+        unpack(NOT_FOR_LIBARCHIVE, passwords=["wrong", "also-wrong"])
+    with pytest.raises(ArchiveBomb):  # the probe is bounded by the member limit
+        unpack(NOT_FOR_LIBARCHIVE, passwords=["right"], limits=ArchiveLimits(max_member_bytes=0))
+
+
+def test_unar_a_member_that_does_not_decrypt_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = [
+        _entry(0, "a.png", b"a", XADIsEncrypted=1),
+        _entry(1, "b.png", b"bb", XADIsEncrypted=1),
+    ]
+    unar = 'case "$*" in *" -i "*) printf a;; *) printf axx;; esac\n'
+    _stand_ins(tmp_path, monkeypatch, entries, unar)
+    result = unpack(NOT_FOR_LIBARCHIVE, passwords=["pw"])
+    assert _members(result) == {"a.png": b"a"}
+    assert result.problems == ["b.png: member 'b.png' does not decrypt with this password, skipped"]
+
+
+def test_unar_encrypted_headers_are_listed_with_up_to_eight_passwords(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = [_entry(0, "a.png", b"abc", XADIsEncrypted=1)]
+    log = _stand_ins(tmp_path, monkeypatch, entries, "printf abc\n", header_password="right")
+    wrong = [f"w{i}" for i in range(7)]
+    result = unpack(NOT_FOR_LIBARCHIVE, passwords=[*wrong, "right"])
+    assert result.password == "right" and _members(result) == {"a.png": b"abc"}
+    calls = log.read_text().splitlines()
+    assert len([c for c in calls if c.startswith("lsar")]) == 9  # none, then the eight
+    assert not [c for c in calls if " -i " in c]  # the header password needs no probe
+    with pytest.raises(ArchivePasswordError, match=r"none of 8 password\(s\)"):
+        unpack(NOT_FOR_LIBARCHIVE, passwords=[*wrong, "w7", "right"])
+    (tmp_path / "bin" / "lsar").write_text("#!/bin/sh\necho 'not json' >&2\n")
+    with pytest.raises(ArchiveError, match="lsar could not list the archive: b'not json"):
+        unpack(NOT_FOR_LIBARCHIVE)
+
+
+def test_the_listing_is_bounded_by_the_member_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 KiB an entry and 16 spare: the listing of one member may take 4096 * 17 bytes."""
+    entries = [_entry(0, "a.png", b"abc")]
+    _stand_ins(tmp_path, monkeypatch, entries, "printf abc\n")
+    listing = tmp_path / "listing.json"
+    text = json.dumps({"lsarContents": entries, "pad": ""})
+    listing.write_text(text.replace('"pad": ""', '"pad": "' + "x" * (4096 * 17 - len(text)) + '"'))
+    assert len(listing.read_bytes()) == 4096 * 17
+    assert len(unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_members=1)).members) == 1
+    listing.write_text(
+        text.replace('"pad": ""', '"pad": "' + "x" * (4096 * 17 + 1 - len(text)) + '"')
+    )
+    with pytest.raises(ArchiveBomb, match="lsar output inflates past 69,632 bytes"):
+        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_members=1))
+
+
+def test_run_bounded_limits_output_keeps_the_stderr_tail_and_times_out() -> None:
+    import tracemalloc
+
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        out, err, code = run_bounded(
+            ["sh", "-c", "printf 0123456789; exit 4"], fd, limit=10, timeout=30
+        )
+        assert (out, err, code) == (b"0123456789", b"", 4)
+        with pytest.raises(ArchiveBomb, match=r"^sh output inflates past 9 bytes$"):
+            run_bounded(["sh", "-c", "printf 0123456789"], fd, limit=9, timeout=30)
+        flood = "head -c 4000000 /dev/zero >&2; printf TAIL >&2"
+        tracemalloc.start()
+        try:
+            _out, err, code = run_bounded(["sh", "-c", flood], fd, limit=0, timeout=60)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert code == 0 and len(err) == 4096 and err.endswith(b"\0TAIL")
+        assert peak < 1 << 20  # stderr kept to its tail as it arrives, not held whole
+        with pytest.raises(ToolTimeout, match=r"^sh ran over 0.5 s, killed$"):
+            run_bounded(["sh", "-c", "sleep 30"], fd, limit=10, timeout=0.5)
+    finally:
+        os.close(fd)
+
+
+def test_real_unar_applies_the_limits_to_a_rar5(tmp_path: Path) -> None:
+    locked = (Path(__file__).parents[1] / "data" / "rar" / "rar5-psw.rar").read_bytes()
+    lines = "".join(f"{i:03d}\n" for i in range(512)).encode()  # 2048 bytes, twice
+    fits = ArchiveLimits(max_members=2, max_total_bytes=4096, ratio_floor_bytes=10**9)
+    assert len(unpack(locked, passwords=["password"], limits=fits).members) == 2
+    with pytest.raises(ArchiveBomb, match="2 members, over the limit of 1"):
+        unpack(locked, passwords=["password"], limits=ArchiveLimits(max_members=1))
+    with pytest.raises(ArchiveBomb, match="declares 4,096 bytes"):
+        unpack(locked, passwords=["password"], limits=ArchiveLimits(max_total_bytes=4095))
+    exact = ArchiveLimits(max_member_bytes=2048)
+    assert _members(unpack(locked, passwords=["password"], limits=exact))["stest1.txt"] == lines
+    with pytest.raises(ArchiveBomb):
+        unpack(locked, passwords=["password"], limits=ArchiveLimits(max_member_bytes=2047))
