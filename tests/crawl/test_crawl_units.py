@@ -438,6 +438,11 @@ def test_unar_output_shorter_than_listed_is_corrupt_and_a_failed_run_an_error(
     (tmp_path / "bin" / "unar").write_text("#!/bin/sh\necho boom >&2\nexit 3\n")
     with pytest.raises(ArchiveError, match=r"^unar ended with status 3: b'boom\\n'$"):
         unpack(NOT_FOR_LIBARCHIVE)
+    # only the last 200 bytes of stderr go into the message
+    (tmp_path / "bin" / "unar").write_text("#!/bin/sh\nprintf X%0300d 0 >&2\nexit 3\n")
+    with pytest.raises(ArchiveError) as failed:
+        unpack(NOT_FOR_LIBARCHIVE)
+    assert str(failed.value) == f"unar ended with status 3: {b'0' * 200!r}"
     (tmp_path / "bin" / "unar").write_text("#!/bin/sh\nprintf abcdefgh\nexit 1\n")
     assert len(unpack(NOT_FOR_LIBARCHIVE).members) == 2  # a status with output: cut as usual
 
@@ -545,6 +550,10 @@ def test_run_bounded_limits_output_keeps_the_stderr_tail_and_times_out() -> None
         assert peak < 1 << 20  # stderr kept to its tail as it arrives, not held whole
         with pytest.raises(ToolTimeout, match=r"^sh ran over 0.5 s, killed$"):
             run_bounded(["sh", "-c", "sleep 30"], fd, limit=10, timeout=0.5)
+        # both pipes closed, the process still running: the wait runs out
+        quiet = ["sh", "-c", "exec >&- 2>&-; sleep 30"]
+        with pytest.raises(ToolTimeout, match=r"^sh ran over 0.5 s, killed$"):
+            run_bounded(quiet, fd, limit=10, timeout=0.5)
     finally:
         os.close(fd)
 
@@ -562,3 +571,17 @@ def test_real_unar_applies_the_limits_to_a_rar5(tmp_path: Path) -> None:
     assert _members(unpack(locked, passwords=["password"], limits=exact))["stest1.txt"] == lines
     with pytest.raises(ArchiveBomb):
         unpack(locked, passwords=["password"], limits=ArchiveLimits(max_member_bytes=2047))
+
+
+def test_unar_without_lsar_is_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stand_ins(tmp_path, monkeypatch, [_entry(0, "a.png", b"abc")], "printf abc\n")
+    for tool in ("unar", "lsar"):
+        alone = tmp_path / f"only-{tool}"
+        alone.mkdir()
+        (tmp_path / "bin" / tool).rename(alone / tool)
+        monkeypatch.setenv("PATH", str(alone))
+        with pytest.raises(ArchiveError, match=r"\(and unar is not installed\)$"):
+            unpack(NOT_FOR_LIBARCHIVE)
+        (alone / tool).rename(tmp_path / "bin" / tool)
