@@ -585,3 +585,49 @@ def test_unar_without_lsar_is_not_installed(
         with pytest.raises(ArchiveError, match=r"\(and unar is not installed\)$"):
             unpack(NOT_FOR_LIBARCHIVE)
         (alone / tool).rename(tmp_path / "bin" / tool)
+
+
+def test_unar_members_count_against_the_member_cap_and_unsized_ones_are_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """unar's one run is bounded by the listed sizes only, so each member's size is checked
+    against the member cap as it is taken (inclusive)."""
+    entries = [
+        {"XADIndex": 0, "XADFileName": "unsized", "RARCRC32": 0},
+        _entry(1, "a.png", b"abcd"),
+        _entry(2, "b.png", b"e"),
+    ]
+    _stand_ins(tmp_path, monkeypatch, entries, "printf abcde\n")
+    exact = unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_member_bytes=4))
+    assert _members(exact) == {"unsized": b"", "a.png": b"abcd", "b.png": b"e"}
+    with pytest.raises(ArchiveBomb, match=r"^member 'a.png' over 3 bytes$"):
+        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_member_bytes=3))
+
+
+def test_a_7z_declaring_more_than_the_budget_is_refused_from_its_directory() -> None:
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w") as sz:
+        sz.writestr(b"a" * 600, "a")
+        sz.writestr(b"b" * 401, "b")
+    limits = ArchiveLimits(max_total_bytes=1000, ratio_floor_bytes=10**9)
+    with pytest.raises(ArchiveBomb, match=r"^declares 1,001 bytes uncompressed, over the budget$"):
+        unpack(out.getvalue(), limits=limits)
+    roomy = ArchiveLimits(max_total_bytes=1001, ratio_floor_bytes=10**9)
+    assert _members(unpack(out.getvalue(), limits=roomy)) == {"a": b"a" * 600, "b": b"b" * 401}
+
+
+def test_a_tool_at_its_deadline_exactly_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No time left is a timeout: a clock standing at the deadline stops the run at once."""
+    import types
+
+    from orbweaver.signals import archives
+
+    ticks = iter([100.0])
+    clock = types.SimpleNamespace(monotonic=lambda: next(ticks, 105.0))
+    monkeypatch.setattr(archives, "time", clock)
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        with pytest.raises(ToolTimeout, match=r"^sh ran over 5 s, killed$"):
+            run_bounded(["sh", "-c", "printf x"], fd, limit=10, timeout=5)
+    finally:
+        os.close(fd)

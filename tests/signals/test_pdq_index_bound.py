@@ -287,3 +287,16 @@ def test_the_hex_index_and_its_bulk_loader() -> None:
     assert got == [[(103, 0)], [(105, 0)]]
     shared = PDQIndex()
     assert PDQHexIndex(shared).index is shared
+
+
+def test_the_cheapest_table_is_probed_first() -> None:
+    """An 8-bit table at 100k entries has ~390 entries a bucket, a 24-bit one almost none: the
+    radii go to the 24-bit table until its ball costs more than the 8-bit table's buckets."""
+    allocate = pdq_index._allocate_radii
+    assert [allocate([8, 24], 100_000, t)[0] for t in range(4)] == [
+        [-1, 0],
+        [-1, 1],
+        [-1, 2],
+        [0, 2],
+    ]
+    assert allocate([24, 8], 100_000, 0)[0] == [0, -1]
