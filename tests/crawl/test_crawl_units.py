@@ -631,3 +631,18 @@ def test_a_tool_at_its_deadline_exactly_is_killed(monkeypatch: pytest.MonkeyPatc
             run_bounded(["sh", "-c", "printf x"], fd, limit=10, timeout=5)
     finally:
         os.close(fd)
+
+
+def test_a_password_whose_probe_fails_its_check_is_a_failed_try() -> None:
+    """A member that decrypts but fails its HMAC is no proof of the password: the next is tried,
+    and when none is left the archive is a password failure, not a crash."""
+    out = io.BytesIO()
+    with pyzipper.AESZipFile(
+        out, "w", compression=pyzipper.ZIP_STORED, encryption=pyzipper.WZ_AES
+    ) as zf:
+        zf.setpassword(b"pw")
+        zf.writestr("a.png", b"A" * 64)
+    data = bytearray(out.getvalue())
+    data[data.index(b"a.png") + 5 + 40] ^= 0xFF  # a ciphertext byte: the HMAC check fails
+    with pytest.raises(ArchivePasswordError, match="none of 2 password"):
+        unpack(bytes(data), passwords=["pw", "other"])

@@ -124,6 +124,7 @@ def test_the_probe_plan_probes_every_table_within_its_radius(
     scan_cost = 1000.0 * 64
     assert plan.max_candidates == int((scan_cost - probes * 12.0) / 25.0)
     assert segment.table_base.tolist() == [k * ((1 << 16) + 1) for k in range(16)]
+    assert segment.offsets.size == 16 * ((1 << 16) + 1)  # the tables and nothing more
 
 
 def test_a_neighbour_found_through_two_tables_is_returned_once(
