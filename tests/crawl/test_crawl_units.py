@@ -300,7 +300,7 @@ def test_nested_archives_share_one_budget() -> None:
 
 def test_nesting_is_followed_three_levels_deep_and_no_further() -> None:
     level3 = _zip({"c.png": b"3"})
-    level2 = _zip({"b.png": b"2", "l3.zip": level3})
+    level2 = _zip({"l3.zip": level3, "b.png": b"2"})  # members after the skipped one count
     level1 = _zip({"a.png": b"1", "l2.zip": level2})
     three = unpack(level1)
     assert _members(three) == {"a.png": b"1", "l2.zip!/b.png": b"2", "l2.zip!/l3.zip!/c.png": b"3"}
@@ -411,20 +411,21 @@ def test_unar_members_are_cut_by_the_listed_sizes_and_checked_by_crc(
         {"XADIndex": 1, "XADFileName": "folder", "XADIsDirectory": 1},
         _entry(1, "b.png", b"defgh"),
         _entry(2, "c.png", b"ij", RARCRC32=zlib.crc32(b"xx")),
+        _entry(3, "d.png", b"k"),
     ]
-    _stand_ins(tmp_path, monkeypatch, entries, "printf abcdefghij\n")
+    _stand_ins(tmp_path, monkeypatch, entries, "printf abcdefghijk\n")
     result = unpack(NOT_FOR_LIBARCHIVE)
     assert (result.format, result.password) == ("rar", None)
-    assert _members(result) == {"a.png": b"abc", "b.png": b"defgh"}
+    assert _members(result) == {"a.png": b"abc", "b.png": b"defgh", "d.png": b"k"}
     assert result.problems == ["c.png: corrupt (CRC mismatch), skipped"]
-    short = unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_members=3))
-    assert len(short.members) == 2
-    with pytest.raises(ArchiveBomb, match=r"^3 members, over the limit of 2$"):
-        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_members=2))
-    budget = ArchiveLimits(max_total_bytes=10, ratio_floor_bytes=10**9)
-    assert len(unpack(NOT_FOR_LIBARCHIVE, limits=budget).members) == 2
-    with pytest.raises(ArchiveBomb, match=r"^declares 10 bytes uncompressed, over the budget$"):
-        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_total_bytes=9, ratio_floor_bytes=1))
+    short = unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_members=4))
+    assert len(short.members) == 3
+    with pytest.raises(ArchiveBomb, match=r"^4 members, over the limit of 3$"):
+        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_members=3))
+    budget = ArchiveLimits(max_total_bytes=11, ratio_floor_bytes=10**9)
+    assert len(unpack(NOT_FOR_LIBARCHIVE, limits=budget).members) == 3
+    with pytest.raises(ArchiveBomb, match=r"^declares 11 bytes uncompressed, over the budget$"):
+        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_total_bytes=10, ratio_floor_bytes=1))
 
 
 def test_unar_output_shorter_than_listed_is_corrupt_and_a_failed_run_an_error(
@@ -484,11 +485,12 @@ def test_unar_a_member_that_does_not_decrypt_is_skipped(
     entries = [
         _entry(0, "a.png", b"a", XADIsEncrypted=1),
         _entry(1, "b.png", b"bb", XADIsEncrypted=1),
+        _entry(2, "c.png", b"cc", XADIsEncrypted=1),
     ]
-    unar = 'case "$*" in *" -i "*) printf a;; *) printf axx;; esac\n'
+    unar = 'case "$*" in *" -i "*) printf a;; *) printf axxcc;; esac\n'
     _stand_ins(tmp_path, monkeypatch, entries, unar)
     result = unpack(NOT_FOR_LIBARCHIVE, passwords=["pw"])
-    assert _members(result) == {"a.png": b"a"}
+    assert _members(result) == {"a.png": b"a", "c.png": b"cc"}
     assert result.problems == ["b.png: member 'b.png' does not decrypt with this password, skipped"]
 
 
@@ -614,6 +616,8 @@ def test_a_7z_declaring_more_than_the_budget_is_refused_from_its_directory() -> 
         unpack(out.getvalue(), limits=limits)
     roomy = ArchiveLimits(max_total_bytes=1001, ratio_floor_bytes=10**9)
     assert _members(unpack(out.getvalue(), limits=roomy)) == {"a": b"a" * 600, "b": b"b" * 401}
+    with pytest.raises(ArchiveBomb, match=r"^2 members, over the limit of 1$"):
+        unpack(out.getvalue(), limits=ArchiveLimits(max_members=1))
 
 
 def test_a_tool_at_its_deadline_exactly_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
