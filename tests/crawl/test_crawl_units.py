@@ -604,6 +604,8 @@ def test_unar_members_count_against_the_member_cap_and_unsized_ones_are_empty(
     assert _members(exact) == {"unsized": b"", "a.png": b"abcd", "b.png": b"e"}
     with pytest.raises(ArchiveBomb, match=r"^member 'a.png' over 3 bytes$"):
         unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_member_bytes=3))
+    with pytest.raises(ArchiveBomb, match=r"^declares 5 bytes uncompressed, over the budget$"):
+        unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_total_bytes=4, ratio_floor_bytes=1))
 
 
 def test_a_7z_declaring_more_than_the_budget_is_refused_from_its_directory() -> None:

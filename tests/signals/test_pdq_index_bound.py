@@ -301,3 +301,20 @@ def test_the_cheapest_table_is_probed_first() -> None:
         [0, 2],
     ]
     assert allocate([24, 8], 100_000, 0)[0] == [0, -1]
+
+
+def test_a_table_key_is_its_substring_bits_most_significant_first() -> None:
+    rng = np.random.default_rng(9)
+    hashes = rng.integers(0, 256, (5, 32), dtype=np.uint8)
+    segment = _Segment(hashes, np.arange(5, dtype=np.int64), [12] * 21)
+    bits = np.unpackbits(hashes, axis=1)
+    expected = [
+        [int("".join(str(b) for b in row[sub]), 2) for sub in segment.substrings] for row in bits
+    ]
+    assert segment.keys(hashes).tolist() == expected
+
+
+def test_query_bytes_refuses_what_is_no_string() -> None:
+    for bad in ([b"00" * 32], ["00" * 32, b"00" * 32]):
+        with pytest.raises(ValueError, match="is not 64 hex characters"):
+            pdq_index.query_bytes(bad)
