@@ -606,6 +606,10 @@ def test_unar_members_count_against_the_member_cap_and_unsized_ones_are_empty(
         unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_member_bytes=3))
     with pytest.raises(ArchiveBomb, match=r"^declares 5 bytes uncompressed, over the budget$"):
         unpack(NOT_FOR_LIBARCHIVE, limits=ArchiveLimits(max_total_bytes=4, ratio_floor_bytes=1))
+    # unar's output is capped at the listed sizes, an unsized entry counting none
+    (tmp_path / "bin" / "unar").write_text("#!/bin/sh\nprintf abcdeX\n")
+    with pytest.raises(ArchiveBomb, match=r"^unar output inflates past 5 bytes$"):
+        unpack(NOT_FOR_LIBARCHIVE)
 
 
 def test_a_7z_declaring_more_than_the_budget_is_refused_from_its_directory() -> None:
@@ -613,13 +617,29 @@ def test_a_7z_declaring_more_than_the_budget_is_refused_from_its_directory() -> 
     with py7zr.SevenZipFile(out, "w") as sz:
         sz.writestr(b"a" * 600, "a")
         sz.writestr(b"b" * 401, "b")
+        sz.writestr(b"", "empty")  # declares 0 bytes
     limits = ArchiveLimits(max_total_bytes=1000, ratio_floor_bytes=10**9)
     with pytest.raises(ArchiveBomb, match=r"^declares 1,001 bytes uncompressed, over the budget$"):
         unpack(out.getvalue(), limits=limits)
     roomy = ArchiveLimits(max_total_bytes=1001, ratio_floor_bytes=10**9)
-    assert _members(unpack(out.getvalue(), limits=roomy)) == {"a": b"a" * 600, "b": b"b" * 401}
-    with pytest.raises(ArchiveBomb, match=r"^2 members, over the limit of 1$"):
-        unpack(out.getvalue(), limits=ArchiveLimits(max_members=1))
+    assert _members(unpack(out.getvalue(), limits=roomy)) == {
+        "a": b"a" * 600,
+        "b": b"b" * 401,
+        "empty": b"",
+    }
+    with pytest.raises(ArchiveBomb, match=r"^3 members, over the limit of 2$"):
+        unpack(out.getvalue(), limits=ArchiveLimits(max_members=2))
+
+
+def test_a_corrupt_7z_without_a_password_is_corrupt_not_a_password_failure() -> None:
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w") as sz:
+        sz.writestr(bytes(range(256)) * 40, "a")
+    data = bytearray(out.getvalue())
+    data[40] ^= 0xFF  # in the packed stream: the listing reads, the extraction fails
+    with pytest.raises(ArchiveError, match=r"^corrupt 7z: LZMAError") as failed:
+        unpack(bytes(data), passwords=["pw"])
+    assert type(failed.value) is ArchiveError
 
 
 def test_a_tool_at_its_deadline_exactly_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
