@@ -125,6 +125,7 @@ def test_the_probe_plan_probes_every_table_within_its_radius(
     assert plan.max_candidates == int((scan_cost - probes * 12.0) / 25.0)
     assert segment.table_base.tolist() == [k * ((1 << 16) + 1) for k in range(16)]
     assert segment.offsets.size == 16 * ((1 << 16) + 1)  # the tables and nothing more
+    assert segment.offsets.dtype == np.int32  # 4 bytes an offset below 2**31 postings
 
 
 def test_a_neighbour_found_through_two_tables_is_returned_once(
@@ -186,6 +187,10 @@ def test_the_delta_holds_up_to_its_capacity_then_levels_grow_by_eight() -> None:
     big = PDQIndex(delta_capacity=10)
     big.add(hashes(81), np.arange(81))
     assert shape(big) == ([None, None, 81], 0)
+    small = PDQIndex(delta_capacity=10)
+    small.add(hashes(11), np.arange(11))
+    small.add(hashes(81), np.arange(81))  # straight to level 2: level 1 is not rebuilt
+    assert shape(small) == ([None, 11, 81], 0)
     assert len(big) == 81 and len(index) == 91
 
 
