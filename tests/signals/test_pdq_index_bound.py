@@ -325,3 +325,15 @@ def test_query_bytes_refuses_what_is_no_string() -> None:
     for bad in ([b"00" * 32], ["00" * 32, b"00" * 32]):
         with pytest.raises(ValueError, match="is not 64 hex characters"):
             pdq_index.query_bytes(bad)
+
+
+def test_more_queries_than_entries_each_keep_their_hits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retroactive matching sends batches far larger than a segment: the dedup of hits found
+    through several tables must tell query 3's row 0 from query 0's row 1."""
+    monkeypatch.setattr(pdq_index, "_COST_SCAN", 1e12)
+    bank = np.random.default_rng(12).integers(0, 256, (3, 32), dtype=np.uint8)
+    segment = _Segment(bank, np.array([10, 11, 12], dtype=np.int64), [16] * 16)
+    queries = np.stack([bank[1], bank[2], bank[2], bank[0], bank[1]])
+    qi, ids, dist = segment.search(queries, 31)
+    got = sorted(zip(qi.tolist(), ids.tolist(), dist.tolist(), strict=True))
+    assert got == [(0, 11, 0), (1, 12, 0), (2, 12, 0), (3, 10, 0), (4, 11, 0)]
