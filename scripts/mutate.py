@@ -135,7 +135,11 @@ MODULES: dict[str, Module] = {
     ),
     "signals-archives": Module(
         ("src/orbweaver/signals/archives.py",),
-        ("tests/crawl/test_crawl_units.py", "tests/signals/test_signal_types.py"),
+        (
+            "tests/crawl/test_crawl_units.py",
+            "tests/signals/test_signal_types.py",
+            "tests/hostile/test_hostile_archives.py",
+        ),
         "archive limits (bombs, member counts, sizes)",
     ),
     "review-decisions": Module(
