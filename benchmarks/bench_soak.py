@@ -10,8 +10,9 @@ each role's RSS after warm-up (target < 10%), the oldest-due ages and whether th
 clock went, and draws the RSS curves and the ages (PNGs).
 
 Usage: .venv/bin/python benchmarks/bench_soak.py [--days 365] [--scale 0.005] [--seed 1]
-       [--max-minutes M] [--plot docs/soak-rss.png] [--plot-ages docs/soak-oldest-due.png]
-       [--json OUT]
+       [--max-minutes M] [--min-step-m M] [--quiet-s S] [--recrawl-quiet-s S]
+       [--plot docs/soak-rss.png] [--plot-ages docs/soak-oldest-due.png] [--json OUT]
+(`--json OUT` also keeps the RSS curve so far in OUT's `.partial.json` every 20 instants.)
 Everything is synthetic (the simulated world's generated pictures), on loopback only.
 """
 
