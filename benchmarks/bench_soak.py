@@ -10,8 +10,9 @@ each role's RSS after warm-up (target < 10%), the oldest-due ages and whether th
 clock went, and draws the RSS curves and the ages (PNGs).
 
 Usage: .venv/bin/python benchmarks/bench_soak.py [--days 365] [--scale 0.005] [--seed 1]
-       [--max-minutes M] [--plot docs/soak-rss.png] [--plot-ages docs/soak-oldest-due.png]
-       [--json OUT]
+       [--max-minutes M] [--min-step-m M] [--quiet-s S] [--recrawl-quiet-s S]
+       [--plot docs/soak-rss.png] [--plot-ages docs/soak-oldest-due.png] [--json OUT]
+(`--json OUT` also keeps the RSS curve so far in OUT's `.partial.json` every 20 instants.)
 Everything is synthetic (the simulated world's generated pictures), on loopback only.
 """
 
@@ -179,6 +180,7 @@ class Sampler:
         self.rss: dict[str, list[float | None]] = {}
         self.oldest_due_h: dict[str, float] = dict.fromkeys(QUEUES, 0.0)
         self.start: Any = None
+        self.partial: Path | None = None
 
     def __call__(self, run: Run) -> None:
         from orbweaver.ops import QueueCollector
@@ -197,6 +199,8 @@ class Sampler:
                 self.oldest_due_h[name] = max(self.oldest_due_h[name], age)
         if len(self.days) % 20 == 0:
             print(f"  day {self.days[-1]:.1f}: {self.latest()}", flush=True)
+            if self.partial is not None:  # the curve so far, should the run be cut short
+                self.partial.write_text(json.dumps({"days": self.days, "rss_mib": self.rss}))
 
     def latest(self) -> dict[str, float | None]:
         return {name: (v[-1] and round(v[-1], 1)) for name, v in self.rss.items()}
@@ -250,6 +254,18 @@ def main() -> None:
         help="settle events due within this many simulated minutes together (0: each alone)",
     )
 
+    parser.add_argument(
+        "--quiet-s",
+        type=float,
+        default=2.0,
+        help="real seconds the store's counts must stay unchanged to call an instant settled",
+    )
+    parser.add_argument(
+        "--recrawl-quiet-s",
+        type=float,
+        default=8.0,
+        help="the same where re-crawls fell due and are not all done (Scrapy idles every 5 s)",
+    )
     parser.add_argument("--warmup-days", type=float, default=None)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop the drive then")
     parser.add_argument("--plot", type=Path, default=Path("docs/soak-rss.png"))
@@ -265,6 +281,8 @@ def main() -> None:
     pg.start()
     redis.start()
     sampler = Sampler()
+    if args.json:
+        sampler.partial = args.json.with_suffix(".partial.json")
     try:
         run = Run(
             work / "soak",
@@ -279,6 +297,8 @@ def main() -> None:
             min_step_m=args.min_step_m,
             scenario=SCENARIO_DIR / "table-1.0.toml",
             settle_timeout_s=3600,
+            quiet_s=args.quiet_s,
+            recrawl_quiet_s=args.recrawl_quiet_s,
         )
         metrics = MetricsSampler(run, args.metrics_every_s)
         metrics.begin()

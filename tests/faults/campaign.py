@@ -242,6 +242,18 @@ class RunResult:
     log_tail: str = ""
 
 
+def quiet_decision(quiet_since: float | None, now: float, window: float) -> tuple[bool, float]:
+    """`(settled, seconds to sleep before the next poll)` for `Run.settle`: settled once the
+    counts have been seen unchanged (and nothing due) for `window` seconds; otherwise poll again
+    in a second while the roles work, or when the window would end if quiet already."""
+    if quiet_since is None:
+        return False, 1.0
+    left = window - (now - quiet_since)
+    if left <= 0:
+        return True, 0.0
+    return False, max(0.05, min(1.0, left))
+
+
 class Run:
     """One world, one store, `orbweaver run` with every role; `drive` to the end."""
 
@@ -260,6 +272,8 @@ class Run:
         min_step_m: float = 0.0,
         scenario: Path = SMALL,
         settle_timeout_s: float = 240.0,
+        quiet_s: float = 2.0,
+        recrawl_quiet_s: float = 8.0,
     ) -> None:
         from orbweaver.sim import World
 
@@ -278,6 +292,9 @@ class Run:
         self.svc: Service | None = None
         self.steps = 0
         self.settle_timeout_s = settle_timeout_s
+        # how long the store's counts must stay unchanged, with nothing due, to call an instant
+        # settled: `recrawl_quiet_s` when re-crawls fell due since the last instant
+        self.quiet_s, self.recrawl_quiet_s = quiet_s, recrawl_quiet_s
         # where the driver's wall clock goes (bench_soak reports it): the roles' work until
         # the last change seen, the quiet window after it, the driver's own queries
         self.timing: defaultdict[str, float] = defaultdict(float)
@@ -387,36 +404,49 @@ class Run:
     def settle(self, since: datetime | None = None, timeout: float | None = None) -> None:
         """Wait until the roles have done everything due at this world instant: nothing due in
         the queues they drain, the crawl's Redis queue empty, the store's counts unchanged for
-        a while: 2 s, or 8 s when re-crawls fell due since `since` (the crawl daemon looks for
-        due pages when Scrapy is idle, every 5 s)."""
+        a while: `quiet_s` (2 s), or `recrawl_quiet_s` (8 s) when re-crawls fell due since
+        `since` (the crawl daemon looks for due pages when Scrapy is idle, every 5 s) and are
+        not all re-crawled yet.
+
+        The counts are read as soon as the step starts, and the quiet window is measured from
+        the first poll that saw the counts as they now are (not from the second), so a step
+        where nothing happens costs the window and a poll, not two extra polls' sleeps."""
         began = time.monotonic()
-        window = 8.0 if self._recrawls_due_since(since) else 2.0
-        self.timing["windows_8s" if window > 2 else "windows_2s"] += 1
+        window = self.recrawl_quiet_s if self._recrawls_due_since(since) else self.quiet_s
+        self.timing["windows_long" if window > self.quiet_s else "windows_short"] += 1
         deadline = time.monotonic() + (timeout or self.settle_timeout_s)
         last: tuple[int, ...] | None = None
-        quiet_since: float | None = None
-        while quiet_since is None or time.monotonic() - quiet_since < window:
+        quiet_since: float | None = None  # when the counts were first seen as they are now
+        settled = False
+        while not settled:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"did not settle at {self.now()} (busy: {self._safe_busy()})\n"
                     + (self.svc.log_tail() if self.svc else "")
                 )
-            # while the roles work, poll every second (the driver's queries take CPU from
-            # them); once quiet, every 0.4 s, so the window ends on time
-            time.sleep(0.4 if quiet_since is not None or last is None else 1.0)
             asked = time.monotonic()
             try:
                 counts, busy = self._counts(), self._busy()
+                if window > self.quiet_s and not self._recrawls_due_since(since):
+                    # every page that fell due has been re-crawled (its next time moved on):
+                    # the crawl has acted, so the short window is enough for what follows
+                    window = self.quiet_s
             except sa.exc.OperationalError:
                 last, quiet_since = None, None
+                time.sleep(1.0)
                 continue
             finally:
                 self.timing["queries"] += time.monotonic() - asked
-            if busy or counts != last:
+            if busy:
                 quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
+            elif counts != last or quiet_since is None:
+                quiet_since = asked
+            settled, pause = quiet_decision(quiet_since, time.monotonic(), window)
             last = counts
+            # while the roles work, poll every second (the driver's queries take CPU from
+            # them); once quiet, sleep until the window would end, so it ends on time
+            if not settled:
+                time.sleep(pause)
         assert quiet_since is not None
         self.timing["work"] += quiet_since - began
         self.timing["quiet"] += time.monotonic() - quiet_since

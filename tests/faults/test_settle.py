@@ -1,0 +1,108 @@
+"""`Run.settle`, the driver's wait at one world instant, on a fake monotonic clock: no servers,
+no real sleeps. What it must do: call an instant settled once nothing is due and the store's
+counts have stayed as they are for the quiet window, measured from the first poll that saw
+them; wait the long window when re-crawls fell due, until they are all re-crawled."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+import faults.campaign as campaign
+from faults.campaign import Run, quiet_decision
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class Script:
+    """What the store answers at each poll: counts, busy queues, re-crawls still due."""
+
+    def __init__(self, polls: list[tuple[int, list[str], int]]) -> None:
+        self.polls: Iterator[tuple[int, list[str], int]] = iter(polls)
+        self.asked = 0
+        self.current: tuple[int, list[str], int] = (0, [], 0)
+        self.last_recrawls = polls[0][2]
+
+    def counts(self) -> tuple[int, ...]:
+        self.current = next(self.polls, self.current)
+        self.asked += 1
+        return (self.current[0],)
+
+    def busy(self) -> list[str]:
+        return self.current[1]
+
+    def recrawls(self, since: datetime | None) -> int:
+        return self.current[2] if self.asked else self.last_recrawls
+
+
+@pytest.fixture
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    fake = FakeTime()
+    monkeypatch.setattr(campaign.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(campaign.time, "sleep", fake.sleep)
+    return fake
+
+
+def run_with(script: Script, quiet_s: float = 2.0, recrawl_quiet_s: float = 8.0) -> Run:
+    run = Run.__new__(Run)
+    run.quiet_s, run.recrawl_quiet_s = quiet_s, recrawl_quiet_s
+    run.settle_timeout_s = 600.0
+    run.timing = defaultdict(float)
+    run.svc = None
+    run._counts = script.counts
+    run._busy = script.busy
+    run._recrawls_due_since = script.recrawls
+    return run
+
+
+def test_quiet_decision() -> None:
+    assert quiet_decision(None, 10.0, 2.0) == (False, 1.0)  # working: poll in a second
+    assert quiet_decision(10.0, 10.0, 2.0) == (False, 1.0)
+    assert quiet_decision(10.0, 11.5, 2.0) == (False, 0.5)  # sleep until the window ends
+    assert quiet_decision(10.0, 12.0, 2.0) == (True, 0.0)
+
+
+def test_nothing_happens_costs_the_window_from_the_first_poll(fake_time: FakeTime) -> None:
+    script = Script([(5, [], 0)])
+    run_with(script).settle()
+    assert sum(fake_time.sleeps) == pytest.approx(2.0)
+    assert script.asked == 3  # at 0, 1 and 2 s: no sleep before the first poll
+
+
+def test_a_change_or_due_work_restarts_the_window(fake_time: FakeTime) -> None:
+    script = Script([(5, [], 0), (6, [], 0), (6, ["outbox"], 0), (7, [], 0)])
+    run = run_with(script)
+    run.settle()
+    # the counts changed at 1 s, work was due at 2 s, new counts at 3 s: quiet from 3 s on
+    assert sum(fake_time.sleeps) == pytest.approx(5.0)
+    assert run.timing["work"] == pytest.approx(3.0)
+    assert run.timing["quiet"] == pytest.approx(2.0)
+
+
+def test_recrawls_due_wait_the_long_window(fake_time: FakeTime) -> None:
+    script = Script([(5, [], 3)])  # re-crawls due and never done: the long window
+    run_with(script).settle(since=datetime(2026, 1, 1))
+    assert sum(fake_time.sleeps) == pytest.approx(8.0)
+
+
+def test_recrawls_all_done_shorten_the_window(fake_time: FakeTime) -> None:
+    # due at the start, re-crawled (counts changed) by the second poll, then quiet
+    script = Script([(5, [], 3), (9, [], 0)])
+    run = run_with(script)
+    run.settle(since=datetime(2026, 1, 1))
+    assert sum(fake_time.sleeps) == pytest.approx(3.0)  # 1 s working, then the 2 s window
+    assert run.timing["windows_long"] == 1
