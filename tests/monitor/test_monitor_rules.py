@@ -342,6 +342,43 @@ def test_a_zero_concurrency_setting_still_fetches(store: Store, clock: SettableC
     assert [c.outcome for c in checks(store, nid)] == ["online"]
 
 
+def test_no_more_fetches_run_at_once_than_the_concurrency_setting(
+    store: Store, clock: SettableClock
+) -> None:
+    """Each fetch waits (briefly) for a second one to start beside it: with a concurrency of 1
+    none does, with 2 both do."""
+
+    class Overlapping(Replies):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lock = threading.Lock()
+            self.active = self.most = 0
+            self.together = threading.Event()
+
+        def get(self, url: str, kind: str = "media") -> FetchResult:
+            with self.lock:
+                self.active += 1
+                self.most = max(self.most, self.active)
+                if self.active > 1:
+                    self.together.set()
+            self.together.wait(0.5)
+            with self.lock:
+                self.active -= 1
+            return super().get(url, kind)
+
+    urls = [f"http://x.test/{i}.jpg" for i in range(2)]
+    for url in urls:
+        notice(store, clock, url)
+    for concurrency, most, later in ((1, 1, 1), (2, 2, 5)):
+        web = Overlapping()
+        for url in urls:
+            web.serve(url, noticed(url))
+        clock.advance(timedelta(hours=later))
+        settings = SETTINGS.model_copy(update={"monitor_concurrency": concurrency})
+        assert check_due(store, clock, web.fetcher, settings).online == 2
+        assert web.most == most, concurrency
+
+
 # --- draining ---------------------------------------------------------------------------------
 
 
