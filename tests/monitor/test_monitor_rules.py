@@ -107,6 +107,9 @@ def test_the_next_regular_check_is_strictly_after_now() -> None:
     # exactly on a multiple of the interval after the last offset: one interval later
     assert next_scheduled(t0, t0 + timedelta(hours=48), SETTINGS) == t0 + timedelta(hours=72)
     assert next_scheduled(t0, t0 + timedelta(hours=47), SETTINGS) == t0 + timedelta(hours=48)
+    # the interval counts from the last listed offset, not from the notice
+    odd = MonitorSettings(recheck_schedule_hours=[1, 25], recheck_every_hours=24)
+    assert next_scheduled(t0, t0 + timedelta(hours=30), odd) == t0 + timedelta(hours=49)
 
 
 # --- one fetch's outcome ----------------------------------------------------------------------
@@ -185,10 +188,19 @@ def test_a_picture_within_the_banks_threshold_is_online_and_the_closest_noticed_
         return Target(1, url, "media", sha256={sha(NOTICED)}, pdq=list(pdqs))
 
     assert classify(target((at_5, 5)), result) == ("online", "different bytes, PDQ distance 5")
+    assert classify(target((at_5, 31)), result) == ("online", "different bytes, PDQ distance 5")
     assert classify(target((at_5, 4)), result)[0] == "changed"
     assert classify(target((at_9, 9), (at_5, 5)), result)[1].endswith("PDQ distance 5")
     # the closest is beyond its own threshold, a farther one within its own: not a match
     assert classify(target((at_5, 4), (at_9, 31)), result)[0] == "changed"
+    # noticed media without a PDQ (not a picture): a picture served is other content
+    assert classify(target(), result) == ("changed", "different content at the URL")
+    # a picture that breaks while decoding is no perceptual match (and no crash)
+    cut = served[: len(served) // 2]
+    assert classify(target((at_5, 31)), FetchResult(url, 200, sha(cut), cut)) == (
+        "changed",
+        "different content at the URL",
+    )
 
 
 # --- what one check records -------------------------------------------------------------------
@@ -222,6 +234,7 @@ def test_each_check_counts_once_in_the_batch_and_on_the_notice(
     with store.session() as s:
         n = s.get_one(Notice, nid)
         assert n.checks_done == 5 and n.miss_count == 3 and n.status == "removed"
+    assert [c.confirmed for c in checks(store, nid)] == [False] * 4 + [True]
 
 
 def test_a_batchs_outcomes_are_counted_in_the_metrics(store: Store, clock: SettableClock) -> None:
@@ -329,6 +342,34 @@ def test_a_stop_records_the_finished_fetches_and_hands_back_the_others(
         due = [s.get_one(Notice, i).next_check_at for i in ids]
     assert due[0] == due[2] == store_now(clock)
     assert due[1] == store_now(clock) + timedelta(hours=5)  # the +6 h check
+
+
+def test_a_stop_during_a_fetch_cancels_those_not_started(
+    store: Store, clock: SettableClock
+) -> None:
+    """One fetch at a time; the stop comes while the first is still fetching: the two behind it
+    never start, and their claims are handed back (due at once); the first is recorded."""
+    urls = [f"http://x.test/{i}.jpg" for i in range(3)]
+    ids = [notice(store, clock, url) for url in urls]
+    stop = threading.Event()
+
+    class Slow(Replies):
+        def get(self, url: str, kind: str = "media") -> FetchResult:
+            stop.set()
+            threading.Event().wait(1.5)  # the batch sees the stop meanwhile
+            return super().get(url, kind)
+
+    web = Slow()
+    for url in urls:
+        web.serve(url, noticed(url))
+    clock.advance(timedelta(hours=1))
+    one_at_a_time = SETTINGS.model_copy(update={"monitor_concurrency": 1})
+    stats = check_due(store, clock, web.fetcher, one_at_a_time, stop=stop)
+    assert web.fetched == urls[:1] and stats == MonitorStats(checked=1, online=1)
+    with store.session() as s:
+        due = [s.get_one(Notice, i).next_check_at for i in ids]
+    assert due[1] == due[2] == store_now(clock)
+    assert due[0] == store_now(clock) + timedelta(hours=5)
 
 
 def test_a_zero_concurrency_setting_still_fetches(store: Store, clock: SettableClock) -> None:
