@@ -237,6 +237,31 @@ def test_each_check_counts_once_in_the_batch_and_on_the_notice(
     assert [c.confirmed for c in checks(store, nid)] == [False] * 4 + [True]
 
 
+def test_what_each_outcome_schedules(store: Store, clock: SettableClock) -> None:
+    """Online: the next listed offset after now; unknown or a miss short of confirmation: again
+    after the spacing; the confirming miss: nothing more."""
+    url = "http://x.test/a.jpg"
+    nid = notice(store, clock, url)
+    sent = store_now(clock)
+    web = Replies()
+    spacing = timedelta(minutes=SETTINGS.offline_confirm_spacing_minutes)
+    expected = []
+    for body, status, kw, step in (
+        (noticed(url), 200, {}, timedelta(hours=1)),
+        (None, None, {"inconclusive": True}, timedelta(hours=5)),
+        (None, 404, {}, spacing),
+        (None, 404, {}, spacing),
+        (None, 404, {}, spacing),
+    ):
+        web.serve(url, body, status, **kw)
+        clock.advance(step)
+        check_due(store, clock, web.fetcher, SETTINGS)
+        with store.session() as s:
+            expected.append(s.get_one(Notice, nid).next_check_at)
+    at = sent + timedelta(hours=6)
+    assert expected == [at, at + spacing, at + 2 * spacing, at + 3 * spacing, None]
+
+
 def test_a_batchs_outcomes_are_counted_in_the_metrics(store: Store, clock: SettableClock) -> None:
     def value(outcome: str) -> float:
         found = REGISTRY.get_sample_value("orbweaver_monitor_checks_total", {"outcome": outcome})
