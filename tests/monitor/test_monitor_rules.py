@@ -341,6 +341,7 @@ def test_handing_back_claims_makes_only_those_due_now(store: Store, clock: Setta
         after = [s.get_one(Notice, i).next_check_at for i in ids]
     lease = store_now(clock) + timedelta(seconds=SETTINGS.monitor_lease_s)
     assert after == [store_now(clock), earlier, lease]
+    assert release_checks(store, clock, ids, SETTINGS) == 0  # nothing claimed is left
 
 
 def test_a_stop_records_the_finished_fetches_and_hands_back_the_others(
