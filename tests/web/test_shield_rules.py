@@ -485,3 +485,80 @@ def test_an_upload_over_the_pixel_budget_costs_one_token_only(
         assert codes == {422}
     finally:
         client.__exit__(None, None, None)
+
+
+def test_an_upload_at_the_pixel_budget_is_charged_its_whole_tokens(
+    hotline: Store, clock: SettableClock
+) -> None:
+    """At the budget exactly, the pixels are charged (one token for every whole
+    `shield_pixels_per_token`, the fraction left over free): 1.5 tokens' worth of pixels costs
+    1 token, so with the request's own token one upload takes a burst of 2, and a second is
+    refused."""
+    from orbweaver.signals import decode_cost
+
+    upload = synthetic_jpeg(30)
+    cost = decode_cost(upload)
+    assert cost is not None
+    per_token = cost.decoded_pixels * 2 // 3
+    assert cost.decoded_pixels / per_token > 1.5
+    client, auth = started(
+        hotline,
+        clock,
+        shield_max_decoded_pixels=cost.decoded_pixels,
+        shield_pixels_per_token=per_token,
+        shield_rate_burst=2,
+        shield_rate_per_minute=1,
+    )
+    try:
+        headers = {"content-type": "image/jpeg"}
+        first = client.post("/v1/media/", content=upload, headers=headers, auth=auth)
+        assert first.status_code == 200, first.text
+        second = client.post("/v1/media/", content=upload, headers=headers, auth=auth)
+        assert second.status_code == 429
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_an_image_that_breaks_while_decoding_still_gets_exact_matching(
+    store: Store, clock: SettableClock
+) -> None:
+    """A JPEG cut in half: its header reads, its decoding fails (a `SignalError`, not "not an
+    image"). Known by its SHA-256 it is still answered exactly; unknown, it gets 422 saying
+    why."""
+    from orbweaver.signals import SignalError, decode_cost
+
+    whole = synthetic_jpeg(31)
+    cut = whole[: len(whole) // 2]
+    assert decode_cost(cut) is not None
+    with pytest.raises(SignalError):
+        compute_signals(cut)
+    create_bank(store, clock, "hotline", threshold=31)
+    body = f"sha256,{hashlib.sha256(cut).hexdigest()},csam_prepubescent,test\n"
+    import_csv(store, clock, "hotline", io.StringIO("signal_type,signal,category,source\n" + body))
+    client, auth = started(store, clock)
+    try:
+        headers = {"content-type": "image/jpeg"}
+        known = client.post("/v1/media/", content=cut, headers=headers, auth=auth)
+        assert known.status_code == 200, known.text
+        assert known.json()["classification"] == "csam"
+        assert known.json()["match_type"] == "exact"
+        other = synthetic_jpeg(32)
+        unknown = client.post(
+            "/v1/media/", content=other[: len(other) // 2], headers=headers, auth=auth
+        )
+        assert unknown.status_code == 422, unknown.text
+        assert "could not decode the image/jpeg upload" in unknown.json()["detail"]
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_url_scannings_501_is_documented_as_a_request_this_deployment_cannot_serve(
+    hotline: Store, clock: SettableClock
+) -> None:
+    """The 501 (URL scanning off) is documented with the 400's error body and description,
+    not the credentials' (401) one."""
+    client, _ = make_client(hotline, clock, start=False, web_api_docs=True)
+    with client:
+        documented = client.get("/openapi.json").json()["paths"]["/v1/url/"]["post"]["responses"]
+    assert documented["501"] == documented["400"]
+    assert "credentials" not in documented["501"]["description"]
