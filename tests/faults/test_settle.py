@@ -5,6 +5,7 @@ them; wait the long window when re-crawls fell due, until they are all re-crawle
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
@@ -12,7 +13,7 @@ from datetime import datetime
 import pytest
 
 import faults.campaign as campaign
-from faults.campaign import Run, quiet_decision
+from faults.campaign import DriveStopped, Run, quiet_decision
 
 
 class FakeTime:
@@ -57,9 +58,18 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     return fake
 
 
-def run_with(script: Script, quiet_s: float = 2.0, recrawl_quiet_s: float = 8.0) -> Run:
+def run_with(
+    script: Script,
+    quiet_s: float = 2.0,
+    recrawl_quiet_s: float = 8.0,
+    stall_s: float | None = None,
+    deadline: float | None = None,
+) -> Run:
     run = Run.__new__(Run)
     run.quiet_s, run.recrawl_quiet_s = quiet_s, recrawl_quiet_s
+    run.stall_s, run.stalls = stall_s, []
+    run.deadline, run.stop_requested, run.stopped = deadline, threading.Event(), None
+    run.now = lambda: datetime(2026, 3, 16)
     run.settle_timeout_s = 600.0
     run.timing = defaultdict(float)
     run.svc = None
@@ -106,3 +116,64 @@ def test_recrawls_all_done_shorten_the_window(fake_time: FakeTime) -> None:
     run.settle(since=datetime(2026, 1, 1))
     assert sum(fake_time.sleeps) == pytest.approx(3.0)  # 1 s working, then the 2 s window
     assert run.timing["windows_long"] == 1
+
+
+# The day-75 wait of the soak (BENCHMARKS.md, issue 13): the settle loop calls an instant settled
+# only when no queue has work due *and* the counts stay put. Four re-checks due at the first
+# look, then none: if the monitor moves them, the counts or the due queues change and the wait
+# goes on from there; if nothing moves them (no count changes, the same queues due), the loop
+# waited for its timeout, an hour in the soak. With `stall_s` it stops waiting for work that
+# nobody touches and keeps the stall.
+
+
+def test_due_work_nobody_moves_is_a_stall_not_an_hour(fake_time: FakeTime) -> None:
+    script = Script([(5, ["rechecks"], 0)])  # due for ever, counts never change
+    run = run_with(script, stall_s=30.0)
+    run.settle()
+    assert sum(fake_time.sleeps) == pytest.approx(30.0)
+    assert run.stalls == [(datetime(2026, 3, 16), ["rechecks"])]
+    assert run.timing["stalled"] == 1
+
+
+def test_due_work_that_moves_is_waited_for(fake_time: FakeTime) -> None:
+    # the queue stays due 40 s (longer than `stall_s`) but a count moves every 10 s: work
+    # going on, not a stall; then nothing is due and the short window settles the instant
+    polls = [(5 + i // 10, ["rechecks"], 0) for i in range(40)] + [(9, [], 0)]
+    run = run_with(Script(polls), stall_s=30.0)
+    run.settle()
+    assert run.stalls == []
+    assert sum(fake_time.sleeps) == pytest.approx(42.0)
+
+
+def test_without_stall_s_due_work_is_waited_for_until_the_timeout(fake_time: FakeTime) -> None:
+    run = run_with(Script([(5, ["rechecks"], 0)]))  # the fault campaign's way, unchanged
+    with pytest.raises(AssertionError, match="did not settle"):
+        run.settle()
+    assert sum(fake_time.sleeps) == pytest.approx(601.0)
+
+
+def test_the_wall_clock_deadline_holds_inside_a_wait(fake_time: FakeTime) -> None:
+    # counts changing every poll: the wait could last the whole timeout (3600 s in the soak)
+    polls: list[tuple[int, list[str], int]] = [(i, [], 0) for i in range(1000)]
+    run = run_with(Script(polls), deadline=fake_time.now + 5.0)
+    with pytest.raises(DriveStopped, match="wall-clock limit"):
+        run.settle()
+    assert sum(fake_time.sleeps) <= 6.0
+
+
+def test_a_stop_asked_ends_the_wait_within_a_poll(
+    fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = Script([(i, [], 0) for i in range(1000)])
+    run = run_with(script)
+    sleep = fake_time.sleep
+
+    def sleep_then_signal(seconds: float) -> None:  # the signal arrives during the 3rd sleep
+        sleep(seconds)
+        if len(fake_time.sleeps) == 3:
+            run.stop_requested.set()
+
+    monkeypatch.setattr(campaign.time, "sleep", sleep_then_signal)
+    with pytest.raises(DriveStopped, match="stop was asked"):
+        run.settle()
+    assert script.asked == 3
