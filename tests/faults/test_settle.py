@@ -9,6 +9,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,64 @@ def test_a_stop_asked_ends_the_wait_within_a_poll(
     with pytest.raises(DriveStopped, match="stop was asked"):
         run.settle()
     assert script.asked == 3
+
+
+class FakeWorldClock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 1, 1)
+
+    def set(self, when: datetime) -> None:
+        self.at = when
+
+
+def driven(
+    monkeypatch: pytest.MonkeyPatch,
+    script: Script,
+    wall_limit_s: float | None,
+    stop_after_steps: int | None = None,
+) -> Run:
+    """`Run.drive` over `script` with no roles: one-day steps, 10 days, the given wall limit."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    run = run_with(script)
+    clock = FakeWorldClock()
+    run.world = SimpleNamespace(clock=clock)
+    run.now = lambda: clock.at
+    run.days, run.max_step, run.min_step = 10, timedelta(days=1), timedelta(days=1)
+    run.steps, run.work = 0, Path("unused")
+    run.env = lambda: {}
+    run.next_due = lambda: None
+    monkeypatch.setattr(campaign, "Service", lambda *a: SimpleNamespace(roles=dict))
+    monkeypatch.setattr(campaign, "wait_for", lambda *a: None)
+
+    def on_step(r: Run) -> None:
+        if r.steps == stop_after_steps:
+            r.stop_requested.set()
+
+    run.drive([], on_step=on_step, wall_limit_s=wall_limit_s)
+    return run
+
+
+def test_a_settle_past_the_wall_limit_ends_the_drive_saying_so(
+    fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two quiet instants (2 s each), then counts that change at every poll: before the fix the
+    # limit was looked at only between steps, so this wait lasted the settle timeout
+    none: list[str] = []
+    polls = [(0, none, 0)] * 3 + [(1, none, 0)] * 3 + [(i, none, 0) for i in range(2, 1000)]
+    run = driven(monkeypatch, Script(polls), wall_limit_s=30.0)
+    assert run.steps == 2
+    assert run.stopped is not None
+    assert run.stopped.startswith("the wall-clock limit passed while the instant settled")
+    assert "2026-01-03 00:00:00 (unsettled)" in run.stopped
+    assert sum(fake_time.sleeps) <= 31.0
+
+
+def test_a_stop_asked_between_steps_ends_the_drive_settled(
+    fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the signal handler sets `stop_requested` while the bench samples the first instant
+    run = driven(monkeypatch, Script([(0, [], 0)]), wall_limit_s=None, stop_after_steps=1)
+    assert run.steps == 1
+    assert run.stopped == "a stop was asked; stopped settled at 2026-01-01 00:00:00"
