@@ -239,3 +239,27 @@ def test_a_stop_asked_between_steps_ends_the_drive_settled(
     run = driven(monkeypatch, Script([(0, [], 0)]), wall_limit_s=None, stop_after_steps=1)
     assert run.steps == 1
     assert run.stopped == "a stop was asked; stopped settled at 2026-01-01 00:00:00"
+
+
+def test_bench_soak_stops_on_the_first_signal_and_interrupts_on_the_second() -> None:
+    import importlib.util
+    import os
+    import signal
+    from types import SimpleNamespace
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_soak.py"
+    spec = importlib.util.spec_from_file_location("bench_soak", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run = SimpleNamespace(stop_requested=threading.Event())
+    before = signal.getsignal(signal.SIGINT)
+    restore = bench.stop_on_signals(run)
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at once, in the main thread
+        assert run.stop_requested.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGINT) is before
