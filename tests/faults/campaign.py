@@ -306,6 +306,7 @@ class Run:
         # while nothing at all changes (counts and the busy queues as they are) for this long
         # is no longer waited for; the instant counts as settled, the stall is kept in `stalls`
         self.stall_s = stall_s
+        self.due_now: tuple[int, ...] = ()  # the items due per queue at the last `_busy`
         self.stalls: list[tuple[datetime, list[str]]] = []
         # a wait's limits besides the timeout: a wall-clock deadline (`time.monotonic()`) and a
         # stop asked from outside (bench_soak's SIGINT/SIGTERM handler); `drive` ends on either
@@ -401,8 +402,11 @@ class Run:
         names = ("outbox", "rechecks", "followups", "suspects", "crawl_seeds")
         states = QueueCollector(self.store, self.world.clock, names).read()
         busy = [name for name, state in states.items() if state.due]
-        if self.redis.queued(self.prefix):
+        queued = self.redis.queued(self.prefix)
+        if queued:
             busy.append("crawl_queue")
+        # how much is due in each (for `settle`'s stall rule: a queue that drains is moving)
+        self.due_now = (*(state.due for state in states.values()), queued)
         return busy
 
     def _recrawls_due_since(self, since: datetime | None) -> int:
@@ -429,7 +433,7 @@ class Run:
         the first poll that saw the counts as they now are (not from the second), so a step
         where nothing happens costs the window and a poll, not two extra polls' sleeps.
 
-        Work due that nothing moves (no count changes, the same queues due) for `stall_s`, when
+        Work due that nothing moves (no count changes, as much due per queue) for `stall_s`, when
         set, ends the wait as a stall (kept in `stalls`), not at the timeout an hour later. The
         run's `deadline` and `stop_requested` end the wait too, by raising `DriveStopped`."""
         began = time.monotonic()
@@ -438,9 +442,9 @@ class Run:
         deadline = time.monotonic() + (timeout or self.settle_timeout_s)
         last: tuple[int, ...] | None = None
         quiet_since: float | None = None  # when the counts were first seen as they are now
-        # when the counts and the busy queues were first seen as they are now, busy or not
+        # when the counts and what is due were first seen as they are now, busy or not
         # (for `stall_s`: due work nobody touches does not hold the instant for ever)
-        seen: tuple[tuple[int, ...], tuple[str, ...]] | None = None
+        seen: tuple[tuple[int, ...], tuple[str, ...], tuple[int, ...]] | None = None
         unchanged_since: float | None = None
         settled = False
         while not settled:
@@ -466,7 +470,7 @@ class Run:
                 continue
             finally:
                 self.timing["queries"] += time.monotonic() - asked
-            state = (counts, tuple(busy))
+            state = (counts, tuple(busy), self.due_now)
             if state != seen:
                 seen, unchanged_since = state, asked
             if busy:
@@ -482,7 +486,7 @@ class Run:
                 and unchanged_since is not None
                 and time.monotonic() - unchanged_since >= self.stall_s
             ):
-                # due work that no role has moved (no count changed, the same queues due)
+                # due work that no role has moved (no count changed, as much due in each queue)
                 # for `stall_s`: keep it as a stall and go on rather than hold the instant
                 self.stalls.append((self.now(), list(busy)))
                 self.timing["stalled"] += 1

@@ -68,7 +68,7 @@ def run_with(
 ) -> Run:
     run = Run.__new__(Run)
     run.quiet_s, run.recrawl_quiet_s = quiet_s, recrawl_quiet_s
-    run.stall_s, run.stalls = stall_s, []
+    run.stall_s, run.stalls, run.due_now = stall_s, [], ()
     run.deadline, run.stop_requested, run.stopped = deadline, threading.Event(), None
     run.now = lambda: datetime(2026, 3, 16)
     run.settle_timeout_s = 600.0
@@ -263,3 +263,20 @@ def test_bench_soak_stops_on_the_first_signal_and_interrupts_on_the_second() -> 
     finally:
         restore()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_queue_that_drains_is_not_a_stall(fake_time: FakeTime) -> None:
+    # re-checks done one by one ("online": a check row, no counted change) for 40 s; what is
+    # due goes down every 10 s, so the wait goes on past `stall_s`, then settles quietly
+    polls = [(5, ["rechecks"], 0)] * 40 + [(5, [], 0)]
+    script = Script(polls)
+    run = run_with(script, stall_s=30.0)
+
+    def busy() -> list[str]:
+        run.due_now = (max(0, 4 - script.asked // 10),)
+        return script.busy()
+
+    run._busy = busy
+    run.settle()
+    assert run.stalls == []
+    assert sum(fake_time.sleeps) == pytest.approx(42.0)
