@@ -10,9 +10,12 @@ each role's RSS after warm-up (target < 10%), the oldest-due ages and whether th
 clock went, and draws the RSS curves and the ages (PNGs).
 
 Usage: .venv/bin/python benchmarks/bench_soak.py [--days 365] [--scale 0.005] [--seed 1]
-       [--max-minutes M] [--min-step-m M] [--quiet-s S] [--recrawl-quiet-s S]
+       [--max-minutes M] [--min-step-m M] [--quiet-s S] [--recrawl-quiet-s S] [--stall-s S]
        [--plot docs/soak-rss.png] [--plot-ages docs/soak-oldest-due.png] [--json OUT]
 (`--json OUT` also keeps the RSS curve so far in OUT's `.partial.json` every 20 instants.)
+`--max-minutes` holds inside a settle wait too; SIGINT or SIGTERM stops the drive within a
+poll, then the roles and the private servers, and the results so far are written (the JSON's
+`stopped` says why); a second signal interrupts at once.
 Everything is synthetic (the simulated world's generated pictures), on loopback only.
 """
 
@@ -22,16 +25,18 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from faults.campaign import PrivateRedis, Run  # the harness lives with the tests
+from faults.campaign import PrivateRedis, Run, RunResult  # the harness lives with the tests
 from orbweaver.sim.scenario import SCENARIO_DIR
 from supervise.private_pg import PrivatePostgres
 
@@ -240,6 +245,30 @@ class Sampler:
         fig.savefig(path, dpi=90)
 
 
+def stop_on_signals(run: Run) -> Callable[[], None]:
+    """SIGINT and SIGTERM end the run cleanly: the first asks the drive to stop (within a
+    poll, even in the middle of a settle wait), and the bench then stops the roles and the
+    private servers and writes what it has; a second one interrupts at once. Returns a
+    function that puts the previous handlers back."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: Any) -> None:
+        if run.stop_requested.is_set():
+            raise KeyboardInterrupt  # asked twice: do not wait for the clean stop
+        name = signal.Signals(signum).name
+        print(f"{name}: stopping the drive; results so far follow", file=sys.stderr, flush=True)
+        run.stop_requested.set()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=float, default=365.0)
@@ -266,8 +295,20 @@ def main() -> None:
         default=8.0,
         help="the same where re-crawls fell due and are not all done (Scrapy idles every 5 s)",
     )
+    parser.add_argument(
+        "--stall-s",
+        type=float,
+        default=300.0,
+        help="real seconds due work may sit untouched (no count changes) before the instant "
+        "is counted settled anyway and the stall recorded",
+    )
     parser.add_argument("--warmup-days", type=float, default=None)
-    parser.add_argument("--max-minutes", type=float, default=None, help="stop the drive then")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop the drive then, also in the middle of a settle wait",
+    )
     parser.add_argument("--plot", type=Path, default=Path("docs/soak-rss.png"))
     parser.add_argument("--plot-ages", type=Path, default=Path("docs/soak-oldest-due.png"))
     parser.add_argument("--metrics-every-s", type=float, default=1.0)
@@ -299,16 +340,25 @@ def main() -> None:
             settle_timeout_s=3600,
             quiet_s=args.quiet_s,
             recrawl_quiet_s=args.recrawl_quiet_s,
+            stall_s=args.stall_s,
         )
+        restore = stop_on_signals(run)
         metrics = MetricsSampler(run, args.metrics_every_s)
         metrics.begin()
         try:
             limit = args.max_minutes * 60 if args.max_minutes else None
             run.drive([], on_step=sampler, wall_limit_s=limit)
-            result = run.result([])
+            if run.stopped:
+                print(f"drive ended early: {run.stopped}", flush=True)
+            try:
+                result: RunResult | None = run.result([])
+            except Exception as exc:  # e.g. a Ctrl-C that reached the private PostgreSQL too
+                print(f"the run's outcome could not be read: {exc!r}", file=sys.stderr)
+                result = None
         finally:
             metrics.end()
-            run.close()
+            run.close()  # the roles
+            restore()
     finally:
         redis.close()
         pg.close()
@@ -322,7 +372,7 @@ def main() -> None:
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "args": {k: str(v) for k, v in vars(args).items()},
         "days_reached": round(sampler.days[-1], 1) if sampler.days else 0,
-        "steps": result.steps,
+        "steps": result.steps if result else run.steps,
         "samples": len(sampler.days),
         "rss_mib_last": sampler.latest(),
         "warmup_days": round(warmup, 1),
@@ -337,12 +387,16 @@ def main() -> None:
         "metrics_polls": metrics.polls,
         "metrics_polls_failed": metrics.failed,
         "driver_seconds": {k: round(v, 1) for k, v in run.timing.items()},
-        "sightings": len(result.sightings),
-        "notices": len(result.noticed),
-        "reports_received": sum(result.received.values()),
-        "recrawls_overdue_at_end": result.recrawls_overdue,
+        "sightings": len(result.sightings) if result else None,
+        "notices": len(result.noticed) if result else None,
+        "reports_received": sum(result.received.values()) if result else None,
+        "recrawls_overdue_at_end": result.recrawls_overdue if result else None,
         "seconds": round(time.monotonic() - started, 1),
+        "stopped": run.stopped,
+        "stalls": [{"at": str(at), "busy": busy} for at, busy in run.stalls],
     }
+    if args.json:  # before the plots, which are the likeliest to fail
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
     title = (
         f"RSS per role, Table 1.0 world at scale {args.scale}, {out['days_reached']:g} "
         "simulated days "
@@ -355,8 +409,6 @@ def main() -> None:
         f"{args.metrics_every_s:g} s (scale {args.scale}, {out['date']})",
     )
     print(json.dumps(out, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import random
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -254,6 +255,11 @@ def quiet_decision(quiet_since: float | None, now: float, window: float) -> tupl
     return False, max(0.05, min(1.0, left))
 
 
+class DriveStopped(Exception):
+    """`Run.settle` gave up waiting: the run's wall-clock deadline passed, or a stop was asked
+    (a signal), in the middle of a wait. The instant is left unsettled and the drive ends."""
+
+
 class Run:
     """One world, one store, `orbweaver run` with every role; `drive` to the end."""
 
@@ -274,6 +280,7 @@ class Run:
         settle_timeout_s: float = 240.0,
         quiet_s: float = 2.0,
         recrawl_quiet_s: float = 8.0,
+        stall_s: float | None = None,
     ) -> None:
         from orbweaver.sim import World
 
@@ -295,6 +302,17 @@ class Run:
         # how long the store's counts must stay unchanged, with nothing due, to call an instant
         # settled: `recrawl_quiet_s` when re-crawls fell due since the last instant
         self.quiet_s, self.recrawl_quiet_s = quiet_s, recrawl_quiet_s
+        # `stall_s` (None: wait up to the timeout, the campaign's way): work that stays due
+        # while nothing at all changes (counts and the busy queues as they are) for this long
+        # is no longer waited for; the instant counts as settled, the stall is kept in `stalls`
+        self.stall_s = stall_s
+        self.due_now: tuple[int, ...] = ()  # the items due per queue at the last `_busy`
+        self.stalls: list[tuple[datetime, list[str]]] = []
+        # a wait's limits besides the timeout: a wall-clock deadline (`time.monotonic()`) and a
+        # stop asked from outside (bench_soak's SIGINT/SIGTERM handler); `drive` ends on either
+        self.deadline: float | None = None
+        self.stop_requested = threading.Event()
+        self.stopped: str | None = None  # why `drive` ended before the end of the days
         # where the driver's wall clock goes (bench_soak reports it): the roles' work until
         # the last change seen, the quiet window after it, the driver's own queries
         self.timing: defaultdict[str, float] = defaultdict(float)
@@ -384,8 +402,11 @@ class Run:
         names = ("outbox", "rechecks", "followups", "suspects", "crawl_seeds")
         states = QueueCollector(self.store, self.world.clock, names).read()
         busy = [name for name, state in states.items() if state.due]
-        if self.redis.queued(self.prefix):
+        queued = self.redis.queued(self.prefix)
+        if queued:
             busy.append("crawl_queue")
+        # how much is due in each (for `settle`'s stall rule: a queue that drains is moving)
+        self.due_now = (*(state.due for state in states.values()), queued)
         return busy
 
     def _recrawls_due_since(self, since: datetime | None) -> int:
@@ -410,15 +431,27 @@ class Run:
 
         The counts are read as soon as the step starts, and the quiet window is measured from
         the first poll that saw the counts as they now are (not from the second), so a step
-        where nothing happens costs the window and a poll, not two extra polls' sleeps."""
+        where nothing happens costs the window and a poll, not two extra polls' sleeps.
+
+        Work due that nothing moves (no count changes, as much due per queue) for `stall_s`, when
+        set, ends the wait as a stall (kept in `stalls`), not at the timeout an hour later. The
+        run's `deadline` and `stop_requested` end the wait too, by raising `DriveStopped`."""
         began = time.monotonic()
         window = self.recrawl_quiet_s if self._recrawls_due_since(since) else self.quiet_s
         self.timing["windows_long" if window > self.quiet_s else "windows_short"] += 1
         deadline = time.monotonic() + (timeout or self.settle_timeout_s)
         last: tuple[int, ...] | None = None
         quiet_since: float | None = None  # when the counts were first seen as they are now
+        # when the counts and what is due were first seen as they are now, busy or not
+        # (for `stall_s`: due work nobody touches does not hold the instant for ever)
+        seen: tuple[tuple[int, ...], tuple[str, ...], tuple[int, ...]] | None = None
+        unchanged_since: float | None = None
         settled = False
         while not settled:
+            if self.stop_requested.is_set():
+                raise DriveStopped("a stop was asked while the instant settled")
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise DriveStopped("the wall-clock limit passed while the instant settled")
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"did not settle at {self.now()} (busy: {self._safe_busy()})\n"
@@ -432,17 +465,32 @@ class Run:
                     # the crawl has acted, so the short window is enough for what follows
                     window = self.quiet_s
             except sa.exc.OperationalError:
-                last, quiet_since = None, None
+                last, quiet_since, seen, unchanged_since = None, None, None, None
                 time.sleep(1.0)
                 continue
             finally:
                 self.timing["queries"] += time.monotonic() - asked
+            state = (counts, tuple(busy), self.due_now)
+            if state != seen:
+                seen, unchanged_since = state, asked
             if busy:
                 quiet_since = None
             elif counts != last or quiet_since is None:
                 quiet_since = asked
             settled, pause = quiet_decision(quiet_since, time.monotonic(), window)
             last = counts
+            if (
+                not settled
+                and busy
+                and self.stall_s is not None
+                and unchanged_since is not None
+                and time.monotonic() - unchanged_since >= self.stall_s
+            ):
+                # due work that no role has moved (no count changed, as much due in each queue)
+                # for `stall_s`: keep it as a stall and go on rather than hold the instant
+                self.stalls.append((self.now(), list(busy)))
+                self.timing["stalled"] += 1
+                quiet_since, settled = unchanged_since, True
             # while the roles work, poll every second (the driver's queries take CPU from
             # them); once quiet, sleep until the window would end, so it ends on time
             if not settled:
@@ -526,6 +574,8 @@ class Run:
     ) -> None:
         """Start every role, move the world to the end, injecting `faults` on the way."""
         started = time.monotonic()
+        # the limit also holds inside a settle wait (which may last `settle_timeout_s`)
+        self.deadline = started + wall_limit_s if wall_limit_s is not None else None
         start = self.now()
         end = start + timedelta(days=self.days)
         ends: list[datetime] = []  # outages' ends are due events too
@@ -550,7 +600,11 @@ class Run:
                     ends.append(now + timedelta(hours=fault.hours))
                 if progress:
                     progress(f"{now} {fault.kind} {fault.role} {fault.note}".rstrip())
-            self.settle(previous)
+            try:
+                self.settle(previous)
+            except DriveStopped as stop:
+                self.stopped = f"{stop} at {now} (unsettled)"
+                break
             previous = now
             self.steps += 1
             if on_step is not None:
@@ -560,7 +614,11 @@ class Run:
             if now >= end:
                 break
             if wall_limit_s is not None and time.monotonic() - started > wall_limit_s:
+                self.stopped = f"the wall-clock limit passed; stopped settled at {now}"
                 break  # a time-boxed soak: stops settled, at a world instant
+            if self.stop_requested.is_set():
+                self.stopped = f"a stop was asked; stopped settled at {now}"
+                break
             targets = [now + self.max_step, end]
             targets += [start + timedelta(hours=f.at_h) for f in pending]
             targets += [t for t in ends if t > now]
