@@ -561,8 +561,22 @@ def send_votes(
                     row.attempts += 1
                     outcome = "failed" if row.attempts >= attempts else "retry"
                     error = str(exc)
+            row.error = error[:2000]
             counts[outcome] += 1
-            _settle(session, clock, row, outcome, error, EventKind.EXCHANGE_VOTE_SENT, name)
+            if outcome == "retry":
+                continue
+            row.status = outcome
+            if outcome == "sent":
+                row.sent_at = clock.now()
+            record_event(
+                session,
+                clock,
+                EventKind.EXCHANGE_VOTE_SENT,
+                subject_type="exchange_vote",
+                subject_id=vote_id,
+                actor="exchanges",
+                payload={"exchange": name, "status": outcome, "error": error[:500]},
+            )
     return counts
 
 
@@ -670,47 +684,28 @@ def send_submissions(
                 row.attempts += 1
                 outcome = "failed" if row.attempts >= attempts else "retry"
                 error = str(exc)
+            row.error = error[:2000]
             counts[outcome] += 1
-            _settle(
+            if outcome == "retry":
+                continue
+            row.status = outcome
+            if outcome == "sent":
+                row.sent_at = clock.now()
+            record_event(
                 session,
                 clock,
-                row,
-                outcome,
-                error,
                 EventKind.EXCHANGE_PUBLISHED,
-                name,
-                external_id=row.external_id,
+                subject_type="exchange_submission",
+                subject_id=submission_id,
+                actor="exchanges",
+                payload={
+                    "exchange": name,
+                    "status": outcome,
+                    "external_id": row.external_id,
+                    "error": error[:500],
+                },
             )
     return counts
-
-
-def _settle(
-    session: Session,
-    clock: Clock,
-    row: ExchangeVote | ExchangeSubmission,
-    outcome: str,
-    error: str,
-    kind: EventKind,
-    exchange: str,
-    **extra: object,
-) -> None:
-    """One outbox row's outcome, the same for votes and submissions: the error kept, a retry
-    left pending (no event: it is not an outcome yet), anything else final and audited."""
-    row.error = error[:2000]
-    if outcome == "retry":
-        return
-    row.status = outcome
-    if outcome == "sent":
-        row.sent_at = clock.now()
-    record_event(
-        session,
-        clock,
-        kind,
-        subject_type=row.__tablename__,
-        subject_id=row.id,
-        actor="exchanges",
-        payload={"exchange": exchange, "status": outcome, **extra, "error": error[:500]},
-    )
 
 
 def publish(
